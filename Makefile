@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` (the main job) and `make test` (every check).
+# Both install what they need first: a virtualenv in .venv and the npm packages in node_modules.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# ape-solidity finds the compiler through py-solc-x's install folder: ours holds the solc-js wrapper.
+export SOLCX_BINARY_PATH := $(CURDIR)/toolchain/solcx
+
+.PHONY: run test setup lint clean
+
+run: setup
+	$(BIN)/dfmi simulate
+
+test: setup lint
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check dfmi_py tests bench scripts
+	$(BIN)/ruff format --check dfmi_py tests bench scripts
+	$(BIN)/mypy
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	grep -q SOLCX_BINARY_PATH $(BIN)/activate || echo 'export SOLCX_BINARY_PATH="$(SOLCX_BINARY_PATH)"' >> $(BIN)/activate
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules build .build contracts/.cache

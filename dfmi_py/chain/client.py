@@ -1,0 +1,186 @@
+"""A connection to one chain, with the compiled artifacts to build contracts and decode reverts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, cast
+
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress, HexStr
+from eth_utils import function_abi_to_4byte_selector, to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
+from web3.types import TxParams, TxReceipt
+
+from dfmi_py.build import Artifacts, compile_contracts
+from dfmi_py.errors import ChainConnectionError, ContractRevertError, InputError, TransactionError
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between receipt polls; web3's 0.1 s default makes every transaction slow on a devnet.
+RECEIPT_POLL_SECONDS = 0.005
+
+
+class Chain:
+    """A web3 connection plus the project's artifacts.
+
+    Args:
+        w3: A connected Web3 instance.
+        artifacts: Compiled contracts; compiled (or loaded from cache) when ``None``.
+    """
+
+    def __init__(self, w3: Web3, artifacts: Artifacts | None = None) -> None:
+        self.w3 = w3
+        self.artifacts = artifacts if artifacts is not None else compile_contracts()
+        self._errors = _error_table(self.artifacts.errors_abi)
+        self._chain_id: int | None = None
+
+    @classmethod
+    def connect(cls, rpc_url: str, *, timeout: float = 30.0, artifacts: Artifacts | None = None) -> Chain:
+        """Connect to a JSON-RPC endpoint and check that it answers.
+
+        Raises:
+            ChainConnectionError: when the URL is malformed or nothing answers there.
+        """
+        if not rpc_url.startswith(("http://", "https://")):
+            raise ChainConnectionError(f"RPC URL must start with http:// or https://, got {rpc_url!r}")
+        w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        try:
+            w3.eth.chain_id  # noqa: B018 (a round trip to check the node answers)
+        except Exception as exc:  # noqa: BLE001 (any failure here means: no usable node)
+            raise ChainConnectionError(
+                f"no Ethereum JSON-RPC node answers at {rpc_url} ({type(exc).__name__}): "
+                "check the URL, or omit it to start a local chain"
+            ) from None
+        return cls(w3, artifacts)
+
+    @property
+    def chain_id(self) -> int:
+        """The chain id (cached)."""
+        if self._chain_id is None:
+            self._chain_id = int(self.w3.eth.chain_id)
+        return self._chain_id
+
+    # ------------------------------------------------------------------ contracts
+
+    def contract(self, name: str, address: str) -> Contract:
+        """A web3 contract object for the compiled contract ``name`` at ``address``."""
+        return self.w3.eth.contract(address=to_checksum_address(address), abi=self.artifacts[name].abi)
+
+    def deploy(self, name: str, args: Sequence[Any], sender: LocalAccount) -> tuple[Contract, TxReceipt]:
+        """Deploy the compiled contract ``name`` with constructor ``args``.
+
+        Returns:
+            The contract at its new address, and the deployment receipt.
+        """
+        artifact = self.artifacts[name]
+        factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        tx = factory.constructor(*args).build_transaction(self._base_tx(sender))
+        receipt = self._send(tx, sender, f"deploy {name}")
+        address = receipt["contractAddress"]
+        if address is None:
+            raise TransactionError(f"deploy {name}: the receipt has no contract address")
+        return self.contract(name, address), receipt
+
+    # ------------------------------------------------------------------ transactions
+
+    def transact(self, call: ContractFunction, sender: LocalAccount, action: str = "") -> TxReceipt:
+        """Estimate, sign, send and wait for a contract call.
+
+        A call the contract would reject raises before anything is sent.
+
+        Raises:
+            ContractRevertError: the contract rejects the call; carries the custom error.
+            TransactionError: the transaction failed for another reason.
+        """
+        action = action or call.fn_name
+        try:
+            tx = call.build_transaction(self._base_tx(sender))
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self.decode_revert(exc, action) from None
+        return self._send(tx, sender, action)
+
+    def call(self, call: ContractFunction, action: str = "") -> Any:
+        """Run a view call, decoding a revert into :class:`ContractRevertError`."""
+        try:
+            return call.call()
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self.decode_revert(exc, action or call.fn_name) from None
+
+    def _base_tx(self, sender: LocalAccount) -> TxParams:
+        return {
+            "from": sender.address,
+            "nonce": self.w3.eth.get_transaction_count(sender.address, "pending"),
+            "chainId": self.chain_id,
+        }
+
+    def _send(self, tx: TxParams, sender: LocalAccount, action: str) -> TxReceipt:
+        signed = sender.sign_transaction(cast(dict[str, Any], tx))
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            receipt = self.w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=120, poll_latency=RECEIPT_POLL_SECONDS
+            )
+        except TimeExhausted as exc:
+            raise TransactionError(f"{action}: no receipt after 120 s ({exc})") from None
+        except ValueError as exc:  # the node refused the transaction (nonce, funds, ...)
+            raise TransactionError(f"{action}: the node refused the transaction: {exc}") from None
+        if receipt["status"] != 1:
+            raise TransactionError(f"{action}: transaction {tx_hash.hex()} reverted on-chain")
+        logger.debug("%s: mined in block %s, gas %s", action, receipt["blockNumber"], receipt["gasUsed"])
+        return receipt
+
+    # ------------------------------------------------------------------ reverts
+
+    def decode_revert(self, exc: Exception, action: str = "") -> ContractRevertError | TransactionError:
+        """Turn a web3 revert exception into a :class:`ContractRevertError` with the error's name."""
+        data = getattr(exc, "data", None)
+        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+            decoded = self.decode_error_data(data)
+            if decoded is not None:
+                return ContractRevertError(decoded[0], decoded[1], action)
+        message = getattr(exc, "message", None) or str(exc)
+        return TransactionError(f"{action}: reverted: {message}")
+
+    def decode_error_data(self, data: str) -> tuple[str, dict[str, Any]] | None:
+        """Decode revert data ``0x<selector><args>`` with every custom error the project knows."""
+        raw = HexBytes(HexStr(data))
+        entry = self._errors.get(bytes(raw[:4]))
+        if entry is None:
+            return None
+        name, names, types = entry
+        values = abi_decode(types, bytes(raw[4:]))
+        return name, {n: _plain(v) for n, v in zip(names, values, strict=True)}
+
+
+def _error_table(errors_abi: list[dict[str, Any]]) -> dict[bytes, tuple[str, list[str], list[str]]]:
+    table: dict[bytes, tuple[str, list[str], list[str]]] = {}
+    for item in errors_abi:
+        selector = function_abi_to_4byte_selector(cast(Any, item))
+        table[selector] = (
+            item["name"],
+            [i["name"] or f"arg{n}" for n, i in enumerate(item["inputs"])],
+            [i["type"] for i in item["inputs"]],
+        )
+    return table
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
+        return to_checksum_address(value)
+    return value
+
+
+def checksum(address: str) -> ChecksumAddress:
+    """Checksum ``address`` or raise :class:`InputError` naming it."""
+    try:
+        return to_checksum_address(address)
+    except (ValueError, TypeError):
+        raise InputError(f"{address!r} is not an Ethereum address") from None

@@ -1,0 +1,64 @@
+"""Who holds which role in a deployment."""
+
+from __future__ import annotations
+
+from eth_utils import is_checksum_address, to_checksum_address
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from dfmi_py.chain.accounts import dev_account
+
+
+class RoleConfig(BaseModel):
+    """One account per role (one role per actor).
+
+    Attributes:
+        admin: Holds every contract's ``DEFAULT_ADMIN_ROLE`` (hand it to a multisig in production).
+        compliance_officer: Onboards, freezes, unfreezes and offboards accounts.
+        regulator: Regulator observer; reads everything, moves nothing.
+        master_minter: Sets minters' allowances.
+        minter: Issues cash within its allowance.
+        burner: Redeems (burns) cash handed to it.
+        pauser: Pauses and unpauses the cash token.
+        minter_allowance: The minter's initial allowance, in the token's smallest unit.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    admin: str
+    compliance_officer: str
+    regulator: str
+    master_minter: str
+    minter: str
+    burner: str
+    pauser: str
+    minter_allowance: int = 10**18
+
+    @field_validator(
+        "admin", "compliance_officer", "regulator", "master_minter", "minter", "burner", "pauser"
+    )
+    @classmethod
+    def _address(cls, value: str) -> str:
+        lowered = value.lower()
+        if not (len(value) == 42 and lowered.startswith("0x") and all(c in "0123456789abcdef" for c in lowered[2:])):
+            raise ValueError(f"{value!r} is not an Ethereum address")
+        if value != lowered and not is_checksum_address(value):
+            raise ValueError(f"{value!r} has a wrong checksum")
+        return to_checksum_address(value)
+
+    @classmethod
+    def devnet(cls) -> RoleConfig:
+        """Roles on the local chain's development accounts 0-6 (see :data:`DEV_ROLE_INDEX`)."""
+        return cls(**{role: dev_account(index).address for role, index in DEV_ROLE_INDEX.items()})
+
+
+#: Development account index per role on a local chain; members start at :data:`FIRST_MEMBER_INDEX`.
+DEV_ROLE_INDEX = {
+    "admin": 0,
+    "compliance_officer": 1,
+    "regulator": 2,
+    "master_minter": 3,
+    "minter": 4,
+    "burner": 5,
+    "pauser": 6,
+}
+FIRST_MEMBER_INDEX = 7

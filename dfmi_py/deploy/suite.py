@@ -1,0 +1,217 @@
+"""Deploy the suite to any chain, or reuse what a manifest says is already there.
+
+Order matters: a contract is redeployed when its sources changed, when its code is not at the
+recorded address (a restarted local chain, for instance), or when a contract it depends on was
+redeployed. Role grants and subscriptions are checked before they are sent, so a second run on
+the same chain sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from web3.contract import Contract
+
+from dfmi_py.chain.client import Chain
+from dfmi_py.deploy.manifest import ContractRecord, Manifest, manifest_path
+from dfmi_py.deploy.roles import RoleConfig
+from dfmi_py.errors import ManifestError
+
+logger = logging.getLogger(__name__)
+
+CASH_NAME = "Digital Settlement Dollar"
+CASH_SYMBOL = "DSD"
+CASH_DECIMALS = 6
+
+
+@dataclass
+class Deployment:
+    """The suite on one chain: its manifest and a contract object per component."""
+
+    chain: Chain
+    manifest: Manifest
+    manifest_file: Path
+
+    def contract(self, name: str) -> Contract:
+        """The deployed contract ``name``."""
+        return self.chain.contract(name, self.manifest.address(name))
+
+    @property
+    def registry(self) -> Contract:
+        """The compliance registry."""
+        return self.contract("ComplianceRegistry")
+
+    @property
+    def cash(self) -> Contract:
+        """The tokenised cash."""
+        return self.contract("CashToken")
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    depends_on: tuple[str, ...]
+    args: Callable[[dict[str, str], LocalAccount], Sequence[Any]]
+
+
+SUITE: tuple[_Spec, ...] = (
+    _Spec("ComplianceRegistry", (), lambda addr, deployer: [deployer.address]),
+    _Spec(
+        "CashToken",
+        ("ComplianceRegistry",),
+        lambda addr, deployer: [CASH_NAME, CASH_SYMBOL, CASH_DECIMALS, addr["ComplianceRegistry"], deployer.address],
+    ),
+)
+
+
+def deploy_suite(
+    chain: Chain,
+    deployer: LocalAccount,
+    roles: RoleConfig,
+    *,
+    manifest_dir: Path | None = None,
+    fresh: bool = False,
+) -> Deployment:
+    """Deploy (or reuse) every contract, grant roles, and write the manifest.
+
+    Args:
+        chain: The chain to deploy to.
+        deployer: Pays for and signs the deployment; holds the admin roles until they are handed
+            to ``roles.admin``.
+        roles: Who gets which role.
+        manifest_dir: Folder of manifests (see :func:`manifest_path`).
+        fresh: Deploy everything again even if the manifest's contracts are there.
+
+    Returns:
+        The deployment, with its manifest saved.
+    """
+    path = manifest_path(chain.chain_id, manifest_dir)
+    genesis = _genesis_hash(chain)
+    previous = None if fresh else _previous_manifest(path, genesis)
+    manifest = Manifest(
+        chain_id=chain.chain_id,
+        genesis_hash=genesis,
+        deployer=deployer.address,
+        solc_version=chain.artifacts.solc_version,
+    )
+    redeployed: set[str] = set()
+    for spec in SUITE:
+        record = previous.contracts.get(spec.name) if previous else None
+        reason = _why_redeploy(chain, spec, record, redeployed)
+        if reason is None and record is not None:
+            logger.info("reusing %s at %s", spec.name, record.address)
+            manifest.contracts[spec.name] = record
+            continue
+        logger.info("deploying %s (%s)", spec.name, reason)
+        addresses = {name: rec.address for name, rec in manifest.contracts.items()}
+        contract, receipt = chain.deploy(spec.name, spec.args(addresses, deployer), deployer)
+        manifest.contracts[spec.name] = ContractRecord(
+            address=contract.address,
+            block=receipt["blockNumber"],
+            tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+            code_hash=_code_hash(chain, contract.address),
+            bytecode_hash=_bytecode_hash(chain, spec.name),
+        )
+        redeployed.add(spec.name)
+        manifest.save(path)
+    deployment = Deployment(chain=chain, manifest=manifest, manifest_file=path)
+    _configure(deployment, deployer, roles)
+    manifest.save(path)
+    logger.info("manifest written to %s", path)
+    return deployment
+
+
+def load_deployment(chain: Chain, manifest_dir: Path | None = None) -> Deployment:
+    """Open the deployment recorded for ``chain``, checking the code is really there.
+
+    Raises:
+        ManifestError: no manifest for this chain, or its contracts are not on the chain.
+    """
+    path = manifest_path(chain.chain_id, manifest_dir)
+    manifest = Manifest.load(path)
+    if manifest.genesis_hash != _genesis_hash(chain):
+        raise ManifestError(
+            f"the manifest {path} was written for another chain with id {chain.chain_id} "
+            "(its genesis block differs): run `dfmi deploy` against this chain"
+        )
+    for name, record in manifest.contracts.items():
+        if _code_hash(chain, record.address) != record.code_hash:
+            raise ManifestError(f"{name} is not deployed at {record.address} on this chain: run `dfmi deploy`")
+    return Deployment(chain=chain, manifest=manifest, manifest_file=path)
+
+
+# ---------------------------------------------------------------------- roles
+
+
+def _configure(deployment: Deployment, deployer: LocalAccount, roles: RoleConfig) -> None:
+    chain, registry, cash = deployment.chain, deployment.registry, deployment.cash
+    grants = [
+        (registry, "COMPLIANCE_ROLE", roles.compliance_officer),
+        (registry, "REGULATOR_ROLE", roles.regulator),
+        (cash, "MASTER_MINTER_ROLE", roles.master_minter),
+        (cash, "BURNER_ROLE", roles.burner),
+        (cash, "PAUSER_ROLE", roles.pauser),
+    ]
+    for contract, role_name, holder in grants:
+        role = contract.functions[role_name]().call()
+        if not contract.functions.hasRole(role, holder).call():
+            chain.transact(contract.functions.grantRole(role, holder), deployer, f"grant {role_name}")
+    if not registry.functions.isSubscriber(cash.address).call():
+        chain.transact(registry.functions.addSubscriber(cash.address), deployer, "subscribe CashToken")
+    if roles.admin != deployer.address:
+        for contract in (registry, cash):
+            admin_role = contract.functions.DEFAULT_ADMIN_ROLE().call()
+            if not contract.functions.hasRole(admin_role, roles.admin).call():
+                chain.transact(contract.functions.grantRole(admin_role, roles.admin), deployer, "grant admin")
+            if contract.functions.hasRole(admin_role, deployer.address).call():
+                chain.transact(
+                    contract.functions.renounceRole(admin_role, deployer.address), deployer, "renounce admin"
+                )
+
+
+# ---------------------------------------------------------------------- reuse checks
+
+
+def _why_redeploy(chain: Chain, spec: _Spec, record: ContractRecord | None, redeployed: set[str]) -> str | None:
+    if record is None:
+        return "not in the manifest"
+    if record.bytecode_hash != _bytecode_hash(chain, spec.name):
+        return "its sources changed"
+    if _code_hash(chain, record.address) != record.code_hash:
+        return f"its code is not at {record.address}"
+    changed = redeployed.intersection(spec.depends_on)
+    if changed:
+        return f"{', '.join(sorted(changed))} was redeployed"
+    return None
+
+
+def _previous_manifest(path: Path, genesis: str) -> Manifest | None:
+    if not path.exists():
+        return None
+    try:
+        manifest = Manifest.load(path)
+    except ManifestError as exc:
+        logger.warning("ignoring unreadable manifest: %s", exc)
+        return None
+    if manifest.genesis_hash != genesis:
+        logger.info("the manifest at %s belongs to an earlier chain with this id; deploying anew", path)
+        return None
+    return manifest
+
+
+def _genesis_hash(chain: Chain) -> str:
+    return "0x" + bytes(chain.w3.eth.get_block(0)["hash"]).hex()
+
+
+def _code_hash(chain: Chain, address: str) -> str:
+    return "0x" + keccak(bytes(chain.w3.eth.get_code(chain.w3.to_checksum_address(address)))).hex()
+
+
+def _bytecode_hash(chain: Chain, name: str) -> str:
+    return "0x" + keccak(hexstr=chain.artifacts[name].bytecode).hex()

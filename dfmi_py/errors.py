@@ -1,0 +1,74 @@
+"""The toolkit's exception tree.
+
+Every error the toolkit raises on purpose is a :class:`DfmiError`; its message says what was
+wrong and what to do about it. Classes also subclass the closest builtin, so callers that catch
+``ValueError`` or ``ConnectionError`` keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DfmiError(Exception):
+    """Root of every error the toolkit raises on purpose."""
+
+
+class ToolchainError(DfmiError):
+    """The compiler or the local node cannot be found or did not work."""
+
+
+class CompilationError(ToolchainError):
+    """The Solidity sources did not compile (or compiled with warnings)."""
+
+
+class NodeError(ToolchainError):
+    """A local node could not be started, reached or stopped."""
+
+
+class ConfigError(DfmiError, ValueError):
+    """A setting is missing or invalid."""
+
+
+class ChainConnectionError(DfmiError, ConnectionError):
+    """The JSON-RPC endpoint cannot be reached or is not an Ethereum node."""
+
+
+class ManifestError(DfmiError):
+    """No deployment manifest for this chain, or it does not match what is on the chain."""
+
+
+class InputError(DfmiError, ValueError):
+    """A value given by the caller is invalid before anything is sent to the chain."""
+
+
+class NotOnboardedError(InputError):
+    """An account is not active in the compliance registry."""
+
+
+class InsufficientBalanceError(InputError):
+    """An account does not hold enough of a token for the requested movement."""
+
+
+class TransactionError(DfmiError):
+    """A transaction was rejected by a contract or failed on the chain."""
+
+
+class ContractRevertError(TransactionError):
+    """A contract reverted with a custom error, decoded into its name and arguments.
+
+    Attributes:
+        error: The custom error's name, e.g. ``"CashMinterAllowanceExceeded"``.
+        args: The error's arguments by name.
+    """
+
+    def __init__(self, error: str, args: dict[str, Any], action: str = "") -> None:
+        self.error = error
+        self.args_by_name = args
+        shown = ", ".join(f"{k}={v}" for k, v in args.items())
+        where = f"{action}: " if action else ""
+        super().__init__(f"{where}reverted with {error}({shown})")
+
+
+class SignatureError(DfmiError, ValueError):
+    """A message could not be signed or a signature does not verify."""
