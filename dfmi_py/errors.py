@@ -42,14 +42,6 @@ class InputError(DfmiError, ValueError):
     """A value given by the caller is invalid before anything is sent to the chain."""
 
 
-class NotOnboardedError(InputError):
-    """An account is not active in the compliance registry."""
-
-
-class InsufficientBalanceError(InputError):
-    """An account does not hold enough of a token for the requested movement."""
-
-
 class TransactionError(DfmiError):
     """A transaction was rejected by a contract or failed on the chain."""
 
@@ -62,13 +54,43 @@ class ContractRevertError(TransactionError):
         args: The error's arguments by name.
     """
 
+    #: What the user can do about it, appended to the message.
+    hint = ""
+
     def __init__(self, error: str, args: dict[str, Any], action: str = "") -> None:
         self.error = error
         self.args_by_name = args
         shown = ", ".join(f"{k}={v}" for k, v in args.items())
         where = f"{action}: " if action else ""
-        super().__init__(f"{where}reverted with {error}({shown})")
+        hint = f"; {self.hint}" if self.hint else ""
+        super().__init__(f"{where}reverted with {error}({shown}){hint}")
+
+
+class NotOnboardedError(ContractRevertError):
+    """An account is not active (never onboarded, offboarded or frozen) in the compliance registry."""
+
+    def __init__(self, error: str, args: dict[str, Any], action: str = "") -> None:
+        status = args.get("status")
+        account = args.get("account", "the account")
+        if status == 2:
+            self.hint = f"{account} is frozen; only the compliance officer can unfreeze it"
+        else:
+            self.hint = f"{account} is not onboarded; ask the compliance officer (`dfmi compliance onboard {account}`)"
+        super().__init__(error, args, action)
+
+
+class InsufficientBalanceError(ContractRevertError):
+    """An account does not hold enough of a token for the requested movement."""
+
+    hint = "fund the account first"
 
 
 class SignatureError(DfmiError, ValueError):
     """A message could not be signed or a signature does not verify."""
+
+
+#: Custom errors that get a more specific class than :class:`ContractRevertError`.
+REVERT_CLASSES: dict[str, type[ContractRevertError]] = {
+    "ComplianceAccountNotActive": NotOnboardedError,
+    "ERC20InsufficientBalance": InsufficientBalanceError,
+}

@@ -18,7 +18,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, ContractPan
 from web3.types import TxParams, TxReceipt
 
 from dfmi_py.build import Artifacts, compile_contracts
-from dfmi_py.errors import ChainConnectionError, ContractRevertError, InputError, TransactionError
+from dfmi_py.errors import REVERT_CLASSES, ChainConnectionError, ContractRevertError, InputError, TransactionError
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +123,7 @@ class Chain:
         signed = sender.sign_transaction(cast(dict[str, Any], tx))
         try:
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            receipt = self.w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=120, poll_latency=RECEIPT_POLL_SECONDS
-            )
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=RECEIPT_POLL_SECONDS)
         except TimeExhausted as exc:
             raise TransactionError(f"{action}: no receipt after 120 s ({exc})") from None
         except ValueError as exc:  # the node refused the transaction (nonce, funds, ...)
@@ -143,7 +141,8 @@ class Chain:
         if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
             decoded = self.decode_error_data(data)
             if decoded is not None:
-                return ContractRevertError(decoded[0], decoded[1], action)
+                error_class = REVERT_CLASSES.get(decoded[0], ContractRevertError)
+                return error_class(decoded[0], decoded[1], action)
         message = getattr(exc, "message", None) or str(exc)
         return TransactionError(f"{action}: reverted: {message}")
 

@@ -62,9 +62,7 @@ class Manifest(BaseModel):
         """
         record = self.contracts.get(name)
         if record is None:
-            raise ManifestError(
-                f"the deployment on chain {self.chain_id} has no {name}: run `dfmi deploy` against it"
-            )
+            raise ManifestError(f"the deployment on chain {self.chain_id} has no {name}: run `dfmi deploy` against it")
         return record.address
 
     def save(self, path: Path) -> None:

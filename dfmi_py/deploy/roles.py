@@ -33,9 +33,7 @@ class RoleConfig(BaseModel):
     pauser: str
     minter_allowance: int = 10**18
 
-    @field_validator(
-        "admin", "compliance_officer", "regulator", "master_minter", "minter", "burner", "pauser"
-    )
+    @field_validator("admin", "compliance_officer", "regulator", "master_minter", "minter", "burner", "pauser")
     @classmethod
     def _address(cls, value: str) -> str:
         lowered = value.lower()

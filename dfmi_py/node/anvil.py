@@ -61,7 +61,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def _rpc_chain_id(url: str, timeout: float) -> int:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})  # noqa: S310
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (local URL)
         return int(json.loads(response.read())["result"], 16)
 

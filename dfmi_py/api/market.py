@@ -1,0 +1,51 @@
+"""One entry point to a deployed market: the chain, its manifest and every component's API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dfmi_py.api.cash import Cash
+from dfmi_py.api.compliance import Compliance
+from dfmi_py.chain.client import Chain
+from dfmi_py.deploy.suite import Deployment, load_deployment
+
+
+@dataclass
+class Market:
+    """A deployed suite, ready to use.
+
+    Example::
+
+        market = Market.connect("http://127.0.0.1:8545")
+        market.cash.balance_of("0x…")
+    """
+
+    deployment: Deployment
+    compliance: Compliance
+    cash: Cash
+
+    @property
+    def chain(self) -> Chain:
+        """The chain the suite is on."""
+        return self.deployment.chain
+
+    @classmethod
+    def from_deployment(cls, deployment: Deployment) -> Market:
+        """Wrap an existing :class:`Deployment`."""
+        chain = deployment.chain
+        return cls(
+            deployment=deployment,
+            compliance=Compliance(chain, deployment.registry),
+            cash=Cash(chain, deployment.cash),
+        )
+
+    @classmethod
+    def connect(cls, rpc_url: str, *, manifest_dir: Path | None = None) -> Market:
+        """Connect to ``rpc_url`` and open the suite its manifest records.
+
+        Raises:
+            ChainConnectionError: nothing answers at ``rpc_url``.
+            ManifestError: the suite is not deployed there.
+        """
+        return cls.from_deployment(load_deployment(Chain.connect(rpc_url), manifest_dir))

@@ -1,0 +1,1 @@
+"""The ``dfmi`` command line."""

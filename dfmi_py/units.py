@@ -1,0 +1,37 @@
+"""Conversions between human amounts ("12.50") and integer token units (pure functions)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from dfmi_py.errors import InputError
+
+
+def to_units(amount: str | int | Decimal, decimals: int) -> int:
+    """Convert a human amount to integer units of a token with ``decimals`` decimals.
+
+    Raises:
+        InputError: when the amount is not a number, is negative, or has more decimals than the
+            token can represent.
+    """
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        raise InputError(f"{amount!r} is not a number") from None
+    if not value.is_finite() or value < 0:
+        raise InputError(f"amount must be a non-negative number, got {amount!r}")
+    scaled = value.scaleb(decimals)
+    if scaled != scaled.to_integral_value():
+        raise InputError(f"{amount} has more than {decimals} decimal places")
+    return int(scaled)
+
+
+def from_units(units: int, decimals: int) -> Decimal:
+    """Convert integer units to a :class:`~decimal.Decimal` amount."""
+    return Decimal(units).scaleb(-decimals)
+
+
+def format_units(units: int, decimals: int, symbol: str = "") -> str:
+    """Format integer units as ``"1,234.50 DSD"``."""
+    text = f"{from_units(units, decimals):,.{decimals}f}"
+    return f"{text} {symbol}".rstrip()
