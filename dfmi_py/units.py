@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
+
+#: Enough digits for any uint256 (78 digits) with 18 decimals, so no conversion rounds.
+_EXACT = Context(prec=100)
 
 from dfmi_py.errors import InputError
 
@@ -15,12 +18,12 @@ def to_units(amount: str | int | Decimal, decimals: int) -> int:
             token can represent.
     """
     try:
-        value = Decimal(str(amount))
+        value = _EXACT.create_decimal(str(amount))
     except InvalidOperation:
         raise InputError(f"{amount!r} is not a number") from None
     if not value.is_finite() or value < 0:
         raise InputError(f"amount must be a non-negative number, got {amount!r}")
-    scaled = value.scaleb(decimals)
+    scaled = value.scaleb(decimals, context=_EXACT)
     if scaled != scaled.to_integral_value():
         raise InputError(f"{amount} has more than {decimals} decimal places")
     return int(scaled)
@@ -28,10 +31,10 @@ def to_units(amount: str | int | Decimal, decimals: int) -> int:
 
 def from_units(units: int, decimals: int) -> Decimal:
     """Convert integer units to a :class:`~decimal.Decimal` amount."""
-    return Decimal(units).scaleb(-decimals)
+    return Decimal(units).scaleb(-decimals, context=_EXACT)
 
 
 def format_units(units: int, decimals: int, symbol: str = "") -> str:
     """Format integer units as ``"1,234.50 DSD"``."""
-    text = f"{from_units(units, decimals):,.{decimals}f}"
+    text = f"{from_units(units, decimals):,.{decimals}f}"  # format() does not round a Decimal
     return f"{text} {symbol}".rstrip()
