@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Context, Decimal, InvalidOperation
 
+from dfmi_py.errors import InputError
+
 #: Enough digits for any uint256 (78 digits) with 18 decimals, so no conversion rounds.
 _EXACT = Context(prec=100)
-
-from dfmi_py.errors import InputError
 
 
 def to_units(amount: str | int | Decimal, decimals: int) -> int:

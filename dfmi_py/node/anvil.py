@@ -15,11 +15,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from dfmi_py.errors import NodeError
 from dfmi_py.paths import NODE_MODULES
@@ -103,6 +105,7 @@ class AnvilNode:
         self.keep_states = keep_states
         self.executable = executable
         self._process: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
 
     @property
     def rpc_url(self) -> str:
@@ -140,18 +143,21 @@ class AnvilNode:
             raise NodeError(f"anvil is already running (pid {self._process.pid})")
         cmd = self.command()
         logger.info("starting anvil on %s", self.rpc_url)
+        # stderr goes to a file, not a pipe: a pipe nobody reads would stall a node running for weeks.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         try:
             self._process = subprocess.Popen(  # noqa: S603 (our own command line)
-                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+                cmd, stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True
             )
         except OSError as exc:
+            self._close_stderr()
             raise NodeError(f"cannot start anvil ({cmd[0]}): {exc}") from exc
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             code = self._process.poll()
             if code is not None:
-                stderr = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
                 self._process = None
+                stderr = self._close_stderr()
                 raise NodeError(f"anvil exited with code {code} on port {self.port}: {stderr.strip()[:500]}")
             try:
                 _rpc_chain_id(self.rpc_url, timeout=1.0)
@@ -167,6 +173,7 @@ class AnvilNode:
         """Stop the process (SIGTERM, then SIGKILL after ``timeout`` seconds). Idempotent."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
+            self._close_stderr()
             return
         logger.info("stopping anvil (pid %s)", process.pid)
         with contextlib.suppress(ProcessLookupError):
@@ -177,8 +184,17 @@ class AnvilNode:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        if process.stderr:
-            process.stderr.close()
+        self._close_stderr()
+
+    def _close_stderr(self) -> str:
+        """Close the stderr file and return what it holds."""
+        stream, self._stderr = self._stderr, None
+        if stream is None:
+            return ""
+        stream.seek(0)
+        text = stream.read().decode(errors="replace")
+        stream.close()
+        return text
 
     def __enter__(self) -> AnvilNode:
         return self.start() if self._process is None else self

@@ -1,0 +1,107 @@
+"""Deployment: manifest contents, reuse on a second run, redeploy when code is missing."""
+
+import json
+
+import pytest
+from eth_utils import keccak
+
+from dfmi_py.api import Market
+from dfmi_py.chain import Chain, dev_account
+from dfmi_py.deploy import Manifest, RoleConfig, deploy_suite, load_deployment, manifest_path
+from dfmi_py.errors import ChainConnectionError, ManifestError
+from dfmi_py.node import AnvilNode, free_port
+
+SUITE = ("ComplianceRegistry", "CashToken")
+
+
+@pytest.fixture
+def fresh(chain, tmp_path):
+    """A new deployment of the whole suite into its own manifest folder."""
+    return deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
+
+
+def test_manifest_records_every_contract_with_its_onchain_code_hash(chain, fresh, tmp_path):
+    raw = json.loads(manifest_path(chain.chain_id, tmp_path).read_text())
+    assert raw["chain_id"] == chain.chain_id
+    assert set(raw["contracts"]) == set(SUITE)
+    for record in raw["contracts"].values():
+        code = chain.w3.eth.get_code(record["address"])
+        assert "0x" + keccak(bytes(code)).hex() == record["code_hash"]
+        receipt = chain.w3.eth.get_transaction_receipt(record["tx_hash"])
+        assert receipt["contractAddress"] == record["address"]
+        assert receipt["blockNumber"] == record["block"]
+
+
+def test_second_deploy_reuses_everything_and_sends_nothing(chain, fresh, tmp_path):
+    block = chain.w3.eth.block_number
+    again = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
+    assert chain.w3.eth.block_number == block
+    assert again.manifest.contracts == fresh.manifest.contracts
+
+
+def test_fresh_flag_deploys_new_contracts(chain, fresh, tmp_path):
+    again = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path, fresh=True)
+    for name in SUITE:
+        assert again.manifest.address(name) != fresh.manifest.address(name)
+
+
+def test_deploy_grants_one_role_per_actor(fresh):
+    market = Market.from_deployment(fresh)
+    roles = RoleConfig.devnet()
+    assert market.compliance.has_role("COMPLIANCE_ROLE", roles.compliance_officer)
+    assert market.compliance.has_role("REGULATOR_ROLE", roles.regulator)
+    assert not market.compliance.has_role("COMPLIANCE_ROLE", roles.regulator)
+    cash = fresh.cash
+    for role, holder in (
+        ("MASTER_MINTER_ROLE", roles.master_minter),
+        ("BURNER_ROLE", roles.burner),
+        ("PAUSER_ROLE", roles.pauser),
+    ):
+        role_id = cash.functions[role]().call()
+        assert cash.functions.hasRole(role_id, holder).call()
+        assert not cash.functions.hasRole(role_id, roles.admin).call()
+    assert fresh.registry.functions.isSubscriber(cash.address).call()
+
+
+def test_admin_is_handed_over_when_the_deployer_is_not_the_admin(chain, tmp_path):
+    roles = RoleConfig.devnet().model_copy(update={"admin": dev_account(19).address})
+    deployment = deploy_suite(chain, dev_account(0), roles, manifest_dir=tmp_path)
+    for contract in (deployment.registry, deployment.cash):
+        admin_role = contract.functions.DEFAULT_ADMIN_ROLE().call()
+        assert contract.functions.hasRole(admin_role, dev_account(19).address).call()
+        assert not contract.functions.hasRole(admin_role, dev_account(0).address).call()
+
+
+def test_a_new_chain_with_the_same_id_gets_a_new_deployment(tmp_path):
+    with AnvilNode() as first:
+        deploy_suite(Chain.connect(first.rpc_url), dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
+    with AnvilNode() as second:
+        chain = Chain.connect(second.rpc_url)
+        # Two fresh Anvils share a genesis block: the code check is what catches the restart.
+        with pytest.raises(ManifestError, match="run `dfmi deploy`"):
+            load_deployment(chain, tmp_path)
+        redeployed = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
+        assert load_deployment(chain, tmp_path).manifest == redeployed.manifest
+
+
+def test_load_without_a_manifest_says_to_deploy(chain, tmp_path):
+    with pytest.raises(ManifestError, match="run `dfmi deploy`"):
+        load_deployment(chain, tmp_path)
+
+
+def test_malformed_manifest_is_reported(chain, tmp_path):
+    manifest_path(chain.chain_id, tmp_path).write_text('{"chain_id": "x"}')
+    with pytest.raises(ManifestError, match="malformed"):
+        Manifest.load(manifest_path(chain.chain_id, tmp_path))
+
+
+def test_connecting_to_nothing_is_a_clear_error():
+    with pytest.raises(ChainConnectionError, match="no Ethereum JSON-RPC node answers"):
+        Chain.connect(f"http://127.0.0.1:{free_port()}", timeout=2)
+    with pytest.raises(ChainConnectionError, match="must start with http"):
+        Chain.connect("localhost:8545")
+
+
+def test_role_config_rejects_bad_addresses():
+    with pytest.raises(ValueError, match="not an Ethereum address"):
+        RoleConfig.devnet().model_validate({**RoleConfig.devnet().model_dump(), "minter": "0x1234"})

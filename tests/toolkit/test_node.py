@@ -1,0 +1,57 @@
+"""The local Anvil: start, answer, stop by PID, refuse a busy port."""
+
+import os
+import socket
+
+import pytest
+from web3 import Web3
+
+from dfmi_py.errors import NodeError
+from dfmi_py.node import AnvilNode, free_port
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); read its state.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
+def test_node_answers_on_the_given_port_with_the_given_chain_id_and_stops_by_pid():
+    port = free_port()
+    with AnvilNode(port, chain_id=4242, accounts=3) as node:
+        assert node.rpc_url == f"http://127.0.0.1:{port}"
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        assert w3.eth.chain_id == 4242
+        assert len(w3.eth.accounts) == 3
+        pid = node.pid
+        assert pid is not None and _alive(pid)
+    assert not _alive(pid)
+    assert node.pid is None
+
+
+def test_node_runs_with_history_pruned_so_it_writes_nothing_to_disk():
+    assert "--prune-history" in AnvilNode().command()
+
+
+def test_node_refuses_a_port_in_use_with_a_clear_error():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(NodeError, match=f"port {port}"):
+            AnvilNode(port).start(timeout=10)
+
+
+def test_stop_is_idempotent():
+    node = AnvilNode().start()
+    node.stop()
+    node.stop()
+
+
+def test_missing_executable_is_reported(tmp_path):
+    with pytest.raises(NodeError, match="cannot start anvil"):
+        AnvilNode(executable=tmp_path / "no-such-anvil").start()
