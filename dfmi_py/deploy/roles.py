@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eth_utils import is_checksum_address, to_checksum_address
+from eth_utils.address import is_checksum_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from dfmi_py.chain.accounts import dev_account

@@ -68,7 +68,9 @@ def test_unprivileged_mint_names_the_missing_role(run):
 
 
 def test_bad_amount_is_one_line(run):
-    assert "not a number" in _one_line_error(run("cash", "transfer", dev_account(8).address, "ten", "--dev-account", "7"))
+    assert "not a number" in _one_line_error(
+        run("cash", "transfer", dev_account(8).address, "ten", "--dev-account", "7")
+    )
 
 
 def test_missing_key_is_one_line(run, monkeypatch):

@@ -57,7 +57,9 @@ def test_wrapper_output_is_not_truncated_on_a_pipe():
 
 def test_explicit_solc_of_the_wrong_version_is_refused(tmp_path, monkeypatch):
     fake = tmp_path / "solc"
-    fake.write_text("#!/bin/sh\necho 'solc, the solidity compiler commandline interface'\necho 'Version: 0.8.1+commit.df193b15.Linux.g++'\n")
+    fake.write_text(
+        "#!/bin/sh\necho 'solc, the solidity compiler commandline interface'\necho 'Version: 0.8.1+commit.df193b15.Linux.g++'\n"
+    )
     fake.chmod(0o755)
     monkeypatch.setenv("DFMI_SOLC", str(fake))
     with pytest.raises(ToolchainError, match="0.8.37"):
