@@ -10,7 +10,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/toolchain/solcx
 .PHONY: run test setup lint clean
 
 run: setup
-	$(BIN)/dfmi simulate
+	$(BIN)/dfmi demo
 
 test: setup lint
 	$(BIN)/pytest
@@ -26,7 +26,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
-	grep -q SOLCX_BINARY_PATH $(BIN)/activate || echo 'export SOLCX_BINARY_PATH="$(SOLCX_BINARY_PATH)"' >> $(BIN)/activate
+	grep -q SOLCX_BINARY_PATH $(BIN)/activate || printf '%s\n' \
+	  'export SOLCX_BINARY_PATH="$(SOLCX_BINARY_PATH)"' \
+	  'export PATH="$(CURDIR)/node_modules/.bin:$$PATH"' >> $(BIN)/activate
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
