@@ -6,15 +6,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 from web3.types import TxReceipt
 
 from dfmi_py.chain.client import Chain, checksum
 from dfmi_py.errors import InputError
+from dfmi_py.signing import Domain, permit_message, sign_typed
 from dfmi_py.units import format_units
 
 
@@ -155,11 +154,12 @@ class Cash:
         *,
         deadline: int | None = None,
         nonce: int | None = None,
+        domain: Domain | None = None,
     ) -> Permit:
         """Sign an EIP-2612 permit off-chain (no transaction).
 
-        The EIP-712 domain is read from the token (ERC-5267 ``eip712Domain``), so the signature
-        is bound to this chain, this contract and the owner's current nonce.
+        The EIP-712 domain is read from the token (ERC-5267 ``eip712Domain``) unless given, so
+        the signature is bound to this chain, this contract and the owner's current nonce.
 
         Args:
             owner: The account granting the allowance; signs.
@@ -167,52 +167,20 @@ class Cash:
             value: Allowance in units.
             deadline: Unix time after which the permit is void; one hour from now by default.
             nonce: The owner's nonce; read from the token by default.
+            domain: The EIP-712 domain; read from the token by default.
         """
         _require_units(value, "value", allow_zero=True)
         deadline = deadline if deadline is not None else int(time.time()) + 3600
         nonce = nonce if nonce is not None else self.nonce(owner.address)
-        message = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Permit": [
-                    {"name": "owner", "type": "address"},
-                    {"name": "spender", "type": "address"},
-                    {"name": "value", "type": "uint256"},
-                    {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"},
-                ],
-            },
-            "primaryType": "Permit",
-            "domain": self.eip712_domain(),
-            "message": {
-                "owner": owner.address,
-                "spender": checksum(spender),
-                "value": value,
-                "nonce": nonce,
-                "deadline": deadline,
-            },
-        }
-        signed = owner.sign_message(encode_typed_data(full_message=message))
-        return Permit(
-            owner=owner.address,
-            spender=checksum(spender),
-            value=value,
-            nonce=nonce,
-            deadline=deadline,
-            v=signed.v,
-            r=signed.r.to_bytes(32, "big"),
-            s=signed.s.to_bytes(32, "big"),
-        )
+        domain = domain or self.eip712_domain()
+        spender = checksum(spender)
+        signature = sign_typed(owner, permit_message(domain, owner.address, spender, value, nonce, deadline))
+        return Permit(owner.address, spender, value, nonce, deadline, signature.v, signature.r, signature.s)
 
-    def eip712_domain(self) -> dict[str, Any]:
-        """The token's EIP-712 domain as eth-account expects it."""
+    def eip712_domain(self) -> Domain:
+        """The token's EIP-712 domain, as it reports it (ERC-5267)."""
         _, name, version, chain_id, verifying_contract, _, _ = self.contract.functions.eip712Domain().call()
-        return {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying_contract}
+        return Domain(name, version, chain_id, checksum(verifying_contract))
 
     def submit_permit(self, permit: Permit, sender: LocalAccount) -> TxReceipt:
         """Send a signed permit; anyone (``sender``) may pay for it."""
