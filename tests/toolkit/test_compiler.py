@@ -4,7 +4,6 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
@@ -32,7 +31,7 @@ def test_compile_reports_warnings_as_errors(tmp_path):
 
 def test_compile_reports_syntax_errors_with_the_location(tmp_path):
     (tmp_path / "Broken.sol").write_text("pragma solidity ^0.8.24;\ncontract Broken { function }\n")
-    with pytest.raises(CompilationError, match="Broken.sol"):
+    with pytest.raises(CompilationError, match=r"Broken\.sol"):
         compiler.compile_contracts(contracts_dir=tmp_path, force=True)
 
 
@@ -58,11 +57,12 @@ def test_wrapper_output_is_not_truncated_on_a_pipe():
 def test_explicit_solc_of_the_wrong_version_is_refused(tmp_path, monkeypatch):
     fake = tmp_path / "solc"
     fake.write_text(
-        "#!/bin/sh\necho 'solc, the solidity compiler commandline interface'\necho 'Version: 0.8.1+commit.df193b15.Linux.g++'\n"
+        "#!/bin/sh\necho 'solc, the solidity compiler commandline interface'\n"
+        "echo 'Version: 0.8.1+commit.df193b15.Linux.g++'\n"
     )
     fake.chmod(0o755)
     monkeypatch.setenv("DFMI_SOLC", str(fake))
-    with pytest.raises(ToolchainError, match="0.8.37"):
+    with pytest.raises(ToolchainError, match=re.escape(compiler.SOLC_VERSION)):
         compiler.find_solc()
 
 
@@ -83,22 +83,3 @@ def test_ape_config_matches_the_compiler_settings():
     oz_version = json.loads((PROJECT_ROOT / "package.json").read_text())["dependencies"]["@openzeppelin/contracts"]
     assert config["dependencies"][0]["version"] == oz_version
     assert solidity["import_remapping"] == [f"@openzeppelin/contracts=openzeppelin/{oz_version}"]
-
-
-def _strip_metadata(code: str) -> str:
-    code = code.removeprefix("0x")
-    length = int(code[-4:], 16)
-    return code[: -(length + 2) * 2]
-
-
-@pytest.mark.slow
-def test_ape_compile_produces_the_same_runtime_code(tmp_path):
-    ape = Path(shutil.which("ape") or PROJECT_ROOT / ".venv" / "bin" / "ape")
-    env = dict(shutil.os.environ, SOLCX_BINARY_PATH=str(PROJECT_ROOT / "toolchain" / "solcx"))
-    subprocess.run([ape, "compile"], cwd=PROJECT_ROOT, env=env, capture_output=True, check=True, timeout=300)
-    ape_types = json.loads((PROJECT_ROOT / ".build" / "__local__.json").read_text())["contractTypes"]
-    ours = compiler.compile_contracts()
-    for name in ("ComplianceRegistry", "CashToken"):
-        assert _strip_metadata(ape_types[name]["runtimeBytecode"]["bytecode"]) == _strip_metadata(
-            ours[name].deployed_bytecode
-        )

@@ -28,7 +28,8 @@ def test_node_answers_on_the_given_port_with_the_given_chain_id_and_stops_by_pid
         assert w3.eth.chain_id == 4242
         assert len(w3.eth.accounts) == 3
         pid = node.pid
-        assert pid is not None and _alive(pid)
+        assert pid is not None
+        assert _alive(pid)
     assert not _alive(pid)
     assert node.pid is None
 

@@ -1,0 +1,59 @@
+"""ape on the same sources: `ape compile` gives our runtime code, `ape run deploy` our manifest."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dfmi_py.build import compiler
+from dfmi_py.deploy import Manifest
+from dfmi_py.node import find_anvil
+from dfmi_py.paths import PROJECT_ROOT
+
+APE = Path(shutil.which("ape") or PROJECT_ROOT / ".venv" / "bin" / "ape")
+
+
+def _ape_env() -> dict[str, str]:
+    anvil_dir = str(find_anvil().parent)
+    return dict(
+        os.environ,
+        SOLCX_BINARY_PATH=str(PROJECT_ROOT / "toolchain" / "solcx"),
+        PATH=f"{anvil_dir}:{os.environ['PATH']}",
+    )
+
+
+def _strip_metadata(code: str) -> str:
+    code = code.removeprefix("0x")
+    length = int(code[-4:], 16)
+    return code[: -(length + 2) * 2]
+
+
+@pytest.mark.slow
+def test_ape_compile_produces_the_same_runtime_code():
+    subprocess.run([APE, "compile"], cwd=PROJECT_ROOT, env=_ape_env(), capture_output=True, check=True, timeout=300)
+    ape_types = json.loads((PROJECT_ROOT / ".build" / "__local__.json").read_text())["contractTypes"]
+    ours = compiler.compile_contracts()
+    for name in ("ComplianceRegistry", "CashToken"):
+        assert _strip_metadata(ape_types[name]["runtimeBytecode"]["bytecode"]) == _strip_metadata(
+            ours[name].deployed_bytecode
+        )
+
+
+@pytest.mark.slow
+def test_ape_run_deploy_deploys_the_suite_through_ape(tmp_path):
+    env = dict(_ape_env(), DFMI_DEPLOYMENTS_DIR=str(tmp_path))
+    out = subprocess.run(
+        [APE, "run", "deploy", "--network", "ethereum:local:foundry"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    manifest = Manifest.load(tmp_path / "31337.json")
+    assert set(manifest.contracts) == {"ComplianceRegistry", "CashToken"}
+    assert manifest.contracts["CashToken"].address in out.stdout
