@@ -32,7 +32,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# `npm ci` trips over the platform-specific optional packages of @foundry-rs/anvil; install
+	# honours the lock file all the same.
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 clean:
