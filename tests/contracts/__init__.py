@@ -1,0 +1,1 @@
+"""On-chain tests of the Solidity contracts, against a local anvil chain."""

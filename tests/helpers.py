@@ -1,0 +1,247 @@
+"""Helpers shared by the on-chain tests: named accounts, revert assertions, event and batched state reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from eth_utils import is_address, to_checksum_address
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from dfmi_py.chain import Chain
+from dfmi_py.errors import ContractRevertError
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+MAX_UINT256 = 2**256 - 1
+
+
+class Status(IntEnum):
+    """`AccountStatus` of IComplianceRegistry.sol, as the chain returns it."""
+
+    NONE = 0
+    ACTIVE = 1
+    FROZEN = 2
+
+
+# ---------------------------------------------------------------------- accounts
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The development accounts of the base scenario, by the part they play."""
+
+    admin: LocalAccount
+    officer: LocalAccount
+    regulator: LocalAccount
+    master_minter: LocalAccount
+    minter: LocalAccount
+    burner: LocalAccount
+    pauser: LocalAccount
+    members: tuple[LocalAccount, ...]
+    outsider: LocalAccount
+    newcomers: tuple[LocalAccount, ...]
+
+    @property
+    def member(self) -> LocalAccount:
+        """The first member, for tests that need just one."""
+        return self.members[0]
+
+    def named(self, name: str) -> LocalAccount:
+        """The account playing ``name`` (a field name, or ``"member"``)."""
+        account = getattr(self, name)
+        assert isinstance(account, LocalAccount), f"{name} names a group, not one account"
+        return account
+
+
+# ---------------------------------------------------------------------- reverts
+
+
+def _plain(value: Any) -> Any:
+    """``value`` in the form the revert decoder uses: checksummed addresses, hex bytes, plain ints."""
+    if isinstance(value, LocalAccount):
+        return value.address
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, str) and is_address(value):
+        return to_checksum_address(value)
+    if isinstance(value, IntEnum):
+        return int(value)
+    return value
+
+
+@contextmanager
+def expect_revert(error: str, **args: Any) -> Iterator[pytest.ExceptionInfo[ContractRevertError]]:
+    """Assert that the block raises :class:`ContractRevertError` for the custom error ``error``.
+
+    Every keyword names one of the error's arguments and gives its expected value (accounts,
+    addresses, ``bytes`` roles and :class:`Status` values are normalised to the decoder's form).
+    """
+    with pytest.raises(ContractRevertError) as info:
+        yield info
+    raised = info.value
+    assert raised.error == error, f"expected {error}, the contract reverted with {raised}"
+    for name, expected in args.items():
+        assert name in raised.args_by_name, f"{error} has no argument {name!r}: {raised}"
+        assert raised.args_by_name[name] == _plain(expected), f"{error}.{name}: {raised}"
+
+
+# ---------------------------------------------------------------------- events
+
+
+def events(contract: Contract, name: str, receipt: TxReceipt) -> list[dict[str, Any]]:
+    """Arguments of every ``name`` event that ``contract`` emitted in ``receipt``, in log order."""
+    logs = contract.events[name]().process_receipt(receipt, errors=DISCARD)
+    return [dict(log["args"]) for log in logs if log["address"] == contract.address]
+
+
+# ---------------------------------------------------------------------- snapshots
+
+
+def evm_snapshot(chain: Chain) -> str:
+    """Take an anvil snapshot and return its id (usable once)."""
+    response = chain.w3.provider.make_request("evm_snapshot", [])
+    assert "result" in response, f"evm_snapshot failed: {response}"
+    return str(response["result"])
+
+
+def evm_revert(chain: Chain, snapshot_id: str) -> None:
+    """Return the chain to ``snapshot_id``; fails loudly rather than leak state into the next test."""
+    response = chain.w3.provider.make_request("evm_revert", [snapshot_id])
+    assert response.get("result") is True, f"evm_revert({snapshot_id}) failed: {response}"
+
+
+# ---------------------------------------------------------------------- batched reads
+
+#: A view call returning one word: (contract, function name, arguments).
+ViewCall = tuple[Contract, str, tuple[Any, ...]]
+
+_calldata_cache: dict[tuple[str, str, tuple[Any, ...]], str] = {}
+
+
+def _calldata(contract: Contract, fn_name: str, args: tuple[Any, ...]) -> str:
+    key = (contract.address, fn_name, args)
+    if key not in _calldata_cache:
+        _calldata_cache[key] = contract.encode_abi(fn_name, args=list(args))
+    return _calldata_cache[key]
+
+
+def read_words(chain: Chain, calls: Sequence[ViewCall]) -> list[int]:
+    """Run view calls that each return one word (uint, enum, bool) in one JSON-RPC batch.
+
+    A state machine reads a hundred values after every step; one batch keeps that cheap.
+    """
+    requests = [("eth_call", [{"to": c.address, "data": _calldata(c, fn, args)}, "latest"]) for c, fn, args in calls]
+    responses = chain.w3.provider.make_batch_request(requests)  # type: ignore[arg-type]
+    assert isinstance(responses, list), f"batch call failed: {responses}"
+    by_id = sorted(responses, key=lambda r: r["id"])
+    words = []
+    for (contract, fn_name, args), response in zip(calls, by_id, strict=True):
+        assert "result" in response, f"{fn_name}{args} on {contract.address} failed: {response}"
+        words.append(int(response["result"], 16))
+    return words
+
+
+def token_state(chain: Chain, cash: Contract, accounts: Sequence[str]) -> dict[str, int]:
+    """Everything a rejected call must leave alone, by readable key.
+
+    Covers the supply, every balance, every allowance and permit nonce among ``accounts``, and
+    their minter allowances.
+    """
+    calls: list[ViewCall] = [(cash, "totalSupply", ())]
+    calls += [(cash, "balanceOf", (a,)) for a in accounts]
+    calls += [(cash, "allowance", (o, s)) for o in accounts for s in accounts if o != s]
+    calls += [(cash, "nonces", (a,)) for a in accounts]
+    calls += [(cash, "minterAllowance", (a,)) for a in accounts]
+    return {f"{fn}{args}": word for (_, fn, args), word in zip(calls, read_words(chain, calls), strict=True)}
+
+
+@contextmanager
+def leaves_unchanged(read_state: Callable[[], dict[str, int]]) -> Iterator[None]:
+    """Assert that ``read_state()`` reads the same before and after the block."""
+    before = read_state()
+    yield
+    after = read_state()
+    changed = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
+    assert not changed, f"state changed (key: (before, after)): {changed}"
+
+
+# ---------------------------------------------------------------------- permits
+
+
+@dataclass(frozen=True)
+class PermitDomain:
+    """A token's EIP-712 domain as its ``eip712Domain()`` reports it."""
+
+    name: str
+    version: str
+    chain_id: int
+    verifying_contract: str
+
+    @classmethod
+    def of(cls, token: Contract) -> PermitDomain:
+        fields, name, version, chain_id, verifying_contract, _salt, _extensions = token.functions.eip712Domain().call()
+        assert fields == b"\x0f", f"unexpected EIP-712 domain fields {fields!r}: name, version, chainId, contract"
+        return cls(name, version, chain_id, to_checksum_address(verifying_contract))
+
+    def sign(
+        self,
+        owner: LocalAccount,
+        spender: str,
+        value: int,
+        nonce: int,
+        deadline: int,
+        *,
+        chain_id: int | None = None,
+        verifying_contract: str | None = None,
+        claimed_owner: str | None = None,
+    ) -> tuple[int, bytes, bytes]:
+        """Sign an EIP-2612 permit with ``owner``'s key and return ``(v, r, s)``.
+
+        To forge bad permits: ``chain_id`` and ``verifying_contract`` replace the domain's own, and
+        ``claimed_owner`` puts another owner in the signed message than the key's.
+        """
+        message = {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "Permit": [
+                    {"name": "owner", "type": "address"},
+                    {"name": "spender", "type": "address"},
+                    {"name": "value", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"},
+                ],
+            },
+            "primaryType": "Permit",
+            "domain": {
+                "name": self.name,
+                "version": self.version,
+                "chainId": self.chain_id if chain_id is None else chain_id,
+                "verifyingContract": verifying_contract or self.verifying_contract,
+            },
+            "message": {
+                "owner": claimed_owner or owner.address,
+                "spender": spender,
+                "value": value,
+                "nonce": nonce,
+                "deadline": deadline,
+            },
+        }
+        signed = owner.sign_typed_data(full_message=message)
+        return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+
+
+def latest_timestamp(chain: Chain) -> int:
+    """Timestamp of the latest block (the next block's is at least this)."""
+    return int(chain.w3.eth.get_block("latest")["timestamp"])
