@@ -17,6 +17,7 @@ from web3.types import TxReceipt
 
 from dfmi_py.chain import Chain
 from dfmi_py.errors import ContractRevertError
+from dfmi_py.signing import Domain, permit_message, sign_typed
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_UINT256 = 2**256 - 1
@@ -207,39 +208,15 @@ class PermitDomain:
         To forge bad permits: ``chain_id`` and ``verifying_contract`` replace the domain's own, and
         ``claimed_owner`` puts another owner in the signed message than the key's.
         """
-        message = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Permit": [
-                    {"name": "owner", "type": "address"},
-                    {"name": "spender", "type": "address"},
-                    {"name": "value", "type": "uint256"},
-                    {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"},
-                ],
-            },
-            "primaryType": "Permit",
-            "domain": {
-                "name": self.name,
-                "version": self.version,
-                "chainId": self.chain_id if chain_id is None else chain_id,
-                "verifyingContract": verifying_contract or self.verifying_contract,
-            },
-            "message": {
-                "owner": claimed_owner or owner.address,
-                "spender": spender,
-                "value": value,
-                "nonce": nonce,
-                "deadline": deadline,
-            },
-        }
-        signed = owner.sign_typed_data(full_message=message)
-        return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+        domain = Domain(
+            self.name,
+            self.version,
+            self.chain_id if chain_id is None else chain_id,
+            verifying_contract or self.verifying_contract,
+        )
+        message = permit_message(domain, claimed_owner or owner.address, spender, value, nonce, deadline)
+        signature = sign_typed(owner, message)
+        return signature.v, signature.r, signature.s
 
 
 def latest_timestamp(chain: Chain) -> int:
