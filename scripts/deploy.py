@@ -18,6 +18,7 @@ from ape.cli import ConnectedProviderCommand
 from dfmi_py.chain.accounts import dev_account, load_account
 from dfmi_py.chain.client import Chain
 from dfmi_py.deploy import RoleConfig, deploy_suite
+from dfmi_py.deploy.roles import DEV_ROLE_INDEX
 
 
 @click.command(cls=ConnectedProviderCommand)
@@ -29,7 +30,8 @@ def cli(provider: object, fresh: bool) -> None:
     deployer = load_account("DFMI_PRIVATE_KEY") if os.environ.get("DFMI_PRIVATE_KEY") else dev_account(0)
     roles_file = os.environ.get("DFMI_ROLES_FILE")
     roles = RoleConfig.model_validate_json(Path(roles_file).read_text()) if roles_file else RoleConfig.devnet()
-    deployment = deploy_suite(chain, deployer, roles, fresh=fresh)
+    officer = dev_account(DEV_ROLE_INDEX["compliance_officer"]) if not roles_file else None
+    deployment = deploy_suite(chain, deployer, roles, fresh=fresh, officer=officer)
     for name, record in deployment.manifest.contracts.items():
         click.echo(f"{name:<20} {record.address}")
     click.echo(f"manifest: {deployment.manifest_file}")

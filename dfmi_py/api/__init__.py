@@ -2,6 +2,8 @@
 
 from dfmi_py.api.cash import Cash, Permit
 from dfmi_py.api.compliance import AccountStatus, Compliance
+from dfmi_py.api.derivatives import Derivatives, Terms, TradeState
 from dfmi_py.api.market import Market
+from dfmi_py.api.oracle import Oracle
 
-__all__ = ["AccountStatus", "Cash", "Compliance", "Market", "Permit"]
+__all__ = ["AccountStatus", "Cash", "Compliance", "Derivatives", "Market", "Oracle", "Permit", "Terms", "TradeState"]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from dfmi_py.api.cash import Cash
 from dfmi_py.api.compliance import Compliance
+from dfmi_py.api.derivatives import Derivatives
+from dfmi_py.api.oracle import Oracle
 from dfmi_py.chain.client import Chain
 from dfmi_py.deploy.suite import Deployment, load_deployment
 
@@ -24,6 +26,8 @@ class Market:
     deployment: Deployment
     compliance: Compliance
     cash: Cash
+    oracle: Oracle
+    derivatives: Derivatives
 
     @property
     def chain(self) -> Chain:
@@ -38,6 +42,8 @@ class Market:
             deployment=deployment,
             compliance=Compliance(chain, deployment.registry),
             cash=Cash(chain, deployment.cash),
+            oracle=Oracle(chain, deployment.oracle),
+            derivatives=Derivatives(chain, deployment.engine),
         )
 
     @classmethod

@@ -22,7 +22,7 @@ from eth_account.signers.local import LocalAccount
 from dfmi_py.api.market import Market
 from dfmi_py.chain.accounts import dev_account, load_account
 from dfmi_py.chain.client import Chain
-from dfmi_py.deploy.roles import RoleConfig
+from dfmi_py.deploy.roles import DEV_ROLE_INDEX, RoleConfig
 from dfmi_py.deploy.suite import Deployment, deploy_suite
 from dfmi_py.errors import ConfigError, DfmiError
 from dfmi_py.node.anvil import AnvilNode
@@ -169,7 +169,11 @@ def deploy(
             roles = RoleConfig.devnet()
         else:
             raise ConfigError("pass --roles FILE to say who holds which role on this chain")
-        deployment = deploy_suite(chain, deployer, roles, manifest_dir=options.deployments_dir, fresh=fresh)
+        devnet_roles = roles == RoleConfig.devnet()
+        officer = signer(key_env, DEV_ROLE_INDEX["compliance_officer"]) if devnet_roles else None
+        deployment = deploy_suite(
+            chain, deployer, roles, manifest_dir=options.deployments_dir, fresh=fresh, officer=officer
+        )
         print_deployment(deployment)
         if node is not None and keep_running:
             wait_for_interrupt(node)
@@ -312,7 +316,13 @@ def demo(options: Options) -> None:
     from dfmi_py.scenarios.demo import Step, run_demo
 
     with chain_for(options) as (chain, _):
-        deployment = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=options.deployments_dir)
+        deployment = deploy_suite(
+            chain,
+            dev_account(0),
+            RoleConfig.devnet(),
+            manifest_dir=options.deployments_dir,
+            officer=dev_account(DEV_ROLE_INDEX["compliance_officer"]),
+        )
         print_deployment(deployment)
         market = Market.from_deployment(deployment)
 

@@ -19,6 +19,7 @@ class RoleConfig(BaseModel):
         minter: Issues cash within its allowance.
         burner: Redeems (burns) cash handed to it.
         pauser: Pauses and unpauses the cash token.
+        reporters: Oracle reporters, each posting prices.
         minter_allowance: The minter's initial allowance, in the token's smallest unit.
     """
 
@@ -31,22 +32,25 @@ class RoleConfig(BaseModel):
     minter: str
     burner: str
     pauser: str
+    reporters: tuple[str, ...] = ()
     minter_allowance: int = 10**18
 
     @field_validator("admin", "compliance_officer", "regulator", "master_minter", "minter", "burner", "pauser")
     @classmethod
     def _address(cls, value: str) -> str:
-        lowered = value.lower()
-        if not (len(value) == 42 and lowered.startswith("0x") and all(c in "0123456789abcdef" for c in lowered[2:])):
-            raise ValueError(f"{value!r} is not an Ethereum address")
-        if value != lowered and not is_checksum_address(value):
-            raise ValueError(f"{value!r} has a wrong checksum")
-        return to_checksum_address(value)
+        return _checked_address(value)
+
+    @field_validator("reporters")
+    @classmethod
+    def _reporters(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_checked_address(v) for v in value)
 
     @classmethod
     def devnet(cls) -> RoleConfig:
-        """Roles on the local chain's development accounts 0-6 (see :data:`DEV_ROLE_INDEX`)."""
-        return cls(**{role: dev_account(index).address for role, index in DEV_ROLE_INDEX.items()})
+        """Roles on the local chain's development accounts (see :data:`DEV_ROLE_INDEX`)."""
+        roles = {role: dev_account(index).address for role, index in DEV_ROLE_INDEX.items()}
+        reporters = tuple(dev_account(index).address for index in DEV_REPORTER_INDICES)
+        return cls(**roles, reporters=reporters)
 
 
 #: Development account index per role on a local chain; members start at :data:`FIRST_MEMBER_INDEX`.
@@ -60,3 +64,14 @@ DEV_ROLE_INDEX = {
     "pauser": 6,
 }
 FIRST_MEMBER_INDEX = 7
+#: Development accounts that report prices on a local chain (start it with 20 accounts).
+DEV_REPORTER_INDICES = (16, 17, 18)
+
+
+def _checked_address(value: str) -> str:
+    lowered = value.lower()
+    if not (len(value) == 42 and lowered.startswith("0x") and all(c in "0123456789abcdef" for c in lowered[2:])):
+        raise ValueError(f"{value!r} is not an Ethereum address")
+    if value != lowered and not is_checksum_address(value):
+        raise ValueError(f"{value!r} has a wrong checksum")
+    return to_checksum_address(value)

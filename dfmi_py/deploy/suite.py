@@ -20,14 +20,11 @@ from web3.contract import Contract
 
 from dfmi_py.chain.client import Chain
 from dfmi_py.deploy.manifest import ContractRecord, Manifest, manifest_path
+from dfmi_py.deploy.params import MarketParams
 from dfmi_py.deploy.roles import RoleConfig
 from dfmi_py.errors import ManifestError
 
 logger = logging.getLogger(__name__)
-
-CASH_NAME = "Digital Settlement Dollar"
-CASH_SYMBOL = "DSD"
-CASH_DECIMALS = 6
 
 
 @dataclass
@@ -52,20 +49,58 @@ class Deployment:
         """The tokenised cash."""
         return self.contract("CashToken")
 
+    @property
+    def oracle(self) -> Contract:
+        """The price feed."""
+        return self.contract("PriceOracle")
+
+    @property
+    def engine(self) -> Contract:
+        """The derivative engine."""
+        return self.contract("DerivativeEngine")
+
 
 @dataclass(frozen=True)
 class _Spec:
     name: str
     depends_on: tuple[str, ...]
-    args: Callable[[dict[str, str], LocalAccount], Sequence[Any]]
+    args: Callable[[dict[str, str], LocalAccount, MarketParams], Sequence[Any]]
 
 
 SUITE: tuple[_Spec, ...] = (
-    _Spec("ComplianceRegistry", (), lambda addr, deployer: [deployer.address]),
+    _Spec("ComplianceRegistry", (), lambda addr, deployer, p: [deployer.address]),
     _Spec(
         "CashToken",
         ("ComplianceRegistry",),
-        lambda addr, deployer: [CASH_NAME, CASH_SYMBOL, CASH_DECIMALS, addr["ComplianceRegistry"], deployer.address],
+        lambda addr, deployer, p: [
+            p.cash.name,
+            p.cash.symbol,
+            p.cash.decimals,
+            addr["ComplianceRegistry"],
+            deployer.address,
+        ],
+    ),
+    _Spec(
+        "PriceOracle",
+        (),
+        lambda addr, deployer, p: [
+            p.oracle.description,
+            p.oracle.decimals,
+            deployer.address,
+            p.oracle.config_tuple(),
+        ],
+    ),
+    _Spec(
+        "DerivativeEngine",
+        ("ComplianceRegistry", "CashToken", "PriceOracle"),
+        lambda addr, deployer, p: [
+            addr["ComplianceRegistry"],
+            addr["CashToken"],
+            addr["PriceOracle"],
+            deployer.address,
+            p.engine.cure_period,
+            p.engine.max_price_age,
+        ],
     ),
 )
 
@@ -77,6 +112,8 @@ def deploy_suite(
     *,
     manifest_dir: Path | None = None,
     fresh: bool = False,
+    params: MarketParams | None = None,
+    officer: LocalAccount | None = None,
 ) -> Deployment:
     """Deploy (or reuse) every contract, grant roles, and write the manifest.
 
@@ -87,10 +124,14 @@ def deploy_suite(
         roles: Who gets which role.
         manifest_dir: Folder of manifests (see :func:`manifest_path`).
         fresh: Deploy everything again even if the manifest's contracts are there.
+        params: Constructor parameters; :class:`MarketParams` defaults when ``None``.
+        officer: The compliance officer's key, to onboard the contracts that hold cash (the
+            derivative engine). Without it, the officer must onboard them before use.
 
     Returns:
         The deployment, with its manifest saved.
     """
+    params = params or MarketParams()
     path = manifest_path(chain.chain_id, manifest_dir)
     genesis = _genesis_hash(chain)
     previous = None if fresh else _previous_manifest(path, genesis)
@@ -110,7 +151,7 @@ def deploy_suite(
             continue
         logger.info("deploying %s (%s)", spec.name, reason)
         addresses = {name: rec.address for name, rec in manifest.contracts.items()}
-        contract, receipt = chain.deploy(spec.name, spec.args(addresses, deployer), deployer)
+        contract, receipt = chain.deploy(spec.name, spec.args(addresses, deployer, params), deployer)
         manifest.contracts[spec.name] = ContractRecord(
             address=contract.address,
             block=receipt["blockNumber"],
@@ -122,6 +163,7 @@ def deploy_suite(
         manifest.save(path)
     deployment = Deployment(chain=chain, manifest=manifest, manifest_file=path)
     _configure(deployment, deployer, roles)
+    _onboard_system_accounts(deployment, officer)
     manifest.save(path)
     logger.info("manifest written to %s", path)
     return deployment
@@ -150,13 +192,14 @@ def load_deployment(chain: Chain, manifest_dir: Path | None = None) -> Deploymen
 
 
 def _configure(deployment: Deployment, deployer: LocalAccount, roles: RoleConfig) -> None:
-    chain, registry, cash = deployment.chain, deployment.registry, deployment.cash
+    chain, registry, cash, oracle = deployment.chain, deployment.registry, deployment.cash, deployment.oracle
     grants = [
         (registry, "COMPLIANCE_ROLE", roles.compliance_officer),
         (registry, "REGULATOR_ROLE", roles.regulator),
         (cash, "MASTER_MINTER_ROLE", roles.master_minter),
         (cash, "BURNER_ROLE", roles.burner),
         (cash, "PAUSER_ROLE", roles.pauser),
+        *((oracle, "REPORTER_ROLE", reporter) for reporter in roles.reporters),
     ]
     for contract, role_name, holder in grants:
         role = contract.functions[role_name]().call()
@@ -165,7 +208,7 @@ def _configure(deployment: Deployment, deployer: LocalAccount, roles: RoleConfig
     if not registry.functions.isSubscriber(cash.address).call():
         chain.transact(registry.functions.addSubscriber(cash.address), deployer, "subscribe CashToken")
     if roles.admin != deployer.address:
-        for contract in (registry, cash):
+        for contract in (registry, cash, oracle, deployment.engine):
             admin_role = contract.functions.DEFAULT_ADMIN_ROLE().call()
             if not contract.functions.hasRole(admin_role, roles.admin).call():
                 chain.transact(contract.functions.grantRole(admin_role, roles.admin), deployer, "grant admin")
@@ -173,6 +216,22 @@ def _configure(deployment: Deployment, deployer: LocalAccount, roles: RoleConfig
                 chain.transact(
                     contract.functions.renounceRole(admin_role, deployer.address), deployer, "renounce admin"
                 )
+
+
+#: Contracts that hold cash and so must be active in the registry.
+CASH_HOLDERS = ("DerivativeEngine",)
+
+
+def _onboard_system_accounts(deployment: Deployment, officer: LocalAccount | None) -> None:
+    registry = deployment.registry
+    for name in CASH_HOLDERS:
+        address = deployment.manifest.address(name)
+        if registry.functions.statusOf(address).call() != 0:
+            continue
+        if officer is None:
+            logger.warning("%s at %s holds cash: the compliance officer must onboard it", name, address)
+            continue
+        deployment.chain.transact(registry.functions.onboard(address), officer, f"onboard {name}")
 
 
 # ---------------------------------------------------------------------- reuse checks

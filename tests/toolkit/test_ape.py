@@ -10,6 +10,7 @@ import pytest
 
 from dfmi_py.build import compiler
 from dfmi_py.deploy import Manifest
+from dfmi_py.deploy.suite import SUITE
 from dfmi_py.node import find_anvil
 from dfmi_py.paths import PROJECT_ROOT
 
@@ -36,7 +37,7 @@ def test_ape_compile_produces_the_same_runtime_code():
     subprocess.run([APE, "compile"], cwd=PROJECT_ROOT, env=_ape_env(), capture_output=True, check=True, timeout=300)
     ape_types = json.loads((PROJECT_ROOT / ".build" / "__local__.json").read_text())["contractTypes"]
     ours = compiler.compile_contracts()
-    for name in ("ComplianceRegistry", "CashToken"):
+    for name in (spec.name for spec in SUITE):
         assert _strip_metadata(ape_types[name]["runtimeBytecode"]["bytecode"]) == _strip_metadata(
             ours[name].deployed_bytecode
         )
@@ -55,5 +56,5 @@ def test_ape_run_deploy_deploys_the_suite_through_ape(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     manifest = Manifest.load(tmp_path / "31337.json")
-    assert set(manifest.contracts) == {"ComplianceRegistry", "CashToken"}
+    assert set(manifest.contracts) == {spec.name for spec in SUITE}
     assert manifest.contracts["CashToken"].address in out.stdout

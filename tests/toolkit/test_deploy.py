@@ -11,7 +11,7 @@ from dfmi_py.deploy import Manifest, RoleConfig, deploy_suite, load_deployment, 
 from dfmi_py.errors import ChainConnectionError, ManifestError
 from dfmi_py.node import AnvilNode, free_port
 
-SUITE = ("ComplianceRegistry", "CashToken")
+SUITE = ("ComplianceRegistry", "CashToken", "PriceOracle", "DerivativeEngine")
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_deploy_grants_one_role_per_actor(fresh):
 def test_admin_is_handed_over_when_the_deployer_is_not_the_admin(chain, tmp_path):
     roles = RoleConfig.devnet().model_copy(update={"admin": dev_account(19).address})
     deployment = deploy_suite(chain, dev_account(0), roles, manifest_dir=tmp_path)
-    for contract in (deployment.registry, deployment.cash):
+    for contract in (deployment.registry, deployment.cash, deployment.oracle, deployment.engine):
         admin_role = contract.functions.DEFAULT_ADMIN_ROLE().call()
         assert contract.functions.hasRole(admin_role, dev_account(19).address).call()
         assert not contract.functions.hasRole(admin_role, dev_account(0).address).call()
@@ -105,3 +105,21 @@ def test_connecting_to_nothing_is_a_clear_error():
 def test_role_config_rejects_bad_addresses():
     with pytest.raises(ValueError, match="not an Ethereum address"):
         RoleConfig.devnet().model_validate({**RoleConfig.devnet().model_dump(), "minter": "0x1234"})
+
+
+def test_reporters_get_the_reporter_role(fresh):
+    oracle = fresh.oracle
+    reporter_role = oracle.functions.REPORTER_ROLE().call()
+    for reporter in RoleConfig.devnet().reporters:
+        assert oracle.functions.hasRole(reporter_role, reporter).call()
+    assert not oracle.functions.hasRole(reporter_role, RoleConfig.devnet().admin).call()
+
+
+def test_the_engine_is_onboarded_only_when_the_officer_signs(chain, tmp_path):
+    without = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path / "a")
+    assert without.registry.functions.statusOf(without.engine.address).call() == 0
+    officer = dev_account(1)
+    with_officer = deploy_suite(
+        chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path / "b", officer=officer
+    )
+    assert with_officer.registry.functions.statusOf(with_officer.engine.address).call() == 1

@@ -1,0 +1,68 @@
+"""The market's parameters: what each contract is constructed with."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class CashParams(BaseModel):
+    """The tokenised cash."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "Digital Settlement Dollar"
+    symbol: str = "DSD"
+    decimals: int = Field(default=6, ge=0, le=18)
+
+
+class OracleParams(BaseModel):
+    """The price feed (see IPriceOracle.sol's ``OracleConfig``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = "ACME / USD"
+    decimals: int = Field(default=8, ge=0, le=18)
+    quorum: int = Field(default=2, ge=1, le=255)
+    jump_quorum: int = Field(default=3, ge=1, le=255)
+    heartbeat: int = Field(default=3600, gt=0, lt=2**32)
+    min_answer: int = Field(default=1, gt=0)
+    max_answer: int = Field(default=10**18, gt=0)
+    max_jump_bps: int = Field(default=2_000, ge=0, lt=2**16)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OracleParams:
+        if self.jump_quorum < self.quorum:
+            raise ValueError(f"jump_quorum ({self.jump_quorum}) must be >= quorum ({self.quorum})")
+        if self.min_answer >= self.max_answer:
+            raise ValueError(f"min_answer ({self.min_answer}) must be below max_answer ({self.max_answer})")
+        return self
+
+    def config_tuple(self) -> tuple[int, int, int, int, int, int]:
+        """The ``OracleConfig`` struct as the constructor takes it."""
+        return (
+            self.quorum,
+            self.jump_quorum,
+            self.heartbeat,
+            self.min_answer,
+            self.max_answer,
+            self.max_jump_bps,
+        )
+
+
+class EngineParams(BaseModel):
+    """The derivative engine."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cure_period: int = Field(default=3600, gt=0, lt=2**64)
+    max_price_age: int = Field(default=3600, gt=0, lt=2**64)
+
+
+class MarketParams(BaseModel):
+    """Every contract's parameters; the defaults make a sensible devnet market."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cash: CashParams = CashParams()
+    oracle: OracleParams = OracleParams()
+    engine: EngineParams = EngineParams()

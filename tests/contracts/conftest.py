@@ -1,0 +1,321 @@
+"""Fixtures of the derivative-engine tests: a feed the test controls, an engine on the session's cash.
+
+The engine is deployed per test (the chain returns to the base scenario after every test anyway)
+on the session's registry and cash, with a :class:`MockAggregator` as its oracle, onboarded so it
+may hold cash. The :class:`Market` helper wraps the engine, the feed and the cash: it proposes and
+opens trades, posts prices, moves time and signs amendments and terminations, and it carries the
+Python model of the engine's arithmetic (:func:`value`), written from the specification rather
+than read from the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import astuple, dataclass, replace
+from enum import IntEnum
+from typing import Any
+
+import pytest
+from eth_abi.abi import encode as abi_encode
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+from web3.contract import Contract
+from web3.types import TxReceipt
+
+from dfmi_py.chain import Chain
+from dfmi_py.signing import Domain, amendment_message, sign_typed, termination_message
+from tests.helpers import MAX_UINT256, Roles, read_words
+
+#: Oracle decimals (the mock's) and cash decimals (the session's cash).
+PRICE_DECIMALS = 8
+CASH_DECIMALS = 6
+#: value(p) = quantity * p // VALUE_SCALE: 18 quantity decimals + 8 price decimals - 6 cash decimals.
+VALUE_SCALE = 10 ** (18 + PRICE_DECIMALS - CASH_DECIMALS)
+#: Engine settings of the tests.
+CURE_PERIOD = 3 * 24 * 3600
+MAX_PRICE_AGE = 3600
+
+USD = 10**CASH_DECIMALS
+UNIT = 10**18
+#: A typical trade: 10 units at 2,000.00000000, 5,000 cash of IM each.
+PRICE = 2_000 * 10**PRICE_DECIMALS
+QUANTITY = 10 * UNIT
+IM = 5_000 * USD
+#: Cash each funded party starts with in its wallet.
+FUNDS = 1_000_000 * USD
+#: Days a typical trade runs.
+TERM = 30 * 24 * 3600
+
+TERMS_TYPES = ["address", "address", "uint96", "int128", "uint64", "uint128", "uint128", "bytes32"]
+TRADE_FIELDS = (
+    "buyer",
+    "maturity",
+    "state",
+    "debtor",
+    "nonce",
+    "seller",
+    "quantity",
+    "lastPrice",
+    "lastRound",
+    "cureDeadline",
+    "buyerIm",
+    "sellerIm",
+    "debt",
+)
+
+
+class State(IntEnum):
+    """`TradeState` of IDerivativeEngine.sol."""
+
+    NONE = 0
+    PROPOSED = 1
+    LIVE = 2
+    MARGIN_CALL = 3
+    DEFAULTED = 4
+    MATURED = 5
+    TERMINATED = 6
+    CANCELLED = 7
+
+
+class Side(IntEnum):
+    """`Side` of IDerivativeEngine.sol."""
+
+    NONE = 0
+    BUYER = 1
+    SELLER = 2
+
+
+def value(quantity: int, price: int) -> int:
+    """Cash value of ``quantity`` units at ``price``, floored (the specification's formula)."""
+    return quantity * price // VALUE_SCALE
+
+
+def vm_to_buyer(quantity: int, old_price: int, new_price: int) -> int:
+    """Variation margin the buyer receives when the price moves from ``old_price`` to ``new_price``."""
+    return value(quantity, new_price) - value(quantity, old_price)
+
+
+@dataclass(frozen=True)
+class Terms:
+    """`Terms` of IDerivativeEngine.sol, in field order."""
+
+    buyer: str
+    seller: str
+    quantity: int
+    contract_price: int
+    maturity: int
+    buyer_im: int
+    seller_im: int
+    salt: bytes
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The struct as web3 takes it."""
+        return astuple(self)
+
+    def hash(self) -> bytes:
+        """``keccak256(abi.encode(terms))``, computed off-chain."""
+        return keccak(abi_encode(TERMS_TYPES, list(astuple(self))))
+
+    def but(self, **changes: Any) -> Terms:
+        """These terms with ``changes``."""
+        return replace(self, **changes)
+
+
+class Market:
+    """One engine, its feed and the session's cash, with the operations tests repeat."""
+
+    def __init__(self, chain: Chain, engine: Contract, aggregator: Contract, cash: Contract, roles: Roles) -> None:
+        self.chain = chain
+        self.engine = engine
+        self.aggregator = aggregator
+        self.cash = cash
+        self.roles = roles
+        self._salt = 0
+
+    # ------------------------------------------------------------------ time and prices
+
+    def now(self) -> int:
+        """Timestamp of the latest block."""
+        return int(self.chain.w3.eth.get_block("latest")["timestamp"])
+
+    def advance(self, seconds: int) -> None:
+        """Move the chain's clock ``seconds`` forward and mine a block there."""
+        self.chain.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+        self.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    def push_price(self, price: int, updated_at: int | None = None) -> int:
+        """Post ``price`` as the feed's next round, updated now (or at ``updated_at``); its round id."""
+        stamp = self.now() if updated_at is None else updated_at
+        self.chain.transact(self.aggregator.functions.pushRound(price, stamp), self.roles.admin)
+        return int(self.aggregator.functions.latestRound().call())
+
+    def set_round(self, round_id: int, price: int, updated_at: int) -> None:
+        """Write round ``round_id`` without making it the latest."""
+        self.chain.transact(self.aggregator.functions.setRound(round_id, price, updated_at), self.roles.admin)
+
+    def set_latest(self, round_id: int) -> None:
+        """Make ``round_id`` the feed's latest round."""
+        self.chain.transact(self.aggregator.functions.setLatest(round_id), self.roles.admin)
+
+    # ------------------------------------------------------------------ trades
+
+    def terms(self, buyer: LocalAccount, seller: LocalAccount, **changes: Any) -> Terms:
+        """Typical terms between ``buyer`` and ``seller`` maturing in :data:`TERM`, with ``changes``."""
+        self._salt += 1
+        base = Terms(
+            buyer=buyer.address,
+            seller=seller.address,
+            quantity=QUANTITY,
+            contract_price=PRICE,
+            maturity=self.now() + TERM,
+            buyer_im=IM,
+            seller_im=IM,
+            salt=self._salt.to_bytes(32, "big"),
+        )
+        return base.but(**changes)
+
+    def propose(self, terms: Terms, proposer: LocalAccount) -> tuple[int, TxReceipt]:
+        """``proposer`` proposes ``terms``; the new trade id and the receipt."""
+        receipt = self.chain.transact(self.engine.functions.propose(terms.as_tuple()), proposer)
+        return int(self.engine.functions.tradeCount().call()), receipt
+
+    def confirm(self, trade_id: int, terms: Terms, confirmer: LocalAccount) -> TxReceipt:
+        """``confirmer`` confirms ``terms`` of ``trade_id``."""
+        return self.chain.transact(self.engine.functions.confirm(trade_id, terms.as_tuple()), confirmer)
+
+    def open(self, buyer: LocalAccount, seller: LocalAccount, **changes: Any) -> tuple[int, Terms]:
+        """A live trade: ``buyer`` proposes typical terms (with ``changes``), ``seller`` confirms."""
+        terms = self.terms(buyer, seller, **changes)
+        trade_id, _ = self.propose(terms, buyer)
+        self.confirm(trade_id, terms, seller)
+        return trade_id, terms
+
+    def settle(self, trade_id: int, sender: LocalAccount | None = None) -> TxReceipt:
+        """Anyone (by default the outsider) settles ``trade_id`` to the latest round."""
+        return self.chain.transact(self.engine.functions.settle(trade_id), sender or self.roles.outsider)
+
+    def trade(self, trade_id: int) -> dict[str, Any]:
+        """``tradeOf(trade_id)`` by field name."""
+        return dict(zip(TRADE_FIELDS, self.engine.functions.tradeOf(trade_id).call(), strict=True))
+
+    def state(self, trade_id: int) -> State:
+        """The trade's state."""
+        return State(self.engine.functions.stateOf(trade_id).call())
+
+    # ------------------------------------------------------------------ money
+
+    def margin(self, account: LocalAccount | str) -> int:
+        """Free cash ``account`` holds in the engine."""
+        return int(self.engine.functions.marginOf(_address(account)).call())
+
+    def balance(self, account: LocalAccount | str) -> int:
+        """Cash in ``account``'s wallet."""
+        return int(self.cash.functions.balanceOf(_address(account)).call())
+
+    def deposit(self, account: LocalAccount, amount: int) -> TxReceipt:
+        """``account`` moves ``amount`` from its wallet to its margin account."""
+        return self.chain.transact(self.engine.functions.depositMargin(amount), account)
+
+    def withdraw(self, account: LocalAccount, amount: int) -> TxReceipt:
+        """``account`` moves ``amount`` from its margin account to its wallet."""
+        return self.chain.transact(self.engine.functions.withdrawMargin(amount), account)
+
+    def revoke(self, account: LocalAccount) -> None:
+        """``account`` withdraws the engine's allowance: the engine can no longer pull its wallet."""
+        self.chain.transact(self.cash.functions.approve(self.engine.address, 0), account)
+
+    def books(self, accounts: Sequence[LocalAccount | str]) -> dict[str, int]:
+        """Wallets, margin accounts and the engine's totals, in one batch read."""
+        addresses = [_address(a) for a in accounts]
+        calls = [(self.cash, "balanceOf", (self.engine.address,))]
+        calls += [(self.engine, "totalMargin", ()), (self.engine, "totalInitialMargin", ())]
+        calls += [(self.cash, "balanceOf", (a,)) for a in addresses]
+        calls += [(self.engine, "marginOf", (a,)) for a in addresses]
+        words = read_words(self.chain, calls)
+        keys = ["engine_cash", "total_margin", "total_im"]
+        keys += [f"wallet:{a}" for a in addresses] + [f"margin:{a}" for a in addresses]
+        return dict(zip(keys, words, strict=True))
+
+    # ------------------------------------------------------------------ signatures
+
+    def domain(self, *, chain_id: int | None = None, verifying_contract: str | None = None) -> Domain:
+        """The engine's EIP-712 domain, or a forged one with another chain id or contract."""
+        return Domain(
+            "DerivativeEngine",
+            "1",
+            self.chain.chain_id if chain_id is None else chain_id,
+            verifying_contract or self.engine.address,
+        )
+
+    def sign_amendment(self, signer: LocalAccount, amendment: dict[str, int], domain: Domain | None = None) -> bytes:
+        """``signer``'s packed signature of ``amendment``."""
+        return sign_typed(signer, amendment_message(domain or self.domain(), amendment)).packed()
+
+    def sign_termination(self, signer: LocalAccount, termination: dict[str, int], domain: Domain | None = None) -> bytes:
+        """``signer``'s packed signature of ``termination``."""
+        return sign_typed(signer, termination_message(domain or self.domain(), termination)).packed()
+
+
+def amendment_tuple(a: dict[str, int]) -> tuple[int, ...]:
+    """An amendment dict (keys of :data:`dfmi_py.signing.eip712.AMENDMENT_FIELDS`) as the struct."""
+    keys = ("tradeId", "quantity", "maturity", "buyerIm", "sellerIm", "payment", "nonce", "deadline")
+    return tuple(a[k] for k in keys)
+
+
+def termination_tuple(x: dict[str, int]) -> tuple[int, ...]:
+    """A termination dict as the struct."""
+    return (x["tradeId"], x["payment"], x["nonce"], x["deadline"])
+
+
+def _address(account: LocalAccount | str) -> str:
+    return account if isinstance(account, str) else account.address
+
+
+# ---------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def aggregator(chain: Chain, roles: Roles) -> Contract:
+    """A feed whose rounds the test writes; it has no round yet."""
+    contract, _ = chain.deploy("MockAggregator", [], roles.admin)
+    return contract
+
+
+@pytest.fixture
+def engine(chain: Chain, roles: Roles, registry: Contract, cash: Contract, aggregator: Contract) -> Contract:
+    """A DerivativeEngine on the session's registry and cash, onboarded so it can hold cash."""
+    contract, _ = chain.deploy(
+        "DerivativeEngine",
+        [registry.address, cash.address, aggregator.address, roles.admin.address, CURE_PERIOD, MAX_PRICE_AGE],
+        roles.admin,
+    )
+    chain.transact(registry.functions.onboard(contract.address), roles.officer)
+    return contract
+
+
+@pytest.fixture
+def fund_and_approve(
+    chain: Chain, cash: Contract, engine: Contract, fund: Callable[[str, int], None]
+) -> Callable[[LocalAccount, int], None]:
+    """Mint ``amount`` to an account and let the engine pull all of it (max approval)."""
+
+    def _fund_and_approve(account: LocalAccount, amount: int = FUNDS) -> None:
+        fund(account.address, amount)
+        chain.transact(cash.functions.approve(engine.address, MAX_UINT256), account)
+
+    return _fund_and_approve
+
+
+@pytest.fixture
+def market(
+    chain: Chain,
+    engine: Contract,
+    aggregator: Contract,
+    cash: Contract,
+    roles: Roles,
+    fund_and_approve: Callable[[LocalAccount, int], None],
+) -> Market:
+    """The engine with the first three members funded with :data:`FUNDS` and the engine approved."""
+    for member in roles.members[:3]:
+        fund_and_approve(member, FUNDS)
+    return Market(chain, engine, aggregator, cash, roles)
