@@ -13,10 +13,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dfmi_py.api import Market
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from dfmi_py.api import Market, Terms
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy import RoleConfig, deploy_suite
-from dfmi_py.deploy.roles import DEV_ROLE_INDEX, FIRST_MEMBER_INDEX
+from dfmi_py.deploy.roles import DEV_REPORTER_INDICES, DEV_ROLE_INDEX, FIRST_MEMBER_INDEX
 from dfmi_py.node import AnvilNode
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gas.md"
@@ -77,6 +80,133 @@ def measure_foundation(market: Market) -> list[Row]:
     return rows
 
 
+def _advance(market: Market, seconds: int) -> None:
+    provider = market.chain.w3.provider
+    provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def _now(market: Market) -> int:
+    return int(market.chain.w3.eth.get_block("latest")["timestamp"])
+
+
+def _post_price(market: Market, price: int) -> list[int]:
+    """Post ``price`` from the reporters until the round is final; returns each submission's gas."""
+    gas = []
+    for index in DEV_REPORTER_INDICES:
+        round_id = market.oracle.open_round()
+        gas.append(int(market.oracle.submit(dev_account(index), price)["gasUsed"]))
+        if market.oracle.open_round() != round_id:
+            return gas
+    raise RuntimeError("the round did not finalise")
+
+
+def _new_members(market: Market, count: int, cash_each: int) -> list[LocalAccount]:
+    """``count`` fresh accounts: gas money, onboarded, funded, engine approved, margin deposited."""
+    w3, chain = market.chain.w3, market.chain
+    funder = dev_account(0)
+    officer = dev_account(DEV_ROLE_INDEX["compliance_officer"])
+    minter = dev_account(DEV_ROLE_INDEX["minter"])
+    accounts: list[LocalAccount] = [Account.create() for _ in range(count)]
+    nonce = w3.eth.get_transaction_count(funder.address)
+    for account in accounts:
+        tx = {"to": account.address, "value": 10**18, "gas": 21_000, "nonce": nonce, "chainId": chain.chain_id,
+              "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}  # fmt: skip
+        w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction)
+        nonce += 1
+    for start in range(0, count, 50):
+        market.compliance.onboard(officer, [a.address for a in accounts[start : start + 50]])
+    for account in accounts:
+        market.cash.mint(minter, account.address, cash_each)
+        market.cash.approve(account, market.derivatives.address, 2**256 - 1)
+        market.derivatives.deposit_margin(account, cash_each // 2)
+    return accounts
+
+
+def _open(market: Market, buyer: LocalAccount, seller: LocalAccount, price: int, maturity: int) -> tuple[int, int, int]:
+    terms = Terms(buyer.address, seller.address, 10**21, price, maturity, 50_000 * 10**6, 50_000 * 10**6)
+    trade_id = market.derivatives.propose(buyer, terms)
+    proposed = _last_gas(market)
+    confirmed = int(market.derivatives.confirm(seller, trade_id, terms)["gasUsed"])
+    return trade_id, proposed, confirmed
+
+
+def _last_gas(market: Market) -> int:
+    block = market.chain.w3.eth.get_block("latest", full_transactions=False)
+    receipt = market.chain.w3.eth.get_transaction_receipt(block["transactions"][-1])
+    return int(receipt["gasUsed"])
+
+
+def measure_derivatives(market: Market) -> list[Row]:
+    """Oracle rounds and the derivative lifecycle; a batch of 100 settlements between 200 accounts."""
+    rows = []
+    derivatives = market.derivatives
+    price = 100 * 10**8
+    gas = _post_price(market, price)
+    rows.append(Row("oracle submit, round still open", gas[0]))
+    rows.append(Row("oracle submit that finalises the round (median of 2)", gas[-1]))
+    maturity = _now(market) + 30 * 86_400
+    members = _new_members(market, 4, 10_000_000 * 10**6)
+    trade_id, proposed, confirmed = _open(market, members[0], members[1], price, maturity)
+    rows.append(Row("propose", proposed))
+    rows.append(Row("confirm (both initial margins in)", confirmed))
+    rows.append(
+        Row("propose + confirm", proposed + confirmed, target=300_000, note="ERC-6123 reference: about 467,000")
+    )
+    keeper = dev_account(19)
+    _post_price(market, price + 3 * 10**8)
+    rows.append(
+        Row(
+            "settle one trade (VM between margin accounts)",
+            int(derivatives.settle(keeper, trade_id)["gasUsed"]),
+            target=60_000,
+            note="ERC-6123 reference: about 128,500",
+        )
+    )
+    amendment = derivatives.amendment(trade_id, quantity=2 * 10**21)
+    signatures = (derivatives.sign_amendment(members[0], amendment), derivatives.sign_amendment(members[1], amendment))
+    rows.append(
+        Row("amend (2-of-2 EIP-712, quantity)", int(derivatives.amend(keeper, amendment, *signatures)["gasUsed"]))
+    )
+
+    # A margin call and a default: the seller of this trade holds no margin and grants no allowance.
+    broke_seller = members[3]
+    market.derivatives.withdraw_margin(broke_seller, derivatives.margin_of(broke_seller.address))
+    called_id, _, _ = _open(market, members[2], broke_seller, price + 3 * 10**8, maturity)
+    market.cash.approve(broke_seller, derivatives.address, 0)
+    _post_price(market, price + 6 * 10**8)
+    rows.append(Row("settle that opens a margin call", int(derivatives.settle(keeper, called_id)["gasUsed"])))
+    _advance(market, 3_601)
+    _post_price(market, price + 6 * 10**8)
+    rows.append(Row("declare default + close-out", int(derivatives.declare_default(keeper, called_id)["gasUsed"])))
+
+    # Maturity of the first trade.
+    _advance(market, maturity - _now(market) + 1)
+    _post_price(market, price + 4 * 10**8)
+    round_id = market.oracle.first_round_at_or_after(maturity)
+    assert round_id is not None
+    rows.append(
+        Row("mature (final VM, both IMs released)", int(derivatives.mature(keeper, trade_id, round_id)["gasUsed"]))
+    )
+
+    # A batch of 100 trades between 200 accounts no other trade touches.
+    maturity = _now(market) + 30 * 86_400
+    crowd = _new_members(market, 200, 1_000_000 * 10**6)
+    batch = [_open(market, crowd[2 * i], crowd[2 * i + 1], price, maturity)[0] for i in range(100)]
+    _post_price(market, price + 2 * 10**8)
+    settled, receipt = derivatives.settle_many(keeper, batch)
+    assert settled == 100
+    rows.append(
+        Row(
+            "settleMany of 100 trades, per trade",
+            int(receipt["gasUsed"]) // 100,
+            target=45_000,
+            note="200 distinct parties",
+        )
+    )
+    return rows
+
+
 def render(rows: list[Row], seconds: float) -> str:
     """The markdown report."""
     lines = [
@@ -100,8 +230,15 @@ def main() -> int:
     started = time.monotonic()
     with AnvilNode(accounts=20) as node:
         chain = Chain.connect(node.rpc_url)
-        deployment = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=Path(tempfile.mkdtemp()))
-        rows = measure_foundation(Market.from_deployment(deployment))
+        deployment = deploy_suite(
+            chain,
+            dev_account(0),
+            RoleConfig.devnet(),
+            manifest_dir=Path(tempfile.mkdtemp()),
+            officer=dev_account(DEV_ROLE_INDEX["compliance_officer"]),
+        )
+        market = Market.from_deployment(deployment)
+        rows = measure_foundation(market) + measure_derivatives(market)
     report = render(rows, time.monotonic() - started)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(report)

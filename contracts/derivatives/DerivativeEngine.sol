@@ -33,7 +33,7 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     using SafeERC20 for IERC20;
 
     bytes32 public constant AMENDMENT_TYPEHASH = keccak256(
-        "Amendment(uint256 tradeId,uint96 quantity,uint64 maturity,uint128 buyerIm,uint128 sellerIm,int256 payment,uint256 nonce,uint256 deadline)"
+        "Amendment(uint256 tradeId,uint96 quantity,uint40 maturity,uint128 buyerIm,uint128 sellerIm,int256 payment,uint256 nonce,uint256 deadline)"
     );
     bytes32 public constant TERMINATION_TYPEHASH =
         keccak256("Termination(uint256 tradeId,int256 payment,uint256 nonce,uint256 deadline)");
@@ -61,15 +61,9 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
 
     mapping(uint256 tradeId => Trade) private _trades;
 
-    /// @dev While a trade is `Proposed`: the hash of its terms, its seller and who proposed it.
-    ///      The buyer sits in the trade's first slot, beside its state.
-    struct Proposal {
-        bytes32 termsHash;
-        address seller;
-        Side proposer;
-    }
-
-    mapping(uint256 tradeId => Proposal) private _proposals;
+    /// @dev Hash of the proposed terms while a trade is `Proposed`; parties, quantity and
+    ///      maturity are already in the trade's slots, so confirmation only adds the rest.
+    mapping(uint256 tradeId => bytes32) private _proposals;
 
     /// @param registry_ The shared compliance registry.
     /// @param cash_ The settlement cash token.
@@ -98,17 +92,22 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     /// @inheritdoc IDerivativeEngine
     function propose(Terms calldata terms) external nonReentrant returns (uint256 tradeId) {
         _validateTerms(terms);
-        if (msg.sender != terms.buyer && msg.sender != terms.seller) {
-            revert DerivativeNotCounterparty(0, msg.sender);
-        }
-        registry.requireActive(terms.buyer);
-        registry.requireActive(terms.seller);
+        Side proposer;
+        if (msg.sender == terms.buyer) proposer = Side.Buyer;
+        else if (msg.sender == terms.seller) proposer = Side.Seller;
+        else revert DerivativeNotCounterparty(0, msg.sender);
+        // Both parties are checked again when the trade becomes binding, in {confirm}.
+        registry.requireActive(msg.sender);
         tradeId = ++tradeCount;
         bytes32 termsHash = keccak256(abi.encode(terms));
-        _proposals[tradeId] = Proposal(termsHash, terms.seller, msg.sender == terms.buyer ? Side.Buyer : Side.Seller);
+        _proposals[tradeId] = termsHash;
         Trade storage t = _trades[tradeId];
         t.buyer = terms.buyer;
+        t.maturity = terms.maturity;
         t.state = TradeState.Proposed;
+        t.proposer = proposer;
+        t.seller = terms.seller;
+        t.quantity = terms.quantity;
         emit TradeProposed(tradeId, msg.sender, termsHash, terms);
     }
 
@@ -116,21 +115,17 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     function confirm(uint256 tradeId, Terms calldata terms) external nonReentrant {
         Trade storage t = _trades[tradeId];
         _expectState(tradeId, t.state, TradeState.Proposed);
-        Proposal memory proposal = _proposals[tradeId];
+        bytes32 expected = _proposals[tradeId];
         bytes32 termsHash = keccak256(abi.encode(terms));
-        if (termsHash != proposal.termsHash) revert DerivativeTermsMismatch(tradeId, proposal.termsHash, termsHash);
-        address counterparty = proposal.proposer == Side.Buyer ? terms.seller : terms.buyer;
+        if (termsHash != expected) revert DerivativeTermsMismatch(tradeId, expected, termsHash);
+        address counterparty = t.proposer == Side.Buyer ? terms.seller : terms.buyer;
         if (msg.sender != counterparty) revert DerivativeNotCounterparty(tradeId, msg.sender);
         if (terms.maturity <= block.timestamp) revert DerivativeMaturityInPast(terms.maturity, block.timestamp);
         registry.requireActive(terms.buyer);
         registry.requireActive(terms.seller);
 
         delete _proposals[tradeId];
-        t.buyer = terms.buyer;
-        t.maturity = terms.maturity;
         t.state = TradeState.Live;
-        t.seller = terms.seller;
-        t.quantity = terms.quantity;
         t.lastPrice = terms.contractPrice;
         t.buyerIm = terms.buyerIm;
         t.sellerIm = terms.sellerIm;
@@ -146,7 +141,7 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         Trade storage t = _trades[tradeId];
         _expectState(tradeId, t.state, TradeState.Proposed);
         // Either party may cancel before confirmation.
-        if (msg.sender != t.buyer && msg.sender != _proposals[tradeId].seller) {
+        if (msg.sender != t.buyer && msg.sender != t.seller) {
             revert DerivativeNotCounterparty(tradeId, msg.sender);
         }
         delete _proposals[tradeId];
@@ -335,10 +330,8 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     }
 
     /// @inheritdoc IDerivativeEngine
-    function proposalOf(uint256 tradeId) external view returns (bytes32 termsHash, address proposer) {
-        Proposal memory proposal = _proposals[tradeId];
-        if (proposal.proposer == Side.None) return (bytes32(0), address(0));
-        return (proposal.termsHash, proposal.proposer == Side.Buyer ? _trades[tradeId].buyer : proposal.seller);
+    function proposalOf(uint256 tradeId) external view returns (bytes32) {
+        return _proposals[tradeId];
     }
 
     /// @notice The EIP-712 domain separator amendments and terminations are signed under.

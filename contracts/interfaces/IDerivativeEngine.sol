@@ -34,7 +34,7 @@ struct Terms {
     /// Agreed price, in the oracle's decimals.
     int128 contractPrice;
     /// Unix time; the first final oracle round at or after it is the final settlement.
-    uint64 maturity;
+    uint40 maturity;
     /// Initial margin of each party, in cash units; locked in the engine while the trade lives.
     uint128 buyerIm;
     uint128 sellerIm;
@@ -45,12 +45,15 @@ struct Terms {
 /// @notice A trade as the engine stores it (packed: settlement reads the first three slots).
 struct Trade {
     address buyer;
-    uint64 maturity;
+    /// Unix seconds (uint40 lasts until the year 36812).
+    uint40 maturity;
     TradeState state;
     /// Who owes `debt` while a margin call is open (or after a close-out left a claim).
     Side debtor;
+    /// Who proposed the trade (the other party confirms).
+    Side proposer;
     /// Next nonce for amendments and termination.
-    uint16 nonce;
+    uint32 nonce;
     address seller;
     uint96 quantity;
     /// Price and oracle round of the last settlement (the contract price before the first).
@@ -67,7 +70,7 @@ struct Trade {
 struct Amendment {
     uint256 tradeId;
     uint96 quantity;
-    uint64 maturity;
+    uint40 maturity;
     uint128 buyerIm;
     uint128 sellerIm;
     /// Agreed one-off payment, buyer to seller when positive, seller to buyer when negative.
@@ -123,7 +126,7 @@ interface IDerivativeEngine {
     event DefaultDeclared(
         uint256 indexed tradeId, address indexed defaulter, address indexed survivor, uint256 loss, uint256 paidFromIm, uint256 unpaidClaim
     );
-    event TradeAmended(uint256 indexed tradeId, uint256 nonce, uint96 quantity, uint64 maturity, uint128 buyerIm, uint128 sellerIm, int256 payment);
+    event TradeAmended(uint256 indexed tradeId, uint256 nonce, uint96 quantity, uint40 maturity, uint128 buyerIm, uint128 sellerIm, int256 payment);
     event TradeTerminated(uint256 indexed tradeId, uint256 nonce, int256 payment);
     event TradeMatured(uint256 indexed tradeId, uint80 roundId, int256 price, int256 vmToBuyer, uint256 unpaidClaim);
     event InitialMarginReleased(uint256 indexed tradeId, address indexed party, uint256 amount);
@@ -196,8 +199,8 @@ interface IDerivativeEngine {
     function stateOf(uint256 tradeId) external view returns (TradeState);
     /// @notice Everything the engine stores about trade `tradeId`.
     function tradeOf(uint256 tradeId) external view returns (Trade memory);
-    /// @notice Hash of proposed terms (zero once confirmed or cancelled).
-    function proposalOf(uint256 tradeId) external view returns (bytes32 termsHash, address proposer);
+    /// @notice Hash of the proposed terms while the trade is `Proposed` (zero otherwise).
+    function proposalOf(uint256 tradeId) external view returns (bytes32 termsHash);
     /// @notice Loss the close-out or maturity of `tradeId` could not pay: the survivor's claim.
     function unpaidClaimOf(uint256 tradeId) external view returns (uint256);
     /// @notice Free cash `party` holds in the engine.

@@ -24,7 +24,7 @@ from dfmi_py.chain.client import Chain, checksum
 from dfmi_py.errors import InputError, TransactionError
 from dfmi_py.signing import Domain, amendment_message, sign_typed, termination_message
 
-TERMS_ABI_TYPE = "(address,address,uint96,int128,uint64,uint128,uint128,bytes32)"
+TERMS_ABI_TYPE = "(address,address,uint96,int128,uint40,uint128,uint128,bytes32)"
 
 
 class TradeState(IntEnum):
@@ -100,6 +100,7 @@ class TradeInfo:
     quantity: int
     maturity: int
     debtor: Side
+    proposer: Side
     nonce: int
     last_price: int
     last_round: int
@@ -275,6 +276,7 @@ class Derivatives:
             maturity,
             state,
             debtor,
+            proposer,
             nonce,
             seller,
             quantity,
@@ -293,6 +295,7 @@ class Derivatives:
             quantity=quantity,
             maturity=maturity,
             debtor=Side(debtor),
+            proposer=Side(proposer),
             nonce=nonce,
             last_price=last_price,
             last_round=last_round,

@@ -75,7 +75,7 @@ def sign_typed(signer: LocalAccount, typed_data: dict[str, Any]) -> Signature:
 AMENDMENT_FIELDS = [
     {"name": "tradeId", "type": "uint256"},
     {"name": "quantity", "type": "uint96"},
-    {"name": "maturity", "type": "uint64"},
+    {"name": "maturity", "type": "uint40"},
     {"name": "buyerIm", "type": "uint128"},
     {"name": "sellerIm", "type": "uint128"},
     {"name": "payment", "type": "int256"},
