@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {AccountStatus, IComplianceRegistry, IComplianceSubscriber} from "../interfaces/IComplianceRegistry.sol";
 import {IComplianceMirror} from "../interfaces/IComplianceMirror.sol";
+import {ERC165} from "@openzeppelin/contracts/utils/introspection/ERC165.sol";
 
 /// @title ComplianceMirror
 /// @notice Base for contracts that check the shared registry on every transfer. Reading a local
@@ -12,7 +13,7 @@ import {IComplianceMirror} from "../interfaces/IComplianceMirror.sol";
 ///      Writes come only from the registry's push or from {syncCompliance}, which copies the
 ///      registry's value and refuses to run unless this contract is subscribed; subscriptions are
 ///      permanent, so every later change is pushed.
-abstract contract ComplianceMirror is IComplianceMirror {
+abstract contract ComplianceMirror is IComplianceMirror, ERC165 {
     /// @inheritdoc IComplianceMirror
     IComplianceRegistry public immutable registry;
 
@@ -32,6 +33,13 @@ abstract contract ComplianceMirror is IComplianceMirror {
     function syncCompliance(address account) external {
         if (!registry.isSubscriber(address(this))) revert ComplianceMirrorNotSubscribed(address(registry));
         _mirror(account, registry.statusOf(account));
+    }
+
+    /// @inheritdoc ERC165
+    /// @dev Declares {IComplianceSubscriber}, which the registry checks before subscribing.
+    function supportsInterface(bytes4 interfaceId) public view virtual override returns (bool) {
+        return interfaceId == type(IComplianceSubscriber).interfaceId
+            || interfaceId == type(IComplianceMirror).interfaceId || super.supportsInterface(interfaceId);
     }
 
     /// @inheritdoc IComplianceMirror

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ERC165Checker} from "@openzeppelin/contracts/utils/introspection/ERC165Checker.sol";
 import {AccountStatus, IComplianceRegistry, IComplianceSubscriber} from "../interfaces/IComplianceRegistry.sol";
 
 /// @title ComplianceRegistry
@@ -69,6 +70,9 @@ contract ComplianceRegistry is IComplianceRegistry, AccessControl {
     function addSubscriber(address subscriber) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (subscriber == address(0)) revert ComplianceZeroAddress();
         if (_isSubscriber[subscriber]) revert ComplianceSubscriberExists(subscriber);
+        if (!ERC165Checker.supportsInterface(subscriber, type(IComplianceSubscriber).interfaceId)) {
+            revert ComplianceSubscriberUnsupported(subscriber);
+        }
         if (_subscribers.length >= MAX_SUBSCRIBERS) revert ComplianceTooManySubscribers(MAX_SUBSCRIBERS);
         _isSubscriber[subscriber] = true;
         _subscribers.push(subscriber);

@@ -41,6 +41,10 @@ interface IComplianceRegistry {
     /// @notice `subscriber` is already subscribed.
     error ComplianceSubscriberExists(address subscriber);
 
+    /// @notice `subscriber` does not declare {IComplianceSubscriber} through ERC-165. A wrong
+    ///         subscriber could never be removed and would make every status change revert.
+    error ComplianceSubscriberUnsupported(address subscriber);
+
     /// @notice No more than `max` subscribers: each status change calls every one of them.
     error ComplianceTooManySubscribers(uint256 max);
 
@@ -66,6 +70,7 @@ interface IComplianceRegistry {
     function offboard(address account) external;
 
     /// @notice Subscribes `subscriber` to every future status change. Admin only; permanent.
+    ///         The subscriber must declare {IComplianceSubscriber} through ERC-165.
     function addSubscriber(address subscriber) external;
 
     /// @notice The status of `account`.

@@ -108,6 +108,36 @@ interface IPriceOracle is AggregatorV3Interface {
     /// @notice Needs a heartbeat of at least one second.
     error OracleHeartbeatInvalid(uint32 heartbeat);
 
+    // ------------------------------------------------------------------ Chainlink's reads
+
+    /// @notice Decimals of every answer, as set at deployment.
+    function decimals() external view override returns (uint8);
+
+    /// @notice The pair, e.g. "EUR / USD", as set at deployment.
+    function description() external view override returns (string memory);
+
+    /// @notice Version of this oracle's code: 1.
+    function version() external view override returns (uint256);
+
+    /// @notice Final round `_roundId`: its median `answer`, `startedAt` (first submission),
+    ///         `updatedAt` (finalisation) and `answeredInRound` (always `_roundId`).
+    ///         Reverts with `OracleNoData` for a round that is not final.
+    function getRoundData(uint80 _roundId)
+        external
+        view
+        override
+        returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound);
+
+    /// @notice The latest final round, as {getRoundData} returns it; one storage read.
+    ///         Reverts with `OracleNoData(0)` until the first round finalises.
+    function latestRoundData()
+        external
+        view
+        override
+        returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound);
+
+    // ------------------------------------------------------------------ ours
+
     /// @notice Role of a reporter, who submits answers (granted by the admin).
     function REPORTER_ROLE() external view returns (bytes32);
 
@@ -122,8 +152,9 @@ interface IPriceOracle is AggregatorV3Interface {
     function submit(uint80 roundId, int256 answer) external;
 
     /// @notice Replaces the settings. Admin only. Applies to the open round from its next
-    ///         submission on: answers already in stay, and the round finalises at the next
-    ///         submission that meets the new rules.
+    ///         submission on; answers already in stay. A round already awaiting confirmation of a
+    ///         jump stays so until it has the new `jumpQuorum`; any other round is judged by the
+    ///         new `quorum` and `maxJumpBps` (the median of all its answers) at its next submission.
     function setConfig(OracleConfig calldata config) external;
 
     /// @notice The current settings.

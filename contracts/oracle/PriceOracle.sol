@@ -3,7 +3,6 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 
-import {AggregatorV3Interface} from "../interfaces/AggregatorV3Interface.sol";
 import {IPriceOracle, OracleConfig, RoundState} from "../interfaces/IPriceOracle.sol";
 
 /// @title PriceOracle
@@ -31,7 +30,7 @@ contract PriceOracle is IPriceOracle, AccessControl {
     bytes32 public constant REPORTER_ROLE = keccak256("REPORTER_ROLE");
     /// @inheritdoc IPriceOracle
     uint8 public constant MAX_QUORUM = 32;
-    /// @inheritdoc AggregatorV3Interface
+    /// @inheritdoc IPriceOracle
     uint256 public constant version = 1;
 
     uint256 private constant _BPS = 10_000;
@@ -54,7 +53,7 @@ contract PriceOracle is IPriceOracle, AccessControl {
         bool jumpPending;
     }
 
-    /// @inheritdoc AggregatorV3Interface
+    /// @inheritdoc IPriceOracle
     uint8 public immutable decimals;
 
     string private _description;
@@ -105,12 +104,12 @@ contract PriceOracle is IPriceOracle, AccessControl {
 
     // ------------------------------------------------------------------ Chainlink reads
 
-    /// @inheritdoc AggregatorV3Interface
+    /// @inheritdoc IPriceOracle
     function description() external view returns (string memory) {
         return _description;
     }
 
-    /// @inheritdoc AggregatorV3Interface
+    /// @inheritdoc IPriceOracle
     function latestRoundData()
         external
         view
@@ -121,7 +120,7 @@ contract PriceOracle is IPriceOracle, AccessControl {
         return (latest.roundId, latest.answer, latest.startedAt, latest.updatedAt, latest.roundId);
     }
 
-    /// @inheritdoc AggregatorV3Interface
+    /// @inheritdoc IPriceOracle
     function getRoundData(uint80 roundId_)
         external
         view

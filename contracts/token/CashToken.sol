@@ -106,6 +106,16 @@ contract CashToken is ICashToken, ERC20Permit, AccessControl, Pausable, Complian
 
     // ------------------------------------------------------------------ ERC-20 hooks
 
+    /// @dev ERC-165 for AccessControl and the compliance subscriber interface.
+    function supportsInterface(bytes4 interfaceId)
+        public
+        view
+        override(AccessControl, ComplianceMirror)
+        returns (bool)
+    {
+        return super.supportsInterface(interfaceId);
+    }
+
     /// @inheritdoc ERC20
     function decimals() public view override(ERC20, IERC20Metadata) returns (uint8) {
         return _decimals;

@@ -4,6 +4,18 @@ from dfmi_py.api.cash import Cash, Permit
 from dfmi_py.api.compliance import AccountStatus, Compliance
 from dfmi_py.api.derivatives import Derivatives, Terms, TradeState
 from dfmi_py.api.market import Market
-from dfmi_py.api.oracle import Oracle
+from dfmi_py.api.oracle import Oracle, OracleConfig, RoundData
 
-__all__ = ["AccountStatus", "Cash", "Compliance", "Derivatives", "Market", "Oracle", "Permit", "Terms", "TradeState"]
+__all__ = [
+    "AccountStatus",
+    "Cash",
+    "Compliance",
+    "Derivatives",
+    "Market",
+    "Oracle",
+    "OracleConfig",
+    "Permit",
+    "RoundData",
+    "Terms",
+    "TradeState",
+]

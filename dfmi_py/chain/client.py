@@ -81,7 +81,10 @@ class Chain:
         """
         artifact = self.artifacts[name]
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        tx = factory.constructor(*args).build_transaction(self._base_tx(sender))
+        try:
+            tx = factory.constructor(*args).build_transaction(self._base_tx(sender))
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self.decode_revert(exc, f"deploy {name}") from None
         receipt = self._send(tx, sender, f"deploy {name}")
         address = receipt["contractAddress"]
         if address is None:

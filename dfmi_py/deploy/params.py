@@ -16,17 +16,18 @@ class CashParams(BaseModel):
 
 
 class OracleParams(BaseModel):
-    """The price feed (see IPriceOracle.sol's ``OracleConfig``)."""
+    """The price feed (see IPriceOracle.sol's ``OracleConfig``: at most 32 reporters per round,
+    answers within int128)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str = "ACME / USD"
     decimals: int = Field(default=8, ge=0, le=18)
-    quorum: int = Field(default=2, ge=1, le=255)
-    jump_quorum: int = Field(default=3, ge=1, le=255)
+    quorum: int = Field(default=2, ge=1, le=32)
+    jump_quorum: int = Field(default=3, ge=1, le=32)
     heartbeat: int = Field(default=3600, gt=0, lt=2**32)
-    min_answer: int = Field(default=1, gt=0)
-    max_answer: int = Field(default=10**18, gt=0)
+    min_answer: int = Field(default=1, gt=0, lt=2**127)
+    max_answer: int = Field(default=10**18, gt=0, lt=2**127)
     max_jump_bps: int = Field(default=2_000, ge=0, lt=2**16)
 
     @model_validator(mode="after")

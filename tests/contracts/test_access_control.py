@@ -42,6 +42,18 @@ def _pause(chain: Chain, deployment: Deployment, roles: Roles) -> None:
     chain.transact(deployment.cash.functions.pause(), roles.pauser)
 
 
+#: A compliance subscriber deployed by `_deploy_spare_token`: `addSubscriber` needs a contract that
+#: declares IComplianceSubscriber. Unauthorised callers are refused before that is checked.
+SPARE: dict[str, str] = {}
+
+
+def _deploy_spare_token(chain: Chain, deployment: Deployment, roles: Roles) -> None:
+    token, _ = chain.deploy(
+        "CashToken", ["Spare", "SPR", 6, deployment.registry.address, roles.admin.address], roles.admin
+    )
+    SPARE["token"] = token.address
+
+
 def _role(name: str) -> Callable[[Contract], bytes]:
     return lambda contract: bytes(contract.functions[name]().call())
 
@@ -80,7 +92,14 @@ PRIVILEGED = (
         prepare=_freeze_second_member,
     ),
     Privileged("registry", "offboard", "COMPLIANCE_ROLE", "officer", lambda r, c: [r.members[1].address]),
-    Privileged("registry", "addSubscriber", "DEFAULT_ADMIN_ROLE", "admin", lambda r, c: [r.outsider.address]),
+    Privileged(
+        "registry",
+        "addSubscriber",
+        "DEFAULT_ADMIN_ROLE",
+        "admin",
+        lambda r, c: [SPARE.get("token", r.outsider.address)],
+        prepare=_deploy_spare_token,
+    ),
     Privileged(
         "registry",
         "grantRole",

@@ -369,3 +369,15 @@ def test_regulator_cannotRenounceSomeoneElsesRole(chain: Chain, registry: Contra
     with expect_revert("AccessControlBadConfirmation"):
         chain.transact(registry.functions.renounceRole(compliance, roles.officer.address), roles.regulator)
     assert registry.functions.hasRole(compliance, roles.officer.address).call() is True
+
+
+@pytest.mark.parametrize("kind", ["wallet", "contract-without-the-interface"])
+def test_addSubscriber_revertsForAnAccountThatIsNotASubscriber(
+    chain: Chain, registry: Contract, roles: Roles, kind: str
+) -> None:
+    # A wrong subscriber could never be removed and would make every later status change revert.
+    candidate = roles.outsider.address if kind == "wallet" else registry.address
+    with expect_revert("ComplianceSubscriberUnsupported", subscriber=candidate):
+        chain.transact(registry.functions.addSubscriber(candidate), roles.admin)
+    assert registry.functions.isSubscriber(candidate).call() is False
+    chain.transact(registry.functions.onboard(roles.outsider.address), roles.officer)
