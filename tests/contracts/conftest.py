@@ -20,9 +20,11 @@ from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
 from dfmi_py.chain import Chain
+from dfmi_py.errors import ContractRevertError
 from dfmi_py.signing import Domain, amendment_message, sign_typed, termination_message
 from tests.helpers import MAX_UINT256, Roles, read_words
 
@@ -47,21 +49,6 @@ FUNDS = 1_000_000 * USD
 TERM = 30 * 24 * 3600
 
 TERMS_TYPES = ["address", "address", "uint96", "int128", "uint64", "uint128", "uint128", "bytes32"]
-TRADE_FIELDS = (
-    "buyer",
-    "maturity",
-    "state",
-    "debtor",
-    "nonce",
-    "seller",
-    "quantity",
-    "lastPrice",
-    "lastRound",
-    "cureDeadline",
-    "buyerIm",
-    "sellerIm",
-    "debt",
-)
 
 
 class State(IntEnum):
@@ -112,6 +99,19 @@ class Terms:
         """The struct as web3 takes it."""
         return astuple(self)
 
+    def as_event(self) -> dict[str, Any]:
+        """The struct as a decoded event carries it."""
+        return {
+            "buyer": self.buyer,
+            "seller": self.seller,
+            "quantity": self.quantity,
+            "contractPrice": self.contract_price,
+            "maturity": self.maturity,
+            "buyerIm": self.buyer_im,
+            "sellerIm": self.seller_im,
+            "salt": self.salt,
+        }
+
     def hash(self) -> bytes:
         """``keccak256(abi.encode(terms))``, computed off-chain."""
         return keccak(abi_encode(TERMS_TYPES, list(astuple(self))))
@@ -143,6 +143,29 @@ class Market:
         self.chain.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
         self.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
+    def block_time(self, receipt: TxReceipt) -> int:
+        """Timestamp of the block that mined ``receipt``."""
+        return int(self.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+
+    def simulate(self, call: ContractFunction, sender: LocalAccount | str, at: int) -> bytes:
+        """Run ``call`` from ``sender`` on the latest state as if the block's timestamp were ``at``.
+
+        For exact time boundaries, which a sent transaction cannot hit reliably (its block's
+        timestamp follows the wall clock). Returns the raw return data; a revert raises
+        :class:`ContractRevertError` as :meth:`Chain.transact` would.
+        """
+        tx = {"from": _address(sender), "to": call.address, "data": call._encode_transaction_data()}
+        response = self.chain.w3.provider.make_request(
+            "eth_call",
+            [tx, "latest", {}, {"time": hex(at)}],  # type: ignore[list-item]
+        )
+        if "error" in response:
+            data = response["error"].get("data")
+            decoded = self.chain.decode_error_data(data) if isinstance(data, str) else None
+            assert decoded is not None, f"{call.fn_name} failed without a known custom error: {response['error']}"
+            raise ContractRevertError(decoded[0], decoded[1], call.fn_name)
+        return bytes.fromhex(response["result"][2:])
+
     def push_price(self, price: int, updated_at: int | None = None) -> int:
         """Post ``price`` as the feed's next round, updated now (or at ``updated_at``); its round id."""
         stamp = self.now() if updated_at is None else updated_at
@@ -159,7 +182,7 @@ class Market:
 
     # ------------------------------------------------------------------ trades
 
-    def terms(self, buyer: LocalAccount, seller: LocalAccount, **changes: Any) -> Terms:
+    def terms(self, buyer: LocalAccount, seller: LocalAccount, /, **changes: Any) -> Terms:
         """Typical terms between ``buyer`` and ``seller`` maturing in :data:`TERM`, with ``changes``."""
         self._salt += 1
         base = Terms(
@@ -183,7 +206,7 @@ class Market:
         """``confirmer`` confirms ``terms`` of ``trade_id``."""
         return self.chain.transact(self.engine.functions.confirm(trade_id, terms.as_tuple()), confirmer)
 
-    def open(self, buyer: LocalAccount, seller: LocalAccount, **changes: Any) -> tuple[int, Terms]:
+    def open(self, buyer: LocalAccount, seller: LocalAccount, /, **changes: Any) -> tuple[int, Terms]:
         """A live trade: ``buyer`` proposes typical terms (with ``changes``), ``seller`` confirms."""
         terms = self.terms(buyer, seller, **changes)
         trade_id, _ = self.propose(terms, buyer)
@@ -195,8 +218,9 @@ class Market:
         return self.chain.transact(self.engine.functions.settle(trade_id), sender or self.roles.outsider)
 
     def trade(self, trade_id: int) -> dict[str, Any]:
-        """``tradeOf(trade_id)`` by field name."""
-        return dict(zip(TRADE_FIELDS, self.engine.functions.tradeOf(trade_id).call(), strict=True))
+        """``tradeOf(trade_id)`` by field name (the names come from the ABI)."""
+        fields = [c["name"] for c in self.engine.functions.tradeOf.abi["outputs"][0]["components"]]
+        return dict(zip(fields, self.engine.functions.tradeOf(trade_id).call(), strict=True))
 
     def state(self, trade_id: int) -> State:
         """The trade's state."""
@@ -251,7 +275,9 @@ class Market:
         """``signer``'s packed signature of ``amendment``."""
         return sign_typed(signer, amendment_message(domain or self.domain(), amendment)).packed()
 
-    def sign_termination(self, signer: LocalAccount, termination: dict[str, int], domain: Domain | None = None) -> bytes:
+    def sign_termination(
+        self, signer: LocalAccount, termination: dict[str, int], domain: Domain | None = None
+    ) -> bytes:
         """``signer``'s packed signature of ``termination``."""
         return sign_typed(signer, termination_message(domain or self.domain(), termination)).packed()
 
@@ -319,3 +345,21 @@ def market(
     for member in roles.members[:3]:
         fund_and_approve(member, FUNDS)
     return Market(chain, engine, aggregator, cash, roles)
+
+
+@pytest.fixture
+def buyer(roles: Roles) -> LocalAccount:
+    """The first member: the long side of the typical trade (funded by :func:`market`)."""
+    return roles.members[0]
+
+
+@pytest.fixture
+def seller(roles: Roles) -> LocalAccount:
+    """The second member: the short side of the typical trade (funded by :func:`market`)."""
+    return roles.members[1]
+
+
+@pytest.fixture
+def third(roles: Roles) -> LocalAccount:
+    """The third member, funded by :func:`market`: a bystander, or the party of another trade."""
+    return roles.members[2]
