@@ -15,6 +15,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from dfmi_py.api.compliance import AccountStatus
 from dfmi_py.chain import Chain
 from dfmi_py.errors import ContractRevertError
 from dfmi_py.signing import Domain, permit_message, sign_typed
@@ -23,12 +24,8 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_UINT256 = 2**256 - 1
 
 
-class Status(IntEnum):
-    """`AccountStatus` of IComplianceRegistry.sol, as the chain returns it."""
-
-    NONE = 0
-    ACTIVE = 1
-    FROZEN = 2
+#: `AccountStatus` of IComplianceRegistry.sol, as the chain returns it.
+Status = AccountStatus
 
 
 # ---------------------------------------------------------------------- accounts

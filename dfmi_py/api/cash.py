@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from eth_account.signers.local import LocalAccount
-from web3.contract import Contract
 from web3.types import TxReceipt
 
-from dfmi_py.chain.client import Chain, checksum
+from dfmi_py.api.base import ContractAPI
+from dfmi_py.chain.client import checksum
 from dfmi_py.errors import InputError
 from dfmi_py.signing import Domain, permit_message, sign_typed
 from dfmi_py.units import format_units
@@ -31,24 +31,15 @@ class Permit:
     s: bytes
 
 
-class Cash:
+class Cash(ContractAPI):
     """The tokenised cash token.
 
     Amounts are integers in the token's smallest unit (see :func:`dfmi_py.units.to_units`).
 
     Args:
         chain: The chain.
-        token: The ``CashToken`` contract.
+        contract: The ``CashToken`` contract.
     """
-
-    def __init__(self, chain: Chain, token: Contract) -> None:
-        self.chain = chain
-        self.contract = token
-
-    @property
-    def address(self) -> str:
-        """The token's address."""
-        return str(self.contract.address)
 
     @cached_property
     def decimals(self) -> int:
@@ -176,11 +167,6 @@ class Cash:
         spender = checksum(spender)
         signature = sign_typed(owner, permit_message(domain, owner.address, spender, value, nonce, deadline))
         return Permit(owner.address, spender, value, nonce, deadline, signature.v, signature.r, signature.s)
-
-    def eip712_domain(self) -> Domain:
-        """The token's EIP-712 domain, as it reports it (ERC-5267)."""
-        _, name, version, chain_id, verifying_contract, _, _ = self.contract.functions.eip712Domain().call()
-        return Domain(name, version, chain_id, checksum(verifying_contract))
 
     def submit_permit(self, permit: Permit, sender: LocalAccount) -> TxReceipt:
         """Send a signed permit; anyone (``sender``) may pay for it."""

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from enum import IntEnum
 
 from eth_account.signers.local import LocalAccount
-from web3.contract import Contract
 from web3.types import TxReceipt
 
-from dfmi_py.chain.client import Chain, checksum
+from dfmi_py.api.base import ContractAPI
+from dfmi_py.chain.client import checksum
 
 
 class AccountStatus(IntEnum):
@@ -20,22 +20,13 @@ class AccountStatus(IntEnum):
     FROZEN = 2
 
 
-class Compliance:
+class Compliance(ContractAPI):
     """The shared allowlist.
 
     Args:
         chain: The chain.
-        registry: The ``ComplianceRegistry`` contract.
+        contract: The ``ComplianceRegistry`` contract.
     """
-
-    def __init__(self, chain: Chain, registry: Contract) -> None:
-        self.chain = chain
-        self.contract = registry
-
-    @property
-    def address(self) -> str:
-        """The registry's address."""
-        return str(self.contract.address)
 
     def status(self, account: str) -> AccountStatus:
         """The status of ``account``."""

@@ -16,13 +16,13 @@ from typing import Any
 from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
-from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from dfmi_py.chain.client import Chain, checksum
+from dfmi_py.api.base import ContractAPI
+from dfmi_py.chain.client import checksum
 from dfmi_py.errors import InputError, TransactionError
-from dfmi_py.signing import Domain, amendment_message, sign_typed, termination_message
+from dfmi_py.signing import amendment_message, sign_typed, termination_message
 
 TERMS_ABI_TYPE = "(address,address,uint96,int128,uint40,uint128,uint128,bytes32)"
 
@@ -124,22 +124,13 @@ class MarginFlow:
     owed: int
 
 
-class Derivatives:
+class Derivatives(ContractAPI):
     """The derivative engine.
 
     Args:
         chain: The chain.
-        engine: The ``DerivativeEngine`` contract.
+        contract: The ``DerivativeEngine`` contract.
     """
-
-    def __init__(self, chain: Chain, engine: Contract) -> None:
-        self.chain = chain
-        self.contract = engine
-
-    @property
-    def address(self) -> str:
-        """The engine's address."""
-        return str(self.contract.address)
 
     @cached_property
     def value_scale(self) -> int:
@@ -204,11 +195,6 @@ class Derivatives:
         return self.chain.transact(self.contract.functions.mature(trade_id, round_id), keeper, "mature")
 
     # ------------------------------------------------------------------ 2-of-2 changes
-
-    def eip712_domain(self) -> Domain:
-        """The engine's EIP-712 domain (ERC-5267)."""
-        _, name, version, chain_id, verifying_contract, _, _ = self.contract.functions.eip712Domain().call()
-        return Domain(name, version, chain_id, checksum(verifying_contract))
 
     def amendment(
         self,

@@ -11,10 +11,10 @@ from functools import cached_property
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from web3.contract import Contract
 from web3.types import TxReceipt
 
-from dfmi_py.chain.client import Chain, checksum
+from dfmi_py.api.base import ContractAPI
+from dfmi_py.chain.client import checksum
 from dfmi_py.errors import InputError
 
 #: Largest round id the Chainlink interface can carry (``uint80``).
@@ -82,22 +82,13 @@ class OracleConfig:
         return (self.quorum, self.jump_quorum, self.heartbeat, self.min_answer, self.max_answer, self.max_jump_bps)
 
 
-class Oracle:
+class Oracle(ContractAPI):
     """One price feed.
 
     Args:
         chain: The chain.
         contract: The ``PriceOracle`` contract.
     """
-
-    def __init__(self, chain: Chain, contract: Contract) -> None:
-        self.chain = chain
-        self.contract = contract
-
-    @property
-    def address(self) -> str:
-        """The oracle's address."""
-        return str(self.contract.address)
 
     @cached_property
     def decimals(self) -> int:
