@@ -215,8 +215,9 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     }
 
     /// @inheritdoc IDerivativeEngine
-    /// @dev Settles to the latest round first when it can: if that pays the debt, there is no
-    ///      default and the call returns false.
+    /// @dev Settles to the latest round first when it can: if that pays the debt, or moves it to
+    ///      the other party (which then gets its own cure period), there is no default and the
+    ///      call returns false.
     function declareDefault(uint256 tradeId) external nonReentrant returns (bool defaulted) {
         Trade storage t = _trades[tradeId];
         _expectState(tradeId, t.state, TradeState.MarginCall);
@@ -226,7 +227,8 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         (uint80 roundId, int256 price, uint256 updatedAt) = _latestPriceUnchecked();
         if (roundId > t.lastRound && updatedAt < t.maturity && _usable(price, updatedAt)) {
             _settleTo(tradeId, t, roundId, price);
-            if (t.state != TradeState.MarginCall) return false;
+            // Paid, or the debt moved to the other party, whose own cure period has just begun.
+            if (t.state != TradeState.MarginCall || block.timestamp <= t.cureDeadline) return false;
         }
         _closeOut(tradeId, t);
         return true;
