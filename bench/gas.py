@@ -126,15 +126,10 @@ def _new_members(market: Market, count: int, cash_each: int) -> list[LocalAccoun
 def _open(market: Market, buyer: LocalAccount, seller: LocalAccount, price: int, maturity: int) -> tuple[int, int, int]:
     terms = Terms(buyer.address, seller.address, 10**21, price, maturity, 50_000 * 10**6, 50_000 * 10**6)
     trade_id = market.derivatives.propose(buyer, terms)
-    proposed = _last_gas(market)
+    assert market.chain.last_receipt is not None
+    proposed = int(market.chain.last_receipt["gasUsed"])
     confirmed = int(market.derivatives.confirm(seller, trade_id, terms)["gasUsed"])
     return trade_id, proposed, confirmed
-
-
-def _last_gas(market: Market) -> int:
-    block = market.chain.w3.eth.get_block("latest", full_transactions=False)
-    receipt = market.chain.w3.eth.get_transaction_receipt(block["transactions"][-1])
-    return int(receipt["gasUsed"])
 
 
 def measure_derivatives(market: Market) -> list[Row]:

@@ -40,6 +40,8 @@ class Chain:
         self.artifacts = artifacts if artifacts is not None else compile_contracts()
         self._errors = _error_table(self.artifacts.errors_abi)
         self._chain_id: int | None = None
+        #: The receipt of the last transaction this connection sent (for gas and logs).
+        self.last_receipt: TxReceipt | None = None
 
     @classmethod
     def connect(cls, rpc_url: str, *, timeout: float = 30.0, artifacts: Artifacts | None = None) -> Chain:
@@ -135,6 +137,7 @@ class Chain:
         if receipt["status"] != 1:
             raise TransactionError(f"{action}: transaction {tx_hash.hex()} reverted on-chain")
         logger.debug("%s: mined in block %s, gas %s", action, receipt["blockNumber"], receipt["gasUsed"])
+        self.last_receipt = receipt
         return receipt
 
     # ------------------------------------------------------------------ reverts

@@ -333,7 +333,10 @@ def demo(options: Options) -> None:
                 click.echo(f"  ok       {step.description}  (gas {step.gas_used:,})")
 
         result = run_demo(market, report)
-        click.echo("\nbalances:")
+        click.echo("\nbalances:                 wallet            margin account")
         for name, units in result.balances.items():
-            click.echo(f"  {name:<6} {market.cash.format(units):>24}  {result.statuses[name].name}")
+            margin = market.cash.format(result.margin[name])
+            click.echo(f"  {name:<6} {market.cash.format(units):>24} {margin:>24}  {result.statuses[name].name}")
         click.echo(f"  {'supply':<6} {market.cash.format(result.total_supply):>24}")
+        for trade_id, claim in result.claims.items():
+            click.echo(f"unpaid claim after the close-out of trade {trade_id}: {market.cash.format(claim)}")

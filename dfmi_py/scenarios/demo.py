@@ -1,4 +1,4 @@
-"""The foundation demo: deploy, onboard three members, issue cash, move it, show the books.
+"""The demo: deploy, onboard three members, issue cash, move it, trade forwards, default, show the books.
 
 Also shows the compliance rules biting: a payment to an account that was never onboarded and a
 payment from a frozen account are both refused with the contract's named error, and nothing moves.
@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
+from dfmi_py.api.cash import Cash
 from dfmi_py.api.compliance import AccountStatus
+from dfmi_py.api.derivatives import Derivatives, Terms
 from dfmi_py.api.market import Market
 from dfmi_py.chain.accounts import dev_account
-from dfmi_py.deploy.roles import DEV_ROLE_INDEX, FIRST_MEMBER_INDEX
+from dfmi_py.deploy.roles import DEV_REPORTER_INDICES, DEV_ROLE_INDEX, FIRST_MEMBER_INDEX
 from dfmi_py.errors import ContractRevertError
+from dfmi_py.node.devnet import advance_time
 from dfmi_py.units import to_units
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,8 @@ class DemoResult:
     steps: list[Step] = field(default_factory=list)
     balances: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, AccountStatus] = field(default_factory=dict)
+    margin: dict[str, int] = field(default_factory=dict)
+    claims: dict[int, int] = field(default_factory=dict)
     total_supply: int = 0
 
 
@@ -117,7 +122,16 @@ def run_demo(market: Market, report: Callable[[Step], None] | None = None) -> De
         "Carol pays Bob 50,000", lambda: cash.transfer(members["Carol"], members["Bob"].address, to_units(50_000, unit))
     )
 
+    _forwards(market, members, done)
+
     result.balances = {name: cash.balance_of(account.address) for name, account in members.items()}
+    result.margin = {name: market.derivatives.margin_of(account.address) for name, account in members.items()}
+    engine = market.derivatives.contract.functions
+    result.claims = {
+        trade_id: int(engine.unpaidClaimOf(trade_id).call())
+        for trade_id in range(1, market.derivatives.trade_count() + 1)
+        if engine.unpaidClaimOf(trade_id).call() > 0
+    }
     result.statuses = {name: market.compliance.status(a.address) for name, a in members.items()}
     result.total_supply = cash.total_supply()
     return result
@@ -126,3 +140,70 @@ def run_demo(market: Market, report: Callable[[Step], None] | None = None) -> De
 def member_accounts() -> dict[str, LocalAccount]:
     """The demo's members by name."""
     return {name: dev_account(FIRST_MEMBER_INDEX + i) for i, name in enumerate(MEMBER_NAMES)}
+
+
+def _forwards(
+    market: Market, members: dict[str, LocalAccount], done: Callable[[str, Callable[[], TxReceipt]], None]
+) -> None:
+    """Alice buys a forward from Bob and it is settled to market; Carol defaults on another."""
+    derivatives, oracle, cash = market.derivatives, market.oracle, market.cash
+    alice, bob, carol = members["Alice"], members["Bob"], members["Carol"]
+    keeper = dev_account(DEV_ROLE_INDEX["admin"])
+    unit, tick = 10**cash.decimals, 10**oracle.decimals
+
+    def post(price: int) -> TxReceipt:
+        round_id = oracle.open_round()
+        for index in DEV_REPORTER_INDICES:
+            receipt = oracle.submit(dev_account(index), price)
+            if oracle.open_round() != round_id:
+                return receipt
+        raise AssertionError("the oracle round did not finalise")
+
+    for name in ("Alice", "Bob", "Carol"):
+        done(f"{name} approves the derivative engine", _approver(cash, members[name], derivatives.address))
+    done("reporters post ACME at 100.00 (median of 2 of 3)", lambda: post(100 * tick))
+    now = int(market.chain.w3.eth.get_block("latest")["timestamp"])
+    forward = Terms(
+        alice.address, bob.address, 1_000 * 10**18, 100 * tick, now + 30 * 86_400, 20_000 * unit, 20_000 * unit
+    )
+    trade: dict[str, int] = {}
+
+    def propose() -> TxReceipt:
+        trade["id"] = derivatives.propose(alice, forward)
+        assert market.chain.last_receipt is not None
+        return market.chain.last_receipt
+
+    done("Alice proposes to buy 1,000 ACME forward from Bob at 100.00, IM 20,000 each", propose)
+    done(
+        "Bob confirms the same terms: both IMs move into the engine",
+        lambda: derivatives.confirm(bob, trade["id"], forward),
+    )
+    done("ACME rises to 104.00", lambda: post(104 * tick))
+    done("a keeper settles: Bob pays Alice 4,000 variation margin", lambda: derivatives.settle(keeper, trade["id"]))
+    done("ACME falls to 97.00", lambda: post(97 * tick))
+    done("a keeper settles: Alice pays Bob 7,000", lambda: derivatives.settle(keeper, trade["id"]))
+
+    risky = Terms(
+        alice.address, carol.address, 1_000 * 10**18, 97 * tick, now + 30 * 86_400, 5_000 * unit, 5_000 * unit
+    )
+    done("Carol sells Alice 1,000 ACME at 97.00, IM 5,000 each", lambda: _open(derivatives, alice, carol, risky, trade))
+    done("Carol withdraws her approval: she will not pay", lambda: cash.approve(carol, derivatives.address, 0))
+    done("ACME jumps to 105.00", lambda: post(105 * tick))
+    done("settling Carol's trade opens a margin call for 8,000", lambda: derivatives.settle(keeper, trade["risky"]))
+    advance_time(market.chain.w3, int(derivatives.contract.functions.curePeriod().call()) + 1)
+    done("the cure period passes; ACME still 105.00", lambda: post(105 * tick))
+    done(
+        "a keeper declares Carol's default: her IM pays Alice 5,000, 3,000 stays a claim on Carol",
+        lambda: derivatives.declare_default(keeper, trade["risky"]),
+    )
+
+
+def _open(
+    derivatives: Derivatives, buyer: LocalAccount, seller: LocalAccount, terms: Terms, ids: dict[str, int]
+) -> TxReceipt:
+    ids["risky"] = derivatives.propose(buyer, terms)
+    return derivatives.confirm(seller, ids["risky"], terms)
+
+
+def _approver(cash: Cash, owner: LocalAccount, spender: str) -> Callable[[], TxReceipt]:
+    return lambda: cash.approve(owner, spender, 2**256 - 1)

@@ -104,6 +104,11 @@ def test_demo_runs_a_whole_market_on_its_own_chain(tmp_path):
     result = CliRunner().invoke(cli, ["--deployments-dir", str(tmp_path), "demo"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert result.output.count("refused") == 2
-    # 1,000,000 + 500,000 issued; Alice 1,000,000 - 250,000 + 125,000.50 = 875,000.50
-    assert "875,000.500000 DSD" in result.output
+    # Alice's wallet: 1,000,000 - 250,000 + 125,000.50, less two IMs (20,000 + 5,000) and the 3,000
+    # of variation margin her margin account (4,000 won) did not cover.
+    assert "847,000.500000 DSD" in result.output
+    # Her margin account: Carol's whole IM (5,000) and her own IM back (5,000).
+    assert "10,000.000000 DSD" in result.output
     assert "1,500,000.000000 DSD" in result.output
+    # Carol's loss of 8,000 less her IM of 5,000.
+    assert "unpaid claim after the close-out of trade 2: 3,000.000000 DSD" in result.output
