@@ -230,7 +230,16 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
             // Paid, or the debt moved to the other party, whose own cure period has just begun.
             if (t.state != TradeState.MarginCall || block.timestamp <= t.cureDeadline) return false;
         }
-        _closeOut(tradeId, t);
+        // A debtor that can pay in full now (margin account and wallet) has cured, late.
+        bool buyerOwes = t.debtor == Side.Buyer;
+        (address debtor, address creditor) = buyerOwes ? (t.buyer, t.seller) : (t.seller, t.buyer);
+        uint256 debt = t.debt;
+        if (_collect(debtor, debt)) {
+            marginOf[creditor] += debt;
+            _clearDebt(tradeId, t, t.debtor, debt);
+            return false;
+        }
+        _closeOut(tradeId, t, buyerOwes, debtor, creditor, debt);
         return true;
     }
 
@@ -468,55 +477,62 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         }
     }
 
-    /// @dev Default close-out: the defaulter's IM pays the debt; the rest is the survivor's claim.
-    function _closeOut(uint256 tradeId, Trade storage t) private {
-        bool buyerDefaulted = t.debtor == Side.Buyer;
-        address defaulter = buyerDefaulted ? t.buyer : t.seller;
-        address survivor = buyerDefaulted ? t.seller : t.buyer;
-        uint256 loss = t.debt;
-        uint256 defaulterIm = buyerDefaulted ? t.buyerIm : t.sellerIm;
-        uint256 fromIm = loss < defaulterIm ? loss : defaulterIm;
-        uint256 unpaid = loss - fromIm;
-
+    /// @dev Default close-out: the defaulter's IM, then its margin account, pay the debt; the
+    ///      rest is the survivor's claim.
+    function _closeOut(uint256 tradeId, Trade storage t, bool buyerDefaulted, address defaulter, address survivor, uint256 loss)
+        private
+    {
         t.state = TradeState.Defaulted;
-        t.debt = unpaid;
-        if (buyerDefaulted) t.buyerIm = uint128(defaulterIm - fromIm);
-        else t.sellerIm = uint128(defaulterIm - fromIm);
-        totalInitialMargin -= fromIm;
-        totalMargin += fromIm;
-        marginOf[survivor] += fromIm;
-        unpaidClaimOf[tradeId] = unpaid;
-        emit DefaultDeclared(tradeId, defaulter, survivor, loss, fromIm, unpaid);
+        (uint256 fromIm, uint256 fromMargin, uint256 unpaid) =
+            _payFromCollateral(tradeId, t, buyerDefaulted, defaulter, survivor, loss);
+        emit DefaultDeclared(tradeId, defaulter, survivor, loss, fromIm, fromMargin, unpaid);
         _releaseInitialMargins(tradeId, t);
     }
 
-    /// @dev Final payment at maturity: from the payer's margin account or wallet, else from its
-    ///      IM like a close-out. Returns what stays unpaid (the receiver's claim).
+    /// @dev Final payment at maturity: from the payer's margin account or wallet; failing that,
+    ///      from its IM and what its margin account holds, like a close-out. Returns what stays
+    ///      unpaid (the receiver's claim).
     function _finalPayment(uint256 tradeId, Trade storage t, int256 owedByBuyer) private returns (uint256 unpaid) {
         t.debt = 0;
         t.debtor = Side.None;
         if (owedByBuyer == 0) return 0;
         bool buyerPays = owedByBuyer > 0;
         uint256 amount = uint256(buyerPays ? owedByBuyer : -owedByBuyer);
-        address payer = buyerPays ? t.buyer : t.seller;
-        address receiver = buyerPays ? t.seller : t.buyer;
+        (address payer, address receiver) = buyerPays ? (t.buyer, t.seller) : (t.seller, t.buyer);
         if (_collect(payer, amount)) {
             marginOf[receiver] += amount;
             return 0;
         }
-        uint256 payerIm = buyerPays ? t.buyerIm : t.sellerIm;
-        uint256 fromIm = amount < payerIm ? amount : payerIm;
-        unpaid = amount - fromIm;
-        if (buyerPays) t.buyerIm = uint128(payerIm - fromIm);
+        (,, unpaid) = _payFromCollateral(tradeId, t, buyerPays, payer, receiver, amount);
+    }
+
+    /// @dev Pays `amount` owed by `payer` to `receiver` from the payer's IM in this trade, then
+    ///      from its margin account; records what remains as the receiver's claim on the payer.
+    function _payFromCollateral(
+        uint256 tradeId,
+        Trade storage t,
+        bool payerIsBuyer,
+        address payer,
+        address receiver,
+        uint256 amount
+    ) private returns (uint256 fromIm, uint256 fromMargin, uint256 unpaid) {
+        uint256 payerIm = payerIsBuyer ? t.buyerIm : t.sellerIm;
+        fromIm = amount < payerIm ? amount : payerIm;
+        if (payerIsBuyer) t.buyerIm = uint128(payerIm - fromIm);
         else t.sellerIm = uint128(payerIm - fromIm);
         totalInitialMargin -= fromIm;
         totalMargin += fromIm;
-        marginOf[receiver] += fromIm;
-        if (unpaid > 0) {
-            t.debt = unpaid;
-            t.debtor = buyerPays ? Side.Buyer : Side.Seller;
-            unpaidClaimOf[tradeId] = unpaid;
-        }
+
+        uint256 available = marginOf[payer];
+        uint256 remaining = amount - fromIm;
+        fromMargin = remaining < available ? remaining : available;
+        marginOf[payer] = available - fromMargin;
+        marginOf[receiver] += fromIm + fromMargin;
+
+        unpaid = remaining - fromMargin;
+        t.debt = unpaid;
+        t.debtor = unpaid > 0 ? (payerIsBuyer ? Side.Buyer : Side.Seller) : Side.None;
+        unpaidClaimOf[tradeId] = unpaid;
     }
 
     /// @dev Returns both parties' remaining initial margins to their margin accounts.

@@ -101,8 +101,8 @@ struct Termination {
 ///         - The loser pays from its margin account in the engine, and for any shortfall from its
 ///           wallet (pre-approved cash). If it cannot, a margin call opens for `curePeriod`
 ///           seconds; rounds keep accruing. Unpaid after that, anyone declares the default: the
-///           defaulter's IM pays the survivor, and whatever it does not cover is recorded as the
-///           survivor's claim on the defaulter.
+///           defaulter's IM, then its margin account, pay the survivor, and whatever they do not
+///           cover is recorded as the survivor's claim on the defaulter.
 ///         - Amendments and early termination need both parties' EIP-712 signatures, bound to
 ///           chain, engine, trade and nonce.
 ///         - At maturity the final VM is paid and both IMs are returned.
@@ -123,8 +123,16 @@ interface IDerivativeEngine {
     );
     event MarginCalled(uint256 indexed tradeId, address indexed debtor, uint256 amount, uint256 cureDeadline);
     event MarginCallCured(uint256 indexed tradeId, address indexed debtor, uint256 amount);
+    /// @notice The defaulter's IM paid `paidFromIm` of `loss`, its margin account `paidFromMargin`;
+    ///         `unpaidClaim` remains the survivor's claim on the defaulter.
     event DefaultDeclared(
-        uint256 indexed tradeId, address indexed defaulter, address indexed survivor, uint256 loss, uint256 paidFromIm, uint256 unpaidClaim
+        uint256 indexed tradeId,
+        address indexed defaulter,
+        address indexed survivor,
+        uint256 loss,
+        uint256 paidFromIm,
+        uint256 paidFromMargin,
+        uint256 unpaidClaim
     );
     event TradeAmended(uint256 indexed tradeId, uint256 nonce, uint96 quantity, uint40 maturity, uint128 buyerIm, uint128 sellerIm, int256 payment);
     event TradeTerminated(uint256 indexed tradeId, uint256 nonce, int256 payment);

@@ -297,37 +297,86 @@ def _address(account: LocalAccount | str) -> str:
     return account if isinstance(account, str) else account.address
 
 
+# ---------------------------------------------------------------------- fast setup
+
+#: Gas limit of every setup transaction (the engine's deployment is the largest).
+SETUP_GAS = 6_000_000
+
+
+def send_setup(chain: Chain, calls: Sequence[tuple[Any, LocalAccount]]) -> list[TxReceipt]:
+    """Send fixture setup transactions back to back, then check that every one succeeded.
+
+    :meth:`Chain.transact` estimates, reads the nonce and fees, and polls for each receipt; a
+    fixture that sends the same few transactions before every test does not need that. Calls
+    (contract functions or constructors) go out with fixed gas, local nonces and one fee read;
+    the local chain mines them in order as they arrive.
+    """
+    fee = 2 * int(chain.w3.eth.gas_price) + 1
+    nonces: dict[str, int] = {}
+    hashes = []
+    for call, sender in calls:
+        if sender.address not in nonces:
+            nonces[sender.address] = chain.w3.eth.get_transaction_count(sender.address, "pending")
+        tx = call.build_transaction(
+            {
+                "from": sender.address,
+                "nonce": nonces[sender.address],
+                "chainId": chain.chain_id,
+                "gas": SETUP_GAS,
+                "maxFeePerGas": fee,
+                "maxPriorityFeePerGas": 0,
+            }
+        )
+        nonces[sender.address] += 1
+        hashes.append(chain.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
+    receipts = [chain.w3.eth.wait_for_transaction_receipt(h, timeout=30, poll_latency=0.002) for h in hashes]
+    failed = [i for i, receipt in enumerate(receipts) if receipt["status"] != 1]
+    assert not failed, f"setup transactions {failed} reverted"
+    return receipts
+
+
+def deploy_quickly(chain: Chain, name: str, args: Sequence[Any], sender: LocalAccount) -> Contract:
+    """Deploy ``name`` through :func:`send_setup` (a constructor that reverts fails the fixture)."""
+    artifact = chain.artifacts[name]
+    factory = chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    (receipt,) = send_setup(chain, [(factory.constructor(*args), sender)])
+    return chain.contract(name, str(receipt["contractAddress"]))
+
+
 # ---------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture
 def aggregator(chain: Chain, roles: Roles) -> Contract:
     """A feed whose rounds the test writes; it has no round yet."""
-    contract, _ = chain.deploy("MockAggregator", [], roles.admin)
-    return contract
+    return deploy_quickly(chain, "MockAggregator", [], roles.admin)
 
 
 @pytest.fixture
 def engine(chain: Chain, roles: Roles, registry: Contract, cash: Contract, aggregator: Contract) -> Contract:
     """A DerivativeEngine on the session's registry and cash, onboarded so it can hold cash."""
-    contract, _ = chain.deploy(
+    contract = deploy_quickly(
+        chain,
         "DerivativeEngine",
         [registry.address, cash.address, aggregator.address, roles.admin.address, CURE_PERIOD, MAX_PRICE_AGE],
         roles.admin,
     )
-    chain.transact(registry.functions.onboard(contract.address), roles.officer)
+    send_setup(chain, [(registry.functions.onboard(contract.address), roles.officer)])
     return contract
 
 
 @pytest.fixture
 def fund_and_approve(
-    chain: Chain, cash: Contract, engine: Contract, fund: Callable[[str, int], None]
-) -> Callable[[LocalAccount, int], None]:
-    """Mint ``amount`` to an account and let the engine pull all of it (max approval)."""
+    chain: Chain, cash: Contract, engine: Contract, roles: Roles
+) -> Callable[[Sequence[LocalAccount], int], None]:
+    """Mint ``amount`` to each account and let the engine pull all of it (max approval)."""
 
-    def _fund_and_approve(account: LocalAccount, amount: int = FUNDS) -> None:
-        fund(account.address, amount)
-        chain.transact(cash.functions.approve(engine.address, MAX_UINT256), account)
+    def _fund_and_approve(accounts: Sequence[LocalAccount], amount: int = FUNDS) -> None:
+        calls: list[tuple[Any, LocalAccount]] = [
+            (cash.functions.mint(a.address, amount), roles.minter) for a in accounts
+        ]
+        calls += [(cash.functions.approve(engine.address, MAX_UINT256), a) for a in accounts]
+        send_setup(chain, calls)
 
     return _fund_and_approve
 
@@ -339,11 +388,10 @@ def market(
     aggregator: Contract,
     cash: Contract,
     roles: Roles,
-    fund_and_approve: Callable[[LocalAccount, int], None],
+    fund_and_approve: Callable[[Sequence[LocalAccount], int], None],
 ) -> Market:
     """The engine with the first three members funded with :data:`FUNDS` and the engine approved."""
-    for member in roles.members[:3]:
-        fund_and_approve(member, FUNDS)
+    fund_and_approve(roles.members[:3], FUNDS)
     return Market(chain, engine, aggregator, cash, roles)
 
 

@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 from web3.contract import Contract
 
 from dfmi_py.chain import Chain
+from dfmi_py.signing.eip712 import AMENDMENT_FIELDS, TERMINATION_FIELDS
 from tests.contracts.conftest import (
     CURE_PERIOD,
     FUNDS,
@@ -824,6 +827,56 @@ def test_later_rounds_accrue_into_the_debt_and_net_when_the_price_moves_back(
     assert market.books([buyer, seller, third]) == before, "netted to zero: no cash ever moved"
 
 
+def test_a_margin_called_seller_accrues_nets_and_is_cured_by_a_round_like_a_buyer(
+    market: Market, buyer: LocalAccount, seller: LocalAccount
+) -> None:
+    trade_id, _ = market.open(buyer, seller, quantity=ODD_QUANTITY)
+    market.revoke(seller)
+    path = [PRICE + 300 * 10**8, PRICE + 450_12345678, PRICE + 100 * 10**8]
+    round_id = market.push_price(path[0])
+    receipt = market.settle(trade_id)
+    deadline = market.block_time(receipt) + CURE_PERIOD
+    last = path[0]
+    debt = value(ODD_QUANTITY, path[0]) - value(ODD_QUANTITY, PRICE)
+    assert events(market.engine, "MarginCalled", receipt) == [
+        {"tradeId": trade_id, "debtor": seller.address, "amount": debt, "cureDeadline": deadline}
+    ]
+    for price in path[1:]:  # up again (the seller owes more), then partly back down (it owes less)
+        round_id = market.push_price(price)
+        receipt = market.settle(trade_id)
+        vm = vm_to_buyer(ODD_QUANTITY, last, price)
+        debt += vm
+        assert debt == value(ODD_QUANTITY, price) - value(ODD_QUANTITY, PRICE) > 0
+        assert events(market.engine, "VariationMarginSettled", receipt) == [
+            settled_event(trade_id, round_id, price, vm, seller.address, 0, debt)
+        ]
+        trade = market.trade(trade_id)
+        assert (trade["state"], trade["debtor"], trade["debt"], trade["cureDeadline"]) == (
+            State.MARGIN_CALL,
+            Side.SELLER,
+            debt,
+            deadline,
+        )
+        last = price
+
+    # The seller funds its margin account; the next round (down a little more) takes the whole debt.
+    market.chain.transact(market.cash.functions.approve(market.engine.address, debt), seller)
+    market.deposit(seller, debt)
+    price = PRICE + 90 * 10**8
+    round_id = market.push_price(price)
+    before = market.books([buyer, seller])
+    receipt = market.settle(trade_id)
+    owed = value(ODD_QUANTITY, price) - value(ODD_QUANTITY, PRICE)
+    assert events(market.engine, "VariationMarginSettled", receipt) == [
+        settled_event(trade_id, round_id, price, vm_to_buyer(ODD_QUANTITY, last, price), seller.address, owed, 0)
+    ]
+    assert events(market.engine, "MarginCallCured", receipt) == [
+        {"tradeId": trade_id, "debtor": seller.address, "amount": owed}
+    ]
+    assert changed(before, market.books([buyer, seller])) == {margin(seller): -owed, margin(buyer): owed}
+    assert market.trade(trade_id)["state"] == State.LIVE
+
+
 def test_a_price_move_back_past_the_debt_makes_the_other_party_pay_the_net(
     market: Market, buyer: LocalAccount, seller: LocalAccount
 ) -> None:
@@ -987,6 +1040,7 @@ def test_declare_default_pays_the_survivor_from_the_defaulters_im_and_touches_no
             "survivor": seller.address,
             "loss": CALL_LOSS,
             "paidFromIm": CALL_LOSS,
+            "paidFromMargin": 0,
             "unpaidClaim": 0,
         }
     ]
@@ -1032,6 +1086,7 @@ def test_declare_default_records_what_the_im_does_not_cover_as_the_survivors_cla
             "survivor": seller.address,
             "loss": CALL_LOSS,
             "paidFromIm": buyer_im,
+            "paidFromMargin": 0,
             "unpaidClaim": CALL_LOSS - buyer_im,
         }
     ]
@@ -1069,8 +1124,9 @@ def test_declare_default_settles_a_fresh_round_first_and_a_larger_loss_is_closed
         settled_event(trade_id, round_id, price, -1_000 * USD, buyer.address, 0, loss)
     ]
     assert [
-        (e["loss"], e["paidFromIm"], e["unpaidClaim"]) for e in events(market.engine, "DefaultDeclared", receipt)
-    ] == [(loss, loss, 0)]
+        (e["loss"], e["paidFromIm"], e["paidFromMargin"], e["unpaidClaim"])
+        for e in events(market.engine, "DefaultDeclared", receipt)
+    ] == [(loss, loss, 0, 0)]
     assert market.margin(seller) == loss + IM
     assert market.margin(buyer) == IM - loss
 
@@ -1107,11 +1163,15 @@ def test_declare_default_gives_a_new_debtor_its_own_cure_period(
     market.push_price(price)
     net = value(QUANTITY, price) - value(QUANTITY, PRICE)
     declare = market.engine.functions.declareDefault(trade_id)
+    assert declare.call({"from": roles.outsider.address}) is False
 
     receipt = market.chain.transact(declare, roles.outsider)
 
     assert events(market.engine, "DefaultDeclared", receipt) == [], "the seller was called a moment ago"
     deadline = market.block_time(receipt) + CURE_PERIOD
+    assert events(market.engine, "MarginCalled", receipt) == [
+        {"tradeId": trade_id, "debtor": seller.address, "amount": net, "cureDeadline": deadline}
+    ]
     trade = market.trade(trade_id)
     assert (trade["state"], trade["debtor"], trade["debt"], trade["cureDeadline"]) == (
         State.MARGIN_CALL,
@@ -1119,6 +1179,94 @@ def test_declare_default_gives_a_new_debtor_its_own_cure_period(
         net,
         deadline,
     )
+    assert market.books([buyer, seller])["total_im"] == 2 * IM
+
+    # The seller's own cure period runs its course; then it is the defaulter.
+    with expect_revert("DerivativeCurePeriodRunning", tradeId=trade_id, cureDeadline=deadline):
+        market.chain.transact(declare, roles.outsider)
+    market.advance(CURE_PERIOD + 1)
+    receipt = market.chain.transact(declare, roles.outsider)
+    assert events(market.engine, "DefaultDeclared", receipt) == [
+        {
+            "tradeId": trade_id,
+            "defaulter": seller.address,
+            "survivor": buyer.address,
+            "loss": net,
+            "paidFromIm": net,
+            "paidFromMargin": 0,
+            "unpaidClaim": 0,
+        }
+    ]
+
+
+@pytest.mark.parametrize("means", ["margin-account", "wallet"])
+def test_a_debtor_that_can_pay_when_the_default_is_declared_is_cured_late_instead(
+    market: Market, roles: Roles, buyer: LocalAccount, seller: LocalAccount, means: str
+) -> None:
+    trade_id, _ = open_margin_call(market, buyer, seller, buyer_im=1_000 * USD)
+    # During the cure period the buyer finds the cash, but nobody calls cure().
+    market.chain.transact(market.cash.functions.approve(market.engine.address, 5_000 * USD), buyer)
+    if means == "margin-account":
+        market.deposit(buyer, 5_000 * USD)
+        market.revoke(buyer)
+    market.advance(CURE_PERIOD + 1)
+    declare = market.engine.functions.declareDefault(trade_id)
+    assert declare.call({"from": roles.outsider.address}) is False
+    before = market.books([buyer, seller])
+
+    receipt = market.chain.transact(declare, roles.outsider)
+
+    assert events(market.engine, "DefaultDeclared", receipt) == []
+    assert events(market.engine, "MarginCallCured", receipt) == [
+        {"tradeId": trade_id, "debtor": buyer.address, "amount": CALL_LOSS}
+    ]
+    paid_from = (
+        {margin(buyer): -CALL_LOSS}
+        if means == "margin-account"
+        else {wallet(buyer): -CALL_LOSS, "engine_cash": CALL_LOSS, "total_margin": CALL_LOSS}
+    )
+    assert changed(before, market.books([buyer, seller])) == {margin(seller): CALL_LOSS, **paid_from}
+    trade = market.trade(trade_id)
+    assert (trade["state"], trade["debtor"], trade["debt"], trade["cureDeadline"]) == (State.LIVE, Side.NONE, 0, 0)
+    assert market.engine.functions.unpaidClaimOf(trade_id).call() == 0
+
+
+def test_a_close_out_takes_what_the_im_does_not_cover_from_the_defaulters_margin_account(
+    market: Market, roles: Roles, buyer: LocalAccount, seller: LocalAccount
+) -> None:
+    buyer_im = 1_000 * USD
+    trade_id, _ = open_margin_call(market, buyer, seller, buyer_im=buyer_im)
+    # Margin arrives, but with the IM it still falls 500 short of the debt: a default.
+    in_margin = 1_500 * USD
+    market.chain.transact(market.cash.functions.approve(market.engine.address, in_margin), buyer)
+    market.deposit(buyer, in_margin)
+    market.advance(CURE_PERIOD + 1)
+    before = market.books([buyer, seller])
+
+    receipt = market.chain.transact(market.engine.functions.declareDefault(trade_id), roles.outsider)
+
+    unpaid = CALL_LOSS - buyer_im - in_margin
+    assert unpaid == 500 * USD
+    assert events(market.engine, "DefaultDeclared", receipt) == [
+        {
+            "tradeId": trade_id,
+            "defaulter": buyer.address,
+            "survivor": seller.address,
+            "loss": CALL_LOSS,
+            "paidFromIm": buyer_im,
+            "paidFromMargin": in_margin,
+            "unpaidClaim": unpaid,
+        }
+    ]
+    assert changed(before, market.books([buyer, seller])) == {
+        margin(buyer): -in_margin,
+        margin(seller): buyer_im + in_margin + IM,
+        "total_im": -(buyer_im + IM),
+        "total_margin": buyer_im + IM,
+    }
+    assert market.engine.functions.unpaidClaimOf(trade_id).call() == unpaid
+    trade = market.trade(trade_id)
+    assert (trade["state"], trade["debtor"], trade["debt"]) == (State.DEFAULTED, Side.BUYER, unpaid)
 
 
 # ====================================================================== amend and terminate (2-of-2, EIP-712)
@@ -1160,28 +1308,27 @@ def terminate_call(market: Market, termination: dict[str, int], buyer_sig: bytes
 
 
 def test_the_typehashes_and_domain_match_what_the_python_signer_signs(market: Market) -> None:
-    from eth_abi.abi import encode
-    from eth_utils.crypto import keccak
-
-    from dfmi_py.signing.eip712 import AMENDMENT_FIELDS, TERMINATION_FIELDS
-
     def type_string(name: str, fields: list[dict[str, str]]) -> bytes:
         members = ",".join(field["type"] + " " + field["name"] for field in fields)
         return f"{name}({members})".encode()
 
-    assert market.engine.functions.AMENDMENT_TYPEHASH().call() == keccak(type_string("Amendment", AMENDMENT_FIELDS))
-    assert market.engine.functions.TERMINATION_TYPEHASH().call() == keccak(
-        b"Termination(uint256 tradeId,int256 payment,uint256 nonce,uint256 deadline)"
+    amendment = (
+        b"Amendment(uint256 tradeId,uint96 quantity,uint40 maturity,uint128 buyerIm,uint128 sellerIm,"
+        b"int256 payment,uint256 nonce,uint256 deadline)"
     )
+    termination = b"Termination(uint256 tradeId,int256 payment,uint256 nonce,uint256 deadline)"
+    assert type_string("Amendment", AMENDMENT_FIELDS) == amendment
+    assert type_string("Termination", TERMINATION_FIELDS) == termination
+    assert market.engine.functions.AMENDMENT_TYPEHASH().call() == keccak(amendment)
+    assert market.engine.functions.TERMINATION_TYPEHASH().call() == keccak(termination)
     domain_type = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
     expected = keccak(
-        encode(
+        abi_encode(
             ["bytes32", "bytes32", "bytes32", "uint256", "address"],
             [domain_type, keccak(b"DerivativeEngine"), keccak(b"1"), market.chain.chain_id, market.engine.address],
         )
     )
     assert market.engine.functions.domainSeparator().call() == expected
-    assert type_string("Termination", TERMINATION_FIELDS).startswith(b"Termination(uint256 tradeId,int256 payment")
 
 
 def test_amend_with_both_signatures_changes_the_terms_pulls_and_releases_im_and_pays(
@@ -1682,6 +1829,34 @@ def test_mature_during_a_margin_call_returns_what_the_im_does_not_need(
     trade = market.trade(trade_id)
     assert (trade["state"], trade["debtor"], trade["debt"]) == (State.MATURED, Side.NONE, 0)
     assert market.engine.functions.unpaidClaimOf(trade_id).call() == 0
+
+
+def test_mature_takes_the_final_payment_from_margin_account_and_im_together(
+    market: Market, roles: Roles, buyer: LocalAccount, seller: LocalAccount
+) -> None:
+    trade_id, _ = market.open(buyer, seller, maturity=market.now() + 1_000)
+    market.deposit(buyer, 2_000 * USD)
+    market.revoke(buyer)
+    market.advance(1_100)
+    final_price = PRICE - 600 * 10**8
+    final = market.push_price(final_price)
+    owed = value(QUANTITY, PRICE) - value(QUANTITY, final_price)
+    assert owed == 6_000 * USD < 2_000 * USD + IM
+    before = market.books([buyer, seller])
+
+    receipt = market.chain.transact(market.engine.functions.mature(trade_id, final), roles.outsider)
+
+    assert events(market.engine, "TradeMatured", receipt)[0]["unpaidClaim"] == 0
+    # The IM (5,000) pays first, the margin account the remaining 1,000.
+    assert events(market.engine, "InitialMarginReleased", receipt) == [
+        {"tradeId": trade_id, "party": seller.address, "amount": IM}
+    ]
+    assert changed(before, market.books([buyer, seller])) == {
+        margin(seller): owed + IM,
+        margin(buyer): IM - owed,
+        "total_im": -2 * IM,
+        "total_margin": 2 * IM,
+    }
 
 
 # ====================================================================== margin accounts

@@ -121,14 +121,18 @@ class Model:
         payer, paid, owed = self.pay(trade, self.owed_by_buyer(trade, vm))
         return vm, payer, paid, owed
 
-    def close_out(self, trade: ModelTrade) -> tuple[int, int]:
-        """Default: the defaulter's IM pays what it can; both IMs' rest is returned. (paid from IM, unpaid)."""
+    def close_out(self, trade: ModelTrade) -> tuple[int, int, int]:
+        """Default: the defaulter's IM, then its margin account, pay what they can; both IMs' rest is
+        returned. (paid from IM, paid from the margin account, unpaid)."""
         buyer_defaulted = trade.debtor == Side.BUYER
+        defaulter = trade.buyer if buyer_defaulted else trade.seller
+        survivor = trade.seller if buyer_defaulted else trade.buyer
         defaulter_im = trade.buyer_im if buyer_defaulted else trade.seller_im
         from_im = min(trade.debt, defaulter_im)
-        unpaid = trade.debt - from_im
-        survivor = trade.seller if buyer_defaulted else trade.buyer
-        self.margins[survivor] += from_im
+        from_margin = min(trade.debt - from_im, self.margins[defaulter])
+        unpaid = trade.debt - from_im - from_margin
+        self.margins[defaulter] -= from_margin
+        self.margins[survivor] += from_im + from_margin
         if buyer_defaulted:
             trade.buyer_im -= from_im
         else:
@@ -137,8 +141,10 @@ class Model:
         self.margins[trade.seller] += trade.seller_im
         trade.buyer_im = trade.seller_im = 0
         trade.state, trade.debt = State.DEFAULTED, unpaid
-        event("default with an unpaid claim" if unpaid else "default covered by the IM")
-        return from_im, unpaid
+        if unpaid == 0:
+            trade.debtor = Side.NONE
+        event("default with an unpaid claim" if unpaid else "default covered by the IM and margin account")
+        return from_im, from_margin, unpaid
 
     def total_im(self) -> int:
         return sum(t.buyer_im + t.seller_im for t in self.trades if t.open)
@@ -174,12 +180,12 @@ class Run:
                 "state": trade.state,
                 "lastPrice": trade.last_price,
                 "debt": trade.debt,
+                "debtor": trade.debtor,
                 "buyerIm": trade.buyer_im,
                 "sellerIm": trade.seller_im,
             }
             assert {k: actual[k] for k in expected} == expected, f"trade {trade.trade_id}"
             if trade.state in (State.LIVE, State.MARGIN_CALL):
-                assert actual["debtor"] == trade.debtor
                 on_chain_im += actual["buyerIm"] + actual["sellerIm"]
         assert books["total_im"] == on_chain_im
 
@@ -273,20 +279,33 @@ class Run:
                     self.market.chain.transact(call, self.market.roles.outsider)
 
     def default(self) -> None:
-        """Let every open cure period run out (the latest price goes stale), then declare the defaults."""
+        """Let every open cure period run out (the latest price goes stale), then declare the defaults.
+
+        A debtor that can pay in full by then (margin account and wallet) is cured late instead.
+        """
         self.market.advance(CURE_PERIOD + 1)
         for trade in [t for t in self.model.trades if t.state == State.MARGIN_CALL]:
             defaulter = trade.party(trade.debtor)
             loss = trade.debt
-            receipt = self.market.chain.transact(
-                self.market.engine.functions.declareDefault(trade.trade_id), self.market.roles.outsider
-            )
-            from_im, unpaid = self.model.close_out(trade)
-            assert [
-                (e["defaulter"], e["loss"], e["paidFromIm"], e["unpaidClaim"])
+            call = self.market.engine.functions.declareDefault(trade.trade_id)
+            late_cure = self.model.can_pay(defaulter, loss)
+            assert call.call() is not late_cure
+            receipt = self.market.chain.transact(call, self.market.roles.outsider)
+            declared = [
+                (e["defaulter"], e["loss"], e["paidFromIm"], e["paidFromMargin"], e["unpaidClaim"])
                 for e in events(self.market.engine, "DefaultDeclared", receipt)
-            ] == [(defaulter, loss, from_im, unpaid)]
-            assert self.market.engine.functions.unpaidClaimOf(trade.trade_id).call() == unpaid
+            ]
+            if late_cure:
+                receiver = trade.seller if defaulter == trade.buyer else trade.buyer
+                self.model.collect(defaulter, loss)
+                self.model.margins[receiver] += loss
+                self.model.clear(trade)
+                event("late cure at the default declaration")
+                assert declared == []
+            else:
+                from_im, from_margin, unpaid = self.model.close_out(trade)
+                assert declared == [(defaulter, loss, from_im, from_margin, unpaid)]
+                assert self.market.engine.functions.unpaidClaimOf(trade.trade_id).call() == unpaid
 
 
 usd = st.integers(0, 20).map(lambda thousands: thousands * 1_000 * USD)
