@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass, replace
-from enum import IntEnum
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
+from dfmi_py.api.derivatives import TradeState
 from dfmi_py.chain import Chain
 from dfmi_py.errors import ContractRevertError
 from dfmi_py.signing import Domain, amendment_message, sign_typed, termination_message
@@ -48,28 +48,10 @@ FUNDS = 1_000_000 * USD
 #: Days a typical trade runs.
 TERM = 30 * 24 * 3600
 
-TERMS_TYPES = ["address", "address", "uint96", "int128", "uint64", "uint128", "uint128", "bytes32"]
+TERMS_TYPES = ["address", "address", "uint96", "int128", "uint40", "uint128", "uint128", "bytes32"]
 
-
-class State(IntEnum):
-    """`TradeState` of IDerivativeEngine.sol."""
-
-    NONE = 0
-    PROPOSED = 1
-    LIVE = 2
-    MARGIN_CALL = 3
-    DEFAULTED = 4
-    MATURED = 5
-    TERMINATED = 6
-    CANCELLED = 7
-
-
-class Side(IntEnum):
-    """`Side` of IDerivativeEngine.sol."""
-
-    NONE = 0
-    BUYER = 1
-    SELLER = 2
+#: `TradeState` of IDerivativeEngine.sol.
+State = TradeState
 
 
 def value(quantity: int, price: int) -> int:
