@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between receipt polls; web3's 0.1 s default makes every transaction slow on a devnet.
 RECEIPT_POLL_SECONDS = 0.005
+#: Head-room over the node's gas estimate, in percent. An estimate run in the same second as an
+#: earlier write of block.timestamp misses the cost of rewriting that slot when the transaction is
+#: mined a second later (seen on Anvil with the default fund's last-draw time).
+GAS_HEADROOM_PERCENT = 20
 
 
 class Chain:
@@ -109,6 +113,7 @@ class Chain:
             tx = call.build_transaction(self._base_tx(sender))
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
             raise self.decode_revert(exc, action) from None
+        tx["gas"] = int(tx["gas"]) * (100 + GAS_HEADROOM_PERCENT) // 100
         return self._send(tx, sender, action)
 
     def call(self, call: ContractFunction, action: str = "") -> Any:

@@ -1,0 +1,193 @@
+"""Gas report of the default fund: deploys its own registry, cash, mock engine and funds on a fresh
+Anvil, measures each operation, and writes bench/results/fund_gas.md.
+
+    .venv/bin/python bench/fund_gas.py
+
+Every figure is the ``gasUsed`` of a real transaction's receipt (21,000 intrinsic gas included).
+The claims are the same claim (the defaulter's balance, then half of it again from the survivors)
+on funds of 3, 30 and 100 members: the waterfall must not loop over members.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from report import Row, write_report
+from web3.contract.contract import ContractFunction
+from web3.types import TxReceipt
+
+from dfmi_py.api.fund import DefaultFund
+from dfmi_py.chain import Chain, dev_account
+from dfmi_py.node import AnvilNode
+from dfmi_py.signing.fund import ActionKind
+
+USD = 10**6
+CONTRIBUTION = 10_000 * USD
+FLOOR = 1_000 * USD
+WINDOW = 2 * 86_400
+#: A Safe (v1.4) execTransaction of an ERC-20 transfer with 2-of-3 owners costs about this much.
+SAFE_2_OF_3_TRANSFER = 75_000
+
+
+class Bench:
+    """A registry, a cash token, a mock engine, and the accounts the measurements need."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.admin = dev_account(0)
+        self.registry, _ = chain.deploy("ComplianceRegistry", [self.admin.address], self.admin)
+        self.cash, _ = chain.deploy(
+            "CashToken", ["Bench USD", "BUSD", 6, self.registry.address, self.admin.address], self.admin
+        )
+        for contract, role in ((self.registry, "COMPLIANCE_ROLE"), (self.cash, "MASTER_MINTER_ROLE")):
+            self._send(contract.functions.grantRole(contract.functions[role]().call(), self.admin.address))
+        self._send(self.registry.functions.addSubscriber(self.cash.address))
+        self._send(self.registry.functions.onboard(self.admin.address))
+        self._send(self.cash.functions.configureMinter(self.admin.address, 10**30))
+        self.engine, _ = chain.deploy("MockClaimingEngine", [self.cash.address], self.admin)
+        self._send(self.registry.functions.onboard(self.engine.address))
+        # The engine already holds cash, as a live engine does: every claim then pays the same
+        # to credit it (a first credit to an empty balance would cost 17,100 more).
+        self._send(self.cash.functions.mint(self.engine.address, 1))
+
+    def _send(self, call: ContractFunction, sender: LocalAccount | None = None) -> TxReceipt:
+        return self.chain.transact(call, sender or self.admin)
+
+    def new_accounts(self, count: int) -> list[LocalAccount]:
+        """``count`` fresh accounts with gas money, onboarded, holding cash."""
+        w3 = self.chain.w3
+        accounts: list[LocalAccount] = [Account.create() for _ in range(count)]
+        nonce = w3.eth.get_transaction_count(self.admin.address)
+        for account in accounts:
+            tx: dict[str, Any] = {"to": account.address, "value": 10**18, "gas": 21_000, "nonce": nonce,
+                                  "chainId": self.chain.chain_id, "maxFeePerGas": 10**10,
+                                  "maxPriorityFeePerGas": 10**9}  # fmt: skip
+            w3.eth.send_raw_transaction(self.admin.sign_transaction(tx).raw_transaction)
+            nonce += 1
+        for start in range(0, count, 50):
+            batch = [a.address for a in accounts[start : start + 50]]
+            self._send(self.registry.functions.onboardBatch(batch))
+        for account in accounts:
+            self._send(self.cash.functions.mint(account.address, 10 * CONTRIBUTION))
+        return accounts
+
+    def new_fund(self, threshold: int, members: Sequence[LocalAccount]) -> tuple[DefaultFund, list[int]]:
+        """A fund with ``threshold``, the mock engine registered and ``members`` joined; the joins' gas."""
+        args = [self.registry.address, self.cash.address, threshold, 2_000, FLOOR, WINDOW, [self.engine.address]]
+        contract, _ = self.chain.deploy("DefaultFund", args, self.admin)
+        self._send(self.registry.functions.onboard(contract.address))
+        fund = DefaultFund(self.chain, contract)
+        gas = []
+        for member in members:
+            self._send(self.cash.functions.approve(fund.address, 2**256 - 1), member)
+            gas.append(int(fund.join(member, CONTRIBUTION, approve=False)["gasUsed"]))
+        return fund, gas
+
+    def claim(self, fund: DefaultFund, defaulter: LocalAccount, survivor: LocalAccount, loss: int) -> TxReceipt:
+        """The mock engine claims ``loss``."""
+        call = self.engine.functions.claim(fund.address, defaulter.address, survivor.address, loss)
+        return self._send(call)
+
+
+def _withdrawal(fund: DefaultFund, signers: Sequence[LocalAccount], sender: LocalAccount) -> int:
+    """Gas of an approved withdrawal of the first signer's excess, sent by ``sender`` (a relayer)."""
+    member = signers[0]
+    action = fund.action(ActionKind.WITHDRAW, member.address, 1_000 * USD)
+    approvals = [fund.sign(s, action) for s in signers]
+    return int(fund.execute(sender, action, approvals)["gasUsed"])
+
+
+def measure(bench: Bench) -> list[Row]:
+    rows: list[Row] = []
+    accounts = bench.new_accounts(100)
+    relayer = dev_account(1)
+
+    # 3 members, threshold 2: joins, contribution, withdrawal, claim.
+    fund3, joins = bench.new_fund(2, accounts[:3])
+    rows.append(Row("join (first member, empty pool)", joins[0]))
+    rows.append(Row("join (pool already holds cash)", joins[1]))
+    rows.append(
+        Row("contribute", int(bench.chain.transact(fund3.contract.functions.contribute(USD), accounts[1])["gasUsed"]))
+    )
+    rows.append(
+        Row(
+            "withdraw above requirement, 2-of-3 approvals",
+            _withdrawal(fund3, accounts[:2], relayer),
+            target=SAFE_2_OF_3_TRANSFER,
+            note="Safe execTransaction of a token transfer, 2-of-3: about 75,000",
+        )
+    )
+
+    transfer = bench.chain.transact(bench.cash.functions.transfer(accounts[4].address, USD), accounts[3])
+    rows.append(
+        Row(
+            "for comparison: a CashToken transfer between two holders",
+            int(transfer["gasUsed"]),
+            note="the withdrawal makes one (compliance-checked: pause flag and both ends' status)",
+        )
+    )
+
+    # 5 members, threshold 3.
+    fund5, _ = bench.new_fund(3, accounts[:5])
+    rows.append(Row("withdraw above requirement, 3-of-5 approvals", _withdrawal(fund5, accounts[:3], relayer)))
+
+    # Engine reports.
+    opened = bench._send(bench.engine.functions.open(fund3.address, accounts[2].address, 50_000 * USD))
+    rows.append(Row("onTradeOpened (through the mock engine)", int(opened["gasUsed"])))
+
+    # The same claim on funds of 3, 30 and 100 members: the defaulter's 10,000, then 5,000 from the survivors.
+    claims: dict[int, int] = {}
+    loss = CONTRIBUTION * 3 // 2
+    fund30, _ = bench.new_fund(2, accounts[:30])
+    fund100, _ = bench.new_fund(2, accounts[:100])
+    for size, fund in ((3, fund3), (30, fund30), (100, fund100)):
+        defaulter, survivor = accounts[size - 1], accounts[size - 2]
+        claims[size] = int(bench.claim(fund, defaulter, survivor, loss)["gasUsed"])
+    limit = claims[3] * 105 // 100
+    for size, gas in claims.items():
+        rows.append(
+            Row(
+                f"claim reaching the survivors' tranche, {size} members",
+                gas,
+                target=limit if size != 3 else None,
+                note="through the mock engine" if size == 3 else "within 5% of the 3-member claim",
+            )
+        )
+    # Exhausting the fund: the survivors' tranche takes everything, the rest is recorded.
+    exhaust = bench.claim(fund30, accounts[0], accounts[1], 10**6 * CONTRIBUTION)
+    rows.append(Row("claim exhausting a 30-member fund (residual claim recorded)", int(exhaust["gasUsed"])))
+    return rows
+
+
+INTRO = (
+    "Claims go through `MockClaimingEngine`, which checks the payment and credits the survivor\n"
+    "(a balance read before and after and one storage write beyond the fund's own work)."
+)
+OUTRO = (
+    "Where a 2-of-3 withdrawal's gas goes (from a step trace): 21,000 intrinsic; about 5,600 of\n"
+    "calldata (the action and two `(signer, signature)` approvals); about 24,500 for the\n"
+    "CashToken transfer it makes (cold call, pause flag, both ends' compliance status, two\n"
+    "balances); 6,200 for two `ecrecover`s; and the fund's own reads and writes: the rules and\n"
+    "nonce slot, the two signers' member slots, the pool slot, two events. The target assumes a\n"
+    "plain ERC-20; the compliance checks of our cash alone cost about 6,000 of the difference."
+)
+
+
+def main() -> int:
+    """Measure, write the report, and fail if a target is missed."""
+    started = time.monotonic()
+    with AnvilNode(accounts=4) as node:
+        bench = Bench(Chain.connect(node.rpc_url))
+        rows = measure(bench)
+    return write_report(
+        "fund_gas", "Default fund gas report", "fund_gas.py", rows, time.monotonic() - started, INTRO, OUTRO
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
