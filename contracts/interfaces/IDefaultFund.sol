@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @notice Where a member stands with the fund.
+/// @dev None: never joined. GoodStanding: balance >= requirement and not flagged.
+///      BelowRequirement: balance < requirement (after a draw, a withdrawal of the requirement's
+///      growth, or new trades), not yet flagged. Flagged: missed the replenishment window after a
+///      draw; stays so, whatever its balance, until a contribution brings it back to its
+///      requirement. Derived on every read from the member's record, never stored.
+enum MemberStatus {
+    None,
+    GoodStanding,
+    BelowRequirement,
+    Flagged
+}
+
+/// @notice Where a contract stands as a derivative engine of the fund.
+/// @dev None -> Registered <-> Deregistered, by governance only (and by the constructor).
+///      A registered engine reports trades and claims; a deregistered one may still report
+///      closing trades (to wind down what it opened) but can no longer open or claim.
+enum EngineStatus {
+    None,
+    Registered,
+    Deregistered
+}
+
+/// @notice What a governance action does. Its `params` are `abi.encode` of:
+///         - SetThreshold: (uint256 threshold)
+///         - SetRequirement: (uint256 requirementBps, uint256 floorAmount)
+///         - SetReplenishmentWindow: (uint256 seconds)
+///         - RegisterEngine, DeregisterEngine: (address engine)
+///         - Withdraw: (address member, uint256 amount); the member must be one of the approvers
+///         - ReleaseSurplus: (address to); cash sent to the fund outside {join}/{contribute}
+enum ActionKind {
+    None,
+    SetThreshold,
+    SetRequirement,
+    SetReplenishmentWindow,
+    RegisterEngine,
+    DeregisterEngine,
+    Withdraw,
+    ReleaseSurplus
+}
+
+/// @notice A governance action, signed (EIP-712) by at least `threshold` members.
+/// @dev Typed data: `Action(uint8 kind,bytes params,uint256 nonce,uint256 deadline)`; the
+///      domain is ("DefaultFund", "1", chain id, fund address). `params` enters the struct hash
+///      as `keccak256(params)`, as EIP-712 prescribes for `bytes`.
+struct Action {
+    ActionKind kind;
+    bytes params;
+    /// Must equal the fund's `nonce()`; every executed action increments it.
+    uint256 nonce;
+    /// Last second (block timestamp) at which the action may execute.
+    uint256 deadline;
+}
+
+/// @notice One member's signature of an {Action}.
+struct Approval {
+    address signer;
+    /// 65-byte ECDSA signature `r || s || v`, or an ERC-1271 signature if the member is a contract.
+    bytes signature;
+}
+
+/// @title IDefaultFund
+/// @notice The members' mutualised default fund, governed k-of-n by its members.
+///
+///         - Membership: an account the compliance registry holds `Active` joins by contributing
+///           tokenised cash. Its requirement is
+///           `max(floorAmount, ceil(requirementBps * openIm / 10_000))`, where `openIm` is the sum
+///           of the initial margins of its open trades as registered engines report them.
+///         - Governance: every rule change, and every movement of cash out of the fund other than
+///           the waterfall, happens through {execute} with the EIP-712 approvals of at least
+///           `threshold` distinct members, bound to chain, fund, a fund-wide nonce and a deadline.
+///           There is no admin: after the constructor, only governance changes anything.
+///         - Waterfall: a registered engine claims the loss its close-out could not cover. The
+///           fund pays (1) from the defaulter's own balance, then (2) from every other member's
+///           balance pro rata, up to the fund's total assets and no further, and sends what it
+///           paid to the engine. What it could not pay is recorded as the survivor's claim on the
+///           defaulter. The cost of a claim does not depend on the number of members.
+///         - Replenishment: after a draw, members below their requirement have
+///           `replenishmentWindow` seconds to top up; after that anyone may flag them, and a
+///           flagged member is not in good standing until it contributes back to its requirement.
+///
+///         Balances are shares of a pool: `balanceOf(m) = shares(m) * totalAssets / totalShares`,
+///         rounded down. A survivors' loss lowers `totalAssets` only, so it reaches every member at
+///         once with no loop. The rounding dust (less than one unit per member) stays in
+///         `totalAssets`, owned by the shareholders pro rata: it is never paid twice and never
+///         lost.
+interface IDefaultFund {
+    // ------------------------------------------------------------------ events
+
+    /// @notice `member` joined with `amount`, receiving `shares`.
+    event MemberJoined(address indexed member, uint256 amount, uint256 shares);
+    /// @notice `member` added `amount` to its balance, receiving `shares`.
+    event Contributed(address indexed member, uint256 amount, uint256 shares);
+    /// @notice Governance returned `amount` of `member`'s balance above its requirement, burning `shares`.
+    event Withdrawn(address indexed member, uint256 amount, uint256 shares);
+    /// @notice `engine` reported a trade of `member` opened (`opened`) or closed with `imAmount`
+    ///         of initial margin; the member's open initial margin is now `openIm`.
+    event OpenMarginChanged(address indexed engine, address indexed member, bool opened, uint256 imAmount, uint256 openIm);
+    /// @notice The waterfall paid `engine` `fromDefaulter + fromSurvivors` of a `loss` the
+    ///         engine's close-out left between `defaulter` and `survivor`, burning
+    ///         `defaulterShares` of the defaulter's shares; `unpaid` stays the survivor's claim.
+    event DefaultClaimed(
+        address indexed engine,
+        address indexed defaulter,
+        address indexed survivor,
+        uint256 loss,
+        uint256 fromDefaulter,
+        uint256 fromSurvivors,
+        uint256 unpaid,
+        uint256 defaulterShares
+    );
+    /// @notice The survivors' tranche took the fund's last unit: every share is void from `epoch` on.
+    event FundExhausted(uint256 epoch);
+    /// @notice Members below their requirement must top up by `deadline` (unix seconds).
+    event ReplenishmentRequested(uint256 deadline);
+    /// @notice `member` missed the replenishment window with `balance` below `requirement`.
+    event MemberFlagged(address indexed member, uint256 balance, uint256 requirement, address flagger);
+    /// @notice `member`, flagged, contributed back to its requirement.
+    event MemberReinstated(address indexed member, uint256 balance);
+    /// @notice Governance executed action `nonce` of `kind`, whose EIP-712 digest is `digest`.
+    event ActionExecuted(uint256 indexed nonce, ActionKind indexed kind, bytes32 digest);
+    event ThresholdChanged(uint256 previous, uint256 threshold);
+    event RequirementChanged(uint256 requirementBps, uint256 floorAmount);
+    event ReplenishmentWindowChanged(uint256 replenishmentWindow);
+    event EngineRegistered(address indexed engine);
+    event EngineDeregistered(address indexed engine);
+    /// @notice Governance sent `amount` of unaccounted cash (sent to the fund outside join or
+    ///         contribute) to `to`.
+    event SurplusReleased(address indexed to, uint256 amount);
+
+    // ------------------------------------------------------------------ errors
+
+    /// @notice `account` is not a member: join first (or, for a signer, only members approve).
+    error FundNotMember(address account);
+    /// @notice `account` is already a member: use {contribute}.
+    error FundAlreadyMember(address account);
+    /// @notice Zero amounts are meaningless here.
+    error FundZeroAmount();
+    /// @notice `amount` buys no share at the current price: contribute more.
+    error FundZeroShares(uint256 amount);
+    /// @notice After joining, `member` would hold `balance`, below its `requirement`. Join with
+    ///         more (rounding can cost one unit: the toolkit's `amount_to_reach` finds the amount).
+    error FundBelowRequirement(address member, uint256 balance, uint256 requirement);
+    /// @notice `caller` is not a registered engine (read `engineStatusOf`).
+    error FundNotEngine(address caller, EngineStatus status);
+    /// @notice An engine reported closing `imAmount` of `member`'s initial margin, more than the
+    ///         `openIm` reported open: an engine bug.
+    error FundCloseExceedsOpen(address member, uint256 openIm, uint256 imAmount);
+    /// @notice A claim needs two different accounts.
+    error FundInvalidClaim(address defaulter, address survivor);
+    /// @notice The replenishment window runs until `deadline` (zero: there was no draw yet).
+    error FundReplenishmentWindowOpen(uint256 deadline, uint256 nowTime);
+    /// @notice `member` holds `balance`, at or above its `requirement`, or is already flagged.
+    error FundNotShort(address member, uint256 balance, uint256 requirement);
+    /// @notice The approvals expired at `deadline`: sign again with a later one.
+    error FundApprovalExpired(uint256 deadline, uint256 nowTime);
+    /// @notice The action's `nonce` is not the fund's `expected` one: it already ran (replay), or
+    ///         another action ran first. Sign again with the current nonce.
+    error FundInvalidNonce(uint256 expected, uint256 nonce);
+    /// @notice `given` approvals, fewer than the `threshold`.
+    error FundNotEnoughApprovals(uint256 given, uint256 threshold);
+    /// @notice `signer` approved twice.
+    error FundDuplicateApproval(address signer);
+    /// @notice Approvals must be sorted by signer, ascending: `signer` came after `previous`.
+    error FundApprovalsNotSorted(address previous, address signer);
+    /// @notice `signer` is not a member: only members approve actions.
+    error FundSignerNotMember(address signer);
+    /// @notice The signature given for `signer` does not verify for this action.
+    error FundInvalidSignature(address signer);
+    /// @notice The action's kind is `None`, or its params do not decode.
+    error FundInvalidAction(ActionKind kind);
+    /// @notice Thresholds run from `MIN_THRESHOLD` to the number of members (`memberCount`).
+    error FundInvalidThreshold(uint256 threshold, uint256 memberCount);
+    /// @notice `requirementBps` is above 10,000 or `floorAmount` above 2^96 - 1.
+    error FundInvalidRequirement(uint256 requirementBps, uint256 floorAmount);
+    /// @notice The window must be positive and fit in 32 bits.
+    error FundInvalidReplenishmentWindow(uint256 replenishmentWindow);
+    /// @notice `engine` is not a contract, or not in the status the action needs (`status` is its current one).
+    error FundInvalidEngine(address engine, EngineStatus status);
+    /// @notice `member` holds `balance` and needs `requirement`: withdrawing `amount` would leave
+    ///         it below (rounding can cost one unit: the toolkit's `max_withdrawal` finds the most).
+    error FundWithdrawalExceedsExcess(address member, uint256 balance, uint256 requirement, uint256 amount);
+    /// @notice A withdrawal needs the approval of the member whose money it moves.
+    error FundWithdrawalNotApprovedByMember(address member);
+    /// @notice The fund holds no cash beyond its members' balances.
+    error FundNoSurplus();
+
+    // ------------------------------------------------------------------ members
+
+    /// @notice Joins the fund with `amount` of the caller's cash (pre-approved). The caller must
+    ///         be `Active` in the registry, and end up with a balance at its requirement.
+    function join(uint256 amount) external returns (uint256 shares);
+
+    /// @notice Adds `amount` of the caller's cash (pre-approved) to its balance. Reinstates a
+    ///         flagged member whose balance reaches its requirement.
+    function contribute(uint256 amount) external returns (uint256 shares);
+
+    /// @notice Flags `member`: the replenishment window after the last draw has passed and it is
+    ///         still below its requirement. Anyone may call.
+    function flagMissedReplenishment(address member) external;
+
+    // ------------------------------------------------------------------ engines
+
+    /// @notice A registered engine reports that `member` opened a trade with `imAmount` of IM.
+    function onTradeOpened(address member, uint256 imAmount) external;
+
+    /// @notice An engine reports that a trade of `member` with `imAmount` of IM closed (any way).
+    function onTradeClosed(address member, uint256 imAmount) external;
+
+    /// @notice A registered engine claims `loss`, which the close-out of a trade between
+    ///         `defaulter` and `survivor` could not cover from the defaulter's initial margin.
+    ///         The waterfall pays from the defaulter's balance, then from every other member pro
+    ///         rata, up to the fund's total; `paid` moves to the engine, which credits the
+    ///         survivor. The rest is recorded as the survivor's claim on the defaulter. The
+    ///         defaulter must be a member (it may hold nothing any more).
+    function claim(address defaulter, address survivor, uint256 loss) external returns (uint256 paid);
+
+    // ------------------------------------------------------------------ governance
+
+    /// @notice Runs `action` with the approvals of at least `threshold` distinct members, sorted
+    ///         by signer address. Anyone may send it.
+    function execute(Action calldata action, Approval[] calldata approvals) external;
+
+    /// @notice The EIP-712 digest members sign for `action`.
+    function hashAction(Action calldata action) external view returns (bytes32);
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice The lowest threshold governance accepts: no single member acts alone.
+    function MIN_THRESHOLD() external view returns (uint256);
+    /// @notice Shares of a first contribution per unit of cash (a decimals offset against rounding).
+    function INITIAL_SHARES_PER_UNIT() external view returns (uint256);
+
+    /// @notice Where `member` stands.
+    function statusOf(address member) external view returns (MemberStatus);
+    /// @notice True when `member` has joined, holds at least its requirement, and is not flagged.
+    function isInGoodStanding(address member) external view returns (bool);
+    /// @notice True when `account` has joined (it may still hold nothing).
+    function isMember(address account) external view returns (bool);
+    /// @notice Cash `member` would get back for its shares now, rounded down.
+    function balanceOf(address member) external view returns (uint256);
+    /// @notice `member`'s shares (zero when the fund was exhausted since it last contributed).
+    function sharesOf(address member) external view returns (uint256);
+    /// @notice `max(floorAmount, ceil(requirementBps * openImOf(member) / 10_000))`.
+    function requirementOf(address member) external view returns (uint256);
+    /// @notice Sum of the initial margins of `member`'s open trades, as engines reported them.
+    function openImOf(address member) external view returns (uint256);
+    /// @notice The cash the fund owes its members (the cash it holds, but for any surplus).
+    function totalAssets() external view returns (uint256);
+    /// @notice Sum of every member's shares.
+    function totalShares() external view returns (uint256);
+    /// @notice Cash the fund holds beyond `totalAssets` (sent to it outside join/contribute).
+    function surplus() external view returns (uint256);
+    /// @notice Unpaid loss `survivor` claims from `defaulter` after the waterfall.
+    function unpaidClaimOf(address defaulter, address survivor) external view returns (uint256);
+    /// @notice Sum of every unpaid claim on `defaulter`.
+    function totalUnpaidClaimsOn(address defaulter) external view returns (uint256);
+    function engineStatusOf(address engine) external view returns (EngineStatus);
+    /// @notice Approvals an action needs.
+    function threshold() external view returns (uint16);
+    /// @notice Nonce the next action must carry.
+    function nonce() external view returns (uint64);
+    function requirementBps() external view returns (uint16);
+    function floorAmount() external view returns (uint96);
+    /// @notice Seconds members have to top up after a draw.
+    function replenishmentWindow() external view returns (uint32);
+    /// @notice Increments each time the fund is exhausted; shares of an earlier epoch are void.
+    function epoch() external view returns (uint16);
+    /// @notice Timestamp of the last claim that paid anything (zero: none yet).
+    function lastDrawAt() external view returns (uint40);
+    function memberCount() external view returns (uint32);
+}
