@@ -22,6 +22,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
+from dfmi_py.api.derivatives import Side as Side  # re-exported for the test modules
 from dfmi_py.api.derivatives import TradeState
 from dfmi_py.chain import Chain
 from dfmi_py.errors import ContractRevertError
