@@ -38,6 +38,10 @@ class ManifestError(DfmiError):
     """No deployment manifest for this chain, or it does not match what is on the chain."""
 
 
+class DeploymentError(DfmiError):
+    """The suite could not be deployed as planned (e.g. a contract did not land where predicted)."""
+
+
 class InputError(DfmiError, ValueError):
     """A value given by the caller is invalid before anything is sent to the chain."""
 

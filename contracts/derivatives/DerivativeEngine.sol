@@ -12,6 +12,7 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 
 import {AggregatorV3Interface} from "../interfaces/AggregatorV3Interface.sol";
 import {IComplianceRegistry} from "../interfaces/IComplianceRegistry.sol";
+import {IDefaultFund} from "../interfaces/IDefaultFund.sol";
 import {
     Amendment, IDerivativeEngine, Side, Terms, Termination, Trade, TradeState
 } from "../interfaces/IDerivativeEngine.sol";
@@ -21,6 +22,14 @@ import {
 ///         {IDerivativeEngine}.
 /// @dev Roles: `DEFAULT_ADMIN_ROLE` sets the cure period and the oldest usable price; it cannot
 ///      touch any party's cash. Parties, keepers and anyone else act only through the lifecycle.
+///
+///      Default fund (optional, fixed at construction): the engine reports each party's IM to the
+///      fund when a trade opens (the fund refuses members not in good standing, which blocks the
+///      confirmation), when an amendment resizes it, and when the trade ends (before any IM is
+///      spent, so the fund's open IM returns to what it was). A loss that IM and margin account
+///      leave unpaid, at a close-out or at maturity, is claimed from the fund, which pays the
+///      engine; the engine credits the survivor. A fund that refuses the claim (it deregistered
+///      the engine, say) never blocks the close-out: the loss stays the survivor's claim.
 ///
 ///      Invariants (tested in tests/contracts/test_derivative_properties.py):
 ///      - cash.balanceOf(engine) == totalMargin + totalInitialMargin;
@@ -43,6 +52,8 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     AggregatorV3Interface public immutable oracle;
     /// @inheritdoc IDerivativeEngine
     uint256 public immutable valueScale;
+    /// @inheritdoc IDerivativeEngine
+    IDefaultFund public immutable fund;
 
     /// @inheritdoc IDerivativeEngine
     uint64 public curePeriod;
@@ -71,17 +82,21 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`.
     /// @param curePeriod_ Seconds a margin call stays open.
     /// @param maxPriceAge_ Oldest oracle answer, in seconds, used for settlement.
+    /// @param fund_ The default fund (zero: none). It may not exist yet (it registers the engine
+    ///        in its own constructor, so it is deployed after the engine at a predicted address).
     constructor(
         IComplianceRegistry registry_,
         IERC20 cash_,
         AggregatorV3Interface oracle_,
         address admin,
         uint64 curePeriod_,
-        uint64 maxPriceAge_
+        uint64 maxPriceAge_,
+        IDefaultFund fund_
     ) EIP712("DerivativeEngine", "1") {
         registry = registry_;
         cash = cash_;
         oracle = oracle_;
+        fund = fund_;
         valueScale = 10 ** (18 + uint256(oracle_.decimals()) - uint256(IERC20Metadata(address(cash_)).decimals()));
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _setConfig(curePeriod_, maxPriceAge_);
@@ -131,6 +146,11 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         t.sellerIm = terms.sellerIm;
         totalInitialMargin += uint256(terms.buyerIm) + terms.sellerIm;
         emit TradeConfirmed(tradeId, terms.buyer, terms.seller, terms.buyerIm, terms.sellerIm);
+        if (address(fund) != address(0)) {
+            // Reverts unless both are members in good standing once this IM counts.
+            fund.onTradeOpened(terms.buyer, terms.buyerIm);
+            fund.onTradeOpened(terms.seller, terms.sellerIm);
+        }
 
         if (terms.buyerIm > 0) cash.safeTransferFrom(terms.buyer, address(this), terms.buyerIm);
         if (terms.sellerIm > 0) cash.safeTransferFrom(terms.seller, address(this), terms.sellerIm);
@@ -264,8 +284,9 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         t.lastPrice = int128(price);
         t.lastRound = roundId;
         t.state = TradeState.Matured;
-        uint256 unpaid = _finalPayment(tradeId, t, owedByBuyer);
-        emit TradeMatured(tradeId, roundId, price, vm, unpaid);
+        _reportClosed(t);
+        (uint256 fromFund, uint256 unpaid) = _finalPayment(tradeId, t, owedByBuyer);
+        emit TradeMatured(tradeId, roundId, price, vm, fromFund, unpaid);
         _releaseInitialMargins(tradeId, t);
     }
 
@@ -317,6 +338,7 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         t.debtor = Side.None;
         t.state = TradeState.Terminated;
         _requirePayment(t, x.payment);
+        _reportClosed(t);
         emit TradeTerminated(x.tradeId, x.nonce, x.payment);
         _releaseInitialMargins(x.tradeId, t);
     }
@@ -468,46 +490,54 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
             if (!_collect(party, extra)) revert DerivativePaymentFailed(party, extra);
             totalMargin -= extra;
             totalInitialMargin += extra;
+            // A larger IM needs the party in good standing with the fund, as a new trade does.
+            if (address(fund) != address(0)) fund.onTradeOpened(party, extra);
         } else if (next < current) {
             uint256 released = current - next;
             totalInitialMargin -= released;
             totalMargin += released;
             marginOf[party] += released;
             emit InitialMarginReleased(tradeId, party, released);
+            if (address(fund) != address(0)) fund.onTradeClosed(party, released);
         }
     }
 
-    /// @dev Default close-out: the defaulter's IM, then its margin account, pay the debt; the
-    ///      rest is the survivor's claim.
+    /// @dev Default close-out: the defaulter's IM, then its margin account, then the default
+    ///      fund pay the debt; the rest is the survivor's claim.
     function _closeOut(uint256 tradeId, Trade storage t, bool buyerDefaulted, address defaulter, address survivor, uint256 loss)
         private
     {
         t.state = TradeState.Defaulted;
-        (uint256 fromIm, uint256 fromMargin, uint256 unpaid) =
+        _reportClosed(t);
+        (uint256 fromIm, uint256 fromMargin, uint256 fromFund, uint256 unpaid) =
             _payFromCollateral(tradeId, t, buyerDefaulted, defaulter, survivor, loss);
-        emit DefaultDeclared(tradeId, defaulter, survivor, loss, fromIm, fromMargin, unpaid);
+        emit DefaultDeclared(tradeId, defaulter, survivor, loss, fromIm, fromMargin, fromFund, unpaid);
         _releaseInitialMargins(tradeId, t);
     }
 
     /// @dev Final payment at maturity: from the payer's margin account or wallet; failing that,
-    ///      from its IM and what its margin account holds, like a close-out. Returns what stays
-    ///      unpaid (the receiver's claim).
-    function _finalPayment(uint256 tradeId, Trade storage t, int256 owedByBuyer) private returns (uint256 unpaid) {
+    ///      from its IM, what its margin account holds and the default fund, like a close-out.
+    ///      Returns what the fund paid and what stays unpaid (the receiver's claim).
+    function _finalPayment(uint256 tradeId, Trade storage t, int256 owedByBuyer)
+        private
+        returns (uint256 fromFund, uint256 unpaid)
+    {
         t.debt = 0;
         t.debtor = Side.None;
-        if (owedByBuyer == 0) return 0;
+        if (owedByBuyer == 0) return (0, 0);
         bool buyerPays = owedByBuyer > 0;
         uint256 amount = uint256(buyerPays ? owedByBuyer : -owedByBuyer);
         (address payer, address receiver) = buyerPays ? (t.buyer, t.seller) : (t.seller, t.buyer);
         if (_collect(payer, amount)) {
             marginOf[receiver] += amount;
-            return 0;
+            return (0, 0);
         }
-        (,, unpaid) = _payFromCollateral(tradeId, t, buyerPays, payer, receiver, amount);
+        (,, fromFund, unpaid) = _payFromCollateral(tradeId, t, buyerPays, payer, receiver, amount);
     }
 
     /// @dev Pays `amount` owed by `payer` to `receiver` from the payer's IM in this trade, then
-    ///      from its margin account; records what remains as the receiver's claim on the payer.
+    ///      from its margin account, then from the default fund; records what remains as the
+    ///      receiver's claim on the payer.
     function _payFromCollateral(
         uint256 tradeId,
         Trade storage t,
@@ -515,7 +545,7 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         address payer,
         address receiver,
         uint256 amount
-    ) private returns (uint256 fromIm, uint256 fromMargin, uint256 unpaid) {
+    ) private returns (uint256 fromIm, uint256 fromMargin, uint256 fromFund, uint256 unpaid) {
         uint256 payerIm = payerIsBuyer ? t.buyerIm : t.sellerIm;
         fromIm = amount < payerIm ? amount : payerIm;
         if (payerIsBuyer) t.buyerIm = uint128(payerIm - fromIm);
@@ -530,9 +560,39 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         marginOf[receiver] += fromIm + fromMargin;
 
         unpaid = remaining - fromMargin;
+        if (unpaid > 0 && address(fund) != address(0)) {
+            fromFund = _claimFromFund(tradeId, payer, receiver, unpaid);
+            marginOf[receiver] += fromFund;
+            totalMargin += fromFund;
+            unpaid -= fromFund;
+        }
         t.debt = unpaid;
         t.debtor = unpaid > 0 ? (payerIsBuyer ? Side.Buyer : Side.Seller) : Side.None;
         unpaidClaimOf[tradeId] = unpaid;
+    }
+
+    /// @dev Claims `loss` from the fund, which sends what it pays to the engine. A refusal is
+    ///      recorded, not fatal: the close-out goes on without the fund. A claim that failed for
+    ///      lack of gas (the call keeps 1/64 of it) reverts everything instead, so a keeper
+    ///      cannot strip a survivor of the fund's cover by sending too little gas.
+    function _claimFromFund(uint256 tradeId, address defaulter, address survivor, uint256 loss)
+        private
+        returns (uint256 paid)
+    {
+        uint256 gasBefore = gasleft();
+        try fund.claim(defaulter, survivor, loss) returns (uint256 fromFund) {
+            paid = fromFund;
+        } catch (bytes memory reason) {
+            if (gasleft() <= gasBefore / 64) revert DerivativeFundClaimOutOfGas(tradeId);
+            emit FundClaimFailed(tradeId, reason);
+        }
+    }
+
+    /// @dev Tells the fund a trade ended, with the IMs it was told of (before any is spent).
+    function _reportClosed(Trade storage t) private {
+        if (address(fund) == address(0)) return;
+        fund.onTradeClosed(t.buyer, t.buyerIm);
+        fund.onTradeClosed(t.seller, t.sellerIm);
     }
 
     /// @dev Returns both parties' remaining initial margins to their margin accounts.

@@ -211,6 +211,12 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
         if (!m.joined) revert FundNotMember(member);
         uint256 openIm = m.openIm + imAmount;
         m.openIm = openIm.toUint96();
+        // The requirement counts the new IM: a member must be covered for the risk it adds.
+        uint256 balance = _balance(m);
+        uint256 requirement = _requirement(m);
+        if (m.flagged || balance < requirement) {
+            revert FundNotInGoodStanding(member, m.flagged, balance, requirement);
+        }
         emit OpenMarginChanged(msg.sender, member, true, imAmount, openIm);
     }
 

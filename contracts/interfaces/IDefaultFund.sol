@@ -144,6 +144,9 @@ interface IDefaultFund {
     /// @notice After joining, `member` would hold `balance`, below its `requirement`. Join with
     ///         more (rounding can cost one unit: the toolkit's `amount_to_reach` finds the amount).
     error FundBelowRequirement(address member, uint256 balance, uint256 requirement);
+    /// @notice `member` cannot open a trade (or raise an IM): it is `flagged`, or its `balance`
+    ///         is below the `requirement` the new IM would bring. Contribute first.
+    error FundNotInGoodStanding(address member, bool flagged, uint256 balance, uint256 requirement);
     /// @notice `caller` is not a registered engine (read `engineStatusOf`).
     error FundNotEngine(address caller, EngineStatus status);
     /// @notice An engine reported closing `imAmount` of `member`'s initial margin, more than the
@@ -204,7 +207,10 @@ interface IDefaultFund {
 
     // ------------------------------------------------------------------ engines
 
-    /// @notice A registered engine reports that `member` opened a trade with `imAmount` of IM.
+    /// @notice A registered engine reports that `member` opened a trade with `imAmount` of IM (or
+    ///         that an amendment raised its IM by `imAmount`). Reverts unless `member` is a
+    ///         member in good standing once the IM counts towards its requirement: a member
+    ///         below its requirement, or flagged, cannot open trades.
     function onTradeOpened(address member, uint256 imAmount) external;
 
     /// @notice An engine reports that a trade of `member` with `imAmount` of IM closed (any way).

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IDefaultFund} from "./IDefaultFund.sol";
+
 /// @notice Life of a bilateral trade.
 /// @dev None -> Proposed -> Live <-> MarginCall -> (Defaulted | Matured | Terminated);
 ///      Proposed -> Cancelled.
@@ -101,8 +103,12 @@ struct Termination {
 ///         - The loser pays from its margin account in the engine, and for any shortfall from its
 ///           wallet (pre-approved cash). If it cannot, a margin call opens for `curePeriod`
 ///           seconds; rounds keep accruing. Unpaid after that, anyone declares the default: the
-///           defaulter's IM, then its margin account, pay the survivor, and whatever they do not
-///           cover is recorded as the survivor's claim on the defaulter.
+///           defaulter's IM, then its margin account, then (when the engine has one) the default
+///           fund's waterfall pay the survivor, and whatever they do not cover is recorded as the
+///           survivor's claim on the defaulter.
+///         - With a default fund, both parties must be members in good standing when a trade
+///           opens (or an amendment raises a party's IM): the engine reports every IM opened and
+///           closed to the fund, which sizes each member's required contribution from it.
 ///         - Amendments and early termination need both parties' EIP-712 signatures, bound to
 ///           chain, engine, trade and nonce.
 ///         - At maturity the final VM is paid and both IMs are returned.
@@ -123,8 +129,9 @@ interface IDerivativeEngine {
     );
     event MarginCalled(uint256 indexed tradeId, address indexed debtor, uint256 amount, uint256 cureDeadline);
     event MarginCallCured(uint256 indexed tradeId, address indexed debtor, uint256 amount);
-    /// @notice The defaulter's IM paid `paidFromIm` of `loss`, its margin account `paidFromMargin`;
-    ///         `unpaidClaim` remains the survivor's claim on the defaulter.
+    /// @notice The defaulter's IM paid `paidFromIm` of `loss`, its margin account `paidFromMargin`,
+    ///         the default fund's waterfall `paidFromFund`; `unpaidClaim` remains the survivor's
+    ///         claim on the defaulter.
     event DefaultDeclared(
         uint256 indexed tradeId,
         address indexed defaulter,
@@ -132,11 +139,20 @@ interface IDerivativeEngine {
         uint256 loss,
         uint256 paidFromIm,
         uint256 paidFromMargin,
+        uint256 paidFromFund,
         uint256 unpaidClaim
     );
     event TradeAmended(uint256 indexed tradeId, uint256 nonce, uint96 quantity, uint40 maturity, uint128 buyerIm, uint128 sellerIm, int256 payment);
     event TradeTerminated(uint256 indexed tradeId, uint256 nonce, int256 payment);
-    event TradeMatured(uint256 indexed tradeId, uint80 roundId, int256 price, int256 vmToBuyer, uint256 unpaidClaim);
+    /// @notice Final settlement; when the payer could not pay the final VM, its IM, margin account
+    ///         and the default fund paid what they could (`paidFromFund` from the fund) and
+    ///         `unpaidClaim` remains the receiver's claim on the payer.
+    event TradeMatured(
+        uint256 indexed tradeId, uint80 roundId, int256 price, int256 vmToBuyer, uint256 paidFromFund, uint256 unpaidClaim
+    );
+    /// @notice The default fund refused a claim (e.g. it deregistered this engine): nothing was
+    ///         paid from it, the loss stays the survivor's claim. `reason` is the fund's revert data.
+    event FundClaimFailed(uint256 indexed tradeId, bytes reason);
     event InitialMarginReleased(uint256 indexed tradeId, address indexed party, uint256 amount);
     event ConfigUpdated(uint64 curePeriod, uint64 maxPriceAge);
 
@@ -182,6 +198,9 @@ interface IDerivativeEngine {
     error DerivativeZeroAmount();
     /// @notice The engine's settings must be positive.
     error DerivativeInvalidConfig(uint64 curePeriod, uint64 maxPriceAge);
+    /// @notice The default fund's claim ran out of gas: send the call again with more gas (a
+    ///         close-out never proceeds without the fund's cover for lack of gas alone).
+    error DerivativeFundClaimOutOfGas(uint256 tradeId);
 
     // ------------------------------------------------------------------ functions
 
@@ -225,4 +244,6 @@ interface IDerivativeEngine {
     function curePeriod() external view returns (uint64);
     /// @notice Oldest oracle answer (seconds) the engine settles on.
     function maxPriceAge() external view returns (uint64);
+    /// @notice The default fund this engine reports to and claims from (zero: none, IM only).
+    function fund() external view returns (IDefaultFund);
 }

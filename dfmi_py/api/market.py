@@ -8,7 +8,9 @@ from pathlib import Path
 from dfmi_py.api.cash import Cash
 from dfmi_py.api.compliance import Compliance
 from dfmi_py.api.derivatives import Derivatives
+from dfmi_py.api.fund import DefaultFund
 from dfmi_py.api.oracle import Oracle
+from dfmi_py.api.waterfall import Waterfall, waterfalls
 from dfmi_py.chain.client import Chain
 from dfmi_py.deploy.suite import Deployment, load_deployment
 
@@ -28,6 +30,7 @@ class Market:
     cash: Cash
     oracle: Oracle
     derivatives: Derivatives
+    fund: DefaultFund
 
     @property
     def chain(self) -> Chain:
@@ -44,7 +47,12 @@ class Market:
             cash=Cash(chain, deployment.cash),
             oracle=Oracle(chain, deployment.oracle),
             derivatives=Derivatives(chain, deployment.engine),
+            fund=DefaultFund(chain, deployment.fund),
         )
+
+    def waterfalls(self, from_block: int = 0) -> list[Waterfall]:
+        """Every default close-out with how its loss was paid, tranche by tranche."""
+        return waterfalls(self.derivatives, self.fund, from_block)
 
     @classmethod
     def connect(cls, rpc_url: str, *, manifest_dir: Path | None = None) -> Market:

@@ -340,3 +340,10 @@ def demo(options: Options) -> None:
         click.echo(f"  {'supply':<6} {market.cash.format(result.total_supply):>24}")
         for trade_id, claim in result.claims.items():
             click.echo(f"unpaid claim after the close-out of trade {trade_id}: {market.cash.format(claim)}")
+        for waterfall in result.waterfalls:
+            click.echo(f"\ndefault of trade {waterfall.trade_id}, loss {market.cash.format(waterfall.loss)}, paid by:")
+            for tranche, amount in waterfall.tranches().items():
+                click.echo(f"  {tranche:<26} {market.cash.format(amount):>16}")
+        click.echo("\ndefault fund balances:")
+        for name, units in result.fund_balances.items():
+            click.echo(f"  {name:<6} {market.cash.format(units):>24}")

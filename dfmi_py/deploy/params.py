@@ -59,6 +59,23 @@ class EngineParams(BaseModel):
     max_price_age: int = Field(default=3600, gt=0, lt=2**64)
 
 
+class FundParams(BaseModel):
+    """The default fund (see IDefaultFund.sol): a member's required contribution is
+    ``max(floor, requirement_bps / 10,000 x the IM of its open trades)``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: int = Field(default=2, ge=2, lt=2**16)
+    requirement_bps: int = Field(default=2_000, ge=0, le=10_000)
+    #: Smallest requirement of any member, in whole cash tokens.
+    floor: int = Field(default=1_000, ge=0, lt=2**64)
+    replenishment_window: int = Field(default=86_400, gt=0, lt=2**32)
+
+    def floor_amount(self, decimals: int) -> int:
+        """The floor in the cash token's units."""
+        return int(self.floor * 10**decimals)
+
+
 class MarketParams(BaseModel):
     """Every contract's parameters; the defaults make a sensible devnet market."""
 
@@ -67,3 +84,4 @@ class MarketParams(BaseModel):
     cash: CashParams = CashParams()
     oracle: OracleParams = OracleParams()
     engine: EngineParams = EngineParams()
+    fund: FundParams = FundParams()

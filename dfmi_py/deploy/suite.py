@@ -17,12 +17,14 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3.contract import Contract
+from web3.types import Nonce
+from web3.utils.address import get_create_address
 
 from dfmi_py.chain.client import Chain
 from dfmi_py.deploy.manifest import ContractRecord, Manifest, manifest_path
 from dfmi_py.deploy.params import MarketParams
 from dfmi_py.deploy.roles import RoleConfig
-from dfmi_py.errors import ManifestError
+from dfmi_py.errors import DeploymentError, ManifestError
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,11 @@ class Deployment:
     def engine(self) -> Contract:
         """The derivative engine."""
         return self.contract("DerivativeEngine")
+
+    @property
+    def fund(self) -> Contract:
+        """The default fund."""
+        return self.contract("DefaultFund")
 
 
 @dataclass(frozen=True)
@@ -100,9 +107,30 @@ SUITE: tuple[_Spec, ...] = (
             deployer.address,
             p.engine.cure_period,
             p.engine.max_price_age,
+            # Predicted: the fund is deployed right after the engine (see PAIRED).
+            addr["DefaultFund"],
+        ],
+    ),
+    _Spec(
+        "DefaultFund",
+        ("ComplianceRegistry", "CashToken", "DerivativeEngine"),
+        lambda addr, deployer, p: [
+            addr["ComplianceRegistry"],
+            addr["CashToken"],
+            p.fund.threshold,
+            p.fund.requirement_bps,
+            p.fund.floor_amount(p.cash.decimals),
+            p.fund.replenishment_window,
+            [addr["DerivativeEngine"]],
         ],
     ),
 )
+
+#: Contracts deployed together, the second in the transaction right after the first: the engine
+#: holds the fund's address (immutable, predicted from the deployer's nonce) and the fund
+#: registers the engine in its constructor (it must already have code). Either one redeployed
+#: means both are.
+PAIRED = {"DerivativeEngine": "DefaultFund"}
 
 
 def deploy_suite(
@@ -142,16 +170,33 @@ def deploy_suite(
         solc_version=chain.artifacts.solc_version,
     )
     redeployed: set[str] = set()
+    predicted: dict[str, str] = {}
+    specs = {spec.name: spec for spec in SUITE}
     for spec in SUITE:
         record = previous.contracts.get(spec.name) if previous else None
         reason = _why_redeploy(chain, spec, record, redeployed)
+        partner = PAIRED.get(spec.name)
+        if reason is None and partner is not None:
+            partner_record = previous.contracts.get(partner) if previous else None
+            if _why_redeploy(chain, specs[partner], partner_record, redeployed) is not None:
+                reason = f"{partner} must be redeployed with it"
         if reason is None and record is not None:
             logger.info("reusing %s at %s", spec.name, record.address)
             manifest.contracts[spec.name] = record
             continue
         logger.info("deploying %s (%s)", spec.name, reason)
         addresses = {name: rec.address for name, rec in manifest.contracts.items()}
+        if partner is not None:
+            # The partner is the deployer's next transaction after this one.
+            nonce = chain.w3.eth.get_transaction_count(deployer.address, "pending")
+            predicted[partner] = get_create_address(deployer.address, Nonce(nonce + 1))
+            addresses[partner] = predicted[partner]
         contract, receipt = chain.deploy(spec.name, spec.args(addresses, deployer, params), deployer)
+        if spec.name in predicted and contract.address != predicted[spec.name]:
+            raise DeploymentError(
+                f"{spec.name} landed at {contract.address}, not at {predicted[spec.name]} where its partner "
+                "expects it: another transaction from the deployer came in between; deploy again with --fresh"
+            )
         manifest.contracts[spec.name] = ContractRecord(
             address=contract.address,
             block=receipt["blockNumber"],
@@ -219,7 +264,7 @@ def _configure(deployment: Deployment, deployer: LocalAccount, roles: RoleConfig
 
 
 #: Contracts that hold cash and so must be active in the registry.
-CASH_HOLDERS = ("DerivativeEngine",)
+CASH_HOLDERS = ("DerivativeEngine", "DefaultFund")
 
 
 def _onboard_system_accounts(deployment: Deployment, officer: LocalAccount | None) -> None:

@@ -1,5 +1,9 @@
 """The demo: deploy, onboard three members, issue cash, move it, trade forwards, default, show the books.
 
+The three members join the default fund before they trade; Carol's default costs more than her
+initial margin, so the fund's waterfall pays the rest (her contribution first, then the others'
+pro rata), and Carol, flagged for not replenishing, can no longer open trades.
+
 Also shows the compliance rules biting: a payment to an account that was never onboarded and a
 payment from a frozen account are both refused with the contract's named error, and nothing moves.
 """
@@ -16,7 +20,9 @@ from web3.types import TxReceipt
 from dfmi_py.api.cash import Cash
 from dfmi_py.api.compliance import AccountStatus
 from dfmi_py.api.derivatives import Derivatives, Terms
+from dfmi_py.api.fund import DefaultFund
 from dfmi_py.api.market import Market
+from dfmi_py.api.waterfall import Waterfall
 from dfmi_py.chain.accounts import dev_account
 from dfmi_py.deploy.roles import DEV_REPORTER_INDICES, DEV_ROLE_INDEX, FIRST_MEMBER_INDEX
 from dfmi_py.errors import ContractRevertError
@@ -46,6 +52,8 @@ class DemoResult:
     statuses: dict[str, AccountStatus] = field(default_factory=dict)
     margin: dict[str, int] = field(default_factory=dict)
     claims: dict[int, int] = field(default_factory=dict)
+    waterfalls: list[Waterfall] = field(default_factory=list)
+    fund_balances: dict[str, int] = field(default_factory=dict)
     total_supply: int = 0
 
 
@@ -122,7 +130,7 @@ def run_demo(market: Market, report: Callable[[Step], None] | None = None) -> De
         "Carol pays Bob 50,000", lambda: cash.transfer(members["Carol"], members["Bob"].address, to_units(50_000, unit))
     )
 
-    _forwards(market, members, done)
+    _forwards(market, members, done, refused)
 
     result.balances = {name: cash.balance_of(account.address) for name, account in members.items()}
     result.margin = {name: market.derivatives.margin_of(account.address) for name, account in members.items()}
@@ -132,6 +140,8 @@ def run_demo(market: Market, report: Callable[[Step], None] | None = None) -> De
         for trade_id in range(1, market.derivatives.trade_count() + 1)
         if engine.unpaidClaimOf(trade_id).call() > 0
     }
+    result.waterfalls = market.waterfalls()
+    result.fund_balances = {name: market.fund.balance_of(account.address) for name, account in members.items()}
     result.statuses = {name: market.compliance.status(a.address) for name, a in members.items()}
     result.total_supply = cash.total_supply()
     return result
@@ -143,10 +153,14 @@ def member_accounts() -> dict[str, LocalAccount]:
 
 
 def _forwards(
-    market: Market, members: dict[str, LocalAccount], done: Callable[[str, Callable[[], TxReceipt]], None]
+    market: Market,
+    members: dict[str, LocalAccount],
+    done: Callable[[str, Callable[[], TxReceipt]], None],
+    refused: Callable[[str, Callable[[], object]], None],
 ) -> None:
-    """Alice buys a forward from Bob and it is settled to market; Carol defaults on another."""
-    derivatives, oracle, cash = market.derivatives, market.oracle, market.cash
+    """Alice buys a forward from Bob and it is settled to market; Carol defaults on another, and
+    the default fund covers what her initial margin did not."""
+    derivatives, oracle, cash, fund = market.derivatives, market.oracle, market.cash, market.fund
     alice, bob, carol = members["Alice"], members["Bob"], members["Carol"]
     keeper = dev_account(DEV_ROLE_INDEX["admin"])
     unit, tick = 10**cash.decimals, 10**oracle.decimals
@@ -161,6 +175,11 @@ def _forwards(
 
     for name in ("Alice", "Bob", "Carol"):
         done(f"{name} approves the derivative engine", _approver(cash, members[name], derivatives.address))
+    for name, amount in (("Alice", 6_000), ("Bob", 6_000), ("Carol", 1_500)):
+        done(
+            f"{name} joins the default fund with {amount:,} (20% of its IM, at least 1,000)",
+            _joiner(fund, members[name], amount * unit),
+        )
     done("reporters post ACME at 100.00 (median of 2 of 3)", lambda: post(100 * tick))
     now = int(market.chain.w3.eth.get_block("latest")["timestamp"])
     forward = Terms(
@@ -193,9 +212,17 @@ def _forwards(
     advance_time(market.chain.w3, int(derivatives.contract.functions.curePeriod().call()) + 1)
     done("the cure period passes; ACME still 105.00", lambda: post(105 * tick))
     done(
-        "a keeper declares Carol's default: her IM pays Alice 5,000, 3,000 stays a claim on Carol",
+        "a keeper declares Carol's default: her IM pays Alice 5,000, the fund 3,000 "
+        "(Carol's 1,500, then Alice's and Bob's 750 each)",
         lambda: derivatives.declare_default(keeper, trade["risky"]),
     )
+    advance_time(market.chain.w3, fund.state().replenishment_window + 1)
+    done(
+        "Carol does not replenish within a day: a keeper flags her",
+        lambda: fund.flag_missed_replenishment(keeper, carol.address),
+    )
+    again = Terms(carol.address, bob.address, 10 * 10**18, 105 * tick, now + 60 * 86_400, 1_000 * unit, 1_000 * unit)
+    refused("Carol, flagged, cannot open a new trade", lambda: _open(derivatives, carol, bob, again, trade))
 
 
 def _open(
@@ -203,6 +230,10 @@ def _open(
 ) -> TxReceipt:
     ids["risky"] = derivatives.propose(buyer, terms)
     return derivatives.confirm(seller, ids["risky"], terms)
+
+
+def _joiner(fund: DefaultFund, member: LocalAccount, amount: int) -> Callable[[], TxReceipt]:
+    return lambda: fund.join(member, amount)
 
 
 def _approver(cash: Cash, owner: LocalAccount, spender: str) -> Callable[[], TxReceipt]:

@@ -335,13 +335,22 @@ def aggregator(chain: Chain, roles: Roles) -> Contract:
     return deploy_quickly(chain, "MockAggregator", [], roles.admin)
 
 
+#: The engine's `fund` argument when it runs without a default fund (IM only).
+NO_FUND = "0x" + "00" * 20
+
+
+def engine_args(registry: Contract, cash: Contract, aggregator: Contract, roles: Roles) -> list[Any]:
+    """The engine's constructor arguments but the last (its default fund)."""
+    return [registry.address, cash.address, aggregator.address, roles.admin.address, CURE_PERIOD, MAX_PRICE_AGE]
+
+
 @pytest.fixture
 def engine(chain: Chain, roles: Roles, registry: Contract, cash: Contract, aggregator: Contract) -> Contract:
     """A DerivativeEngine on the session's registry and cash, onboarded so it can hold cash."""
     contract = deploy_quickly(
         chain,
         "DerivativeEngine",
-        [registry.address, cash.address, aggregator.address, roles.admin.address, CURE_PERIOD, MAX_PRICE_AGE],
+        [*engine_args(registry, cash, aggregator, roles), NO_FUND],
         roles.admin,
     )
     send_setup(chain, [(registry.functions.onboard(contract.address), roles.officer)])

@@ -1041,6 +1041,7 @@ def test_declare_default_pays_the_survivor_from_the_defaulters_im_and_touches_no
             "loss": CALL_LOSS,
             "paidFromIm": CALL_LOSS,
             "paidFromMargin": 0,
+            "paidFromFund": 0,
             "unpaidClaim": 0,
         }
     ]
@@ -1087,6 +1088,7 @@ def test_declare_default_records_what_the_im_does_not_cover_as_the_survivors_cla
             "loss": CALL_LOSS,
             "paidFromIm": buyer_im,
             "paidFromMargin": 0,
+            "paidFromFund": 0,
             "unpaidClaim": CALL_LOSS - buyer_im,
         }
     ]
@@ -1194,6 +1196,7 @@ def test_declare_default_gives_a_new_debtor_its_own_cure_period(
             "loss": net,
             "paidFromIm": net,
             "paidFromMargin": 0,
+            "paidFromFund": 0,
             "unpaidClaim": 0,
         }
     ]
@@ -1255,6 +1258,7 @@ def test_a_close_out_takes_what_the_im_does_not_cover_from_the_defaulters_margin
             "loss": CALL_LOSS,
             "paidFromIm": buyer_im,
             "paidFromMargin": in_margin,
+            "paidFromFund": 0,
             "unpaidClaim": unpaid,
         }
     ]
@@ -1711,7 +1715,14 @@ def test_mature_with_the_first_round_at_maturity_pays_the_final_vm_and_returns_b
     vm = vm_to_buyer(QUANTITY, MATURITY_PATH[0], MATURITY_PATH[1])
     assert vm == -1_000 * USD
     assert events(market.engine, "TradeMatured", receipt) == [
-        {"tradeId": trade_id, "roundId": rounds[1], "price": MATURITY_PATH[1], "vmToBuyer": vm, "unpaidClaim": 0}
+        {
+            "tradeId": trade_id,
+            "roundId": rounds[1],
+            "price": MATURITY_PATH[1],
+            "vmToBuyer": vm,
+            "paidFromFund": 0,
+            "unpaidClaim": 0,
+        }
     ]
     assert events(market.engine, "InitialMarginReleased", receipt) == [
         {"tradeId": trade_id, "party": buyer.address, "amount": IM},
@@ -1783,6 +1794,7 @@ def test_mature_during_a_margin_call_pays_the_debt_and_final_vm_from_the_im_and_
             "roundId": final,
             "price": final_price,
             "vmToBuyer": vm_to_buyer(QUANTITY, CALL_PRICE, final_price),
+            "paidFromFund": 0,
             "unpaidClaim": owed - buyer_im,
         }
     ]

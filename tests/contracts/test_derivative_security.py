@@ -23,12 +23,14 @@ from tests.contracts.conftest import (
     CURE_PERIOD,
     IM,
     MAX_PRICE_AGE,
+    NO_FUND,
     PRICE,
     QUANTITY,
     USD,
     Market,
     State,
     amendment_tuple,
+    engine_args,
     termination_tuple,
     value,
     vm_to_buyer,
@@ -195,7 +197,7 @@ def rogue(
     token, _ = chain.deploy("ReentrantCash", [], roles.admin)
     engine, _ = chain.deploy(
         "DerivativeEngine",
-        [registry.address, token.address, aggregator.address, roles.admin.address, CURE_PERIOD, MAX_PRICE_AGE],
+        [registry.address, token.address, aggregator.address, roles.admin.address, CURE_PERIOD, MAX_PRICE_AGE, NO_FUND],
         roles.admin,
     )
     for party in (buyer, seller):
@@ -322,7 +324,7 @@ def test_an_amendment_binds_one_trade_one_engine_and_one_nonce(
 ) -> None:
     twin, _ = chain.deploy(
         "DerivativeEngine",
-        [registry.address, cash.address, aggregator.address, roles.admin.address, CURE_PERIOD, MAX_PRICE_AGE],
+        [*engine_args(registry, cash, aggregator, roles), NO_FUND],
         roles.admin,
     )
     chain.transact(registry.functions.onboard(twin.address), roles.officer)
@@ -416,7 +418,7 @@ def test_a_zero_setting_is_rejected(
     with expect_revert("DerivativeInvalidConfig", curePeriod=cure_period, maxPriceAge=max_price_age):
         chain.deploy(
             "DerivativeEngine",
-            [registry.address, cash.address, aggregator.address, roles.admin.address, cure_period, max_price_age],
+            [*engine_args(registry, cash, aggregator, roles)[:4], cure_period, max_price_age, NO_FUND],
             roles.admin,
         )
 

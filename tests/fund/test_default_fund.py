@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dfmi_py.api.fund import EngineStatus, MemberStatus, amount_to_reach
+from dfmi_py.signing.fund import ActionKind
 from tests.fund.conftest import FLOOR, USD, WINDOW, FundWorld, deploy_engine
 from tests.helpers import events, expect_revert
 
@@ -96,9 +97,22 @@ def test_requirement_followsOpenInitialMargin(world: FundWorld) -> None:
         }
     ]
     assert world.fund.requirement_of(alice.address) == 8_000 * USD
-    world.open(alice, 20_000 * USD)  # 12,000 > 10,000
+    # A trade that would take the requirement above the balance cannot open, and changes nothing.
+    with expect_revert(
+        "FundNotInGoodStanding", member=alice, flagged=False, balance=10_000 * USD, requirement=12_000 * USD
+    ):
+        world.open(alice, 20_000 * USD)
+    assert world.fund.open_im_of(alice.address) == 40_000 * USD
+    world.contribute(alice, 2_000 * USD)
+    world.open(alice, 20_000 * USD)  # 12,000 of 12,000: exactly met
+    assert world.fund.is_in_good_standing(alice.address)
+    # A requirement raised by governance leaves a member below it without opening anything.
+    world.join(world.members[1], FLOOR)
+    world.execute(world.action(ActionKind.SET_REQUIREMENT, 2_500, FLOOR), world.members[:2])
     assert world.fund.status_of(alice.address) == MemberStatus.BELOW_REQUIREMENT
     assert not world.fund.is_in_good_standing(alice.address)
+    with expect_revert("FundNotInGoodStanding", member=alice, flagged=False, requirement=15_000 * USD):
+        world.open(alice, 0)
     world.close(alice, 20_000 * USD)
     assert world.fund.is_in_good_standing(alice.address)
     world.close(alice, 40_000 * USD)
@@ -107,9 +121,11 @@ def test_requirement_followsOpenInitialMargin(world: FundWorld) -> None:
 
 def test_requirement_roundsUp(world: FundWorld) -> None:
     alice = world.members[0]
-    world.join(alice, FLOOR)
+    world.join(alice, FLOOR + 1)
     world.open(alice, 5_000 * USD + 1)  # 20% = 1,000.0000002 USD: 1,000,000,001 units
     assert world.fund.requirement_of(alice.address) == FLOOR + 1
+    with expect_revert("FundNotInGoodStanding", member=alice, balance=FLOOR + 1, requirement=FLOOR + 2):
+        world.open(alice, 5)  # 20% of 5,000 USD + 6 units = 1,000,000,001.2 units: 1,000,000,002
 
 
 def test_onTradeClosed_revertsBeyondWhatWasOpened(world: FundWorld) -> None:
@@ -342,6 +358,9 @@ def test_replenishment_flagsMembersThatMissTheWindow(world: FundWorld) -> None:
     assert world.fund.status_of(carol.address) == MemberStatus.FLAGGED
     with expect_revert("FundNotShort", member=carol):
         world.fund.flag_missed_replenishment(world.roles.outsider, carol.address)
+    # Flagged, Carol cannot open trades.
+    with expect_revert("FundNotInGoodStanding", member=carol, flagged=True, requirement=FLOOR):
+        world.open(carol, 0)
 
     # A top-up that falls short keeps the flag; reaching the requirement lifts it.
     world.contribute(carol, 10 * USD)

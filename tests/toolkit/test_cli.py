@@ -103,12 +103,22 @@ def test_deploy_against_a_chain_reuses_the_deployment(run, deployment):
 def test_demo_runs_a_whole_market_on_its_own_chain(tmp_path):
     result = CliRunner().invoke(cli, ["--deployments-dir", str(tmp_path), "demo"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert result.output.count("refused") == 2
-    # Alice's wallet: 1,000,000 - 250,000 + 125,000.50, less two IMs (20,000 + 5,000) and the 3,000
-    # of variation margin her margin account (4,000 won) did not cover.
-    assert "847,000.500000 DSD" in result.output
-    # Her margin account: Carol's whole IM (5,000) and her own IM back (5,000).
-    assert "10,000.000000 DSD" in result.output
+    assert result.output.count("refused") == 3
+    # Alice's wallet: 1,000,000 - 250,000 + 125,000.50, less two IMs (20,000 + 5,000), the 3,000
+    # of variation margin her margin account (4,000 won) did not cover, and 6,000 to the fund.
+    assert "841,000.500000 DSD" in result.output
+    # Her margin account: Carol's whole IM (5,000), the fund's 3,000 and her own IM back (5,000).
+    assert "13,000.000000 DSD" in result.output
     assert "1,500,000.000000 DSD" in result.output
-    # Carol's loss of 8,000 less her IM of 5,000.
-    assert "unpaid claim after the close-out of trade 2: 3,000.000000 DSD" in result.output
+    # Carol's loss of 8,000: her IM 5,000, her fund contribution 1,500, the others' 1,500.
+    assert "FundNotInGoodStanding" in result.output
+    assert "unpaid claim after" not in result.output
+    waterfall = result.output.split("default of trade 2, loss 8,000.000000 DSD, paid by:\n")[1].splitlines()[:5]
+    assert [line.split()[-2] for line in waterfall] == [
+        "5,000.000000",
+        "0.000000",
+        "1,500.000000",
+        "1,500.000000",
+        "0.000000",
+    ]
+    assert "Alice          5,250.000000 DSD" in result.output

@@ -6,12 +6,13 @@ import pytest
 from eth_utils import keccak
 
 from dfmi_py.api import Market
+from dfmi_py.api.fund import EngineStatus
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy import Manifest, RoleConfig, deploy_suite, load_deployment, manifest_path
 from dfmi_py.errors import ChainConnectionError, ManifestError
 from dfmi_py.node import AnvilNode, free_port
 
-SUITE = ("ComplianceRegistry", "CashToken", "PriceOracle", "DerivativeEngine")
+SUITE = ("ComplianceRegistry", "CashToken", "PriceOracle", "DerivativeEngine", "DefaultFund")
 
 
 @pytest.fixture
@@ -37,6 +38,28 @@ def test_second_deploy_reuses_everything_and_sends_nothing(chain, fresh, tmp_pat
     again = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
     assert chain.w3.eth.block_number == block
     assert again.manifest.contracts == fresh.manifest.contracts
+
+
+def test_engine_and_fund_point_at_each_other(fresh):
+    engine, fund = fresh.engine, fresh.fund
+    assert engine.functions.fund().call() == fund.address
+    assert fund.functions.engineStatusOf(engine.address).call() == EngineStatus.REGISTERED
+    assert fund.functions.cash().call() == fresh.cash.address
+
+
+def test_a_changed_fund_redeploys_the_engine_with_it(chain, fresh, tmp_path):
+    """The engine holds the fund's address: neither can be replaced alone."""
+    path = manifest_path(chain.chain_id, tmp_path)
+    raw = json.loads(path.read_text())
+    raw["contracts"]["DefaultFund"]["bytecode_hash"] = "0x" + "00" * 32  # as if its sources changed
+    path.write_text(json.dumps(raw))
+    again = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
+    for name in ("DerivativeEngine", "DefaultFund"):
+        assert again.manifest.address(name) != fresh.manifest.address(name)
+    for name in ("ComplianceRegistry", "CashToken", "PriceOracle"):
+        assert again.manifest.address(name) == fresh.manifest.address(name)
+    assert again.engine.functions.fund().call() == again.fund.address
+    assert again.fund.functions.engineStatusOf(again.engine.address).call() == EngineStatus.REGISTERED
 
 
 def test_fresh_flag_deploys_new_contracts(chain, fresh, tmp_path):

@@ -21,9 +21,11 @@ IM = 1_000 * 10**6
 def market(deployment, roles, chain):
     market = Market.from_deployment(deployment)
     market.compliance.onboard(roles.officer, market.derivatives.address)
+    market.compliance.onboard(roles.officer, market.fund.address)
     for member in roles.members[:2]:
         market.cash.mint(roles.minter, member.address, 1_000_000 * 10**6)
         market.cash.approve(member, market.derivatives.address, 2**256 - 1)
+        market.fund.join(member)  # the floor: enough for the trades here
     return market
 
 
