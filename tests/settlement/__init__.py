@@ -1,0 +1,1 @@
+"""On-chain tests of the security token and atomic DvP/PvP settlement."""
