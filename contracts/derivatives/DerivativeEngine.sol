@@ -44,6 +44,8 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     bytes32 public constant AMENDMENT_TYPEHASH = keccak256(
         "Amendment(uint256 tradeId,uint96 quantity,uint40 maturity,uint128 buyerIm,uint128 sellerIm,int256 payment,uint256 nonce,uint256 deadline)"
     );
+    /// @notice Gas a default fund claim is always given (it costs ~70,000: no loop in the fund).
+    uint256 public constant FUND_CLAIM_GAS = 200_000;
     bytes32 public constant TERMINATION_TYPEHASH =
         keccak256("Termination(uint256 tradeId,int256 payment,uint256 nonce,uint256 deadline)");
 
@@ -572,18 +574,19 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     }
 
     /// @dev Claims `loss` from the fund, which sends what it pays to the engine. A refusal is
-    ///      recorded, not fatal: the close-out goes on without the fund. A claim that failed for
-    ///      lack of gas (the call keeps 1/64 of it) reverts everything instead, so a keeper
-    ///      cannot strip a survivor of the fund's cover by sending too little gas.
+    ///      recorded, not fatal: the close-out goes on without the fund. The claim's cost is
+    ///      bounded (no loop in the fund), so the call is only made with `FUND_CLAIM_GAS` at hand:
+    ///      a keeper cannot make it fail for lack of gas and strip the survivor of the fund's
+    ///      cover.
     function _claimFromFund(uint256 tradeId, address defaulter, address survivor, uint256 loss)
         private
         returns (uint256 paid)
     {
-        uint256 gasBefore = gasleft();
+        uint256 available = gasleft();
+        if (available < FUND_CLAIM_GAS) revert DerivativeFundClaimOutOfGas(tradeId, available, FUND_CLAIM_GAS);
         try fund.claim(defaulter, survivor, loss) returns (uint256 fromFund) {
             paid = fromFund;
         } catch (bytes memory reason) {
-            if (gasleft() <= gasBefore / 64) revert DerivativeFundClaimOutOfGas(tradeId);
             emit FundClaimFailed(tradeId, reason);
         }
     }

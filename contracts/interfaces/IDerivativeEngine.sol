@@ -198,9 +198,10 @@ interface IDerivativeEngine {
     error DerivativeZeroAmount();
     /// @notice The engine's settings must be positive.
     error DerivativeInvalidConfig(uint64 curePeriod, uint64 maxPriceAge);
-    /// @notice The default fund's claim ran out of gas: send the call again with more gas (a
-    ///         close-out never proceeds without the fund's cover for lack of gas alone).
-    error DerivativeFundClaimOutOfGas(uint256 tradeId);
+    /// @notice Only `gasLeft` was left for the default fund's claim, which is always given
+    ///         `needed`: send the call again with more gas (a close-out never goes on without
+    ///         the fund's cover for lack of gas alone).
+    error DerivativeFundClaimOutOfGas(uint256 tradeId, uint256 gasLeft, uint256 needed);
 
     // ------------------------------------------------------------------ functions
 

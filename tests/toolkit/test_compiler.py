@@ -83,3 +83,14 @@ def test_ape_config_matches_the_compiler_settings():
     oz_version = json.loads((PROJECT_ROOT / "package.json").read_text())["dependencies"]["@openzeppelin/contracts"]
     assert config["dependencies"][0]["version"] == oz_version
     assert solidity["import_remapping"] == [f"@openzeppelin/contracts=openzeppelin/{oz_version}"]
+
+
+#: EIP-170: the most runtime code a contract may have; chains refuse to deploy more.
+MAX_CODE_SIZE = 24_576
+
+
+def test_every_contract_fits_the_code_size_limit_with_room_to_grow():
+    """The engine is the largest; a change that takes it near the limit should be noticed here first."""
+    artifacts = compiler.compile_contracts()
+    sizes = {name: (len(a.deployed_bytecode) - 2) // 2 for name, a in artifacts.by_name.items()}
+    assert max(sizes.values()) <= MAX_CODE_SIZE - 1_024, sizes
