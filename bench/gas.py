@@ -15,9 +15,12 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from report import Row, write_report
+from web3.types import Nonce
+from web3.utils.address import get_create_address
 
 from dfmi_py.api import Market, Terms
 from dfmi_py.api.derivatives import Derivatives
+from dfmi_py.api.fund import DefaultFund
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy import RoleConfig, deploy_suite
 from dfmi_py.deploy.roles import DEV_REPORTER_INDICES, DEV_ROLE_INDEX, FIRST_MEMBER_INDEX
@@ -216,6 +219,82 @@ def measure_derivatives(market: Market) -> list[Row]:
     return rows
 
 
+def _fund_ready_accounts(market: Market, count: int) -> list[LocalAccount]:
+    """``count`` fresh accounts with gas money, onboarded and funded with cash."""
+    w3, chain = market.chain.w3, market.chain
+    funder, minter = dev_account(0), dev_account(DEV_ROLE_INDEX["minter"])
+    officer = dev_account(DEV_ROLE_INDEX["compliance_officer"])
+    accounts: list[LocalAccount] = [Account.create() for _ in range(count)]
+    nonce = w3.eth.get_transaction_count(funder.address)
+    for offset, account in enumerate(accounts):
+        tx = {"to": account.address, "value": 10**18, "gas": 21_000, "nonce": nonce + offset,
+              "chainId": chain.chain_id, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}  # fmt: skip
+        w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction)
+    for start in range(0, count, 50):
+        market.compliance.onboard(officer, [a.address for a in accounts[start : start + 50]])
+    for account in accounts:
+        market.cash.mint(minter, account.address, 100_000 * 10**6)
+    return accounts
+
+
+def measure_closeouts(market: Market) -> list[Row]:
+    """A real close-out whose loss reaches the survivors' tranche, with funds of 3, 30 and 100 members.
+
+    Each size gets its own engine and fund (deployed as the suite pairs them). Every member joins
+    with 1,000; the defaulter's IM is 1,000 and its loss 3,000: IM 1,000, its own 1,000, then
+    1,000 from the survivors pro rata.
+    """
+    rows: list[Row] = []
+    deployer = dev_account(0)
+    officer = dev_account(DEV_ROLE_INDEX["compliance_officer"])
+    suite = market.derivatives.contract.functions
+    keeper = dev_account(19)
+    price = 100 * 10**8
+    gas_by_size: dict[int, int] = {}
+    for size in (3, 30, 100):
+        nonce = market.chain.w3.eth.get_transaction_count(deployer.address, "pending")
+        predicted = get_create_address(deployer.address, Nonce(nonce + 1))
+        args = [suite.registry().call(), suite.cash().call(), suite.oracle().call(), deployer.address]
+        engine, _ = market.chain.deploy("DerivativeEngine", [*args, 3_600, 3_600, predicted], deployer)
+        fund_contract, _ = market.chain.deploy(
+            "DefaultFund", [args[0], args[1], 2, 2_000, 1_000 * 10**6, 86_400, [engine.address]], deployer
+        )
+        market.compliance.onboard(officer, [engine.address, fund_contract.address])
+        derivatives, fund = Derivatives(market.chain, engine), DefaultFund(market.chain, fund_contract)
+        members = _fund_ready_accounts(market, size)
+        for member in members:
+            fund.join(member, 1_000 * 10**6)
+        buyer, seller = members[0], members[1]
+        for party in (buyer, seller):
+            market.cash.approve(party, engine.address, 2**256 - 1)
+        _post_price(market, price)
+        terms = Terms(buyer.address, seller.address, 10**21, price, _now(market) + 30 * 86_400, 1_000 * 10**6, 10**9)
+        trade_id = derivatives.propose(buyer, terms)
+        derivatives.confirm(seller, trade_id, terms)
+        market.cash.approve(buyer, engine.address, 0)
+        _post_price(market, price - 3 * 10**8)
+        derivatives.settle(keeper, trade_id)
+        _advance(market, 3_601)
+        _post_price(market, price - 3 * 10**8)
+        receipt = derivatives.declare_default(keeper, trade_id)
+        [claimed] = fund.contract.events.DefaultClaimed().process_receipt(receipt)
+        assert (claimed["args"]["fromDefaulter"], claimed["args"]["fromSurvivors"]) == (10**9, 10**9)
+        gas_by_size[size] = int(receipt["gasUsed"])
+    limit = gas_by_size[3] * 105 // 100
+    for size, gas in gas_by_size.items():
+        rows.append(
+            Row(
+                f"default close-out reaching the survivors' tranche, {size} members",
+                gas,
+                target=None if size == 3 else limit,
+                note="IM, the defaulter's contribution, then the survivors pro rata"
+                if size == 3
+                else "within 5% of the 3-member close-out",
+            )
+        )
+    return rows
+
+
 def main() -> int:
     """Measure, write the report, and fail if a target is missed."""
     started = time.monotonic()
@@ -229,7 +308,7 @@ def main() -> int:
             officer=dev_account(DEV_ROLE_INDEX["compliance_officer"]),
         )
         market = Market.from_deployment(deployment)
-        rows = measure_foundation(market) + measure_derivatives(market)
+        rows = measure_foundation(market) + measure_derivatives(market) + measure_closeouts(market)
     return write_report("gas", "Gas report", "gas.py", rows, time.monotonic() - started)
 
 
