@@ -76,6 +76,16 @@ class FundParams(BaseModel):
         return int(self.floor * 10**decimals)
 
 
+class SecurityParams(BaseModel):
+    """The tokenised security, the delivery leg of DvP (whole shares by default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "ACME Corp 5% 2030"
+    symbol: str = "ACME30"
+    decimals: int = Field(default=0, ge=0, le=18)
+
+
 class MarketParams(BaseModel):
     """Every contract's parameters; the defaults make a sensible devnet market."""
 
@@ -85,3 +95,4 @@ class MarketParams(BaseModel):
     oracle: OracleParams = OracleParams()
     engine: EngineParams = EngineParams()
     fund: FundParams = FundParams()
+    security: SecurityParams = SecurityParams()

@@ -18,9 +18,10 @@ class RoleConfig(BaseModel):
         master_minter: Sets minters' allowances.
         minter: Issues cash within its allowance.
         burner: Redeems (burns) cash handed to it.
-        pauser: Pauses and unpauses the cash token.
+        pauser: Pauses and unpauses the cash token and the security.
         reporters: Oracle reporters, each posting prices.
         minter_allowance: The minter's initial allowance, in the token's smallest unit.
+        issuer: Issues and redeems the tokenised security; none when ``None``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -34,11 +35,17 @@ class RoleConfig(BaseModel):
     pauser: str
     reporters: tuple[str, ...] = ()
     minter_allowance: int = 10**18
+    issuer: str | None = None
 
     @field_validator("admin", "compliance_officer", "regulator", "master_minter", "minter", "burner", "pauser")
     @classmethod
     def _address(cls, value: str) -> str:
         return _checked_address(value)
+
+    @field_validator("issuer")
+    @classmethod
+    def _optional_address(cls, value: str | None) -> str | None:
+        return None if value is None else _checked_address(value)
 
     @field_validator("reporters")
     @classmethod
@@ -62,6 +69,7 @@ DEV_ROLE_INDEX = {
     "minter": 4,
     "burner": 5,
     "pauser": 6,
+    "issuer": 19,
 }
 FIRST_MEMBER_INDEX = 7
 #: Development accounts that report prices on a local chain (start it with 20 accounts).

@@ -66,6 +66,16 @@ class Deployment:
         """The default fund."""
         return self.contract("DefaultFund")
 
+    @property
+    def security(self) -> Contract:
+        """The tokenised security (the delivery leg of DvP)."""
+        return self.contract("SecurityToken")
+
+    @property
+    def settlement(self) -> Contract:
+        """The atomic DvP/PvP settlement contract."""
+        return self.contract("AtomicSettlement")
+
 
 @dataclass(frozen=True)
 class _Spec:
@@ -124,6 +134,19 @@ SUITE: tuple[_Spec, ...] = (
             [addr["DerivativeEngine"]],
         ],
     ),
+    _Spec(
+        "SecurityToken",
+        ("ComplianceRegistry",),
+        lambda addr, deployer, p: [
+            p.security.name,
+            p.security.symbol,
+            p.security.decimals,
+            addr["ComplianceRegistry"],
+            deployer.address,
+        ],
+    ),
+    # No constructor arguments and no roles: it holds nothing and nobody governs it.
+    _Spec("AtomicSettlement", (), lambda addr, deployer, p: []),
 )
 
 #: Contracts deployed together, the second in the transaction right after the first: the engine
@@ -245,15 +268,18 @@ def _configure(deployment: Deployment, deployer: LocalAccount, roles: RoleConfig
         (cash, "BURNER_ROLE", roles.burner),
         (cash, "PAUSER_ROLE", roles.pauser),
         *((oracle, "REPORTER_ROLE", reporter) for reporter in roles.reporters),
+        (deployment.security, "PAUSER_ROLE", roles.pauser),
+        *(((deployment.security, "ISSUER_ROLE", roles.issuer),) if roles.issuer else ()),
     ]
     for contract, role_name, holder in grants:
         role = contract.functions[role_name]().call()
         if not contract.functions.hasRole(role, holder).call():
             chain.transact(contract.functions.grantRole(role, holder), deployer, f"grant {role_name}")
-    if not registry.functions.isSubscriber(cash.address).call():
-        chain.transact(registry.functions.addSubscriber(cash.address), deployer, "subscribe CashToken")
+    for token in (cash, deployment.security):
+        if not registry.functions.isSubscriber(token.address).call():
+            chain.transact(registry.functions.addSubscriber(token.address), deployer, "subscribe token")
     if roles.admin != deployer.address:
-        for contract in (registry, cash, oracle, deployment.engine):
+        for contract in (registry, cash, oracle, deployment.engine, deployment.security):
             admin_role = contract.functions.DEFAULT_ADMIN_ROLE().call()
             if not contract.functions.hasRole(admin_role, roles.admin).call():
                 chain.transact(contract.functions.grantRole(admin_role, roles.admin), deployer, "grant admin")
@@ -263,8 +289,9 @@ def _configure(deployment: Deployment, deployer: LocalAccount, roles: RoleConfig
                 )
 
 
-#: Contracts that hold cash and so must be active in the registry.
-CASH_HOLDERS = ("DerivativeEngine", "DefaultFund")
+#: Contracts that hold cash, or move it as a spender (the settlement contract), and so must be
+#: active in the registry.
+CASH_HOLDERS = ("DerivativeEngine", "DefaultFund", "AtomicSettlement")
 
 
 def _onboard_system_accounts(deployment: Deployment, officer: LocalAccount | None) -> None:

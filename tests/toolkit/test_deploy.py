@@ -12,7 +12,15 @@ from dfmi_py.deploy import Manifest, RoleConfig, deploy_suite, load_deployment, 
 from dfmi_py.errors import ChainConnectionError, ManifestError
 from dfmi_py.node import AnvilNode, free_port
 
-SUITE = ("ComplianceRegistry", "CashToken", "PriceOracle", "DerivativeEngine", "DefaultFund")
+SUITE = (
+    "ComplianceRegistry",
+    "CashToken",
+    "PriceOracle",
+    "DerivativeEngine",
+    "DefaultFund",
+    "SecurityToken",
+    "AtomicSettlement",
+)
 
 
 @pytest.fixture
