@@ -347,3 +347,16 @@ def demo(options: Options) -> None:
         click.echo("\ndefault fund balances:")
         for name, units in result.fund_balances.items():
             click.echo(f"  {name:<6} {market.cash.format(units):>24}")
+
+
+# ---------------------------------------------------------------------- settlement
+
+
+def _add_dvp() -> None:
+    # Imported here: dvp.py builds on the helpers above.
+    from dfmi_py.cli.dvp import dvp
+
+    cli.add_command(dvp)
+
+
+_add_dvp()
