@@ -213,17 +213,33 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
 
     /// @inheritdoc IDerivativeEngine
     /// @dev Skips, without reverting, every trade that is not due: not live, already settled to
-    ///      the latest round, or past maturity (those need {mature}).
+    ///      the latest round, or past maturity (those need {mature}). Each due trade settles in
+    ///      its own call frame ({settleInBatch}): one whose payment cannot move (its payer frozen,
+    ///      the token paused) is skipped with {SettlementSkipped} and the others still settle.
     function settleMany(uint256[] calldata tradeIds) external nonReentrant returns (uint256 settled) {
-        (uint80 roundId, int256 price, uint256 updatedAt) = _latestPrice();
+        (uint80 roundId,, uint256 updatedAt) = _latestPrice();
         for (uint256 i = 0; i < tradeIds.length; ++i) {
-            Trade storage t = _trades[tradeIds[i]];
+            uint256 tradeId = tradeIds[i];
+            Trade storage t = _trades[tradeId];
             TradeState state = t.state;
             if (state != TradeState.Live && state != TradeState.MarginCall) continue;
             if (roundId <= t.lastRound || updatedAt >= t.maturity) continue;
-            _settleTo(tradeIds[i], t, roundId, price);
-            ++settled;
+            try this.settleInBatch(tradeId) {
+                ++settled;
+            } catch (bytes memory reason) {
+                emit SettlementSkipped(tradeId, reason);
+            }
         }
+    }
+
+    /// @inheritdoc IDerivativeEngine
+    /// @dev No reentrancy guard of its own: only the engine calls it, from {settleMany}, which
+    ///      holds the guard. The price is read again (it is the one {settleMany} checked: same
+    ///      transaction), so no caller ever hands the engine a price.
+    function settleInBatch(uint256 tradeId) external {
+        if (msg.sender != address(this)) revert DerivativeOnlyEngine(msg.sender);
+        (uint80 roundId, int256 price,) = _latestPriceUnchecked();
+        _settleTo(tradeId, _trades[tradeId], roundId, price);
     }
 
     /// @inheritdoc IDerivativeEngine

@@ -128,6 +128,9 @@ interface IDerivativeEngine {
         uint256 indexed tradeId, uint80 roundId, int256 price, int256 vmToBuyer, address payer, uint256 paid, uint256 owed
     );
     event MarginCalled(uint256 indexed tradeId, address indexed debtor, uint256 amount, uint256 cureDeadline);
+    /// @notice {settleMany} left `tradeId` as it was: its settlement reverted with `reason` (e.g.
+    ///         the payer's wallet could not be pulled because it is frozen or the token paused).
+    event SettlementSkipped(uint256 indexed tradeId, bytes reason);
     event MarginCallCured(uint256 indexed tradeId, address indexed debtor, uint256 amount);
     /// @notice The defaulter's IM paid `paidFromIm` of `loss`, its margin account `paidFromMargin`,
     ///         the default fund's waterfall `paidFromFund`; `unpaidClaim` remains the survivor's
@@ -198,6 +201,8 @@ interface IDerivativeEngine {
     error DerivativeZeroAmount();
     /// @notice The engine's settings must be positive.
     error DerivativeInvalidConfig(uint64 curePeriod, uint64 maxPriceAge);
+    /// @notice Only the engine itself calls this (`caller` did).
+    error DerivativeOnlyEngine(address caller);
     /// @notice Only `gasLeft` was left for the default fund's claim, which is always given
     ///         `needed`: send the call again with more gas (a close-out never goes on without
     ///         the fund's cover for lack of gas alone).
@@ -214,6 +219,8 @@ interface IDerivativeEngine {
 
     function settle(uint256 tradeId) external;
     function settleMany(uint256[] calldata tradeIds) external returns (uint256 settled);
+    /// @notice One trade of a {settleMany} batch, in its own call frame; callable by the engine only.
+    function settleInBatch(uint256 tradeId) external;
     function cure(uint256 tradeId) external;
     function declareDefault(uint256 tradeId) external returns (bool defaulted);
     function mature(uint256 tradeId, uint80 roundId) external;

@@ -50,6 +50,7 @@ STATE_CHANGING = {
     "withdrawMargin",
     "settle",
     "settleMany",
+    "settleInBatch",
     "cure",
     "declareDefault",
     "mature",
@@ -102,11 +103,13 @@ def test_no_state_changing_function_takes_an_amount_or_price_from_the_caller_for
     inputs = {
         fn["name"]: [i["type"] for i in fn["inputs"]]
         for fn in market.engine.abi
-        if fn["type"] == "function" and fn["name"] in {"settle", "settleMany", "cure", "declareDefault", "mature"}
+        if fn["type"] == "function"
+        and fn["name"] in {"settle", "settleMany", "settleInBatch", "cure", "declareDefault", "mature"}
     }
     assert inputs == {
         "settle": ["uint256"],
         "settleMany": ["uint256[]"],
+        "settleInBatch": ["uint256"],
         "cure": ["uint256"],
         "declareDefault": ["uint256"],
         "mature": ["uint256", "uint80"],
@@ -446,15 +449,49 @@ def test_a_frozen_party_still_pays_from_and_is_paid_into_its_margin_account(
 def test_a_frozen_loser_who_must_pay_from_its_wallet_blocks_its_settlement_without_moving_anything(
     market: Market, chain: Chain, registry: Contract, roles: Roles, buyer: LocalAccount, seller: LocalAccount
 ) -> None:
-    """Documented: compliance failures of the token revert the call (they are not a margin call)."""
+    """Documented: compliance failures of the token revert the call (they are not a margin call);
+    in a batch, that trade alone is skipped, with the token's error, and the others settle."""
+    third = roles.members[2]
     trade_id, _ = market.open(buyer, seller)
-    other_id, _ = market.open(seller, roles.members[2])
+    other_id, _ = market.open(seller, third)
     chain.transact(registry.functions.freeze(buyer.address), roles.officer)
-    market.push_price(PRICE - 100 * 10**8)
-    before = market.books([buyer, seller])
+    round_id = market.push_price(PRICE - 100 * 10**8)
+    before = market.books([buyer, seller, third])
+    frozen_trade = market.trade(trade_id)
     with expect_revert("ComplianceAccountNotActive", account=buyer.address):
         market.settle(trade_id)
-    with expect_revert("ComplianceAccountNotActive", account=buyer.address):
-        market.chain.transact(market.engine.functions.settleMany([other_id, trade_id]), roles.outsider)
-    assert market.books([buyer, seller]) == before
-    assert market.trade(other_id)["lastRound"] == 0
+
+    receipt = market.chain.transact(market.engine.functions.settleMany([trade_id, other_id]), roles.outsider)
+
+    [skipped] = events(market.engine, "SettlementSkipped", receipt)
+    assert skipped["tradeId"] == trade_id
+    assert market.chain.decode_error_data("0x" + skipped["reason"].hex()) == (
+        "ComplianceAccountNotActive",
+        {"account": buyer.address, "status": 2},
+    )
+    assert [e["tradeId"] for e in events(market.engine, "VariationMarginSettled", receipt)] == [other_id]
+    assert market.trade(trade_id) == frozen_trade
+    assert market.trade(other_id)["lastRound"] == round_id
+    # Only the other trade moved: its long (the seller here) paid its loss from its wallet.
+    paid = -vm_to_buyer(QUANTITY, PRICE, PRICE - 100 * 10**8)
+    after = market.books([buyer, seller, third])
+    assert {k: after[k] - before[k] for k in after if after[k] != before[k]} == {
+        f"wallet:{seller.address}": -paid,
+        f"margin:{third.address}": paid,
+        "engine_cash": paid,
+        "total_margin": paid,
+    }
+    # Unfrozen, the buyer's trade settles to the same round.
+    chain.transact(registry.functions.unfreeze(buyer.address), roles.officer)
+    market.settle(trade_id)
+    assert market.trade(trade_id)["lastRound"] == round_id
+
+
+def test_settle_in_batch_is_the_engines_alone(
+    market: Market, roles: Roles, buyer: LocalAccount, seller: LocalAccount
+) -> None:
+    trade_id, _ = market.open(buyer, seller)
+    market.push_price(PRICE + 10**8)
+    with expect_revert("DerivativeOnlyEngine", caller=roles.outsider.address):
+        market.chain.transact(market.engine.functions.settleInBatch(trade_id), roles.outsider)
+    assert market.trade(trade_id)["lastRound"] == 0
