@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @notice A gross payment obligation of one netting round: `payer` owes `amount` of the netting
+///         contract's cash token to `payee`.
+/// @dev Its id is its EIP-712 digest under the netting contract's domain
+///      (`Obligation(uint256 roundId,address payer,address payee,uint256 amount,bytes32 ref)`), so a
+///      consent binds the chain, the contract, the round and every field. `ref` tells apart two
+///      obligations with the same parties and amount in one round (a trade id, an invoice number).
+struct Obligation {
+    uint256 roundId;
+    address payer;
+    address payee;
+    /// Units of cash (its smallest unit), at most 2^96 - 1.
+    uint256 amount;
+    bytes32 ref;
+}
+
+/// @notice An obligation with each party's consent: an EIP-712 signature of the obligation, or
+///         empty bytes for the party that sends the transaction.
+struct SignedObligation {
+    Obligation obligation;
+    bytes payerSignature;
+    bytes payeeSignature;
+}
+
+/// @notice Where a netting round stands.
+/// @dev None -> Collecting -> Closed -> Verified -> Settled; an exclusion sends a Closed or
+///      Verified round back to Closed (nets needed again). Any round not Settled becomes Expired
+///      once `deadline + EXPIRY_PERIOD` has passed: nothing settles any more and every unit held
+///      for it can be withdrawn by the member that paid it in. Expired is derived from the clock,
+///      never stored.
+enum RoundState {
+    None,
+    Collecting,
+    Closed,
+    Verified,
+    Settled,
+    Expired
+}
+
+/// @notice Fate of an obligation id: None (never registered), Registered (counts in its round's
+///         nets), Removed (its payer or payee was excluded; it no longer counts and can never be
+///         registered again).
+enum ObligationState {
+    None,
+    Registered,
+    Removed
+}
+
+/// @notice A round as {INetting-roundOf} returns it.
+struct RoundInfo {
+    address opener;
+    /// Last second (inclusive) at which obligations may be registered.
+    uint256 cutoff;
+    /// Funding deadline: after it, members that cannot fund their net debit may be excluded.
+    uint256 deadline;
+    RoundState state;
+    /// Sum of the amounts of the round's registered (not removed) obligations.
+    uint256 grossValue;
+    /// Sum of the positive nets: what moves if the round settles now.
+    uint256 netValue;
+    /// Registered (not removed) obligations.
+    uint256 obligationCount;
+    /// Members that ever had an obligation in the round (excluded ones included).
+    uint256 memberCount;
+    uint256 excludedCount;
+    /// Cash held by the contract for this round, owed to the members that paid it in.
+    uint256 escrowed;
+}
+
+/// @title INetting
+/// @notice Multilateral netting of payment obligations in one cash token, without a central
+///         counterparty: the contract never becomes a party to any obligation.
+///
+///         Round. Anyone onboarded opens a round with a registration cutoff and a funding
+///         deadline. Members register gross obligations: both payer and payee consent (EIP-712
+///         signature, or being the sender). The contract keeps, per member, the running net
+///         (incoming minus outgoing) of the round, so nothing has to be re-read later. The opener
+///         closes the round (or anyone, after the cutoff).
+///
+///         Nets. Anyone submits the net position of every member of the round, in the order of
+///         {membersOf}, computed off-chain. The contract checks, in one pass over the members,
+///         that the vector sums to zero and that each entry equals the member's incoming minus
+///         outgoing obligations; a wrong vector reverts and names the first wrong member.
+///
+///         Settlement. Every member with a net debit pays it from cash it pre-funded into the
+///         round ({fund}) and, for the rest, from its wallet (it approves this contract); then
+///         every member with a net credit is paid. One transaction, all or nothing.
+///
+///         Exclusion. After the funding deadline, anyone may exclude a member that cannot fund
+///         its net debit (pre-funding plus what its wallet balance and allowance let this
+///         contract pull) or, being no longer onboarded, cannot take part at all. Its
+///         obligations are removed (the caller lists them; the contract checks the list is
+///         complete), every counterparty's net is adjusted, and the round needs its nets again.
+///         Only the excluded member's direct counterparties lose what it owed them; every other
+///         member at most waits.
+///
+///         Escrow. Cash pre-funded for a round is owed to the member that paid it in: the part
+///         above its net debit can be withdrawn at any time, all of it once the round settled
+///         or expired, or once the member was excluded.
+interface INetting {
+    // ------------------------------------------------------------------ events
+
+    /// @notice Round `roundId` opened by `opener`: obligations until `cutoff`, funding until `deadline`.
+    event RoundOpened(uint256 indexed roundId, address indexed opener, uint256 cutoff, uint256 deadline);
+
+    /// @notice Obligation `id`: `payer` owes `amount` to `payee` in round `roundId`.
+    event ObligationRegistered(
+        uint256 indexed roundId,
+        bytes32 indexed id,
+        address indexed payer,
+        address payee,
+        uint256 amount,
+        bytes32 ref
+    );
+
+    /// @notice Round `roundId` takes no more obligations; `closer` closed it.
+    event RoundClosed(uint256 indexed roundId, address indexed closer, uint256 grossValue, uint256 netValue);
+
+    /// @notice `member`'s verified net position in round `roundId` (positive: it receives).
+    event NetPosition(uint256 indexed roundId, address indexed member, int256 net);
+
+    /// @notice The nets of round `roundId` were submitted by `submitter` and verified.
+    event NetsVerified(uint256 indexed roundId, address indexed submitter, uint256 grossValue, uint256 netValue);
+
+    /// @notice `member` paid `amount` into round `roundId`'s escrow, now holding `funded` for it.
+    event Funded(uint256 indexed roundId, address indexed member, uint256 amount, uint256 funded);
+
+    /// @notice `member` took `amount` back from round `roundId`'s escrow, now holding `funded` for it.
+    event FundingWithdrawn(uint256 indexed roundId, address indexed member, uint256 amount, uint256 funded);
+
+    /// @notice Obligation `id` no longer counts in round `roundId`: its payer or payee was excluded.
+    ///         `payee` keeps its claim of `amount` on `payer` outside the round.
+    event ObligationRemoved(
+        uint256 indexed roundId, bytes32 indexed id, address indexed payer, address payee, uint256 amount
+    );
+
+    /// @notice `member` was excluded from round `roundId` by `caller`: its `obligations`
+    ///         obligations were removed. It owed `owedToOthers` gross and was owed `owedByOthers`;
+    ///         its net debit was `required` and it could fund `available`.
+    event MemberExcluded(
+        uint256 indexed roundId,
+        address indexed member,
+        address indexed caller,
+        uint256 obligations,
+        uint256 owedToOthers,
+        uint256 owedByOthers,
+        uint256 required,
+        uint256 available
+    );
+
+    /// @notice `member`'s net moved in round `roundId`: a debit (`net < 0`) paid, `fromEscrow` of it
+    ///         from its pre-funding and the rest from its wallet, or a credit (`net > 0`) received.
+    event NetSettled(uint256 indexed roundId, address indexed member, int256 net, uint256 fromEscrow);
+
+    /// @notice Round `roundId` settled: `netValue` moved for `grossValue` of obligations.
+    event RoundSettled(uint256 indexed roundId, uint256 grossValue, uint256 netValue, uint256 obligations);
+
+    // ------------------------------------------------------------------ errors
+
+    /// @notice No round `roundId` was ever opened.
+    error NettingUnknownRound(uint256 roundId);
+
+    /// @notice Round `roundId` is `actual`; the call needs it `expected`.
+    error NettingInvalidState(uint256 roundId, RoundState expected, RoundState actual);
+
+    /// @notice A round needs `timestamp <= cutoff <= deadline < 2^40`.
+    error NettingInvalidSchedule(uint256 cutoff, uint256 deadline, uint256 timestamp);
+
+    /// @notice Obligations for round `roundId` closed at `cutoff`; it is now `timestamp`.
+    error NettingCutoffPassed(uint256 roundId, uint256 cutoff, uint256 timestamp);
+
+    /// @notice Only the opener closes round `roundId` before its `cutoff`; `caller` is not it.
+    error NettingCutoffNotReached(uint256 roundId, address caller, uint256 cutoff, uint256 timestamp);
+
+    /// @notice Exclusions wait for round `roundId`'s funding `deadline`; it is now `timestamp`.
+    error NettingDeadlineNotReached(uint256 roundId, uint256 deadline, uint256 timestamp);
+
+    /// @notice An obligation's amount must be in [1, 2^96 - 1]; got `amount`.
+    error NettingInvalidAmount(bytes32 id, uint256 amount);
+
+    /// @notice Obligation `id` names `party` as payer and payee.
+    error NettingSameParty(bytes32 id, address party);
+
+    /// @notice Obligation `id` is already `state`: nothing is registered twice (use another `ref`).
+    error NettingObligationExists(bytes32 id, ObligationState state);
+
+    /// @notice `party` has not consented to obligation `id`: it did not send the transaction and
+    ///         its signature is missing or does not verify (wrong signer, chain, contract or fields).
+    error NettingUnauthorized(bytes32 id, address party);
+
+    /// @notice A batch needs at least one obligation.
+    error NettingEmptyBatch();
+
+    /// @notice The submitted vector has `given` entries; round `roundId` has `expected` members.
+    error NettingNetsLength(uint256 roundId, uint256 expected, uint256 given);
+
+    /// @notice The submitted nets of round `roundId` sum to `sum`, not zero.
+    error NettingNetsNotBalanced(uint256 roundId, int256 sum);
+
+    /// @notice The submitted net of `member` is `given`; its obligations make it `expected`.
+    error NettingNetMismatch(uint256 roundId, address member, int256 expected, int256 given);
+
+    /// @notice `member` has no obligation in round `roundId`.
+    error NettingNotMember(uint256 roundId, address member);
+
+    /// @notice `member` is already excluded from round `roundId`.
+    error NettingAlreadyExcluded(uint256 roundId, address member);
+
+    /// @notice `member` can fund its net debit `required` (it can fund `available`) and can take
+    ///         part: it cannot be excluded.
+    error NettingMemberNotShort(uint256 roundId, address member, uint256 required, uint256 available);
+
+    /// @notice Obligation `id` is not a registered obligation of `member` in round `roundId`.
+    error NettingNotObligationOf(uint256 roundId, address member, bytes32 id, ObligationState state);
+
+    /// @notice The exclusion of `member` listed too few of its obligations: `remaining` are left.
+    ///         Read them from {ObligationRegistered} events (or {dfmi_py}) and list them all.
+    error NettingExclusionIncomplete(uint256 roundId, address member, uint256 remaining);
+
+    /// @notice A zero amount.
+    error NettingZeroAmount();
+
+    /// @notice `member` may withdraw `free` of its funding of round `roundId`, not `amount`.
+    error NettingWithdrawalExceedsFree(uint256 roundId, address member, uint256 free, uint256 amount);
+
+    /// @notice A value does not fit the contract's storage (more than 2^32 obligations, or sums
+    ///         beyond 2^127).
+    error NettingOverflow();
+
+    // ------------------------------------------------------------------ rounds
+
+    /// @notice Opens a round (caller: any onboarded account).
+    /// @param cutoff Last second at which obligations may be registered.
+    /// @param deadline Funding deadline (at or after `cutoff`).
+    /// @return roundId The new round's id (1, 2, ...).
+    function openRound(uint256 cutoff, uint256 deadline) external returns (uint256 roundId);
+
+    /// @notice Registers an obligation; both parties consent (signature or sender).
+    /// @return id The obligation's id.
+    function register(Obligation calldata obligation, bytes calldata payerSignature, bytes calldata payeeSignature)
+        external
+        returns (bytes32 id);
+
+    /// @notice Registers every obligation of `batch`, or none (the first failure reverts).
+    function registerBatch(SignedObligation[] calldata batch) external;
+
+    /// @notice Closes round `roundId` to new obligations (the opener at any time, anyone after the cutoff).
+    function close(uint256 roundId) external;
+
+    /// @notice Submits and verifies the nets of a Closed round, one per member in {membersOf}
+    ///         order (zero for excluded members). The round becomes Verified.
+    function submitNets(uint256 roundId, int256[] calldata nets) external;
+
+    /// @notice Moves every net of a Verified round: debits in (pre-funding first, then wallet),
+    ///         credits out. All or nothing. Anyone may send it.
+    function settle(uint256 roundId) external;
+
+    /// @notice Excludes `member` from a Closed or Verified round after its funding deadline,
+    ///         when it cannot fund its net debit or receive its net credit. `obligations` are all
+    ///         of its registered obligations in the round; they are removed.
+    function exclude(uint256 roundId, address member, Obligation[] calldata obligations) external;
+
+    // ------------------------------------------------------------------ escrow
+
+    /// @notice The caller pays `amount` into round `roundId`'s escrow (approve this contract first).
+    function fund(uint256 roundId, uint256 amount) external;
+
+    /// @notice The caller takes back `amount` of its funding of round `roundId` (see {freeFundingOf}).
+    function withdrawFunding(uint256 roundId, uint256 amount) external;
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice Seconds after a round's funding deadline at which an unsettled round expires.
+    function EXPIRY_PERIOD() external view returns (uint256);
+
+    /// @notice Largest obligation amount.
+    function MAX_AMOUNT() external view returns (uint256);
+
+    /// @notice The EIP-712 type hash of {Obligation}.
+    function OBLIGATION_TYPEHASH() external view returns (bytes32);
+
+    /// @notice Rounds opened so far (the last round's id).
+    function roundCount() external view returns (uint256);
+
+    /// @notice Where round `roundId` stands.
+    function stateOf(uint256 roundId) external view returns (RoundState);
+
+    /// @notice Round `roundId` in full.
+    function roundOf(uint256 roundId) external view returns (RoundInfo memory);
+
+    /// @notice The members of round `roundId` in the order nets are submitted.
+    function membersOf(uint256 roundId) external view returns (address[] memory);
+
+    /// @notice The accumulated nets of round `roundId`, in {membersOf} order.
+    function netsOf(uint256 roundId) external view returns (int256[] memory);
+
+    /// @notice `member`'s position in round `roundId`.
+    /// @return net Incoming minus outgoing registered obligations.
+    /// @return obligations Its registered (not removed) obligations.
+    /// @return excluded True once excluded.
+    /// @return funded Cash it holds in the round's escrow.
+    function positionOf(uint256 roundId, address member)
+        external
+        view
+        returns (int256 net, uint256 obligations, bool excluded, uint256 funded);
+
+    /// @notice Gross value of the round's obligations and the net value that moves (sum of
+    ///         positive nets); the compression is `1 - net / gross`.
+    function compressionOf(uint256 roundId) external view returns (uint256 grossValue, uint256 netValue);
+
+    /// @notice What `member` must fund in round `roundId` (its net debit) and what it can
+    ///         (pre-funding, plus what this contract can pull from its wallet; zero when it is
+    ///         not onboarded).
+    function fundingOf(uint256 roundId, address member) external view returns (uint256 required, uint256 available);
+
+    /// @notice The part of `member`'s funding of round `roundId` that it may withdraw now.
+    function freeFundingOf(uint256 roundId, address member) external view returns (uint256);
+
+    /// @notice Fate of obligation `id`.
+    function obligationStateOf(bytes32 id) external view returns (ObligationState);
+
+    /// @notice The id of `obligation`: its EIP-712 digest, which the parties sign.
+    function hashObligation(Obligation calldata obligation) external view returns (bytes32);
+}

@@ -1,0 +1,603 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+
+import {IComplianceRegistry} from "../interfaces/IComplianceRegistry.sol";
+import {
+    INetting,
+    Obligation,
+    ObligationState,
+    RoundInfo,
+    RoundState,
+    SignedObligation
+} from "../interfaces/INetting.sol";
+
+/// @title NettingEngine
+/// @notice Multilateral netting rounds in one cash token, without a central counterparty. See {INetting}.
+/// @dev Key concepts:
+///      - Running nets. Registering an obligation adds its amount to the payee's net and takes it
+///        from the payer's (one storage slot per member and round, which also counts the member's
+///        obligations), and keeps the round's gross value and net value (sum of positive nets) up
+///        to date. Verifying a submitted vector is then one pass over the members: O(members),
+///        never O(obligations); obligations are never stored, only the fate of their id.
+///      - Exclusion without lists. The caller of {exclude} passes the member's obligations (from
+///        the events); each is re-hashed, must be Registered and name the member, and is marked
+///        Removed; the member's obligation count must then be zero, so the list was complete.
+///        O(the member's obligations), no per-member array in storage.
+///      - No roles and no owner: any onboarded account opens a round, the parties consent to
+///        their own obligations, and anyone may submit nets, settle or exclude, because the
+///        contract checks everything they claim. Rounds never share state, so a bad round cannot
+///        touch another.
+///      - Escrow. Pre-funding is booked per round and member (`_funded`) and in the round's total
+///        (`escrowed`); settlement takes debits from it first, so a member that pre-funded needs
+///        no allowance.
+///
+///      Invariants (tested in tests/netting/test_netting_properties.py):
+///      - the sum of the nets of a round's members is zero at every step;
+///      - each member's net equals the payee-side minus the payer-side amounts of its Registered
+///        obligations; `grossValue` is the sum of those amounts; `netValue` the sum of the
+///        positive nets, hence `netValue <= grossValue`;
+///      - `cash.balanceOf(this) == sum over rounds of escrowed` (plus cash sent to it directly),
+///        and each round's `escrowed` is the sum of its members' `_funded`;
+///      - a settlement changes every member's wallet plus funding by exactly its net, and moves
+///        no other cash; a failed one moves nothing.
+contract NettingEngine is INetting, EIP712, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    /// @inheritdoc INetting
+    bytes32 public constant OBLIGATION_TYPEHASH =
+        keccak256("Obligation(uint256 roundId,address payer,address payee,uint256 amount,bytes32 ref)");
+    /// @inheritdoc INetting
+    uint256 public constant EXPIRY_PERIOD = 7 days;
+    /// @inheritdoc INetting
+    uint256 public constant MAX_AMOUNT = type(uint96).max;
+
+    /// @dev Stored stage of a round; Expired is derived from the clock on top of it.
+    struct Round {
+        // slot 0
+        address opener;
+        uint40 cutoff;
+        uint40 deadline;
+        RoundState stage;
+        // slot 1: both at most sum of amounts < 2^96 * 2^32.
+        uint128 grossValue;
+        uint128 netValue;
+        // slot 2
+        uint32 obligationCount;
+        uint32 excludedCount;
+        uint128 escrowed;
+        // slot 3
+        address[] members;
+    }
+
+    /// @dev What an exclusion found and removed (kept in memory: {exclude} has many locals).
+    struct Exclusion {
+        uint256 required;
+        uint256 available;
+        uint256 owedToOthers;
+        uint256 owedByOthers;
+    }
+
+    /// @dev A member's position in one round, one slot.
+    struct Position {
+        int128 net;
+        uint32 obligations;
+        bool listed;
+        bool excluded;
+    }
+
+    IComplianceRegistry public immutable registry;
+    IERC20 public immutable cash;
+
+    /// @inheritdoc INetting
+    uint256 public roundCount;
+
+    mapping(uint256 roundId => Round) private _rounds;
+    mapping(uint256 roundId => mapping(address member => Position)) private _positions;
+    mapping(uint256 roundId => mapping(address member => uint256)) private _funded;
+    mapping(bytes32 id => ObligationState) private _obligations;
+
+    /// @param registry_ The shared compliance registry (openers and parties must be `Active`).
+    /// @param cash_ The cash token every round is in.
+    constructor(IComplianceRegistry registry_, IERC20 cash_) EIP712("NettingEngine", "1") {
+        registry = registry_;
+        cash = cash_;
+    }
+
+    // ================================================================== rounds
+
+    /// @inheritdoc INetting
+    function openRound(uint256 cutoff, uint256 deadline) external returns (uint256 roundId) {
+        registry.requireActive(msg.sender);
+        if (cutoff < block.timestamp || deadline < cutoff || deadline > type(uint40).max) {
+            revert NettingInvalidSchedule(cutoff, deadline, block.timestamp);
+        }
+        roundId = ++roundCount;
+        Round storage round = _rounds[roundId];
+        round.opener = msg.sender;
+        round.cutoff = uint40(cutoff);
+        round.deadline = uint40(deadline);
+        round.stage = RoundState.Collecting;
+        emit RoundOpened(roundId, msg.sender, cutoff, deadline);
+    }
+
+    /// @inheritdoc INetting
+    function register(Obligation calldata obligation, bytes calldata payerSignature, bytes calldata payeeSignature)
+        external
+        returns (bytes32 id)
+    {
+        Round storage round = _collecting(obligation.roundId);
+        id = _register(round, obligation, payerSignature, payeeSignature);
+    }
+
+    /// @inheritdoc INetting
+    function registerBatch(SignedObligation[] calldata batch) external {
+        uint256 count = batch.length;
+        if (count == 0) revert NettingEmptyBatch();
+        uint256 roundId = batch[0].obligation.roundId;
+        Round storage round = _collecting(roundId);
+        for (uint256 i; i < count; ++i) {
+            SignedObligation calldata item = batch[i];
+            // A batch may span rounds; each round is checked once when it changes.
+            if (item.obligation.roundId != roundId) {
+                roundId = item.obligation.roundId;
+                round = _collecting(roundId);
+            }
+            _register(round, item.obligation, item.payerSignature, item.payeeSignature);
+        }
+    }
+
+    /// @inheritdoc INetting
+    function close(uint256 roundId) external {
+        Round storage round = _round(roundId);
+        _requireState(roundId, round, RoundState.Collecting);
+        if (msg.sender != round.opener && block.timestamp <= round.cutoff) {
+            revert NettingCutoffNotReached(roundId, msg.sender, round.cutoff, block.timestamp);
+        }
+        round.stage = RoundState.Closed;
+        emit RoundClosed(roundId, msg.sender, round.grossValue, round.netValue);
+    }
+
+    /// @inheritdoc INetting
+    /// @dev One pass: each entry is compared with the member's running net and summed. A vector
+    ///      that does not sum to zero is reported as such; one that does but differs names the
+    ///      first member whose entry is wrong.
+    function submitNets(uint256 roundId, int256[] calldata nets) external {
+        Round storage round = _round(roundId);
+        _requireState(roundId, round, RoundState.Closed);
+        address[] storage members = round.members;
+        uint256 count = members.length;
+        if (nets.length != count) revert NettingNetsLength(roundId, count, nets.length);
+        mapping(address => Position) storage positions = _positions[roundId];
+        int256 sum;
+        uint256 firstWrong = type(uint256).max;
+        for (uint256 i; i < count; ++i) {
+            int256 given = nets[i];
+            // Each |entry| is checked against an int128 (or the sum is off): no overflow in 256 bits
+            // before the first mismatch, and the sum of matching entries is bounded by the gross.
+            if (firstWrong == type(uint256).max && given != positions[members[i]].net) firstWrong = i;
+            if (given > type(int128).max || given < type(int128).min) revert NettingOverflow();
+            sum += given;
+        }
+        if (sum != 0) revert NettingNetsNotBalanced(roundId, sum);
+        if (firstWrong != type(uint256).max) {
+            address member = members[firstWrong];
+            revert NettingNetMismatch(roundId, member, positions[member].net, nets[firstWrong]);
+        }
+        round.stage = RoundState.Verified;
+        for (uint256 i; i < count; ++i) {
+            if (nets[i] != 0) emit NetPosition(roundId, members[i], nets[i]);
+        }
+        emit NetsVerified(roundId, msg.sender, round.grossValue, round.netValue);
+    }
+
+    /// @inheritdoc INetting
+    /// @dev Effects first (stage, escrow books, events), then the transfers: every debit is
+    ///      pulled before any credit is paid, so the contract never pays out what it has not
+    ///      received. Any transfer that fails reverts the whole settlement.
+    function settle(uint256 roundId) external nonReentrant {
+        Round storage round = _round(roundId);
+        _requireState(roundId, round, RoundState.Verified);
+        address[] storage members = round.members;
+        uint256 count = members.length;
+        mapping(address => Position) storage positions = _positions[roundId];
+        mapping(address => uint256) storage funded = _funded[roundId];
+        // pulls[i] > 0: pull from member i's wallet; credits[i] > 0: pay member i.
+        uint256[] memory pulls = new uint256[](count);
+        uint256[] memory credits = new uint256[](count);
+        uint256 fromEscrowTotal;
+        round.stage = RoundState.Settled;
+        for (uint256 i; i < count; ++i) {
+            address member = members[i];
+            int256 net = positions[member].net;
+            if (net == 0) continue;
+            uint256 fromEscrow;
+            if (net < 0) {
+                uint256 debit = uint256(-net);
+                uint256 held = funded[member];
+                fromEscrow = held < debit ? held : debit;
+                if (fromEscrow != 0) {
+                    unchecked {
+                        // fromEscrow <= held.
+                        funded[member] = held - fromEscrow;
+                    }
+                    fromEscrowTotal += fromEscrow;
+                }
+                unchecked {
+                    // fromEscrow <= debit.
+                    pulls[i] = debit - fromEscrow;
+                }
+            } else {
+                credits[i] = uint256(net);
+            }
+            emit NetSettled(roundId, member, net, fromEscrow);
+        }
+        // fromEscrowTotal is the sum of amounts taken from `funded`, whose sum is `escrowed`.
+        round.escrowed -= uint128(fromEscrowTotal);
+        emit RoundSettled(roundId, round.grossValue, round.netValue, round.obligationCount);
+
+        IERC20 token = cash;
+        for (uint256 i; i < count; ++i) {
+            if (pulls[i] != 0) token.safeTransferFrom(members[i], address(this), pulls[i]);
+        }
+        for (uint256 i; i < count; ++i) {
+            if (credits[i] != 0) token.safeTransfer(members[i], credits[i]);
+        }
+    }
+
+    /// @inheritdoc INetting
+    function exclude(uint256 roundId, address member, Obligation[] calldata obligations) external nonReentrant {
+        Round storage round = _round(roundId);
+        Position storage position = _positions[roundId][member];
+        Exclusion memory x = _requireExcludable(roundId, round, position, member);
+        uint256 count = obligations.length;
+        for (uint256 i; i < count; ++i) {
+            _remove(roundId, round, position, member, obligations[i], x);
+        }
+        uint256 remaining = position.obligations;
+        if (remaining != 0) revert NettingExclusionIncomplete(roundId, member, remaining);
+        position.excluded = true;
+        unchecked {
+            // At most one exclusion per member, and members < 2^32 (each has an obligation).
+            round.excludedCount += 1;
+            // Each removed obligation was counted once in the round and once in its gross.
+            round.obligationCount -= uint32(count);
+            round.grossValue -= uint128(x.owedToOthers + x.owedByOthers);
+        }
+        round.stage = RoundState.Closed;
+        emit MemberExcluded(
+            roundId, member, msg.sender, count, x.owedToOthers, x.owedByOthers, x.required, x.available
+        );
+    }
+
+    // ================================================================== escrow
+
+    /// @inheritdoc INetting
+    function fund(uint256 roundId, uint256 amount) external nonReentrant {
+        Round storage round = _round(roundId);
+        RoundState state = _state(round);
+        if (state != RoundState.Collecting && state != RoundState.Closed && state != RoundState.Verified) {
+            revert NettingInvalidState(roundId, RoundState.Closed, state);
+        }
+        if (amount == 0) revert NettingZeroAmount();
+        uint256 escrowed = round.escrowed + amount;
+        if (escrowed > type(uint128).max) revert NettingOverflow();
+        round.escrowed = uint128(escrowed);
+        uint256 held = _funded[roundId][msg.sender] + amount;
+        _funded[roundId][msg.sender] = held;
+        emit Funded(roundId, msg.sender, amount, held);
+        cash.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc INetting
+    function withdrawFunding(uint256 roundId, uint256 amount) external nonReentrant {
+        Round storage round = _round(roundId);
+        if (amount == 0) revert NettingZeroAmount();
+        uint256 held = _funded[roundId][msg.sender];
+        uint256 free = _free(roundId, round, msg.sender, held);
+        if (amount > free) revert NettingWithdrawalExceedsFree(roundId, msg.sender, free, amount);
+        unchecked {
+            // amount <= free <= held <= escrowed.
+            held -= amount;
+            round.escrowed -= uint128(amount);
+        }
+        _funded[roundId][msg.sender] = held;
+        emit FundingWithdrawn(roundId, msg.sender, amount, held);
+        cash.safeTransfer(msg.sender, amount);
+    }
+
+    // ================================================================== views
+
+    /// @inheritdoc INetting
+    function stateOf(uint256 roundId) external view returns (RoundState) {
+        return _state(_rounds[roundId]);
+    }
+
+    /// @inheritdoc INetting
+    function roundOf(uint256 roundId) external view returns (RoundInfo memory info) {
+        Round storage round = _round(roundId);
+        info = RoundInfo({
+            opener: round.opener,
+            cutoff: round.cutoff,
+            deadline: round.deadline,
+            state: _state(round),
+            grossValue: round.grossValue,
+            netValue: round.netValue,
+            obligationCount: round.obligationCount,
+            memberCount: round.members.length,
+            excludedCount: round.excludedCount,
+            escrowed: round.escrowed
+        });
+    }
+
+    /// @inheritdoc INetting
+    function membersOf(uint256 roundId) external view returns (address[] memory) {
+        return _round(roundId).members;
+    }
+
+    /// @inheritdoc INetting
+    function netsOf(uint256 roundId) external view returns (int256[] memory nets) {
+        address[] storage members = _round(roundId).members;
+        mapping(address => Position) storage positions = _positions[roundId];
+        nets = new int256[](members.length);
+        for (uint256 i; i < nets.length; ++i) {
+            nets[i] = positions[members[i]].net;
+        }
+    }
+
+    /// @inheritdoc INetting
+    function positionOf(uint256 roundId, address member)
+        external
+        view
+        returns (int256 net, uint256 obligations, bool excluded, uint256 funded)
+    {
+        Position storage position = _positions[roundId][member];
+        return (position.net, position.obligations, position.excluded, _funded[roundId][member]);
+    }
+
+    /// @inheritdoc INetting
+    function compressionOf(uint256 roundId) external view returns (uint256 grossValue, uint256 netValue) {
+        Round storage round = _round(roundId);
+        return (round.grossValue, round.netValue);
+    }
+
+    /// @inheritdoc INetting
+    function fundingOf(uint256 roundId, address member) external view returns (uint256 required, uint256 available) {
+        (required, available,) = _funding(roundId, member, _positions[roundId][member].net);
+    }
+
+    /// @inheritdoc INetting
+    function freeFundingOf(uint256 roundId, address member) external view returns (uint256) {
+        return _free(roundId, _round(roundId), member, _funded[roundId][member]);
+    }
+
+    /// @inheritdoc INetting
+    function obligationStateOf(bytes32 id) external view returns (ObligationState) {
+        return _obligations[id];
+    }
+
+    /// @inheritdoc INetting
+    function hashObligation(Obligation calldata obligation) external view returns (bytes32) {
+        return _hashObligation(obligation);
+    }
+
+    /// @notice The EIP-712 domain separator obligations are signed under.
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    // ================================================================== internals
+
+    function _round(uint256 roundId) private view returns (Round storage round) {
+        round = _rounds[roundId];
+        if (round.stage == RoundState.None) revert NettingUnknownRound(roundId);
+    }
+
+    function _state(Round storage round) private view returns (RoundState) {
+        RoundState stage = round.stage;
+        if (stage == RoundState.None || stage == RoundState.Settled) return stage;
+        if (block.timestamp > uint256(round.deadline) + EXPIRY_PERIOD) return RoundState.Expired;
+        return stage;
+    }
+
+    function _requireState(uint256 roundId, Round storage round, RoundState expected) private view {
+        RoundState actual = _state(round);
+        if (actual != expected) revert NettingInvalidState(roundId, expected, actual);
+    }
+
+    /// @dev The round, if it takes obligations now.
+    function _collecting(uint256 roundId) private view returns (Round storage round) {
+        round = _round(roundId);
+        _requireState(roundId, round, RoundState.Collecting);
+        if (block.timestamp > round.cutoff) revert NettingCutoffPassed(roundId, round.cutoff, block.timestamp);
+    }
+
+    function _register(
+        Round storage round,
+        Obligation calldata obligation,
+        bytes calldata payerSignature,
+        bytes calldata payeeSignature
+    ) private returns (bytes32 id) {
+        id = _authorise(obligation, payerSignature, payeeSignature);
+        _obligations[id] = ObligationState.Registered;
+        _book(round, obligation);
+        emit ObligationRegistered(
+            obligation.roundId, id, obligation.payer, obligation.payee, obligation.amount, obligation.ref
+        );
+    }
+
+    /// @dev Checks an obligation's fields, that it is new, both parties' consent and that both
+    ///      are onboarded; returns its id.
+    function _authorise(Obligation calldata obligation, bytes calldata payerSignature, bytes calldata payeeSignature)
+        private
+        view
+        returns (bytes32 id)
+    {
+        id = _hashObligation(obligation);
+        address payer = obligation.payer;
+        address payee = obligation.payee;
+        uint256 amount = obligation.amount;
+        if (amount == 0 || amount > MAX_AMOUNT) revert NettingInvalidAmount(id, amount);
+        if (payer == payee) revert NettingSameParty(id, payer);
+        ObligationState fate = _obligations[id];
+        if (fate != ObligationState.None) revert NettingObligationExists(id, fate);
+        if (!_consents(payer, id, payerSignature)) revert NettingUnauthorized(id, payer);
+        if (!_consents(payee, id, payeeSignature)) revert NettingUnauthorized(id, payee);
+        registry.requireActive(payer);
+        registry.requireActive(payee);
+    }
+
+    /// @dev Adds a checked obligation to its round's running nets, counts and gross.
+    function _book(Round storage round, Obligation calldata obligation) private {
+        mapping(address => Position) storage positions = _positions[obligation.roundId];
+        Position storage from = positions[obligation.payer];
+        Position storage to = positions[obligation.payee];
+        _join(round, from, obligation.payer);
+        _join(round, to, obligation.payee);
+        // amount <= MAX_AMOUNT < 2^96, checked in _authorise.
+        uint256 amount = obligation.amount;
+        _move(round, from, -int256(amount));
+        _move(round, to, int256(amount));
+        uint256 total = round.obligationCount;
+        if (total == type(uint32).max) revert NettingOverflow();
+        unchecked {
+            // A member's count is at most the round's, checked above; gross < 2^96 * 2^32 < 2^128.
+            from.obligations += 1;
+            to.obligations += 1;
+            round.obligationCount = uint32(total + 1);
+            round.grossValue += uint128(amount);
+        }
+    }
+
+    /// @dev Lists `member` in the round on its first obligation.
+    function _join(Round storage round, Position storage position, address member) private {
+        if (!position.listed) {
+            position.listed = true;
+            round.members.push(member);
+        }
+    }
+
+    /// @dev Adds `delta` to a member's net and keeps the round's net value (sum of positive
+    ///      nets) in step.
+    function _move(Round storage round, Position storage position, int256 delta) private {
+        int256 before = position.net;
+        int256 after_ = before + delta;
+        // |net| <= the member's gross < 2^96 * 2^32: never reached, kept as a guard for the cast.
+        if (after_ > type(int128).max || after_ < type(int128).min) revert NettingOverflow();
+        position.net = int128(after_);
+        int256 change = (after_ > 0 ? after_ : int256(0)) - (before > 0 ? before : int256(0));
+        if (change != 0) {
+            // netValue <= grossValue < 2^128 before and after.
+            round.netValue = uint128(uint256(int256(uint256(round.netValue)) + change));
+        }
+    }
+
+    /// @dev Reverts unless `member` may be excluded now: the round is Closed or Verified, its
+    ///      funding deadline has passed, and the member, listed and not yet excluded, blocks the
+    ///      settlement (a net debit it cannot fund, or a net credit it cannot receive).
+    function _requireExcludable(uint256 roundId, Round storage round, Position storage position, address member)
+        private
+        view
+        returns (Exclusion memory x)
+    {
+        RoundState state = _state(round);
+        if (state != RoundState.Closed && state != RoundState.Verified) {
+            revert NettingInvalidState(roundId, RoundState.Closed, state);
+        }
+        if (block.timestamp <= round.deadline) {
+            revert NettingDeadlineNotReached(roundId, round.deadline, block.timestamp);
+        }
+        if (!position.listed) revert NettingNotMember(roundId, member);
+        if (position.excluded) revert NettingAlreadyExcluded(roundId, member);
+        int256 net = position.net;
+        bool active;
+        (x.required, x.available, active) = _funding(roundId, member, net);
+        bool blocks = net < 0 ? x.available < x.required : net > 0 && !active;
+        if (!blocks) revert NettingMemberNotShort(roundId, member, x.required, x.available);
+    }
+
+    /// @dev Removes one Registered obligation of `member` from the round's nets; adds its
+    ///      amount to `x.owedToOthers` (member pays) or `x.owedByOthers` (member is paid).
+    function _remove(
+        uint256 roundId,
+        Round storage round,
+        Position storage position,
+        address member,
+        Obligation calldata o,
+        Exclusion memory x
+    ) private {
+        bytes32 id = _hashObligation(o);
+        ObligationState fate = _obligations[id];
+        if (fate != ObligationState.Registered || o.roundId != roundId || (o.payer != member && o.payee != member)) {
+            revert NettingNotObligationOf(roundId, member, id, fate);
+        }
+        _obligations[id] = ObligationState.Removed;
+        // Registered obligations passed the amount check: amount < 2^96.
+        int256 amount = int256(o.amount);
+        Position storage other;
+        if (o.payer == member) {
+            x.owedToOthers += o.amount;
+            other = _positions[roundId][o.payee];
+            _move(round, other, -amount);
+            _move(round, position, amount);
+        } else {
+            x.owedByOthers += o.amount;
+            other = _positions[roundId][o.payer];
+            _move(round, other, amount);
+            _move(round, position, -amount);
+        }
+        unchecked {
+            // Both counted this Registered obligation.
+            other.obligations -= 1;
+            position.obligations -= 1;
+        }
+        emit ObligationRemoved(roundId, id, o.payer, o.payee, o.amount);
+    }
+
+    /// @dev What `member` must fund (its net debit) and can fund; whether it is onboarded.
+    function _funding(uint256 roundId, address member, int256 net)
+        private
+        view
+        returns (uint256 required, uint256 available, bool active)
+    {
+        required = net < 0 ? uint256(-net) : 0;
+        available = _funded[roundId][member];
+        active = registry.isActive(member);
+        if (active && available < required) {
+            uint256 balance = cash.balanceOf(member);
+            uint256 allowance = cash.allowance(member, address(this));
+            available += balance < allowance ? balance : allowance;
+        }
+    }
+
+    /// @dev The part of `held` that `member` may withdraw: all of it unless the round may still
+    ///      settle and the member still owes a net debit, which its funding covers first.
+    function _free(uint256 roundId, Round storage round, address member, uint256 held) private view returns (uint256) {
+        RoundState state = _state(round);
+        if (state != RoundState.Collecting && state != RoundState.Closed && state != RoundState.Verified) return held;
+        int256 net = _positions[roundId][member].net;
+        if (net >= 0) return held;
+        uint256 debit = uint256(-net);
+        return held > debit ? held - debit : 0;
+    }
+
+    /// @dev True when `party` sent the transaction or `signature` is its signature of `id`
+    ///      (ECDSA first, then ERC-1271 for a contract party).
+    function _consents(address party, bytes32 id, bytes calldata signature) private view returns (bool) {
+        if (party == msg.sender) return true;
+        if (signature.length == 0) return false;
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(id, signature);
+        if (err == ECDSA.RecoverError.NoError && recovered == party) return true;
+        return SignatureChecker.isValidERC1271SignatureNowCalldata(party, id, signature);
+    }
+
+    function _hashObligation(Obligation calldata o) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(OBLIGATION_TYPEHASH, o.roundId, o.payer, o.payee, o.amount, o.ref)));
+    }
+}
