@@ -6,9 +6,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
 from web3.contract import Contract
@@ -17,6 +19,7 @@ from web3.types import TxReceipt
 
 from dfmi_py.api.compliance import AccountStatus
 from dfmi_py.chain import Chain
+from dfmi_py.cli.main import cli
 from dfmi_py.errors import ContractRevertError
 from dfmi_py.signing import Domain, permit_message, sign_typed
 
@@ -219,3 +222,30 @@ class PermitDomain:
 def latest_timestamp(chain: Chain) -> int:
     """Timestamp of the latest block (the next block's is at least this)."""
     return int(chain.w3.eth.get_block("latest")["timestamp"])
+
+
+# ---------------------------------------------------------------------- the command line
+
+#: ``run("cash", "balance", …)``: invoke ``dfmi`` against a chain and its manifests.
+CliRun = Callable[..., Result]
+
+
+def cli_runner(rpc_url: str, deployments_dir: Path) -> CliRun:
+    """A function that invokes ``dfmi --rpc-url RPC_URL --deployments-dir DIR ARGS`` in-process."""
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        base = ["--rpc-url", rpc_url, "--deployments-dir", str(deployments_dir)]
+        return runner.invoke(cli, [*base, *args], catch_exceptions=False)
+
+    return invoke
+
+
+def one_line_error(result: Result) -> str:
+    """The single ``Error: …`` line of a failed command (exit 1, no traceback)."""
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.output
+    return lines[0]

@@ -349,14 +349,16 @@ def demo(options: Options) -> None:
             click.echo(f"  {name:<6} {market.cash.format(units):>24}")
 
 
-# ---------------------------------------------------------------------- settlement
+# ---------------------------------------------------------------------- component groups
 
 
-def _add_dvp() -> None:
-    # Imported here: dvp.py builds on the helpers above.
+def _add_groups() -> None:
+    # Imported here: each group's module builds on the helpers above.
     from dfmi_py.cli.dvp import dvp
+    from dfmi_py.cli.fund import fund
 
     cli.add_command(dvp)
+    cli.add_command(fund)
 
 
-_add_dvp()
+_add_groups()

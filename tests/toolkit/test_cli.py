@@ -1,32 +1,11 @@
 """The ``dfmi`` command line, through click's CliRunner: output, exit codes, one-line errors."""
 
-import pytest
 from click.testing import CliRunner
 
 from dfmi_py.chain import dev_account
 from dfmi_py.cli.main import cli
 from dfmi_py.node import free_port
-
-
-@pytest.fixture
-def run(node, deployment):
-    """Invoke ``dfmi --rpc-url <session node> --deployments-dir <its manifests> ARGS``."""
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        base = ["--rpc-url", node.rpc_url, "--deployments-dir", str(deployment.manifest_file.parent)]
-        return runner.invoke(cli, [*base, *args], catch_exceptions=False)
-
-    return invoke
-
-
-def _one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("Error: ")
-    assert "Traceback" not in result.output
-    return lines[0]
+from tests.helpers import one_line_error
 
 
 def test_status_lists_the_deployed_contracts(run, deployment):
@@ -57,25 +36,25 @@ def test_compliance_commands_change_and_show_status(run):
 def test_transfer_to_an_outsider_fails_with_one_line_and_moves_nothing(run):
     alice = dev_account(7).address
     run("cash", "mint", alice, "5", "--dev-account", "4")
-    line = _one_line_error(run("cash", "transfer", dev_account(15).address, "1", "--dev-account", "7"))
+    line = one_line_error(run("cash", "transfer", dev_account(15).address, "1", "--dev-account", "7"))
     assert "ComplianceAccountNotActive" in line
     assert "5.000000 DSD" in run("cash", "balance", alice).output
 
 
 def test_unprivileged_mint_names_the_missing_role(run):
-    line = _one_line_error(run("cash", "mint", dev_account(7).address, "1", "--dev-account", "7"))
+    line = one_line_error(run("cash", "mint", dev_account(7).address, "1", "--dev-account", "7"))
     assert "AccessControlUnauthorizedAccount" in line
 
 
 def test_bad_amount_is_one_line(run):
-    assert "not a number" in _one_line_error(
+    assert "not a number" in one_line_error(
         run("cash", "transfer", dev_account(8).address, "ten", "--dev-account", "7")
     )
 
 
 def test_missing_key_is_one_line(run, monkeypatch):
     monkeypatch.delenv("DFMI_PRIVATE_KEY", raising=False)
-    assert "set DFMI_PRIVATE_KEY" in _one_line_error(run("cash", "transfer", dev_account(8).address, "1"))
+    assert "set DFMI_PRIVATE_KEY" in one_line_error(run("cash", "transfer", dev_account(8).address, "1"))
 
 
 def test_private_key_from_the_environment_signs(run, monkeypatch):
@@ -86,12 +65,12 @@ def test_private_key_from_the_environment_signs(run, monkeypatch):
 
 def test_unreachable_rpc_is_one_line():
     result = CliRunner().invoke(cli, ["--rpc-url", f"http://127.0.0.1:{free_port()}", "status"])
-    assert "no Ethereum JSON-RPC node answers" in _one_line_error(result)
+    assert "no Ethereum JSON-RPC node answers" in one_line_error(result)
 
 
 def test_no_rpc_url_is_one_line(monkeypatch):
     monkeypatch.delenv("DFMI_RPC_URL", raising=False)
-    assert "pass --rpc-url" in _one_line_error(CliRunner().invoke(cli, ["status"]))
+    assert "pass --rpc-url" in one_line_error(CliRunner().invoke(cli, ["status"]))
 
 
 def test_deploy_against_a_chain_reuses_the_deployment(run, deployment):

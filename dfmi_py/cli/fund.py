@@ -1,0 +1,228 @@
+"""``dfmi fund``: the default fund's books, membership, and k-of-n governance from the command line.
+
+A governance action travels between the members as a JSON file: the action and the approvals
+collected so far. Any member builds it, each signer adds an approval, anyone submits it::
+
+    dfmi fund propose withdraw 0xMEMBER 2500 -o action.json     # return 2,500 to a member
+    dfmi fund approve action.json --dev-account 7                 # each signer, in turn
+    dfmi fund approve action.json --dev-account 8
+    dfmi fund execute action.json --dev-account 15                # anyone submits
+
+AMOUNTs are in whole cash units with decimals (e.g. 2500.50).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dfmi_py.api.market import Market
+from dfmi_py.cli.main import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.errors import InputError
+from dfmi_py.signing.fund import Action, ActionKind, Approval
+from dfmi_py.units import to_units
+
+#: Governance actions by their command-line name, with how each argument is read.
+ACTIONS: dict[str, tuple[ActionKind, tuple[str, ...]]] = {
+    "threshold": (ActionKind.SET_THRESHOLD, ("count",)),
+    "requirement": (ActionKind.SET_REQUIREMENT, ("bps", "amount")),
+    "window": (ActionKind.SET_REPLENISHMENT_WINDOW, ("seconds",)),
+    "register-engine": (ActionKind.REGISTER_ENGINE, ("address",)),
+    "deregister-engine": (ActionKind.DEREGISTER_ENGINE, ("address",)),
+    "withdraw": (ActionKind.WITHDRAW, ("address", "amount")),
+    "release-surplus": (ActionKind.RELEASE_SURPLUS, ("address",)),
+}
+
+
+@click.group()
+def fund() -> None:
+    """The members' default fund: books, membership, governance."""
+
+
+# ---------------------------------------------------------------------- books
+
+
+@fund.command("status")
+@pass_options
+def status(options: Options) -> None:
+    """The fund's rules, totals and every member's standing."""
+    market = open_market(options)
+    state, cash = market.fund.state(), market.cash
+    click.echo(f"default fund {market.fund.address}")
+    click.echo(
+        f"  assets {cash.format(state.total_assets)} over {state.member_count} members; "
+        f"cash held {cash.format(state.cash_balance)} (surplus {cash.format(state.surplus)})"
+    )
+    click.echo(
+        f"  requirement max({cash.format(state.floor_amount)}, {state.requirement_bps / 100:g}% of open IM); "
+        f"threshold {state.threshold}; next nonce {state.nonce}; "
+        f"replenishment window {state.replenishment_window:,} s"
+    )
+    if state.replenishment_deadline is not None:
+        click.echo(f"  last draw at {state.last_draw_at}; members below requirement may be flagged after "
+                   f"{state.replenishment_deadline}")  # fmt: skip
+    click.echo(f"  {'member':<42} {'status':<18} {'balance':>24} {'requirement':>24} {'open IM':>24}")
+    for address in market.fund.members():
+        info = market.fund.member(address)
+        click.echo(
+            f"  {address:<42} {info.status.name:<18} {cash.format(info.balance):>24} "
+            f"{cash.format(info.requirement):>24} {cash.format(info.open_im):>24}"
+        )
+
+
+@fund.command("waterfalls")
+@pass_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per default instead of a table.")
+def waterfalls(options: Options, as_json: bool) -> None:
+    """How each default's loss was paid, tranche by tranche."""
+    market = open_market(options)
+    for waterfall in market.waterfalls():
+        if as_json:
+            click.echo(json.dumps({**waterfall.record(), "member_losses": waterfall.member_losses}))
+            continue
+        click.echo(
+            f"trade {waterfall.trade_id} (block {waterfall.block}): {waterfall.defaulter} defaulted on "
+            f"{waterfall.survivor}, loss {market.cash.format(waterfall.loss)}"
+        )
+        for tranche, amount in waterfall.tranches().items():
+            click.echo(f"  {tranche:<26} {market.cash.format(amount):>24}")
+
+
+# ---------------------------------------------------------------------- membership
+
+
+@fund.command("join")
+@pass_options
+@click.argument("amount")
+@signer_options
+def join(options: Options, amount: str, key_env: str, dev_account: int | None) -> None:
+    """Join the fund with AMOUNT of the signer's cash (approved for it first)."""
+    market = open_market(options)
+    member = signer(key_env, dev_account)
+    receipt = market.fund.join(member, to_units(amount, market.cash.decimals))
+    _report(market, member.address, "joined", receipt)
+
+
+@fund.command("contribute")
+@pass_options
+@click.argument("amount")
+@signer_options
+def contribute(options: Options, amount: str, key_env: str, dev_account: int | None) -> None:
+    """Add AMOUNT of the signer's cash to its balance in the fund."""
+    market = open_market(options)
+    member = signer(key_env, dev_account)
+    receipt = market.fund.contribute(member, to_units(amount, market.cash.decimals))
+    _report(market, member.address, "contributed", receipt)
+
+
+@fund.command("flag")
+@pass_options
+@click.argument("member")
+@signer_options
+def flag(options: Options, member: str, key_env: str, dev_account: int | None) -> None:
+    """Flag MEMBER for missing the replenishment window after a draw (anyone may)."""
+    market = open_market(options)
+    receipt = market.fund.flag_missed_replenishment(signer(key_env, dev_account), member)
+    _report(market, member, "flagged", receipt)
+
+
+def _report(market: Market, member: str, what: str, receipt: Any) -> None:
+    info = market.fund.member(member)
+    click.echo(
+        f"{member} {what} (gas {int(receipt['gasUsed']):,}): balance {market.cash.format(info.balance)}, "
+        f"requirement {market.cash.format(info.requirement)}, {info.status.name}"
+    )
+
+
+# ---------------------------------------------------------------------- governance
+
+
+@fund.command("propose")
+@pass_options
+@click.argument("name", type=click.Choice(sorted(ACTIONS)))
+@click.argument("values", nargs=-1)
+@click.option("--ttl", type=click.IntRange(min=1), default=3_600, show_default=True, help="Seconds it stays valid.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here [default: stdout].")
+def propose(options: Options, name: str, values: tuple[str, ...], ttl: int, out: Path | None) -> None:
+    """Build the governance action NAME with VALUES, at the fund's current nonce.
+
+    \b
+    threshold COUNT | requirement BPS AMOUNT | window SECONDS | register-engine ADDRESS |
+    deregister-engine ADDRESS | withdraw MEMBER AMOUNT | release-surplus ADDRESS
+    """
+    market = open_market(options)
+    kind, readers = ACTIONS[name]
+    if len(values) != len(readers):
+        raise InputError(f"{name} takes {len(readers)} value(s): {' '.join(r.upper() for r in readers)}")
+    parsed = [_read_value(market, reader, value) for reader, value in zip(readers, values, strict=True)]
+    now = int(market.chain.w3.eth.get_block("latest")["timestamp"])
+    action = market.fund.action(kind, *parsed, deadline=now + ttl)
+    _write(out, action, [])
+    click.echo(f"{action.describe()}: needs {market.fund.state().threshold} approvals", err=True)
+
+
+@fund.command("approve")
+@pass_options
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@signer_options
+def approve(options: Options, path: Path, key_env: str, dev_account: int | None) -> None:
+    """Add the signer's approval to the action in PATH (the file is updated)."""
+    market = open_market(options)
+    action, approvals = _read(path)
+    member = signer(key_env, dev_account)
+    approvals = [a for a in approvals if a.signer.lower() != member.address.lower()]
+    approvals.append(market.fund.sign(member, action))
+    _write(path, action, approvals)
+    click.echo(f"{member.address} approved {action.describe()} ({len(approvals)} approvals)")
+
+
+@fund.command("execute")
+@pass_options
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@signer_options
+def execute(options: Options, path: Path, key_env: str, dev_account: int | None) -> None:
+    """Submit the action in PATH with its approvals (anyone may send it)."""
+    market = open_market(options)
+    action, approvals = _read(path)
+    receipt = market.fund.execute(signer(key_env, dev_account), action, approvals)
+    click.echo(f"executed {action.describe()} (gas {int(receipt['gasUsed']):,})")
+
+
+def _read_value(market: Market, reader: str, value: str) -> Any:
+    if reader == "address":
+        return value
+    if reader == "amount":
+        return to_units(value, market.cash.decimals)
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"{reader} must be a whole number, got {value!r}") from None
+
+
+def _write(path: Path | None, action: Action, approvals: list[Approval]) -> None:
+    data = {
+        "action": {"kind": action.kind.name, "params": "0x" + action.params.hex(), "nonce": action.nonce,
+                   "deadline": action.deadline},
+        "approvals": [{"signer": a.signer, "signature": "0x" + a.signature.hex()} for a in approvals],
+    }  # fmt: skip
+    text = json.dumps(data, indent=2)
+    if path is None:
+        click.echo(text)
+    else:
+        path.write_text(text + "\n")
+
+
+def _read(path: Path) -> tuple[Action, list[Approval]]:
+    try:
+        data = json.loads(path.read_text())
+        raw = data["action"]
+        action = Action(
+            ActionKind[raw["kind"]], bytes.fromhex(raw["params"][2:]), int(raw["nonce"]), int(raw["deadline"])
+        )
+        approvals = [Approval(a["signer"], bytes.fromhex(a["signature"][2:])) for a in data["approvals"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not an action file ({type(exc).__name__}: {exc})") from None
+    return action, approvals
