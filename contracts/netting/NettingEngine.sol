@@ -179,10 +179,12 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         uint256 firstWrong = type(uint256).max;
         for (uint256 i; i < count; ++i) {
             int256 given = nets[i];
-            // Each |entry| is checked against an int128 (or the sum is off): no overflow in 256 bits
-            // before the first mismatch, and the sum of matching entries is bounded by the gross.
+            // No net is beyond int128, so such an entry is wrong at once; the others keep the
+            // sum of at most 2^32 entries far inside int256.
+            if (given > type(int128).max || given < type(int128).min) {
+                revert NettingNetMismatch(roundId, members[i], positions[members[i]].net, given);
+            }
             if (firstWrong == type(uint256).max && given != positions[members[i]].net) firstWrong = i;
-            if (given > type(int128).max || given < type(int128).min) revert NettingOverflow();
             sum += given;
         }
         if (sum != 0) revert NettingNetsNotBalanced(roundId, sum);

@@ -189,9 +189,10 @@ def resolve_round(
 
     A member blocks when its net debit exceeds what it can fund (``available``: pre-funding plus
     what the contract can pull from its wallet, which is nothing for a member that is not
-    onboarded), or when it is in ``inactive`` (not onboarded) and would receive a net credit. Each exclusion recomputes the nets, which can make another member
-    short (it no longer receives what would have covered its payments): the loop runs until
-    nobody blocks. This is the order in which ``NettingAPI.exclude_blocking`` excludes on-chain.
+    onboarded), or when it is in ``inactive`` (not onboarded) and would receive a net credit.
+    Each exclusion recomputes the nets, which can make another member short (it no longer
+    receives what would have covered its payments): the loop runs until nobody blocks. This is
+    the order in which :meth:`dfmi_py.api.netting.Netting.resolve` excludes on-chain.
 
     Args:
         obligations: The round's registered obligations.

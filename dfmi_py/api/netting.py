@@ -1,0 +1,488 @@
+"""Multilateral netting rounds: open, register obligations (signed by both parties), close, submit
+the nets computed off-chain, fund, settle, exclude members that cannot pay, and read each round's
+compression.
+
+The nets, the recomputation after an exclusion and the compression come from
+:mod:`dfmi_py.netting`, fed with the obligations read back from the contract's events, so what is
+submitted is computed by the members' own tool, and the contract only checks it. Amounts are
+integers in the cash token's smallest unit.
+
+Typical round::
+
+    netting = Netting(chain, deployment.netting)
+    round_id = netting.open_round(opener)
+    ob = netting.obligation(round_id, p1.address, p2.address, 40 * USD)
+    netting.register(p1, ob, payee_signature=netting.sign(p2, ob))
+    ...
+    netting.close(opener, round_id)
+    netting.submit_nets(anyone, round_id)          # computed from the events, verified on-chain
+    netting.approve(p1, 90 * USD)                  # or netting.fund(p1, round_id, 90 * USD)
+    netting.settle(anyone, round_id)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import cached_property
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from dfmi_py.api.base import ContractAPI
+from dfmi_py.chain.client import checksum
+from dfmi_py.errors import InputError
+from dfmi_py.netting.obligation import Obligation, obligation_id, sign_obligation
+from dfmi_py.netting.positions import Compression, net_vector, verify_nets
+from dfmi_py.signing.eip712 import Domain
+
+logger = logging.getLogger(__name__)
+
+#: Default seconds a new round collects obligations, and then gives members to fund.
+DEFAULT_COLLECTION_SECONDS = 3600
+DEFAULT_FUNDING_SECONDS = 3600
+#: Most obligations :meth:`Netting.register_batch` sends in one transaction (about 75,000 gas each
+#: when new members join, see bench/results/netting_gas.md; 150 stay well inside a 30M block).
+MAX_BATCH = 150
+_ZERO_REF = bytes(32)
+
+
+class RoundState(IntEnum):
+    """Mirror of ``RoundState`` in INetting.sol."""
+
+    NONE = 0
+    COLLECTING = 1
+    CLOSED = 2
+    VERIFIED = 3
+    SETTLED = 4
+    EXPIRED = 5
+
+
+class ObligationState(IntEnum):
+    """Mirror of ``ObligationState`` in INetting.sol."""
+
+    NONE = 0
+    REGISTERED = 1
+    REMOVED = 2
+
+
+@dataclass(frozen=True)
+class SignedObligation:
+    """An obligation with each party's consent: a signature, or empty bytes for the sender."""
+
+    obligation: Obligation
+    payer_signature: bytes = b""
+    payee_signature: bytes = b""
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The ``SignedObligation`` struct as web3 takes it."""
+        return (self.obligation.as_tuple(), self.payer_signature, self.payee_signature)
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    """``RoundInfo`` of INetting.sol."""
+
+    round_id: int
+    opener: str
+    cutoff: int
+    deadline: int
+    state: RoundState
+    gross_value: int
+    net_value: int
+    obligation_count: int
+    member_count: int
+    excluded_count: int
+    escrowed: int
+
+    @property
+    def compression(self) -> Compression:
+        """Gross and net value of the round's (remaining) obligations."""
+        return Compression(self.gross_value, self.net_value)
+
+    def record(self) -> dict[str, Any]:
+        """A flat row for pandas, with the compression ratio as a float."""
+        return {
+            "round_id": self.round_id,
+            "state": self.state.name,
+            "opener": self.opener,
+            "cutoff": self.cutoff,
+            "deadline": self.deadline,
+            "members": self.member_count,
+            "excluded": self.excluded_count,
+            "obligations": self.obligation_count,
+            "gross_value": self.gross_value,
+            "net_value": self.net_value,
+            "compression": float(self.compression.ratio),
+            "escrowed": self.escrowed,
+        }
+
+
+@dataclass(frozen=True)
+class Position:
+    """A member's position in one round."""
+
+    member: str
+    net: int
+    obligations: int
+    excluded: bool
+    funded: int
+
+
+class Netting(ContractAPI):
+    """The netting contract.
+
+    Args:
+        chain: The chain.
+        contract: The ``NettingEngine`` contract.
+    """
+
+    @cached_property
+    def domain(self) -> Domain:
+        """The contract's EIP-712 domain (read once)."""
+        return self.eip712_domain()
+
+    @cached_property
+    def cash(self) -> Contract:
+        """The cash token every round is in."""
+        return self.chain.contract("CashToken", self.contract.functions.cash().call())
+
+    # ------------------------------------------------------------------ rounds
+
+    def open_round(self, opener: LocalAccount, cutoff: int | None = None, deadline: int | None = None) -> int:
+        """Open a round; returns its id.
+
+        Args:
+            opener: An onboarded account; it may close the round before ``cutoff``.
+            cutoff: Last second obligations register (default: an hour from the latest block).
+            deadline: Funding deadline (default: an hour after ``cutoff``).
+        """
+        if cutoff is None:
+            cutoff = self._now() + DEFAULT_COLLECTION_SECONDS
+        if deadline is None:
+            deadline = cutoff + DEFAULT_FUNDING_SECONDS
+        if deadline < cutoff:
+            raise InputError(f"the funding deadline {deadline} is before the cutoff {cutoff}")
+        receipt = self.chain.transact(self.contract.functions.openRound(cutoff, deadline), opener, "open a round")
+        (event,) = self.contract.events.RoundOpened().process_receipt(receipt, errors=DISCARD)
+        round_id = int(event["args"]["roundId"])
+        logger.info("opened netting round %s (cutoff %s, deadline %s)", round_id, cutoff, deadline)
+        return round_id
+
+    def obligation(
+        self, round_id: int, payer: str, payee: str, amount: int, ref: bytes | int = _ZERO_REF
+    ) -> Obligation:
+        """An obligation checked for what the contract refuses whatever the chain's state.
+
+        ``ref`` must differ between obligations with the same parties and amount in one round.
+
+        Raises:
+            InputError: a malformed address, an amount outside [1, 2**96 - 1], payer == payee.
+        """
+        built = Obligation(round_id, payer, payee, amount, ref)  # type: ignore[arg-type]
+        built.validate()
+        return built
+
+    def sign(self, signer: LocalAccount, obligation: Obligation) -> bytes:
+        """``signer``'s (payer's or payee's) packed EIP-712 signature of ``obligation``."""
+        return sign_obligation(signer, self.domain, obligation).packed()
+
+    def id_of(self, obligation: Obligation) -> bytes:
+        """The obligation's id (its EIP-712 digest), computed off-chain."""
+        return obligation_id(self.domain, obligation)
+
+    def register(
+        self,
+        sender: LocalAccount,
+        obligation: Obligation,
+        payer_signature: bytes = b"",
+        payee_signature: bytes = b"",
+    ) -> TxReceipt:
+        """Register ``obligation``: the sender's own consent needs no signature, the other party's does."""
+        obligation.validate()
+        call = self.contract.functions.register(obligation.as_tuple(), payer_signature, payee_signature)
+        return self.chain.transact(call, sender, "register an obligation")
+
+    def register_batch(self, sender: LocalAccount, batch: Sequence[SignedObligation]) -> list[TxReceipt]:
+        """Register ``batch`` in transactions of at most :data:`MAX_BATCH` (each all or nothing)."""
+        if not batch:
+            raise InputError("an empty batch registers nothing")
+        for item in batch:
+            item.obligation.validate()
+        receipts = []
+        for start in range(0, len(batch), MAX_BATCH):
+            chunk = [item.as_tuple() for item in batch[start : start + MAX_BATCH]]
+            call = self.contract.functions.registerBatch(chunk)
+            receipts.append(self.chain.transact(call, sender, f"register {len(chunk)} obligations"))
+        return receipts
+
+    def signed_by_both(self, obligation: Obligation, payer: LocalAccount, payee: LocalAccount) -> SignedObligation:
+        """``obligation`` with both parties' signatures (for a batch sent by anyone)."""
+        return SignedObligation(obligation, self.sign(payer, obligation), self.sign(payee, obligation))
+
+    def close(self, sender: LocalAccount, round_id: int) -> TxReceipt:
+        """Close the round to new obligations (its opener any time, anyone after the cutoff)."""
+        return self.chain.transact(self.contract.functions.close(round_id), sender, f"close round {round_id}")
+
+    # ------------------------------------------------------------------ nets
+
+    def compute_nets(self, round_id: int, from_block: int = 0) -> list[int]:
+        """The round's nets computed off-chain from its events, in the contract's member order."""
+        return net_vector(self.obligations(round_id, from_block), self.members(round_id))
+
+    def submit_nets(
+        self, sender: LocalAccount, round_id: int, nets: Sequence[int] | None = None, from_block: int = 0
+    ) -> TxReceipt:
+        """Submit the round's nets for verification (computed from the events when ``nets`` is None).
+
+        Given ``nets`` are checked off-chain first, so a wrong vector fails here without a
+        transaction (raising :class:`~dfmi_py.netting.NetsMismatchError`).
+        """
+        members = self.members(round_id)
+        obligations = self.obligations(round_id, from_block)
+        vector = net_vector(obligations, members) if nets is None else list(nets)
+        verify_nets(obligations, members, vector)
+        call = self.contract.functions.submitNets(round_id, vector)
+        return self.chain.transact(call, sender, f"submit the nets of round {round_id}")
+
+    def submit_nets_unchecked(self, sender: LocalAccount, round_id: int, nets: Sequence[int]) -> TxReceipt:
+        """Send ``nets`` as given, for the contract to judge (tests of its verification use this)."""
+        call = self.contract.functions.submitNets(round_id, list(nets))
+        return self.chain.transact(call, sender, f"submit the nets of round {round_id}")
+
+    # ------------------------------------------------------------------ funding and settlement
+
+    def approve(self, member: LocalAccount, amount: int) -> TxReceipt:
+        """Let the contract pull up to ``amount`` from ``member``'s wallet at settlement."""
+        call = self.cash.functions.approve(self.address, amount)
+        return self.chain.transact(call, member, "approve the netting contract")
+
+    def fund(self, member: LocalAccount, round_id: int, amount: int, *, approve: bool = True) -> TxReceipt:
+        """Pay ``amount`` into the round's escrow for ``member`` (approving it first by default)."""
+        if amount <= 0:
+            raise InputError(f"amount must be positive, got {amount}")
+        if approve:
+            self.approve(member, amount)
+        call = self.contract.functions.fund(round_id, amount)
+        return self.chain.transact(call, member, f"fund round {round_id}")
+
+    def withdraw_funding(self, member: LocalAccount, round_id: int, amount: int | None = None) -> TxReceipt:
+        """Take back ``amount`` (default: all that is free) of ``member``'s funding of the round."""
+        if amount is None:
+            amount = self.free_funding_of(round_id, member.address)
+        if amount <= 0:
+            raise InputError(f"{member.address} has no free funding in round {round_id}")
+        call = self.contract.functions.withdrawFunding(round_id, amount)
+        return self.chain.transact(call, member, f"withdraw funding of round {round_id}")
+
+    def settle(self, sender: LocalAccount, round_id: int) -> TxReceipt:
+        """Move every net of the (Verified) round, all or nothing; anyone may send it."""
+        return self.chain.transact(self.contract.functions.settle(round_id), sender, f"settle round {round_id}")
+
+    # ------------------------------------------------------------------ exclusion
+
+    def exclude(self, sender: LocalAccount, round_id: int, member: str, from_block: int = 0) -> TxReceipt:
+        """Exclude ``member`` (after the funding deadline, when it blocks the settlement).
+
+        Its registered obligations are read from the events and passed to the contract, which
+        checks the list is complete.
+        """
+        address = checksum(member)
+        mine = [o.as_tuple() for o in self.obligations(round_id, from_block) if o.involves(address)]
+        call = self.contract.functions.exclude(round_id, address, mine)
+        return self.chain.transact(call, sender, f"exclude {address} from round {round_id}")
+
+    def blocking_member(self, round_id: int) -> str | None:
+        """The first member (in round order) that may be excluded now, or ``None``.
+
+        Mirrors the contract's rule: a net debit above what the member can fund, or a net credit
+        it cannot receive (not onboarded).
+        """
+        registry = self.chain.contract("ComplianceRegistry", self.contract.functions.registry().call())
+        for member in self.members(round_id):
+            position = self.position_of(round_id, member)
+            if position.excluded or position.net == 0:
+                continue
+            if position.net < 0:
+                required, available = self.funding_of(round_id, member)
+                if available < required:
+                    return member
+            elif not registry.functions.isActive(member).call():
+                return member
+        return None
+
+    def resolve(self, sender: LocalAccount, round_id: int, from_block: int = 0) -> list[str]:
+        """After the deadline: exclude blocking members one at a time, then resubmit the nets.
+
+        Each exclusion changes other members' nets, so the next blocker is found on the updated
+        round (the order of :func:`dfmi_py.netting.resolve_round`). Returns the excluded members;
+        the round is then Verified, ready for :meth:`settle`.
+        """
+        excluded = []
+        while (member := self.blocking_member(round_id)) is not None:
+            self.exclude(sender, round_id, member, from_block)
+            logger.info("excluded %s from round %s", member, round_id)
+            excluded.append(member)
+        if self.state(round_id) == RoundState.CLOSED:
+            self.submit_nets(sender, round_id, from_block=from_block)
+        return excluded
+
+    # ------------------------------------------------------------------ reads
+
+    def round_count(self) -> int:
+        """Rounds opened so far."""
+        return int(self.contract.functions.roundCount().call())
+
+    def state(self, round_id: int) -> RoundState:
+        """Where the round stands."""
+        return RoundState(self.contract.functions.stateOf(round_id).call())
+
+    def round(self, round_id: int) -> RoundInfo:
+        """The round in full."""
+        info = self.chain.call(self.contract.functions.roundOf(round_id), f"read round {round_id}")
+        (opener, cutoff, deadline, state, gross, net, obligations, members, excluded, escrowed) = info
+        return RoundInfo(
+            round_id,
+            checksum(opener),
+            int(cutoff),
+            int(deadline),
+            RoundState(state),
+            int(gross),
+            int(net),
+            int(obligations),
+            int(members),
+            int(excluded),
+            int(escrowed),
+        )
+
+    def rounds(self) -> list[RoundInfo]:
+        """Every round, oldest first."""
+        return [self.round(i) for i in range(1, self.round_count() + 1)]
+
+    def members(self, round_id: int) -> list[str]:
+        """The round's members, in the order nets are submitted."""
+        return [checksum(m) for m in self.contract.functions.membersOf(round_id).call()]
+
+    def nets(self, round_id: int) -> list[int]:
+        """The nets the contract accumulated, in :meth:`members` order."""
+        return [int(n) for n in self.contract.functions.netsOf(round_id).call()]
+
+    def position_of(self, round_id: int, member: str) -> Position:
+        """``member``'s position in the round."""
+        address = checksum(member)
+        net, obligations, excluded, funded = self.contract.functions.positionOf(round_id, address).call()
+        return Position(address, int(net), int(obligations), bool(excluded), int(funded))
+
+    def funding_of(self, round_id: int, member: str) -> tuple[int, int]:
+        """``(required, available)``: ``member``'s net debit and what it can fund now."""
+        required, available = self.contract.functions.fundingOf(round_id, checksum(member)).call()
+        return int(required), int(available)
+
+    def free_funding_of(self, round_id: int, member: str) -> int:
+        """What ``member`` may withdraw from the round's escrow now."""
+        return int(self.contract.functions.freeFundingOf(round_id, checksum(member)).call())
+
+    def compression(self, round_id: int) -> Compression:
+        """The round's gross value and the net value that moves (or moved)."""
+        gross, net = self.contract.functions.compressionOf(round_id).call()
+        return Compression(int(gross), int(net))
+
+    def obligation_state(self, obligation: Obligation | bytes) -> ObligationState:
+        """Fate of an obligation (or of an id)."""
+        key = obligation if isinstance(obligation, bytes) else self.id_of(obligation)
+        return ObligationState(self.contract.functions.obligationStateOf(key).call())
+
+    # ------------------------------------------------------------------ history
+
+    def obligations(self, round_id: int, from_block: int = 0, *, include_removed: bool = False) -> list[Obligation]:
+        """The round's obligations in registration order, rebuilt from the events.
+
+        Removed ones (their payer or payee was excluded) are left out unless ``include_removed``.
+        """
+        filters = {"roundId": round_id}
+        registered = self.contract.events.ObligationRegistered().get_logs(
+            from_block=from_block, argument_filters=filters
+        )
+        removed: set[bytes] = set()
+        if not include_removed:
+            logs = self.contract.events.ObligationRemoved().get_logs(from_block=from_block, argument_filters=filters)
+            removed = {bytes(log["args"]["id"]) for log in logs}
+        out = []
+        for log in registered:
+            if bytes(log["args"]["id"]) in removed:
+                continue
+            a = log["args"]
+            out.append(Obligation(round_id, a["payer"], a["payee"], int(a["amount"]), bytes(a["ref"])))
+        return out
+
+    def obligation_records(self, round_id: int, from_block: int = 0) -> list[dict[str, Any]]:
+        """One row per obligation of the round (removed ones flagged), for pandas."""
+        removed = {
+            bytes(log["args"]["id"])
+            for log in self.contract.events.ObligationRemoved().get_logs(
+                from_block=from_block, argument_filters={"roundId": round_id}
+            )
+        }
+        rows = []
+        for log in self.contract.events.ObligationRegistered().get_logs(
+            from_block=from_block, argument_filters={"roundId": round_id}
+        ):
+            a = log["args"]
+            rows.append(
+                {
+                    "round_id": round_id,
+                    "block": int(log["blockNumber"]),
+                    "id": "0x" + bytes(a["id"]).hex(),
+                    "payer": a["payer"],
+                    "payee": a["payee"],
+                    "amount": int(a["amount"]),
+                    "ref": "0x" + bytes(a["ref"]).hex(),
+                    "removed": bytes(a["id"]) in removed,
+                }
+            )
+        return rows
+
+    def compression_records(self) -> list[dict[str, Any]]:
+        """One row per round: state, members, obligations, gross, net, compression (pandas-ready)."""
+        return [info.record() for info in self.rounds()]
+
+    def exclusions(self, round_id: int, from_block: int = 0) -> list[dict[str, Any]]:
+        """Every exclusion of the round: who, what it owed and was owed, and what it could fund."""
+        logs = self.contract.events.MemberExcluded().get_logs(
+            from_block=from_block, argument_filters={"roundId": round_id}
+        )
+        return [
+            {
+                "member": log["args"]["member"],
+                "caller": log["args"]["caller"],
+                "obligations": int(log["args"]["obligations"]),
+                "owed_to_others": int(log["args"]["owedToOthers"]),
+                "owed_by_others": int(log["args"]["owedByOthers"]),
+                "required": int(log["args"]["required"]),
+                "available": int(log["args"]["available"]),
+            }
+            for log in logs
+        ]
+
+    def _now(self) -> int:
+        return int(self.chain.w3.eth.get_block("latest")["timestamp"])
+
+
+def ratio_text(compression: Compression) -> str:
+    """``"150 gross, 100 net: 33.3% compressed"`` (units as given)."""
+    percent = float(compression.ratio * 100) if compression.gross else 0.0
+    return f"{compression.gross} gross, {compression.net} net: {percent:.1f}% compressed"
+
+
+def totals(compressions: Iterable[Compression]) -> Compression:
+    """Sum of several rounds' gross and net values."""
+    gross = net = 0
+    for c in compressions:
+        gross += c.gross
+        net += c.net
+    return Compression(gross, net)
