@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from web3.contract import Contract
 
+from dfmi_py.signing.settlement import instruction_id
 from tests.helpers import events, expect_revert
 from tests.settlement.conftest import PRICE, QUANTITY, State, World
 
@@ -35,8 +36,6 @@ def test_signed_dvp_settled_by_an_outsider_moves_exactly_both_legs(world: World,
 
 
 def test_the_off_chain_id_is_the_contracts(world: World) -> None:
-    from dfmi_py.signing.settlement import instruction_id
-
     instruction = world.dvp(nonce=7)
     assert instruction_id(world.domain(), instruction) == world.id_of(instruction)
 
