@@ -12,18 +12,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from eth_account.signers.local import LocalAccount
 
 from dfmi_py.api.cash import Cash
 from dfmi_py.api.settlement import InstructionState, Settlement
 from dfmi_py.chain import Chain, dev_account
-from dfmi_py.cli.main import cli
 from dfmi_py.deploy.roles import DEV_ROLE_INDEX
 from dfmi_py.deploy.suite import Deployment
 from dfmi_py.errors import ContractRevertError, InputError
 from dfmi_py.signing.settlement import instruction_id
-from tests.helpers import MAX_UINT256, Roles
+from tests.helpers import MAX_UINT256, CliRun, Roles, cli_runner, one_line_error
 
 SHARES = 1_000
 CASH = 1_000_000 * 10**6
@@ -134,28 +133,14 @@ def test_the_off_chain_id_binds_the_domain(api: Settlement, deployment: Deployme
 
 
 @pytest.fixture
-def run(node, deployment):
+def run(node, deployment) -> CliRun:
     """Invoke ``dfmi --rpc-url <session node> --deployments-dir <its manifests> ARGS``."""
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        base = ["--rpc-url", node.rpc_url, "--deployments-dir", str(deployment.manifest_file.parent)]
-        return runner.invoke(cli, [*base, *args], catch_exceptions=False)
-
-    return invoke
+    return cli_runner(node.rpc_url, deployment.manifest_file.parent)
 
 
 def _ok(result: Result) -> str:
     assert result.exit_code == 0, result.output
     return result.output
-
-
-def _one_line_error(result: Result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 def test_cli_new_sign_settle_status_and_history(api: Settlement, deployment: Deployment, run, tmp_path: Path) -> None:
@@ -205,12 +190,12 @@ def test_cli_batch_with_a_failure_reports_it_and_exits_non_zero(api: Settlement,
 def test_cli_errors_are_one_line(api: Settlement, run, tmp_path: Path) -> None:
     junk = tmp_path / "junk.json"
     junk.write_text("{not json")
-    assert "not an instruction file" in _one_line_error(run("dvp", "status", str(junk)))
+    assert "not an instruction file" in one_line_error(run("dvp", "status", str(junk)))
     seller, buyer = dev_account(7), dev_account(8)
     trade = tmp_path / "trade.json"
     _ok(run("dvp", "new", seller.address, "1", buyer.address, "1", "-o", str(trade)))
     _ok(run("dvp", "sign", str(trade), "--dev-account", "7"))
-    line = _one_line_error(run("dvp", "settle", str(trade), "--dev-account", "15"))
+    line = one_line_error(run("dvp", "settle", str(trade), "--dev-account", "15"))
     assert "SettlementUnauthorized" in line
-    assert "above zero" in _one_line_error(run("dvp", "new", seller.address, "0", buyer.address, "1"))
-    assert "not a party" in _one_line_error(run("dvp", "sign", str(trade), "--dev-account", "12"))
+    assert "above zero" in one_line_error(run("dvp", "new", seller.address, "0", buyer.address, "1"))
+    assert "not a party" in one_line_error(run("dvp", "sign", str(trade), "--dev-account", "12"))
