@@ -184,7 +184,11 @@ class Netting(ContractAPI):
         Raises:
             InputError: a malformed address, an amount outside [1, 2**96 - 1], payer == payee.
         """
-        built = Obligation(round_id, payer, payee, amount, ref)  # type: ignore[arg-type]
+        if isinstance(ref, int):
+            if not 0 <= ref < 2**256:
+                raise InputError(f"ref must fit 32 bytes, got {ref}")
+            ref = ref.to_bytes(32, "big")
+        built = Obligation(round_id, payer, payee, amount, ref)
         built.validate()
         return built
 

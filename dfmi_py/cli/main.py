@@ -356,9 +356,11 @@ def _add_groups() -> None:
     # Imported here: each group's module builds on the helpers above.
     from dfmi_py.cli.dvp import dvp
     from dfmi_py.cli.fund import fund
+    from dfmi_py.cli.net import net
 
     cli.add_command(dvp)
     cli.add_command(fund)
+    cli.add_command(net)
 
 
 _add_groups()

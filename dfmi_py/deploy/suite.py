@@ -76,6 +76,11 @@ class Deployment:
         """The atomic DvP/PvP settlement contract."""
         return self.contract("AtomicSettlement")
 
+    @property
+    def netting(self) -> Contract:
+        """The multilateral netting contract."""
+        return self.contract("NettingEngine")
+
 
 @dataclass(frozen=True)
 class _Spec:
@@ -147,6 +152,12 @@ SUITE: tuple[_Spec, ...] = (
     ),
     # No constructor arguments and no roles: it holds nothing and nobody governs it.
     _Spec("AtomicSettlement", (), lambda addr, deployer, p: []),
+    # No roles either: any onboarded account opens a round; it holds members' pre-funding.
+    _Spec(
+        "NettingEngine",
+        ("ComplianceRegistry", "CashToken"),
+        lambda addr, deployer, p: [addr["ComplianceRegistry"], addr["CashToken"]],
+    ),
 )
 
 #: Contracts deployed together, the second in the transaction right after the first: the engine
@@ -291,7 +302,7 @@ def _configure(deployment: Deployment, deployer: LocalAccount, roles: RoleConfig
 
 #: Contracts that hold cash, or move it as a spender (the settlement contract), and so must be
 #: active in the registry.
-CASH_HOLDERS = ("DerivativeEngine", "DefaultFund", "AtomicSettlement")
+CASH_HOLDERS = ("DerivativeEngine", "DefaultFund", "AtomicSettlement", "NettingEngine")
 
 
 def _onboard_system_accounts(deployment: Deployment, officer: LocalAccount | None) -> None:

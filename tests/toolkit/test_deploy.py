@@ -20,6 +20,7 @@ SUITE = (
     "DefaultFund",
     "SecurityToken",
     "AtomicSettlement",
+    "NettingEngine",
 )
 
 

@@ -1,0 +1,324 @@
+"""``dfmi net``: multilateral netting rounds from the command line.
+
+An obligation travels between its two parties as a JSON file, like a DvP instruction::
+
+    dfmi net open --dev-account 7                                  # prints the round id
+    dfmi net new 1 PAYER PAYEE 40 -o p1-p2.json                    # P1 owes 40 to P2
+    dfmi net sign p1-p2.json --dev-account 7                       # the payer signs
+    dfmi net sign p1-p2.json --dev-account 8                       # the payee signs
+    dfmi net register p1-p2.json p1-p3.json --dev-account 15       # anyone registers (one batch)
+    dfmi net close 1 --dev-account 7
+    dfmi net submit 1 --dev-account 15                             # nets computed here, verified on-chain
+    dfmi net approve 1 --dev-account 7                             # each debtor (or: dfmi net fund 1 90)
+    dfmi net settle 1 --dev-account 15
+    dfmi net resolve 1 --dev-account 15                            # after the deadline: exclude who cannot pay
+
+``dfmi net compute FILE`` does the arithmetic alone, offline, on a CSV of ``payer,payee,amount``.
+AMOUNTs are in whole units with decimals (e.g. 12345.67).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dfmi_py.api.market import Market
+from dfmi_py.api.netting import Netting, SignedObligation, ratio_text
+from dfmi_py.chain.client import checksum
+from dfmi_py.cli.main import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.errors import InputError
+from dfmi_py.netting import Obligation, compression, credit_losses, exclude, member_order, net_positions
+from dfmi_py.units import format_units, to_units
+
+
+@click.group()
+def net() -> None:
+    """Multilateral netting rounds: obligations in, net amounts out."""
+
+
+def _netting(market: Market) -> Netting:
+    return Netting(market.chain, market.deployment.netting)
+
+
+def _read(path: Path) -> SignedObligation:
+    try:
+        data = json.loads(path.read_text())
+        obligation = Obligation.from_message(data["obligation"])
+        payer_sig = bytes.fromhex(str(data.get("payerSignature", "0x"))[2:])
+        payee_sig = bytes.fromhex(str(data.get("payeeSignature", "0x"))[2:])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not an obligation file ({type(exc).__name__}: {exc})") from None
+    return SignedObligation(obligation, payer_sig, payee_sig)
+
+
+def _write(item: SignedObligation, out: Path | None) -> None:
+    message = item.obligation.as_message() | {"ref": "0x" + item.obligation.ref.hex()}
+    text = json.dumps(
+        {
+            "obligation": message,
+            "payerSignature": "0x" + item.payer_signature.hex(),
+            "payeeSignature": "0x" + item.payee_signature.hex(),
+        },
+        indent=2,
+    )
+    if out is None:
+        click.echo(text)
+    else:
+        out.write_text(text + "\n")
+        click.echo(f"wrote {out}", err=True)
+
+
+def _money(market: Market, units: int) -> str:
+    return market.cash.format(units)
+
+
+# ---------------------------------------------------------------------- offline
+
+
+@net.command("compute")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--decimals", type=click.IntRange(0, 36), default=6, show_default=True, help="Decimals of the cash.")
+@click.option("--exclude", "excluded", multiple=True, help="Recompute without this member (repeatable).")
+def net_compute(file: Path, decimals: int, excluded: tuple[str, ...]) -> None:
+    """Nets and compression of the obligations in FILE (CSV: payer,payee,amount), offline."""
+    obligations = []
+    try:
+        with file.open(newline="") as handle:
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                try:
+                    amount = to_units(row["amount"], decimals)
+                    obligations.append(Obligation(0, row["payer"], row["payee"], amount, line.to_bytes(32, "big")))
+                except KeyError:
+                    raise InputError(f"{file}: needs columns payer,payee,amount") from None
+                except InputError as exc:
+                    raise InputError(f"{file} line {line}: {exc}") from None
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise InputError(f"{file}: cannot read ({exc})") from None
+    if not obligations:
+        raise InputError(f"{file}: no obligations")
+    for o in obligations:
+        o.validate()
+    members = member_order(obligations)
+    out = [checksum(m) for m in excluded]
+    unknown = set(out) - set(members)
+    if unknown:
+        raise InputError(f"not members of these obligations: {sorted(unknown)}")
+    remaining = exclude(obligations, out)
+    nets = net_positions(remaining, members)
+
+    def fmt(units: int) -> str:
+        return format_units(units, decimals)
+
+    for member in members:
+        note = "  excluded" if member in out else ""
+        click.echo(f"{member}  {fmt(nets[member]):>24}{note}")
+    c = compression(remaining)
+    click.echo(f"gross {fmt(c.gross)}, net {fmt(c.net)}: {float(c.ratio):.1%} compressed")
+    for member, loss in credit_losses(obligations, out).items():
+        click.echo(f"loss of {member}: {fmt(loss)} owed by excluded members")
+
+
+# ---------------------------------------------------------------------- rounds
+
+
+@net.command("open")
+@pass_options
+@click.option("--cutoff-in", type=click.IntRange(min=0), default=3600, show_default=True, help="Seconds of collection.")
+@click.option("--funding-for", type=click.IntRange(min=0), default=3600, show_default=True, help="Seconds to fund.")
+@signer_options
+def net_open(options: Options, cutoff_in: int, funding_for: int, key_env: str, dev_account: int | None) -> None:
+    """Open a round (any onboarded account); prints its id."""
+    netting = _netting(open_market(options))
+    cutoff = int(netting.chain.w3.eth.get_block("latest")["timestamp"]) + cutoff_in
+    round_id = netting.open_round(signer(key_env, dev_account), cutoff, cutoff + funding_for)
+    click.echo(f"round {round_id}: obligations until {cutoff}, funding until {cutoff + funding_for}")
+
+
+@net.command("new")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+@click.argument("payer")
+@click.argument("payee")
+@click.argument("amount")
+@click.option("--ref", type=click.IntRange(min=0), default=0, show_default=True, help="Tells apart equal obligations.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the file here.")
+def net_new(options: Options, round_id: int, payer: str, payee: str, amount: str, ref: int, out: Path | None) -> None:
+    """An obligation file: PAYER owes AMOUNT to PAYEE in ROUND_ID."""
+    market = open_market(options)
+    obligation = _netting(market).obligation(round_id, payer, payee, to_units(amount, market.cash.decimals), ref)
+    _write(SignedObligation(obligation), out)
+
+
+@net.command("sign")
+@pass_options
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@signer_options
+def net_sign(options: Options, file: Path, key_env: str, dev_account: int | None) -> None:
+    """Add the signer's consent (payer or payee) to the obligation in FILE."""
+    netting = _netting(open_market(options))
+    item = _read(file)
+    account = signer(key_env, dev_account)
+    signature = netting.sign(account, item.obligation)
+    if account.address == item.obligation.payer:
+        item = SignedObligation(item.obligation, signature, item.payee_signature)
+    else:
+        item = SignedObligation(item.obligation, item.payer_signature, signature)
+    _write(item, file)
+
+
+@net.command("register")
+@pass_options
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@signer_options
+def net_register(options: Options, files: tuple[Path, ...], key_env: str, dev_account: int | None) -> None:
+    """Register the obligations in FILES (one batch: all or none)."""
+    netting = _netting(open_market(options))
+    batch = [_read(f) for f in files]
+    receipts = netting.register_batch(signer(key_env, dev_account), batch)
+    gas = sum(int(r["gasUsed"]) for r in receipts)
+    click.echo(f"registered {len(batch)} obligations (gas {gas:,})")
+
+
+def _round_command(name: str, doc: str) -> None:
+    @net.command(name, help=doc)
+    @pass_options
+    @click.argument("round_id", type=click.IntRange(min=1))
+    @signer_options
+    def command(options: Options, round_id: int, key_env: str, dev_account: int | None) -> None:
+        market = open_market(options)
+        netting = _netting(market)
+        receipt = getattr(netting, name)(signer(key_env, dev_account), round_id)
+        click.echo(f"round {round_id}: {name} ok (gas {int(receipt['gasUsed']):,})")
+        if name == "settle":
+            click.echo(ratio_text(netting.compression(round_id)))
+
+
+for _name, _doc in (
+    ("close", "Close ROUND_ID to new obligations (its opener, or anyone after the cutoff)."),
+    ("settle", "Move every net of ROUND_ID (Verified), all or nothing."),
+):
+    _round_command(_name, _doc)
+
+
+@net.command("submit")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+@signer_options
+def net_submit(options: Options, round_id: int, key_env: str, dev_account: int | None) -> None:
+    """Compute ROUND_ID's nets from its obligations and submit them for verification."""
+    market = open_market(options)
+    netting = _netting(market)
+    nets = netting.compute_nets(round_id)
+    receipt = netting.submit_nets(signer(key_env, dev_account), round_id, nets)
+    for member, value in zip(netting.members(round_id), nets, strict=True):
+        click.echo(f"{member}  {_money(market, value):>24}")
+    click.echo(f"verified {len(nets)} nets (gas {int(receipt['gasUsed']):,})")
+
+
+@net.command("approve")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+@signer_options
+def net_approve(options: Options, round_id: int, key_env: str, dev_account: int | None) -> None:
+    """Let the contract pull the signer's net debit in ROUND_ID from its wallet."""
+    market = open_market(options)
+    netting = _netting(market)
+    account = signer(key_env, dev_account)
+    required, _ = netting.funding_of(round_id, account.address)
+    if required == 0:
+        raise InputError(f"{account.address} has no net debit in round {round_id}: nothing to approve")
+    netting.approve(account, required)
+    click.echo(f"approved {_money(market, required)} for round {round_id}")
+
+
+@net.command("fund")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+@click.argument("amount")
+@signer_options
+def net_fund(options: Options, round_id: int, amount: str, key_env: str, dev_account: int | None) -> None:
+    """Pre-fund AMOUNT into ROUND_ID's escrow (the signer's, withdrawable above its net debit)."""
+    market = open_market(options)
+    units = to_units(amount, market.cash.decimals)
+    _netting(market).fund(signer(key_env, dev_account), round_id, units)
+    click.echo(f"funded {_money(market, units)} into round {round_id}")
+
+
+@net.command("withdraw")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+@click.argument("amount", required=False)
+@signer_options
+def net_withdraw(options: Options, round_id: int, amount: str | None, key_env: str, dev_account: int | None) -> None:
+    """Take back AMOUNT (default: all that is free) of the signer's funding of ROUND_ID."""
+    market = open_market(options)
+    units = None if amount is None else to_units(amount, market.cash.decimals)
+    account = signer(key_env, dev_account)
+    netting = _netting(market)
+    units = netting.free_funding_of(round_id, account.address) if units is None else units
+    netting.withdraw_funding(account, round_id, units)
+    click.echo(f"withdrew {_money(market, units)} from round {round_id}")
+
+
+@net.command("exclude")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+@click.argument("member")
+@signer_options
+def net_exclude(options: Options, round_id: int, member: str, key_env: str, dev_account: int | None) -> None:
+    """Exclude MEMBER from ROUND_ID (after the deadline, when it cannot pay or receive)."""
+    netting = _netting(open_market(options))
+    receipt = netting.exclude(signer(key_env, dev_account), round_id, member)
+    click.echo(f"excluded {member} from round {round_id} (gas {int(receipt['gasUsed']):,}); submit the nets again")
+
+
+@net.command("resolve")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+@signer_options
+def net_resolve(options: Options, round_id: int, key_env: str, dev_account: int | None) -> None:
+    """Exclude every member of ROUND_ID that blocks it (one at a time), then resubmit its nets."""
+    netting = _netting(open_market(options))
+    excluded = netting.resolve(signer(key_env, dev_account), round_id)
+    for member in excluded:
+        click.echo(f"excluded {member}")
+    click.echo(f"round {round_id}: {netting.state(round_id).name}, {len(excluded)} excluded")
+
+
+# ---------------------------------------------------------------------- reads
+
+
+@net.command("show")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+def net_show(options: Options, round_id: int) -> None:
+    """ROUND_ID's state, every member's net and funding, and its compression."""
+    market = open_market(options)
+    netting = _netting(market)
+    info = netting.round(round_id)
+    click.echo(f"round {round_id}: {info.state.name}, cutoff {info.cutoff}, deadline {info.deadline}")
+    for member in netting.members(round_id):
+        p = netting.position_of(round_id, member)
+        note = "  excluded" if p.excluded else ""
+        click.echo(f"{member}  net {_money(market, p.net):>22}  funded {_money(market, p.funded):>20}{note}")
+    click.echo(f"{info.obligation_count} obligations; {ratio_text(info.compression)} (units)")
+
+
+@net.command("rounds")
+@pass_options
+def net_rounds(options: Options) -> None:
+    """Every round with its gross and net value: the compression achieved per round."""
+    market = open_market(options)
+    rows: list[dict[str, Any]] = _netting(market).compression_records()
+    if not rows:
+        click.echo("no rounds yet")
+    for row in rows:
+        click.echo(
+            f"round {row['round_id']:>4}  {row['state']:<10} members {row['members']:>4}  "
+            f"gross {_money(market, row['gross_value']):>22}  net {_money(market, row['net_value']):>22}  "
+            f"{row['compression']:.1%} compressed"
+        )

@@ -1,0 +1,91 @@
+"""``dfmi net``: the paper's round through obligation files, and the offline arithmetic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dfmi_py.chain import dev_account
+from tests.helpers import CliRun, cli_runner, one_line_error
+
+P1, P2, P3 = (dev_account(i) for i in (7, 8, 9))
+
+
+@pytest.fixture
+def run(node, deployment) -> CliRun:
+    """``dfmi --rpc-url <session node> --deployments-dir <its manifests> ARGS``, netting onboarded."""
+    invoke = cli_runner(node.rpc_url, deployment.manifest_file.parent)
+    assert invoke("compliance", "onboard", deployment.netting.address, "--dev-account", "1").exit_code == 0
+    for member in (P1, P2, P3):
+        assert invoke("cash", "mint", member.address, "1000", "--dev-account", "4").exit_code == 0
+    return invoke
+
+
+def _obligation(run: CliRun, tmp_path: Path, payer, payee, amount: str) -> Path:
+    path = tmp_path / f"{payer.address[:6]}-{payee.address[:6]}.json"
+    result = run("net", "new", "1", payer.address, payee.address, amount, "-o", str(path))
+    assert result.exit_code == 0, result.output
+    for account in (payer, payee):
+        index = str(7 + (P1, P2, P3).index(account))
+        assert run("net", "sign", str(path), "--dev-account", index).exit_code == 0
+    return path
+
+
+def test_the_papers_round_from_the_command_line(run: CliRun, tmp_path: Path) -> None:
+    result = run("net", "open", "--dev-account", "7")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("round 1:")
+    files = [
+        _obligation(run, tmp_path, P1, P2, "40"),
+        _obligation(run, tmp_path, P1, P3, "50"),
+        _obligation(run, tmp_path, P3, P2, "60"),
+    ]
+    assert json.loads(files[0].read_text())["payeeSignature"] != "0x"
+    result = run("net", "register", *map(str, files), "--dev-account", "15")
+    assert result.exit_code == 0, result.output
+    assert "registered 3 obligations" in result.output
+
+    line = one_line_error(run("net", "submit", "1", "--dev-account", "15"))
+    assert "NettingInvalidState" in line
+    assert run("net", "close", "1", "--dev-account", "7").exit_code == 0
+    result = run("net", "submit", "1", "--dev-account", "15")
+    assert result.exit_code == 0, result.output
+    nets = [line.split()[1] for line in result.output.splitlines() if line.startswith("0x")]
+    assert nets == ["-90.000000", "100.000000", "-10.000000"]
+
+    assert one_line_error(run("net", "approve", "1", "--dev-account", "8")).endswith("nothing to approve")
+    for index in ("7", "9"):
+        assert run("net", "approve", "1", "--dev-account", index).exit_code == 0
+    result = run("net", "settle", "1", "--dev-account", "15")
+    assert result.exit_code == 0, result.output
+    assert "150000000 gross, 100000000 net: 33.3% compressed" in result.output
+    balances = run("cash", "balance", P1.address, P2.address, P3.address).output.split()
+    assert balances[1::3] == ["910.000000", "1,100.000000", "990.000000"]
+    result = run("net", "rounds")
+    assert "SETTLED" in result.output
+    assert "33.3% compressed" in result.output
+
+
+def test_compute_offline_with_an_exclusion(tmp_path: Path) -> None:
+    csv_file = tmp_path / "obligations.csv"
+    csv_file.write_text(f"payer,payee,amount\n{P1.address},{P2.address},40\n{P1.address},{P3.address},50\n"
+                        f"{P3.address},{P2.address},60\n")  # fmt: skip
+    run = cli_runner("http://127.0.0.1:1", tmp_path)  # never contacted: compute is offline
+    result = run("net", "compute", str(csv_file))
+    assert result.exit_code == 0, result.output
+    assert [line.split()[1] for line in result.output.splitlines()[:3]] == ["-90.000000", "100.000000", "-10.000000"]
+    assert "gross 150.000000, net 100.000000: 33.3% compressed" in result.output
+
+    result = run("net", "compute", str(csv_file), "--exclude", P3.address)
+    assert result.exit_code == 0, result.output
+    assert [line.split()[1] for line in result.output.splitlines()[:3]] == ["-40.000000", "40.000000", "0.000000"]
+    assert f"loss of {P2.address}: 60.000000 owed by excluded members" in result.output
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"payer,payee,amount\n{P1.address},{P2.address},-4\n")
+    assert "line 2" in one_line_error(run("net", "compute", str(bad)))
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("from,to,value\n1,2,3\n")
+    assert "payer,payee,amount" in one_line_error(run("net", "compute", str(wrong)))
