@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
-import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {ICompliantToken} from "./ICompliantToken.sol";
 
 /// @title ICashToken
 /// @notice Tokenised cash: a regulated settlement coin. ERC-20 with EIP-2612 permit, issued by
@@ -10,7 +9,7 @@ import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC2
 ///         paused by a pauser, and movable only between accounts that the shared compliance
 ///         registry holds `Active`.
 /// @dev Amounts are integers in the token's smallest unit (`decimals()`).
-interface ICashToken is IERC20Metadata, IERC20Permit {
+interface ICashToken is ICompliantToken {
     /// @notice `minter` may now mint up to `allowance` more units.
     event MinterConfigured(address indexed minter, uint256 allowance);
 
@@ -41,8 +40,6 @@ interface ICashToken is IERC20Metadata, IERC20Permit {
     /// @notice Role that redeems (burns) cash handed to it.
     function BURNER_ROLE() external view returns (bytes32);
 
-    /// @notice Role that pauses and unpauses all movement.
-    function PAUSER_ROLE() external view returns (bytes32);
 
     /// @notice Makes `minter` a minter with `allowance` units left to mint. Master minter only.
     function configureMinter(address minter, uint256 allowance) external;
@@ -58,10 +55,4 @@ interface ICashToken is IERC20Metadata, IERC20Permit {
 
     /// @notice Burns `amount` of the caller's own balance. Burner only.
     function burn(uint256 amount) external;
-
-    /// @notice Stops every transfer, mint, burn, approval and permit. Pauser only.
-    function pause() external;
-
-    /// @notice Resumes. Pauser only.
-    function unpause() external;
 }

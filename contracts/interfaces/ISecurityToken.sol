@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
-import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {ICompliantToken} from "./ICompliantToken.sol";
 
 /// @title ISecurityToken
 /// @notice A tokenised security (a bond or a share): ERC-20 with EIP-2612 permit, issued and
@@ -11,7 +10,7 @@ import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC2
 /// @dev Amounts are integers in the token's smallest unit (`decimals()`: 0 for whole shares, or
 ///      the bond's denomination). Transfers check the registry exactly as the cash token does, so
 ///      a delivery costs what a payment costs.
-interface ISecurityToken is IERC20Metadata, IERC20Permit {
+interface ISecurityToken is ICompliantToken {
     /// @notice `issuer` issued `amount` to `to`.
     event Issued(address indexed issuer, address indexed to, uint256 amount);
 
@@ -27,9 +26,6 @@ interface ISecurityToken is IERC20Metadata, IERC20Permit {
     /// @notice Role of the issuer, who issues new units and redeems units handed back to it.
     function ISSUER_ROLE() external view returns (bytes32);
 
-    /// @notice Role that pauses and unpauses all movement.
-    function PAUSER_ROLE() external view returns (bytes32);
-
     /// @notice Issues `amount` new units to `to` (an active account). Issuer only; the issuer
     ///         must be active too.
     function issue(address to, uint256 amount) external;
@@ -38,10 +34,4 @@ interface ISecurityToken is IERC20Metadata, IERC20Permit {
     ///         (for instance against cash in a DvP with the issuer), then the issuer redeems them.
     ///         Issuer only.
     function redeem(uint256 amount) external;
-
-    /// @notice Stops every transfer, issue, redemption, approval and permit. Pauser only.
-    function pause() external;
-
-    /// @notice Resumes. Pauser only.
-    function unpause() external;
 }

@@ -1,15 +1,11 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {IERC20, ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
-import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
-import {IERC20Permit, ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 
-import {ComplianceMirror} from "../compliance/ComplianceMirror.sol";
 import {ICashToken} from "../interfaces/ICashToken.sol";
 import {IComplianceRegistry} from "../interfaces/IComplianceRegistry.sol";
+import {CompliantToken} from "./CompliantToken.sol";
 
 /// @title CashToken
 /// @notice Tokenised cash. See {ICashToken}.
@@ -23,18 +19,13 @@ import {IComplianceRegistry} from "../interfaces/IComplianceRegistry.sol";
 ///      - supply grows only by `mint`, within the minter's allowance, and shrinks only by `burn`;
 ///      - no account that the registry does not hold `Active` sends, receives, approves,
 ///        is approved or spends an allowance; nothing moves while paused.
-contract CashToken is ICashToken, ERC20Permit, AccessControl, Pausable, ComplianceMirror {
+contract CashToken is ICashToken, CompliantToken {
     /// @inheritdoc ICashToken
     bytes32 public constant MASTER_MINTER_ROLE = keccak256("MASTER_MINTER_ROLE");
     /// @inheritdoc ICashToken
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
     /// @inheritdoc ICashToken
     bytes32 public constant BURNER_ROLE = keccak256("BURNER_ROLE");
-    /// @inheritdoc ICashToken
-    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
-
-    uint8 private immutable _decimals;
-
     /// @inheritdoc ICashToken
     mapping(address minter => uint256) public minterAllowance;
 
@@ -44,13 +35,9 @@ contract CashToken is ICashToken, ERC20Permit, AccessControl, Pausable, Complian
     /// @param registry_ The shared compliance registry.
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`.
     constructor(string memory name_, string memory symbol_, uint8 decimals_, IComplianceRegistry registry_, address admin)
-        ERC20(name_, symbol_)
-        ERC20Permit(name_)
-        ComplianceMirror(registry_)
+        CompliantToken(name_, symbol_, decimals_, registry_, admin)
     {
         if (admin == address(0) || address(registry_) == address(0)) revert CashZeroAddress();
-        _decimals = decimals_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _setRoleAdmin(MINTER_ROLE, MASTER_MINTER_ROLE);
     }
 
@@ -92,63 +79,9 @@ contract CashToken is ICashToken, ERC20Permit, AccessControl, Pausable, Complian
         emit Burned(msg.sender, amount);
     }
 
-    // ------------------------------------------------------------------ pause
-
-    /// @inheritdoc ICashToken
-    function pause() external onlyRole(PAUSER_ROLE) {
-        _pause();
-    }
-
-    /// @inheritdoc ICashToken
-    function unpause() external onlyRole(PAUSER_ROLE) {
-        _unpause();
-    }
-
-    // ------------------------------------------------------------------ ERC-20 hooks
-
-    /// @dev ERC-165 for AccessControl and the compliance subscriber interface.
-    function supportsInterface(bytes4 interfaceId)
-        public
-        view
-        override(AccessControl, ComplianceMirror)
-        returns (bool)
-    {
-        return super.supportsInterface(interfaceId);
-    }
-
-    /// @inheritdoc ERC20
-    function decimals() public view override(ERC20, IERC20Metadata) returns (uint8) {
-        return _decimals;
-    }
-
-    /// @inheritdoc ERC20
-    /// @dev The spender of an allowance must be active too.
-    function transferFrom(address from, address to, uint256 value) public override(ERC20, IERC20) returns (bool) {
-        _requireActive(msg.sender);
-        return super.transferFrom(from, to, value);
-    }
-
     /// @inheritdoc IERC20Permit
-    function nonces(address owner) public view override(ERC20Permit, IERC20Permit) returns (uint256) {
+    /// @dev The compiler asks for it: the interface and the base both declare `nonces`.
+    function nonces(address owner) public view override(CompliantToken, IERC20Permit) returns (uint256) {
         return super.nonces(owner);
-    }
-
-    /// @dev Every movement (transfer, mint, burn): not paused, both ends active.
-    function _update(address from, address to, uint256 value) internal override {
-        _requireNotPaused();
-        if (from != address(0)) _requireActive(from);
-        if (to != address(0)) _requireActive(to);
-        super._update(from, to, value);
-    }
-
-    /// @dev New approvals (approve, permit): not paused, owner and spender active. Allowance
-    ///      spending (`emitEvent == false`) is checked in {transferFrom}.
-    function _approve(address owner, address spender, uint256 value, bool emitEvent) internal override {
-        if (emitEvent) {
-            _requireNotPaused();
-            if (owner != address(0)) _requireActive(owner);
-            if (spender != address(0)) _requireActive(spender);
-        }
-        super._approve(owner, spender, value, emitEvent);
     }
 }

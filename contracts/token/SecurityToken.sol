@@ -1,15 +1,11 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {IERC20, ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
-import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
-import {IERC20Permit, ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 
-import {ComplianceMirror} from "../compliance/ComplianceMirror.sol";
 import {IComplianceRegistry} from "../interfaces/IComplianceRegistry.sol";
 import {ISecurityToken} from "../interfaces/ISecurityToken.sol";
+import {CompliantToken} from "./CompliantToken.sol";
 
 /// @title SecurityToken
 /// @notice A tokenised bond or share. See {ISecurityToken}.
@@ -22,13 +18,9 @@ import {ISecurityToken} from "../interfaces/ISecurityToken.sol";
 ///      - supply grows only by `issue` and shrinks only by `redeem`, both by the issuer;
 ///      - no account that the registry does not hold `Active` sends, receives, approves,
 ///        is approved or spends an allowance; nothing moves while paused.
-contract SecurityToken is ISecurityToken, ERC20Permit, AccessControl, Pausable, ComplianceMirror {
+contract SecurityToken is ISecurityToken, CompliantToken {
     /// @inheritdoc ISecurityToken
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
-    /// @inheritdoc ISecurityToken
-    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
-
-    uint8 private immutable _decimals;
 
     /// @param name_ Token name, also the EIP-712 domain name.
     /// @param symbol_ Token symbol.
@@ -36,13 +28,9 @@ contract SecurityToken is ISecurityToken, ERC20Permit, AccessControl, Pausable, 
     /// @param registry_ The shared compliance registry.
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`.
     constructor(string memory name_, string memory symbol_, uint8 decimals_, IComplianceRegistry registry_, address admin)
-        ERC20(name_, symbol_)
-        ERC20Permit(name_)
-        ComplianceMirror(registry_)
+        CompliantToken(name_, symbol_, decimals_, registry_, admin)
     {
         if (admin == address(0) || address(registry_) == address(0)) revert SecurityZeroAddress();
-        _decimals = decimals_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
     // ------------------------------------------------------------------ issuance
@@ -62,63 +50,9 @@ contract SecurityToken is ISecurityToken, ERC20Permit, AccessControl, Pausable, 
         emit Redeemed(msg.sender, amount);
     }
 
-    // ------------------------------------------------------------------ pause
-
-    /// @inheritdoc ISecurityToken
-    function pause() external onlyRole(PAUSER_ROLE) {
-        _pause();
-    }
-
-    /// @inheritdoc ISecurityToken
-    function unpause() external onlyRole(PAUSER_ROLE) {
-        _unpause();
-    }
-
-    // ------------------------------------------------------------------ ERC-20 hooks
-
-    /// @dev ERC-165 for AccessControl and the compliance subscriber interface.
-    function supportsInterface(bytes4 interfaceId)
-        public
-        view
-        override(AccessControl, ComplianceMirror)
-        returns (bool)
-    {
-        return super.supportsInterface(interfaceId);
-    }
-
-    /// @inheritdoc ERC20
-    function decimals() public view override(ERC20, IERC20Metadata) returns (uint8) {
-        return _decimals;
-    }
-
-    /// @inheritdoc ERC20
-    /// @dev The spender of an allowance must be active too.
-    function transferFrom(address from, address to, uint256 value) public override(ERC20, IERC20) returns (bool) {
-        _requireActive(msg.sender);
-        return super.transferFrom(from, to, value);
-    }
-
     /// @inheritdoc IERC20Permit
-    function nonces(address owner) public view override(ERC20Permit, IERC20Permit) returns (uint256) {
+    /// @dev The compiler asks for it: the interface and the base both declare `nonces`.
+    function nonces(address owner) public view override(CompliantToken, IERC20Permit) returns (uint256) {
         return super.nonces(owner);
-    }
-
-    /// @dev Every movement (transfer, issue, redeem): not paused, both ends active.
-    function _update(address from, address to, uint256 value) internal override {
-        _requireNotPaused();
-        if (from != address(0)) _requireActive(from);
-        if (to != address(0)) _requireActive(to);
-        super._update(from, to, value);
-    }
-
-    /// @dev New approvals (approve, permit): not paused, owner and spender active. Allowance
-    ///      spending (`emitEvent == false`) is checked in {transferFrom}.
-    function _approve(address owner, address spender, uint256 value, bool emitEvent) internal override {
-        if (emitEvent) {
-            _requireNotPaused();
-            if (owner != address(0)) _requireActive(owner);
-            if (spender != address(0)) _requireActive(spender);
-        }
-        super._approve(owner, spender, value, emitEvent);
     }
 }
