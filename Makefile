@@ -12,8 +12,11 @@ export SOLCX_BINARY_PATH := $(CURDIR)/toolchain/solcx
 run: setup
 	$(BIN)/dfmi demo
 
+# Test workers (pytest-xdist): one per CPU by default; `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= auto
+
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 lint: setup
 	$(BIN)/ruff check dfmi_py tests bench scripts

@@ -1,6 +1,7 @@
 """Session-wide local chain with the suite deployed once, and snapshot/revert isolation per test.
 
-The base scenario, set up once and restored after every test:
+The base scenario, set up once and restored after every test (fixtures that set up more for every
+test, such as contracts of their own, can keep that setup between tests with :class:`SetupCache`):
 
 - the suite deployed with :meth:`RoleConfig.devnet` roles (development accounts 0-6);
 - members (development accounts 7-12), the minter (4) and the burner (5) onboarded;
@@ -10,17 +11,22 @@ The base scenario, set up once and restored after every test:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+import requests
 from hypothesis import HealthCheck, settings
+from web3 import Web3
 from web3.contract import Contract
 
+from dfmi_py.build import compile_contracts
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy.roles import DEV_ROLE_INDEX, FIRST_MEMBER_INDEX, RoleConfig
 from dfmi_py.deploy.suite import Deployment, deploy_suite
 from dfmi_py.node import AnvilNode
-from tests.helpers import Roles, evm_revert, evm_snapshot
+from tests.helpers import Roles, SetupCache
 
 #: Units the minter may mint in the base scenario (a trillion dollars at 6 decimals).
 MINTER_ALLOWANCE = 10**18
@@ -36,6 +42,27 @@ settings.register_profile(
 settings.load_profile("dfmi")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config, specs: Any) -> None:
+    """Under pytest-xdist, compile (or load the cache) once on the controller before the workers start.
+
+    Every worker's ``chain`` fixture then reads the cached artifacts instead of running the
+    compiler at the same time as the others. A compiler error is left for the workers to report
+    as test errors.
+    """
+    with contextlib.suppress(Exception):
+        compile_contracts()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep the ape tests on one xdist worker (``--dist loadgroup``): they share ape's build folders."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.path.name == "test_ape.py":
+            item.add_marker(pytest.mark.xdist_group("ape"))
+
+
 @pytest.fixture(scope="session")
 def node() -> Iterator[AnvilNode]:
     """One anvil process for the whole session."""
@@ -44,9 +71,20 @@ def node() -> Iterator[AnvilNode]:
 
 
 @pytest.fixture(scope="session")
-def chain(node: AnvilNode) -> Chain:
-    """A connection to the session's chain, with the compiled artifacts."""
-    return Chain.connect(node.rpc_url)
+def chain(node: AnvilNode) -> Iterator[Chain]:
+    """A connection to the session's chain, with the compiled artifacts.
+
+    The transport is tuned for tens of thousands of requests to a local node: requests does not
+    scan the environment for proxy settings on every request, and web3 caches the chain id it
+    otherwise fetches again to validate every transaction and call.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    provider = Web3.HTTPProvider(
+        node.rpc_url, session=session, cache_allowed_requests=True, cacheable_requests={"eth_chainId"}
+    )
+    yield Chain(Web3(provider))
+    session.close()
 
 
 @pytest.fixture(scope="session")
@@ -92,22 +130,34 @@ def deployment(chain: Chain, roles: Roles, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(scope="session")
-def _base_snapshot(chain: Chain, deployment: Deployment) -> dict[str, str]:
-    """The id of a snapshot of the base scenario; replaced after every use (ids are single-use)."""
-    return {"id": evm_snapshot(chain)}
+def setup_cache(chain: Chain, deployment: Deployment) -> SetupCache:
+    """The base scenario's snapshot, and the setups of fixtures kept on top of it between tests."""
+    return SetupCache(chain)
+
+
+_ACTIVE_CACHE = pytest.StashKey[SetupCache]()
 
 
 @pytest.fixture(autouse=True)
 def _isolate_chain(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Return the chain to the base scenario after every test that touches it."""
+    """Return the chain to the base scenario, plus the setups kept for the next test, after every test
+    that touches it; before it, revert the kept setups that it does not ask for."""
     if "chain" not in request.fixturenames:
         yield
         return
-    snapshot = request.getfixturevalue("_base_snapshot")
+    cache: SetupCache = request.getfixturevalue("setup_cache")
+    cache.begin(request.node)
+    request.node.stash[_ACTIVE_CACHE] = cache
     yield
-    chain: Chain = request.getfixturevalue("chain")
-    evm_revert(chain, snapshot["id"])
-    snapshot["id"] = evm_snapshot(chain)
+    cache.end()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """Before the test body: the chain holds only setups the test asked for."""
+    cache = item.stash.get(_ACTIVE_CACHE, None)
+    if cache is not None:
+        cache.check()
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pytest
 from click.testing import CliRunner, Result
@@ -116,6 +116,124 @@ def evm_revert(chain: Chain, snapshot_id: str) -> None:
     """Return the chain to ``snapshot_id``; fails loudly rather than leak state into the next test."""
     response = chain.w3.provider.make_request("evm_revert", [snapshot_id])
     assert response.get("result") is True, f"evm_revert({snapshot_id}) failed: {response}"
+
+
+# ---------------------------------------------------------------------- setups kept between tests
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Setup:
+    """A fixture's setup as it stands on the chain."""
+
+    fixturedef: object  # the fixture definition that ran it
+    key: Hashable  # what else its result depends on
+    value: Any  # the fixture's result
+    snapshot: str  # a snapshot of the chain right after it (single use: renewed after each revert)
+    block: int  # the block number right after it
+
+
+class SetupCache:
+    """Chain setups of function-scoped fixtures, kept from one test to the next that needs them too.
+
+    Without it, a fixture that deploys contracts or funds accounts for every test repeats the same
+    transactions hundreds of times. A fixture that goes through :meth:`setup` runs its setup for
+    the first test that needs it; a snapshot is taken right after. The tests that follow on the
+    same worker start from that snapshot instead, as long as they ask for the same setups (the
+    same fixture definitions, in the same order, with equal keys). Every test still starts from
+    exactly the state it would have reached by running its setups itself on the base scenario,
+    block numbers and timestamps aside; between tests the chain returns to the state right after
+    the last setup kept, and setups a test does not ask for are reverted before it starts.
+
+    Call order per test: :meth:`begin` (before any fixture of the test sends a transaction),
+    :meth:`setup` from the fixtures, :meth:`check` before the test body, :meth:`end` after it.
+    """
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self._base = _Setup(None, None, None, evm_snapshot(chain), chain.w3.eth.block_number)
+        self._kept: list[_Setup] = []
+        self._used = 0
+        self._bypass = False
+
+    @property
+    def _top(self) -> _Setup:
+        return self._kept[-1] if self._kept else self._base
+
+    def _block(self) -> int:
+        return int(self.chain.w3.eth.block_number)
+
+    def _restore(self, setup: _Setup) -> None:
+        evm_revert(self.chain, setup.snapshot)
+        setup.snapshot = evm_snapshot(self.chain)
+
+    def _truncate(self, count: int) -> None:
+        """Keep the first ``count`` setups on the chain and revert the others."""
+        if count < len(self._kept):
+            del self._kept[count:]
+            self._restore(self._top)
+
+    def begin(self, item: pytest.Item) -> None:
+        """Before ``item``'s fixtures: revert the kept setups it will not ask for."""
+        wanted = {defs[-1] for defs in _fixture_definitions(item).values() if defs}
+        keep = 0
+        while keep < len(self._kept) and self._kept[keep].fixturedef in wanted:
+            keep += 1
+        self._truncate(keep)
+        self._used = 0
+        self._bypass = False
+
+    def setup(self, request: pytest.FixtureRequest, run: Callable[[], T], key: Hashable = ()) -> T:
+        """``run()``'s result for the fixture of ``request``: kept from an earlier test, or run now.
+
+        ``run`` may depend only on the base scenario, on the setups of the fixtures that the
+        calling fixture requests, and on ``key``; its result must not change during a test.
+        """
+        fixturedef = _fixture_definition(request)
+        if self._bypass or fixturedef is None:
+            return run()
+        if self._used < len(self._kept):
+            assert self._block() == self._top.block, (
+                f"fixture {request.fixturename!r} ran after a fixture that changed the chain, but other kept "
+                "setups are already on it: request the fixtures that use the setup cache first"
+            )
+            kept = self._kept[self._used]
+            if kept.fixturedef is fixturedef and kept.key == key:
+                self._used += 1
+                return cast(T, kept.value)
+            self._truncate(self._used)
+        if self._block() != self._top.block:
+            # Another fixture changed the chain after the last kept setup: this setup (and the
+            # test's later ones) run without being kept.
+            self._bypass = True
+            return run()
+        value = run()
+        self._kept.append(_Setup(fixturedef, key, value, evm_snapshot(self.chain), self._block()))
+        self._used += 1
+        return value
+
+    def check(self) -> None:
+        """Before the test body: every setup left on the chain was asked for."""
+        unused = [s.fixturedef for s in self._kept[self._used :]]
+        assert not unused, f"setups on the chain that this test did not ask for: {unused}"
+
+    def end(self) -> None:
+        """After the test: back to the state right after the last kept setup."""
+        self._restore(self._top)
+
+
+def _fixture_definitions(item: pytest.Item) -> dict[str, Sequence[object]]:
+    """Fixture definitions by name that ``item`` requests statically, closest last (pytest internals;
+    empty if they move, which turns the cache off)."""
+    return getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+
+
+def _fixture_definition(request: pytest.FixtureRequest) -> object | None:
+    """The definition of the fixture ``request`` was made for, as its test resolves the name
+    (``None`` when the test requested it dynamically)."""
+    defs = _fixture_definitions(request.node).get(request.fixturename or "")
+    return defs[-1] if defs else None
 
 
 # ---------------------------------------------------------------------- batched reads

@@ -184,8 +184,13 @@ def compile_contracts(*, force: bool = False, contracts_dir: Path = CONTRACTS_DI
     artifacts = _to_artifacts(output)
     BUILD_DIR.mkdir(exist_ok=True)
     for stale in BUILD_DIR.glob(f"artifacts-{contracts_dir.name}-*.json"):
-        stale.unlink()
-    cache.write_text(json.dumps({"solc_version": SOLC_VERSION, "contracts": _serialise(artifacts)}))
+        if stale != cache:
+            stale.unlink(missing_ok=True)
+    # Write aside, then rename: another process reading the cache (a parallel test worker) sees
+    # the old file or the new one, never a missing or half-written one.
+    partial = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"solc_version": SOLC_VERSION, "contracts": _serialise(artifacts)}))
+    partial.replace(cache)
     return artifacts
 
 

@@ -1,11 +1,11 @@
 """Fixtures of the derivative-engine tests: a feed the test controls, an engine on the session's cash.
 
-The engine is deployed per test (the chain returns to the base scenario after every test anyway)
-on the session's registry and cash, with a :class:`MockAggregator` as its oracle, onboarded so it
-may hold cash. The :class:`Market` helper wraps the engine, the feed and the cash: it proposes and
-opens trades, posts prices, moves time and signs amendments and terminations, and it carries the
-Python model of the engine's arithmetic (:func:`value`), written from the specification rather
-than read from the contract.
+The engine is deployed for every test that uses it (:class:`SetupCache` keeps the deployment on the
+chain from one such test to the next) on the session's registry and cash, with a
+:class:`MockAggregator` as its oracle, onboarded so it may hold cash. The :class:`Market` helper
+wraps the engine, the feed and the cash: it proposes and opens trades, posts prices, moves time
+and signs amendments and terminations, and it carries the Python model of the engine's arithmetic
+(:func:`value`), written from the specification rather than read from the contract.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dfmi_py.api.derivatives import TradeState
 from dfmi_py.chain import Chain
 from dfmi_py.errors import ContractRevertError
 from dfmi_py.signing import Domain, amendment_message, sign_typed, termination_message
-from tests.helpers import MAX_UINT256, Roles, read_words
+from tests.helpers import MAX_UINT256, Roles, SetupCache, read_words
 
 #: Oracle decimals (the mock's) and cash decimals (the session's cash).
 PRICE_DECIMALS = 8
@@ -330,9 +330,9 @@ def deploy_quickly(chain: Chain, name: str, args: Sequence[Any], sender: LocalAc
 
 
 @pytest.fixture
-def aggregator(chain: Chain, roles: Roles) -> Contract:
+def aggregator(request: pytest.FixtureRequest, setup_cache: SetupCache, chain: Chain, roles: Roles) -> Contract:
     """A feed whose rounds the test writes; it has no round yet."""
-    return deploy_quickly(chain, "MockAggregator", [], roles.admin)
+    return setup_cache.setup(request, lambda: deploy_quickly(chain, "MockAggregator", [], roles.admin))
 
 
 #: The engine's `fund` argument when it runs without a default fund (IM only).
@@ -345,16 +345,28 @@ def engine_args(registry: Contract, cash: Contract, aggregator: Contract, roles:
 
 
 @pytest.fixture
-def engine(chain: Chain, roles: Roles, registry: Contract, cash: Contract, aggregator: Contract) -> Contract:
+def engine(
+    request: pytest.FixtureRequest,
+    setup_cache: SetupCache,
+    chain: Chain,
+    roles: Roles,
+    registry: Contract,
+    cash: Contract,
+    aggregator: Contract,
+) -> Contract:
     """A DerivativeEngine on the session's registry and cash, onboarded so it can hold cash."""
-    contract = deploy_quickly(
-        chain,
-        "DerivativeEngine",
-        [*engine_args(registry, cash, aggregator, roles), NO_FUND],
-        roles.admin,
-    )
-    send_setup(chain, [(registry.functions.onboard(contract.address), roles.officer)])
-    return contract
+
+    def deploy() -> Contract:
+        contract = deploy_quickly(
+            chain,
+            "DerivativeEngine",
+            [*engine_args(registry, cash, aggregator, roles), NO_FUND],
+            roles.admin,
+        )
+        send_setup(chain, [(registry.functions.onboard(contract.address), roles.officer)])
+        return contract
+
+    return setup_cache.setup(request, deploy)
 
 
 @pytest.fixture
@@ -375,6 +387,8 @@ def fund_and_approve(
 
 @pytest.fixture
 def market(
+    request: pytest.FixtureRequest,
+    setup_cache: SetupCache,
     chain: Chain,
     engine: Contract,
     aggregator: Contract,
@@ -383,7 +397,7 @@ def market(
     fund_and_approve: Callable[[Sequence[LocalAccount], int], None],
 ) -> Market:
     """The engine with the first three members funded with :data:`FUNDS` and the engine approved."""
-    fund_and_approve(roles.members[:3], FUNDS)
+    setup_cache.setup(request, lambda: fund_and_approve(roles.members[:3], FUNDS))
     return Market(chain, engine, aggregator, cash, roles)
 
 

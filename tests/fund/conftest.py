@@ -1,7 +1,7 @@
 """Fixtures of the default-fund tests: a fund on the session's registry and cash, and a mock engine.
 
-Per test (the chain returns to the base scenario after every test anyway): a
-:class:`MockClaimingEngine` stands in for a derivative engine, and a ``DefaultFund`` is deployed
+For every test (:class:`SetupCache` keeps this setup on the chain from one such test to the next):
+a :class:`MockClaimingEngine` stands in for a derivative engine, and a ``DefaultFund`` is deployed
 with it registered in the constructor, threshold :data:`THRESHOLD`, requirement
 :data:`REQUIREMENT_BPS` of open IM and floor :data:`FLOOR`. Both are onboarded so they may hold
 cash. Every member of the base scenario holds :data:`WALLET` cash and has approved the fund for
@@ -21,7 +21,7 @@ from web3.types import TxReceipt
 from dfmi_py.api.fund import DefaultFund
 from dfmi_py.chain import Chain
 from dfmi_py.signing.fund import Action, ActionKind, Approval
-from tests.helpers import MAX_UINT256, Roles, read_words
+from tests.helpers import MAX_UINT256, Roles, SetupCache, read_words
 
 USD = 10**6
 #: Fund parameters of the tests.
@@ -174,11 +174,25 @@ def deploy_fund(
 
 
 @pytest.fixture
-def world(chain: Chain, roles: Roles, cash: Contract, registry: Contract) -> FundWorld:
+def world(
+    request: pytest.FixtureRequest,
+    setup_cache: SetupCache,
+    chain: Chain,
+    roles: Roles,
+    cash: Contract,
+    registry: Contract,
+) -> FundWorld:
     """A fresh fund and mock engine; every member funded and approved, none joined."""
-    engine = deploy_engine(chain, roles, cash, registry)
-    fund = deploy_fund(chain, roles, cash, registry, [engine.address])
-    for member in roles.members:
-        chain.transact(cash.functions.mint(member.address, WALLET), roles.minter)
-        chain.transact(cash.functions.approve(fund.address, MAX_UINT256), member)
-    return FundWorld(chain=chain, fund=fund, engine=engine, cash=cash, registry=registry, roles=roles)
+
+    def setup() -> tuple[Contract, Contract]:
+        engine = deploy_engine(chain, roles, cash, registry)
+        fund = deploy_fund(chain, roles, cash, registry, [engine.address])
+        for member in roles.members:
+            chain.transact(cash.functions.mint(member.address, WALLET), roles.minter)
+            chain.transact(cash.functions.approve(fund.address, MAX_UINT256), member)
+        return engine, fund.contract
+
+    engine, fund = setup_cache.setup(request, setup)
+    return FundWorld(
+        chain=chain, fund=DefaultFund(chain, fund), engine=engine, cash=cash, registry=registry, roles=roles
+    )
