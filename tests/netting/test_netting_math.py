@@ -144,7 +144,9 @@ def test_nets_sum_to_zero_and_net_value_never_exceeds_gross(obligations: list[Ob
     c = compression(obligations)
     assert c.gross == sum(o.amount for o in obligations)
     assert 0 <= c.net <= c.gross
-    assert 0 <= c.ratio < 1
+    # A ratio of 1 is full compression: every obligation cancels (e.g. A owes B what B owes A).
+    assert 0 <= c.ratio <= 1
+    assert (c.ratio == 1) == (c.net == 0)
     # Each member's net is what it is owed minus what it owes.
     for member, net in nets.items():
         incoming = sum(o.amount for o in obligations if o.payee == member)
