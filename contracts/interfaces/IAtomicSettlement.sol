@@ -33,7 +33,11 @@ struct SignedInstruction {
 
 /// @notice Where an instruction stands.
 /// @dev Pending -> Settled | Cancelled | Expired; Pending -> Proposed -> Affirmed -> Settled, and
-///      from Proposed or Affirmed -> Cancelled | Expired. `Pending` means nothing is recorded
+///      from Proposed or Affirmed -> Cancelled | Expired. Pending, Proposed or Affirmed -> Locked
+///      when the netting contract enters the instruction into a round; Locked -> Settled when the
+///      round settles, or back to where it was (Pending, Proposed, Affirmed, or Expired if its
+///      deadline passed meanwhile) when the round releases it. A Locked instruction does not
+///      expire: its deadline was checked when it entered the round. `Pending` means nothing is recorded
 ///      on-chain: the instruction settles if both parties' signatures are presented. `Settled`
 ///      and `Cancelled` are the fate of the instruction's nonce, so an instruction that reuses a
 ///      nonce already spent by another reads the same and can never settle.
@@ -43,7 +47,8 @@ enum InstructionState {
     Affirmed,
     Settled,
     Cancelled,
-    Expired
+    Expired,
+    Locked
 }
 
 /// @title IAtomicSettlement
@@ -71,6 +76,21 @@ enum InstructionState {
 ///         instruction settles at most once, and a party can void any instruction with its
 ///         counterparty before it settles. Nonces are unordered: 128 fit in one storage word, so
 ///         parties who number their instructions 0, 1, 2... pay for a fresh word once every 128.
+///
+///         Netting (DvP cash legs). The contract trusts exactly one netting contract, fixed at
+///         construction ({netting}; zero for none). It may enter a pending instruction into a
+///         netting round: {lockForNetting} checks everything {settle} checks (fields, deadline,
+///         unspent nonce, both parties' consent by signature or on-chain approval; the signed
+///         instruction is the consent, no other signature is asked) and locks the instruction's
+///         nonce, so that neither party can settle or cancel it separately any more. When the
+///         round settles, the cash leg moves as part of the round's net cash and
+///         {deliverNetted} moves the delivery leg (`tokenA`, partyA -> partyB) in the same
+///         transaction, spending the nonce: the round reverts as a whole if any delivery leg
+///         cannot move. If the round drops the instruction (a party excluded, the round
+///         expired), {releaseFromNetting} unlocks it: it is pending again and may settle
+///         bilaterally or be cancelled. Trusting one fixed contract keeps the lock in the nonce
+///         word (no storage per instruction, nothing added to bilateral settlement) and leaves
+///         no governance: replacing the netting contract means deploying both again.
 interface IAtomicSettlement {
     // ------------------------------------------------------------------ events
 
@@ -87,6 +107,21 @@ interface IAtomicSettlement {
     /// @notice Instruction `id` was cancelled by `party`; its nonce is spent.
     event InstructionCancelled(bytes32 indexed id, address indexed party);
 
+    /// @notice The netting contract entered instruction `id` into its round `roundId`: locked
+    ///         until the round delivers or releases it.
+    event InstructionLocked(bytes32 indexed id, address indexed partyA, address indexed partyB, uint256 roundId);
+
+    /// @notice Instruction `id` settled through netting round `roundId`: its delivery leg moved
+    ///         here (the token's `Transfer` follows) and its cash leg moved in the round's net
+    ///         cash, in the same transaction. Its nonce is spent.
+    event InstructionSettledNetted(
+        bytes32 indexed id, address indexed partyA, address indexed partyB, uint256 roundId
+    );
+
+    /// @notice Netting round `roundId` no longer includes instruction `id`; it is unlocked and
+    ///         settles or cancels as before.
+    event InstructionReleased(bytes32 indexed id, uint256 indexed roundId);
+
     /// @notice An attempt to settle instruction `id` in a batch or an affirmation failed and
     ///         nothing moved; the instruction stays as it was (it may be retried until its
     ///         deadline). `reason` is the revert data: one of this contract's errors, or the
@@ -100,8 +135,10 @@ interface IAtomicSettlement {
     error SettlementExpired(bytes32 id, uint256 deadline, uint256 timestamp);
 
     /// @notice The nonce of instruction `id` is already spent: an instruction with this nonce
-    ///         between these parties was `state` (Settled or Cancelled). Nothing can settle twice;
-    ///         agree a new instruction with a fresh nonce.
+    ///         between these parties was `state` (Settled or Cancelled), or it is `Locked`: an
+    ///         instruction with this nonce is in a netting round, which alone settles or releases
+    ///         it. Nothing can settle twice; agree a new instruction with a fresh nonce, or wait
+    ///         for the round.
     error SettlementNonceUsed(bytes32 id, uint256 nonce, InstructionState state);
 
     /// @notice `party` has not consented to instruction `id`: its signature is missing or does
@@ -136,6 +173,14 @@ interface IAtomicSettlement {
     /// @notice Only this contract calls {executeSelf} (from a batch or an affirmation); `caller`
     ///         is not it.
     error SettlementOnlySelf(address caller);
+
+    /// @notice Only the netting contract ({netting}) locks, delivers and releases instructions;
+    ///         `caller` is not it.
+    error SettlementOnlyNetting(address caller);
+
+    /// @notice Instruction `id` (nonce `nonce`) is `state`, not Locked: the netting contract can
+    ///         only deliver or release an instruction it locked.
+    error SettlementNotLocked(bytes32 id, uint256 nonce, InstructionState state);
 
     /// @notice `gasLeft` is too little to give the next instruction of a batch its full
     ///         {INSTRUCTION_GAS} allowance: send the batch with more gas (or fewer instructions),
@@ -184,7 +229,34 @@ interface IAtomicSettlement {
     ///         batch or an affirmation can revert one instruction without reverting the rest.
     function executeSelf(Instruction calldata instruction, bytes32 id, bool clearApprovals) external;
 
+    // ------------------------------------------------------------------ netting
+
+    /// @notice Locks `instruction` for netting round `roundId` (caller: the netting contract).
+    ///         Reverts with the errors {settle} would give if it could not settle now (consent,
+    ///         deadline, nonce), and with {SettlementNotParty} if the netting contract is a party.
+    /// @return id The instruction's id.
+    function lockForNetting(
+        Instruction calldata instruction,
+        bytes calldata signatureA,
+        bytes calldata signatureB,
+        uint256 roundId
+    ) external returns (bytes32 id);
+
+    /// @notice Moves only the delivery leg of a locked instruction (`amountA` of `tokenA`, partyA
+    ///         -> partyB) and spends its nonce (caller: the netting contract, settling round
+    ///         `roundId`, whose net cash includes the cash leg). Reverts if the leg cannot move.
+    /// @return id The instruction's id.
+    function deliverNetted(Instruction calldata instruction, uint256 roundId) external returns (bytes32 id);
+
+    /// @notice Unlocks a locked instruction that round `roundId` no longer includes (caller: the
+    ///         netting contract). On-chain approvals recorded before it was locked stand.
+    /// @return id The instruction's id.
+    function releaseFromNetting(Instruction calldata instruction, uint256 roundId) external returns (bytes32 id);
+
     // ------------------------------------------------------------------ views
+
+    /// @notice The netting contract this contract trusts (zero: none).
+    function netting() external view returns (address);
 
     /// @notice Gas each instruction of a batch (and the settlement in {affirm}) may use.
     function INSTRUCTION_GAS() external view returns (uint256);
@@ -210,7 +282,7 @@ interface IAtomicSettlement {
     function nonceState(address partyA, address partyB, uint256 nonce) external view returns (InstructionState);
 
     /// @notice Raw nonce word `wordIndex` of the pair: two bits per nonce (nonce `128 * wordIndex
-    ///         + k` at bits `2k`, `2k + 1`): 0 unspent, 1 settled, 2 cancelled. For finding free
-    ///         nonces off-chain.
+    ///         + k` at bits `2k`, `2k + 1`): 0 unspent, 1 settled, 2 cancelled, 3 locked for
+    ///         netting. For finding free nonces off-chain.
     function nonceWord(address partyA, address partyB, uint256 wordIndex) external view returns (uint256);
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {Instruction} from "./IAtomicSettlement.sol";
+
 /// @notice A gross payment obligation of one netting round: `payer` owes `amount` of the netting
 ///         contract's cash token to `payee`.
 /// @dev Its id is its EIP-712 digest under the netting contract's domain
@@ -40,12 +42,15 @@ enum RoundState {
 }
 
 /// @notice Fate of an obligation id: None (never registered), Registered (counts in its round's
-///         nets), Removed (its payer or payee was excluded; it no longer counts and can never be
-///         registered again).
+///         nets), Removed (its payer or payee was excluded, or, for a DvP cash leg, its round
+///         expired and released the instruction; it no longer counts and can never be registered
+///         again), Delivery (the cash leg of a DvP instruction entered into the round: counts in
+///         the nets like Registered, and settles with the instruction's delivery leg).
 enum ObligationState {
     None,
     Registered,
-    Removed
+    Removed,
+    Delivery
 }
 
 /// @notice A round as {INetting-roundOf} returns it.
@@ -67,6 +72,8 @@ struct RoundInfo {
     uint256 excludedCount;
     /// Cash held by the contract for this round, owed to the members that paid it in.
     uint256 escrowed;
+    /// DvP instructions entered and not released (their cash legs are among the obligations).
+    uint256 instructionCount;
 }
 
 /// @title INetting
@@ -99,6 +106,28 @@ struct RoundInfo {
 ///         Escrow. Cash pre-funded for a round is owed to the member that paid it in: the part
 ///         above its net debit can be withdrawn at any time, all of it once the round settled
 ///         or expired, or once the member was excluded.
+///
+///         DvP cash legs. A pending DvP instruction of the settlement contract ({settlement})
+///         whose payment leg is in the round's cash can be entered into a collecting round by
+///         anyone holding both parties' consent ({enterInstruction}; the signed instruction is
+///         the consent, no other signature is asked). The settlement contract checks the
+///         instruction as it would for a settlement and locks it: neither party can settle or
+///         cancel it separately any more. Its cash leg becomes an ordinary obligation of the
+///         round (buyer partyB owes `amountB` to seller partyA, `ref` = the instruction's id),
+///         so only net cash moves. When the round settles, the delivery leg of every entered
+///         instruction moves in the same transaction, after the net cash: if any cannot move,
+///         the whole settlement reverts. After the deadline, a member that cannot deliver
+///         (balance or allowance to the settlement contract short, or not onboarded) may be
+///         excluded like one that cannot pay; its instructions are then released (pending
+///         again, to settle bilaterally or be cancelled). An expired round's instructions can
+///         be released by anyone ({releaseInstructions}). The parties' deadline is checked on
+///         entry and must be at or after the round's funding deadline; a locked instruction
+///         does not expire while its round runs.
+///
+///         Settling, excluding and releasing take the instructions concerned as arguments (from
+///         {InstructionEntered}); the contract stores only their count per round, checks each
+///         and that the list is complete, so every call stays linear in members plus
+///         instructions.
 interface INetting {
     // ------------------------------------------------------------------ events
 
@@ -153,6 +182,17 @@ interface INetting {
     /// @notice `member`'s net moved in round `roundId`: a debit (`net < 0`) paid, `fromEscrow` of it
     ///         from its pre-funding and the rest from its wallet, or a credit (`net > 0`) received.
     event NetSettled(uint256 indexed roundId, address indexed member, int256 net, uint256 fromEscrow);
+
+    /// @notice DvP instruction `instructionId` entered round `roundId`; its cash leg is obligation
+    ///         `obligationId` (registered in the same transaction).
+    event InstructionEntered(
+        uint256 indexed roundId, bytes32 indexed instructionId, bytes32 indexed obligationId, Instruction instruction
+    );
+
+    /// @notice Round `roundId` no longer includes instruction `instructionId` (a party was
+    ///         excluded, or the round expired); its cash leg was removed and the settlement
+    ///         contract unlocks it.
+    event InstructionReleased(uint256 indexed roundId, bytes32 indexed instructionId);
 
     /// @notice Round `roundId` settled: `netValue` moved for `grossValue` of obligations.
     event RoundSettled(uint256 indexed roundId, uint256 grossValue, uint256 netValue, uint256 obligations);
@@ -225,6 +265,26 @@ interface INetting {
     /// @notice `member` may withdraw `free` of its funding of round `roundId`, not `amount`.
     error NettingWithdrawalExceedsFree(uint256 roundId, address member, uint256 free, uint256 amount);
 
+    /// @notice This contract was deployed without a settlement contract: no instruction can enter.
+    error NettingNoSettlement();
+
+    /// @notice `settlement` trusts `trusted` as its netting contract, not this one.
+    error NettingSettlementMismatch(address settlement, address trusted);
+
+    /// @notice The payment leg of an instruction entering round `roundId` is in `token`, not in
+    ///         the round's cash.
+    error NettingNotCashLeg(uint256 roundId, address token);
+
+    /// @notice The instruction's `deadline` is before round `roundId`'s funding `roundDeadline`.
+    error NettingInstructionDeadline(uint256 roundId, uint256 deadline, uint256 roundDeadline);
+
+    /// @notice Round `roundId` has `expected` instructions; `given` were listed (list them all,
+    ///         from {InstructionEntered}, less the released ones).
+    error NettingInstructionsIncomplete(uint256 roundId, uint256 expected, uint256 given);
+
+    /// @notice Instruction `instructionId` is not entered in round `roundId`: its cash leg there is `state`.
+    error NettingNotInstructionOf(uint256 roundId, bytes32 instructionId, ObligationState state);
+
     /// @notice A value does not fit the contract's storage (more than 2^32 obligations, or sums
     ///         beyond 2^127).
     error NettingOverflow();
@@ -246,6 +306,19 @@ interface INetting {
     /// @notice Registers every obligation of `batch`, or none (the first failure reverts).
     function registerBatch(SignedObligation[] calldata batch) external;
 
+    /// @notice Enters a pending DvP instruction into collecting round `roundId` (anyone may send
+    ///         it): the settlement contract checks both parties' consent (`signatureA`,
+    ///         `signatureB`, or their on-chain approvals) and locks it, and its cash leg is
+    ///         registered as the obligation partyB -> partyA of `amountB`, `ref` = `instructionId`.
+    ///         `tokenB` must be the round's cash, both parties onboarded, and the instruction's
+    ///         deadline at or after the round's funding deadline.
+    function enterInstruction(
+        uint256 roundId,
+        Instruction calldata instruction,
+        bytes calldata signatureA,
+        bytes calldata signatureB
+    ) external returns (bytes32 instructionId, bytes32 obligationId);
+
     /// @notice Closes round `roundId` to new obligations (the opener at any time, anyone after the cutoff).
     function close(uint256 roundId) external;
 
@@ -254,13 +327,27 @@ interface INetting {
     function submitNets(uint256 roundId, int256[] calldata nets) external;
 
     /// @notice Moves every net of a Verified round: debits in (pre-funding first, then wallet),
-    ///         credits out. All or nothing. Anyone may send it.
-    function settle(uint256 roundId) external;
+    ///         credits out, then the delivery leg of every instruction in the round. All or
+    ///         nothing. Anyone may send it.
+    /// @param instructions Every instruction entered into the round and not released, in any order.
+    function settle(uint256 roundId, Instruction[] calldata instructions) external;
 
     /// @notice Excludes `member` from a Closed or Verified round after its funding deadline,
-    ///         when it cannot fund its net debit or receive its net credit. `obligations` are all
-    ///         of its registered obligations in the round; they are removed.
-    function exclude(uint256 roundId, address member, Obligation[] calldata obligations) external;
+    ///         when it cannot fund its net debit or receive its net credit, or cannot deliver the
+    ///         legs of its instructions (or is not onboarded while it has some). Its obligations
+    ///         are removed and its instructions released.
+    /// @param obligations All of its Registered obligations in the round.
+    /// @param instructions All of the round's instructions it is a party to.
+    function exclude(
+        uint256 roundId,
+        address member,
+        Obligation[] calldata obligations,
+        Instruction[] calldata instructions
+    ) external;
+
+    /// @notice Releases instructions of an Expired round (anyone may send it): their cash legs
+    ///         are removed and the settlement contract unlocks them.
+    function releaseInstructions(uint256 roundId, Instruction[] calldata instructions) external;
 
     // ------------------------------------------------------------------ escrow
 

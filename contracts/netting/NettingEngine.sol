@@ -8,6 +8,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 
+import {IAtomicSettlement, Instruction} from "../interfaces/IAtomicSettlement.sol";
 import {IComplianceRegistry} from "../interfaces/IComplianceRegistry.sol";
 import {
     INetting,
@@ -34,6 +35,12 @@ import {
 ///        their own obligations, and anyone may submit nets, settle or exclude, because the
 ///        contract checks everything they claim. Rounds never share state, so a bad round cannot
 ///        touch another.
+///      - DvP cash legs. An entered instruction is locked in the settlement contract and its cash
+///        leg booked as an obligation (state Delivery) with `ref` = the instruction's id; nothing
+///        else is stored but the round's count of such instructions. Whoever settles, excludes
+///        or releases lists the instructions (from {InstructionEntered}); each is re-hashed by
+///        the settlement contract, must be a Delivery obligation of the round, and the count
+///        proves the list complete: O(instructions), as for exclusions.
 ///      - Escrow. Pre-funding is booked per round and member (`_funded`) and in the round's total
 ///        (`escrowed`); settlement takes debits from it first, so a member that pre-funded needs
 ///        no allowance.
@@ -46,7 +53,9 @@ import {
 ///      - `cash.balanceOf(this) == sum over rounds of escrowed` (plus cash sent to it directly),
 ///        and each round's `escrowed` is the sum of its members' `_funded`;
 ///      - a settlement changes every member's wallet plus funding by exactly its net, and moves
-///        no other cash; a failed one moves nothing.
+///        no other cash; a failed one moves nothing;
+///      - a round's `instructionCount` is the number of its Delivery obligations; a settlement
+///        moves the delivery leg of each of them, and no other token.
 contract NettingEngine is INetting, EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -72,6 +81,7 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         uint32 obligationCount;
         uint32 excludedCount;
         uint128 escrowed;
+        uint32 instructionCount;
         // slot 3
         address[] members;
     }
@@ -82,6 +92,7 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         uint256 available;
         uint256 owedToOthers;
         uint256 owedByOthers;
+        bool blocks;
     }
 
     /// @dev A member's position in one round, one slot.
@@ -94,6 +105,8 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
 
     IComplianceRegistry public immutable registry;
     IERC20 public immutable cash;
+    /// @notice The settlement contract whose DvP instructions may enter rounds (zero: none).
+    IAtomicSettlement public immutable settlement;
 
     /// @inheritdoc INetting
     uint256 public roundCount;
@@ -105,9 +118,18 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
 
     /// @param registry_ The shared compliance registry (openers and parties must be `Active`).
     /// @param cash_ The cash token every round is in.
-    constructor(IComplianceRegistry registry_, IERC20 cash_) EIP712("NettingEngine", "1") {
+    /// @param settlement_ The settlement contract of the DvP instructions rounds may net (zero:
+    ///        none). It must trust this contract ({IAtomicSettlement-netting}): deploy it first,
+    ///        with this contract's predicted address.
+    constructor(IComplianceRegistry registry_, IERC20 cash_, IAtomicSettlement settlement_)
+        EIP712("NettingEngine", "1")
+    {
+        if (address(settlement_) != address(0) && settlement_.netting() != address(this)) {
+            revert NettingSettlementMismatch(address(settlement_), settlement_.netting());
+        }
         registry = registry_;
         cash = cash_;
+        settlement = settlement_;
     }
 
     // ================================================================== rounds
@@ -151,6 +173,21 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
             }
             _register(round, item.obligation, item.payerSignature, item.payeeSignature);
         }
+    }
+
+    /// @inheritdoc INetting
+    /// @dev The settlement contract checks consent, fields, deadline and nonce, and locks the
+    ///      instruction; it calls no token (ERC-1271 checks are static calls), so nothing can
+    ///      re-enter between the lock and the booking, and a failed booking reverts the lock.
+    function enterInstruction(
+        uint256 roundId,
+        Instruction calldata instruction,
+        bytes calldata signatureA,
+        bytes calldata signatureB
+    ) external returns (bytes32 instructionId, bytes32 obligationId) {
+        Round storage round = _entering(roundId, instruction);
+        instructionId = settlement.lockForNetting(instruction, signatureA, signatureB, roundId);
+        obligationId = _bookInstruction(round, roundId, instruction, instructionId);
     }
 
     /// @inheritdoc INetting
@@ -202,10 +239,29 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
     /// @inheritdoc INetting
     /// @dev Effects first (stage, escrow books, events), then the transfers: every debit is
     ///      pulled before any credit is paid, so the contract never pays out what it has not
-    ///      received. Any transfer that fails reverts the whole settlement.
-    function settle(uint256 roundId) external nonReentrant {
+    ///      received; then every delivery leg moves. Any transfer that fails reverts the whole
+    ///      settlement.
+    function settle(uint256 roundId, Instruction[] calldata instructions) external nonReentrant {
         Round storage round = _round(roundId);
         _requireState(roundId, round, RoundState.Verified);
+        uint256 deliveries = instructions.length;
+        if (deliveries != round.instructionCount) {
+            revert NettingInstructionsIncomplete(roundId, round.instructionCount, deliveries);
+        }
+        // Each listed instruction is one of the round's (a duplicate would leave one out, and
+        // then fail at delivery: its nonce is no longer locked).
+        for (uint256 i; i < deliveries; ++i) {
+            _delivery(roundId, instructions[i]);
+        }
+        _settleCash(roundId, round);
+        for (uint256 i; i < deliveries; ++i) {
+            settlement.deliverNetted(instructions[i], roundId);
+        }
+    }
+
+    /// @dev Marks the round Settled, books and emits every net, then pulls every debit and pays
+    ///      every credit.
+    function _settleCash(uint256 roundId, Round storage round) private {
         address[] storage members = round.members;
         uint256 count = members.length;
         mapping(address => Position) storage positions = _positions[roundId];
@@ -254,7 +310,16 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
     }
 
     /// @inheritdoc INetting
-    function exclude(uint256 roundId, address member, Obligation[] calldata obligations) external nonReentrant {
+    /// @dev The member blocks when it cannot fund its net debit or receive its net credit, or,
+    ///      over the listed instructions, is not onboarded or cannot deliver (the sum of its
+    ///      deliveries of a token above its balance or its allowance to the settlement contract).
+    ///      Effects first; the settlement contract releases the instructions last.
+    function exclude(
+        uint256 roundId,
+        address member,
+        Obligation[] calldata obligations,
+        Instruction[] calldata instructions
+    ) external nonReentrant {
         Round storage round = _round(roundId);
         Position storage position = _positions[roundId][member];
         Exclusion memory x = _requireExcludable(roundId, round, position, member);
@@ -262,20 +327,64 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         for (uint256 i; i < count; ++i) {
             _remove(roundId, round, position, member, obligations[i], x);
         }
+        uint256 deliveries = instructions.length;
+        if (deliveries != 0 && !x.blocks) x.blocks = !registry.isActive(member);
+        for (uint256 i; i < deliveries; ++i) {
+            _removeInstruction(roundId, round, position, member, instructions[i], x);
+            if (!x.blocks && instructions[i].partyA == member) x.blocks = _cannotDeliver(member, instructions, i);
+        }
+        if (!x.blocks) revert NettingMemberNotShort(roundId, member, x.required, x.available);
         uint256 remaining = position.obligations;
         if (remaining != 0) revert NettingExclusionIncomplete(roundId, member, remaining);
         position.excluded = true;
         unchecked {
             // At most one exclusion per member, and members < 2^32 (each has an obligation).
             round.excludedCount += 1;
-            // Each removed obligation was counted once in the round and once in its gross.
-            round.obligationCount -= uint32(count);
+            // Each removed obligation was counted once in the round and once in its gross; each
+            // removed instruction once in the instruction count.
+            round.obligationCount -= uint32(count + deliveries);
+            round.instructionCount -= uint32(deliveries);
             round.grossValue -= uint128(x.owedToOthers + x.owedByOthers);
         }
         round.stage = RoundState.Closed;
         emit MemberExcluded(
-            roundId, member, msg.sender, count, x.owedToOthers, x.owedByOthers, x.required, x.available
+            roundId, member, msg.sender, count + deliveries, x.owedToOthers, x.owedByOthers, x.required, x.available
         );
+        for (uint256 i; i < deliveries; ++i) {
+            settlement.releaseFromNetting(instructions[i], roundId);
+        }
+    }
+
+    /// @inheritdoc INetting
+    function releaseInstructions(uint256 roundId, Instruction[] calldata instructions) external nonReentrant {
+        Round storage round = _round(roundId);
+        _requireState(roundId, round, RoundState.Expired);
+        uint256 count = instructions.length;
+        if (count == 0) revert NettingEmptyBatch();
+        mapping(address => Position) storage positions = _positions[roundId];
+        for (uint256 i; i < count; ++i) {
+            Instruction calldata instruction = instructions[i];
+            (bytes32 instructionId, bytes32 obligationId) = _delivery(roundId, instruction);
+            _obligations[obligationId] = ObligationState.Removed;
+            uint256 amount = instruction.amountB;
+            Position storage payer = positions[instruction.partyB];
+            Position storage payee = positions[instruction.partyA];
+            _move(round, payer, int256(amount));
+            _move(round, payee, -int256(amount));
+            unchecked {
+                // The obligation was counted by both parties, the round and its gross.
+                payer.obligations -= 1;
+                payee.obligations -= 1;
+                round.obligationCount -= 1;
+                round.instructionCount -= 1;
+                round.grossValue -= uint128(amount);
+            }
+            emit ObligationRemoved(roundId, obligationId, instruction.partyB, instruction.partyA, amount);
+            emit InstructionReleased(roundId, instructionId);
+        }
+        for (uint256 i; i < count; ++i) {
+            settlement.releaseFromNetting(instructions[i], roundId);
+        }
     }
 
     // ================================================================== escrow
@@ -334,7 +443,8 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
             obligationCount: round.obligationCount,
             memberCount: round.members.length,
             excludedCount: round.excludedCount,
-            escrowed: round.escrowed
+            escrowed: round.escrowed,
+            instructionCount: round.instructionCount
         });
     }
 
@@ -428,7 +538,7 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
     ) private returns (bytes32 id) {
         id = _authorise(obligation, payerSignature, payeeSignature);
         _obligations[id] = ObligationState.Registered;
-        _book(round, obligation);
+        _book(round, obligation.roundId, obligation.payer, obligation.payee, obligation.amount);
         emit ObligationRegistered(
             obligation.roundId, id, obligation.payer, obligation.payee, obligation.amount, obligation.ref
         );
@@ -455,15 +565,52 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         registry.requireActive(payee);
     }
 
+    /// @dev The round, when `instruction` may enter it as far as this contract can tell (the
+    ///      settlement contract checks the rest when it locks it).
+    function _entering(uint256 roundId, Instruction calldata instruction) private view returns (Round storage round) {
+        if (address(settlement) == address(0)) revert NettingNoSettlement();
+        round = _collecting(roundId);
+        if (instruction.tokenB != address(cash)) revert NettingNotCashLeg(roundId, instruction.tokenB);
+        if (instruction.deadline < round.deadline) {
+            revert NettingInstructionDeadline(roundId, instruction.deadline, round.deadline);
+        }
+        registry.requireActive(instruction.partyA);
+        registry.requireActive(instruction.partyB);
+    }
+
+    /// @dev Books the cash leg of a locked instruction: partyB owes `amountB` to partyA.
+    function _bookInstruction(
+        Round storage round,
+        uint256 roundId,
+        Instruction calldata instruction,
+        bytes32 instructionId
+    ) private returns (bytes32 obligationId) {
+        address payer = instruction.partyB;
+        address payee = instruction.partyA;
+        uint256 amount = instruction.amountB;
+        obligationId = _obligationId(roundId, payer, payee, amount, instructionId);
+        // Zero amounts were refused by the settlement contract.
+        if (amount > MAX_AMOUNT) revert NettingInvalidAmount(obligationId, amount);
+        ObligationState fate = _obligations[obligationId];
+        if (fate != ObligationState.None) revert NettingObligationExists(obligationId, fate);
+        _obligations[obligationId] = ObligationState.Delivery;
+        _book(round, roundId, payer, payee, amount);
+        unchecked {
+            // At most the round's obligation count, itself < 2^32 (checked in _book).
+            round.instructionCount += 1;
+        }
+        emit ObligationRegistered(roundId, obligationId, payer, payee, amount, instructionId);
+        emit InstructionEntered(roundId, instructionId, obligationId, instruction);
+    }
+
     /// @dev Adds a checked obligation to its round's running nets, counts and gross.
-    function _book(Round storage round, Obligation calldata obligation) private {
-        mapping(address => Position) storage positions = _positions[obligation.roundId];
-        Position storage from = positions[obligation.payer];
-        Position storage to = positions[obligation.payee];
-        _join(round, from, obligation.payer);
-        _join(round, to, obligation.payee);
-        // amount <= MAX_AMOUNT < 2^96, checked in _authorise.
-        uint256 amount = obligation.amount;
+    function _book(Round storage round, uint256 roundId, address payer, address payee, uint256 amount) private {
+        mapping(address => Position) storage positions = _positions[roundId];
+        Position storage from = positions[payer];
+        Position storage to = positions[payee];
+        _join(round, from, payer);
+        _join(round, to, payee);
+        // amount <= MAX_AMOUNT < 2^96, checked by the callers.
         _move(round, from, -int256(amount));
         _move(round, to, int256(amount));
         uint256 total = round.obligationCount;
@@ -501,8 +648,9 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
     }
 
     /// @dev Reverts unless `member` may be excluded now: the round is Closed or Verified, its
-    ///      funding deadline has passed, and the member, listed and not yet excluded, blocks the
-    ///      settlement (a net debit it cannot fund, or a net credit it cannot receive).
+    ///      funding deadline has passed, and the member is listed and not yet excluded. Sets
+    ///      `x.blocks` when its cash blocks the settlement (a net debit it cannot fund, or a net
+    ///      credit it cannot receive).
     function _requireExcludable(uint256 roundId, Round storage round, Position storage position, address member)
         private
         view
@@ -520,8 +668,7 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         int256 net = position.net;
         bool active;
         (x.required, x.available, active) = _funding(roundId, member, net);
-        bool blocks = net < 0 ? x.available < x.required : net > 0 && !active;
-        if (!blocks) revert NettingMemberNotShort(roundId, member, x.required, x.available);
+        x.blocks = net < 0 ? x.available < x.required : net > 0 && !active;
     }
 
     /// @dev Removes one Registered obligation of `member` from the round's nets; adds its
@@ -539,27 +686,95 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         if (fate != ObligationState.Registered || o.roundId != roundId || (o.payer != member && o.payee != member)) {
             revert NettingNotObligationOf(roundId, member, id, fate);
         }
+        _unbook(roundId, round, position, member, id, o.payer, o.payee, o.amount, x);
+    }
+
+    /// @dev Removes the cash leg of an instruction of `member` entered into the round.
+    function _removeInstruction(
+        uint256 roundId,
+        Round storage round,
+        Position storage position,
+        address member,
+        Instruction calldata instruction,
+        Exclusion memory x
+    ) private {
+        (bytes32 instructionId, bytes32 id) = _delivery(roundId, instruction);
+        if (instruction.partyA != member && instruction.partyB != member) {
+            revert NettingNotObligationOf(roundId, member, id, ObligationState.Delivery);
+        }
+        _unbook(roundId, round, position, member, id, instruction.partyB, instruction.partyA, instruction.amountB, x);
+        emit InstructionReleased(roundId, instructionId);
+    }
+
+    /// @dev Marks obligation `id` (payer owes amount to payee, one of them `member`) Removed and
+    ///      takes it out of both parties' nets and counts; adds its amount to `x.owedToOthers`
+    ///      (member pays) or `x.owedByOthers` (member is paid).
+    function _unbook(
+        uint256 roundId,
+        Round storage round,
+        Position storage position,
+        address member,
+        bytes32 id,
+        address payer,
+        address payee,
+        uint256 amount,
+        Exclusion memory x
+    ) private {
         _obligations[id] = ObligationState.Removed;
-        // Registered obligations passed the amount check: amount < 2^96.
-        int256 amount = int256(o.amount);
+        // Booked obligations passed the amount check: amount < 2^96.
+        int256 signed = int256(amount);
         Position storage other;
-        if (o.payer == member) {
-            x.owedToOthers += o.amount;
-            other = _positions[roundId][o.payee];
-            _move(round, other, -amount);
-            _move(round, position, amount);
+        if (payer == member) {
+            x.owedToOthers += amount;
+            other = _positions[roundId][payee];
+            _move(round, other, -signed);
+            _move(round, position, signed);
         } else {
-            x.owedByOthers += o.amount;
-            other = _positions[roundId][o.payer];
-            _move(round, other, amount);
-            _move(round, position, -amount);
+            x.owedByOthers += amount;
+            other = _positions[roundId][payer];
+            _move(round, other, signed);
+            _move(round, position, -signed);
         }
         unchecked {
-            // Both counted this Registered obligation.
+            // Both counted this booked obligation.
             other.obligations -= 1;
             position.obligations -= 1;
         }
-        emit ObligationRemoved(roundId, id, o.payer, o.payee, o.amount);
+        emit ObligationRemoved(roundId, id, payer, payee, amount);
+    }
+
+    /// @dev The ids of an instruction and of its cash-leg obligation in round `roundId`; reverts
+    ///      unless that obligation is a Delivery obligation of the round.
+    function _delivery(uint256 roundId, Instruction calldata instruction)
+        private
+        view
+        returns (bytes32 instructionId, bytes32 obligationId)
+    {
+        // Only reached with instructions listed for a round that has some, hence a settlement
+        // contract; a zero one would make this call revert.
+        instructionId = settlement.hashInstruction(instruction);
+        obligationId =
+            _obligationId(roundId, instruction.partyB, instruction.partyA, instruction.amountB, instructionId);
+        ObligationState fate = _obligations[obligationId];
+        if (fate != ObligationState.Delivery) revert NettingNotInstructionOf(roundId, instructionId, fate);
+    }
+
+    /// @dev True when `member` cannot deliver the token of `instructions[index]` (it is that
+    ///      instruction's partyA): the sum of its deliveries of that token among `instructions`
+    ///      is above its balance or its allowance to the settlement contract.
+    function _cannotDeliver(address member, Instruction[] calldata instructions, uint256 index)
+        private
+        view
+        returns (bool)
+    {
+        address token = instructions[index].tokenA;
+        uint256 total;
+        uint256 count = instructions.length;
+        for (uint256 j; j < count; ++j) {
+            if (instructions[j].partyA == member && instructions[j].tokenA == token) total += instructions[j].amountA;
+        }
+        IERC20 asset = IERC20(token);
+        return asset.balanceOf(member) < total || asset.allowance(member, address(settlement)) < total;
     }
 
     /// @dev What `member` must fund (its net debit) and can fund; whether it is onboarded.
@@ -600,6 +815,14 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
     }
 
     function _hashObligation(Obligation calldata o) private view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(OBLIGATION_TYPEHASH, o.roundId, o.payer, o.payee, o.amount, o.ref)));
+        return _obligationId(o.roundId, o.payer, o.payee, o.amount, o.ref);
+    }
+
+    function _obligationId(uint256 roundId, address payer, address payee, uint256 amount, bytes32 ref)
+        private
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(keccak256(abi.encode(OBLIGATION_TYPEHASH, roundId, payer, payee, amount, ref)));
     }
 }

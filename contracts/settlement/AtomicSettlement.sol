@@ -25,7 +25,12 @@ import {IAtomicSettlement, Instruction, InstructionState, SignedInstruction} fro
 ///        cancelling spends the nonce (check and write one word). Nothing else is stored for a
 ///        signed instruction; on-chain consent costs one more word, cleared on settlement.
 ///      - No custody and no owner. Tokens only ever move party to party; the contract has no
-///        admin and no parameters.
+///        admin and one parameter, fixed at construction: the netting contract it trusts.
+///      - Netting. The third nonce mark (3) is "locked": the netting contract has entered the
+///        instruction into a round. A locked nonce is not spent, but nothing except the netting
+///        contract can settle, cancel or reuse it; {deliverNetted} turns it into "settled",
+///        {releaseFromNetting} back into "unspent". The lock lives in the nonce word settlement
+///        already reads, so bilateral settlement pays nothing for it.
 ///
 ///      Invariants (tested in tests/settlement/test_settlement_properties.py):
 ///      - this contract's balance of every token is zero before and after every call;
@@ -33,7 +38,7 @@ import {IAtomicSettlement, Instruction, InstructionState, SignedInstruction} fro
 ///      - a settlement moves exactly `amountA` of `tokenA` from partyA to partyB and `amountB` of
 ///        `tokenB` from partyB to partyA, and nothing else; a failed one moves nothing;
 ///      - an instruction settles at most once, and never after its nonce was spent or its
-///        deadline passed.
+///        deadline passed; a locked one settles only through its netting round.
 contract AtomicSettlement is IAtomicSettlement, EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -49,6 +54,7 @@ contract AtomicSettlement is IAtomicSettlement, EIP712, ReentrancyGuard {
     /// Nonce marks in the bitmap (two bits per nonce).
     uint256 private constant NONCE_SETTLED = 1;
     uint256 private constant NONCE_CANCELLED = 2;
+    uint256 private constant NONCE_LOCKED = 3;
     /// On-chain consent flags.
     uint8 private constant APPROVED_A = 1;
     uint8 private constant APPROVED_B = 2;
@@ -61,7 +67,19 @@ contract AtomicSettlement is IAtomicSettlement, EIP712, ReentrancyGuard {
     /// On-chain consent of the parties, by instruction id.
     mapping(bytes32 id => uint8) private _approvals;
 
-    constructor() EIP712("AtomicSettlement", "1") {}
+    /// @inheritdoc IAtomicSettlement
+    address public immutable netting;
+
+    /// @param netting_ The netting contract allowed to lock, deliver and release instructions
+    ///        (zero: none; instructions then only settle bilaterally).
+    constructor(address netting_) EIP712("AtomicSettlement", "1") {
+        netting = netting_;
+    }
+
+    modifier onlyNetting() {
+        if (msg.sender != netting) revert SettlementOnlyNetting(msg.sender);
+        _;
+    }
 
     // ------------------------------------------------------------------ settlement
 
@@ -135,6 +153,54 @@ contract AtomicSettlement is IAtomicSettlement, EIP712, ReentrancyGuard {
         _spendNonce(instruction, id, NONCE_CANCELLED);
         if (_approvals[id] != 0) delete _approvals[id];
         emit InstructionCancelled(id, msg.sender);
+    }
+
+    // ------------------------------------------------------------------ netting
+
+    /// @inheritdoc IAtomicSettlement
+    /// @dev The same checks as {settle} (fields, deadline, unspent nonce, both parties' consent by
+    ///      signature or on-chain approval), then the nonce is marked locked. The netting contract
+    ///      consents for nobody: it may not be a party.
+    function lockForNetting(
+        Instruction calldata instruction,
+        bytes calldata signatureA,
+        bytes calldata signatureB,
+        uint256 roundId
+    ) external onlyNetting nonReentrant returns (bytes32 id) {
+        if (instruction.partyA == msg.sender || instruction.partyB == msg.sender) {
+            revert SettlementNotParty(_hash(instruction), msg.sender);
+        }
+        bytes memory failure;
+        (id,, failure) = _authorise(instruction, signatureA, signatureB);
+        if (failure.length != 0) _revertWith(failure);
+        _spendNonce(instruction, id, NONCE_LOCKED);
+        emit InstructionLocked(id, instruction.partyA, instruction.partyB, roundId);
+    }
+
+    /// @inheritdoc IAtomicSettlement
+    function deliverNetted(Instruction calldata instruction, uint256 roundId)
+        external
+        onlyNetting
+        nonReentrant
+        returns (bytes32 id)
+    {
+        id = _hash(instruction);
+        _unlock(instruction, id, NONCE_SETTLED);
+        if (_approvals[id] != 0) delete _approvals[id];
+        emit InstructionSettledNetted(id, instruction.partyA, instruction.partyB, roundId);
+        IERC20(instruction.tokenA).safeTransferFrom(instruction.partyA, instruction.partyB, instruction.amountA);
+    }
+
+    /// @inheritdoc IAtomicSettlement
+    function releaseFromNetting(Instruction calldata instruction, uint256 roundId)
+        external
+        onlyNetting
+        nonReentrant
+        returns (bytes32 id)
+    {
+        id = _hash(instruction);
+        _unlock(instruction, id, 0);
+        emit InstructionReleased(id, roundId);
     }
 
     // ------------------------------------------------------------------ views
@@ -296,15 +362,28 @@ contract AtomicSettlement is IAtomicSettlement, EIP712, ReentrancyGuard {
         words[wordIndex] = word | (mark << shift);
     }
 
+    /// @dev Replaces the locked mark of the instruction's nonce by `mark` (settled, or 0: unspent).
+    function _unlock(Instruction calldata instruction, bytes32 id, uint256 mark) private {
+        mapping(uint256 => uint256) storage words = _words(instruction.partyA, instruction.partyB);
+        uint256 nonce = instruction.nonce;
+        uint256 wordIndex = nonce >> 7;
+        uint256 shift = (nonce & 127) << 1;
+        uint256 word = words[wordIndex];
+        uint256 spent = (word >> shift) & 3;
+        if (spent != NONCE_LOCKED) revert SettlementNotLocked(id, nonce, _spentState(spent));
+        words[wordIndex] = (word & ~(uint256(3) << shift)) | (mark << shift);
+    }
+
     function _nonceState(address partyA, address partyB, uint256 nonce) private view returns (InstructionState) {
         uint256 word = _words(partyA, partyB)[nonce >> 7];
         return _spentState((word >> ((nonce & 127) << 1)) & 3);
     }
 
     function _spentState(uint256 mark) private pure returns (InstructionState) {
+        if (mark == 0) return InstructionState.Pending;
         if (mark == NONCE_SETTLED) return InstructionState.Settled;
         if (mark == NONCE_CANCELLED) return InstructionState.Cancelled;
-        return InstructionState.Pending;
+        return InstructionState.Locked;
     }
 
     function _words(address partyA, address partyB) private view returns (mapping(uint256 => uint256) storage) {

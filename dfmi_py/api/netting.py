@@ -18,6 +18,14 @@ Typical round::
     netting.submit_nets(anyone, round_id)          # computed from the events, verified on-chain
     netting.approve(p1, 90 * USD)                  # or netting.fund(p1, round_id, 90 * USD)
     netting.settle(anyone, round_id)
+
+DvP cash legs: a signed :class:`~dfmi_py.api.settlement.SignedInstruction` whose payment leg is in
+the round's cash enters a collecting round with :meth:`Netting.enter_instruction` (anyone may send
+it; the parties' signatures of the instruction are their consent). Its cash leg is then an
+ordinary obligation in the events (buyer owes seller, ``ref`` = the instruction id), so the nets
+above include it; :meth:`Netting.settle` moves every delivery leg with the net cash, and
+:meth:`Netting.exclude` / :meth:`Netting.release_instructions` list the instructions concerned,
+read from the ``InstructionEntered`` events.
 """
 
 from __future__ import annotations
@@ -35,11 +43,13 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from dfmi_py.api.base import ContractAPI
+from dfmi_py.api.settlement import SignedInstruction
 from dfmi_py.chain.client import checksum
 from dfmi_py.errors import InputError
 from dfmi_py.netting.obligation import Obligation, obligation_id, sign_obligation
 from dfmi_py.netting.positions import Compression, net_vector, verify_nets
 from dfmi_py.signing.eip712 import Domain
+from dfmi_py.signing.settlement import Instruction
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +79,8 @@ class ObligationState(IntEnum):
     NONE = 0
     REGISTERED = 1
     REMOVED = 2
+    #: The cash leg of a DvP instruction entered into the round (counts like REGISTERED).
+    DELIVERY = 3
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,7 @@ class RoundInfo:
     member_count: int
     excluded_count: int
     escrowed: int
+    instruction_count: int = 0
 
     @property
     def compression(self) -> Compression:
@@ -120,6 +133,7 @@ class RoundInfo:
             "net_value": self.net_value,
             "compression": float(self.compression.ratio),
             "escrowed": self.escrowed,
+            "instructions": self.instruction_count,
         }
 
 
@@ -229,6 +243,29 @@ class Netting(ContractAPI):
         """``obligation`` with both parties' signatures (for a batch sent by anyone)."""
         return SignedObligation(obligation, self.sign(payer, obligation), self.sign(payee, obligation))
 
+    def enter_instruction(self, sender: LocalAccount, round_id: int, item: SignedInstruction) -> tuple[bytes, bytes]:
+        """Enter a DvP instruction into the collecting round: the settlement contract locks it and
+        its cash leg (buyer ``party_b`` owes ``amount_b`` to seller ``party_a``) joins the round.
+
+        ``item`` carries both parties' consent (signatures, or empty for on-chain approvals);
+        anyone may send it. Returns ``(instruction_id, obligation_id)``.
+
+        Raises:
+            InputError: a malformed instruction, or its payment leg not in the round's cash.
+        """
+        instruction = item.instruction
+        instruction.validate()
+        if instruction.token_b != self.cash.address:
+            raise InputError(
+                f"the instruction pays in {instruction.token_b}; round {round_id} nets {self.cash.address} only"
+            )
+        call = self.contract.functions.enterInstruction(
+            round_id, instruction.as_tuple(), item.signature_a, item.signature_b
+        )
+        receipt = self.chain.transact(call, sender, f"enter an instruction into round {round_id}")
+        (event,) = self.contract.events.InstructionEntered().process_receipt(receipt, errors=DISCARD)
+        return bytes(event["args"]["instructionId"]), bytes(event["args"]["obligationId"])
+
     def close(self, sender: LocalAccount, round_id: int) -> TxReceipt:
         """Close the round to new obligations (its opener any time, anyone after the cutoff)."""
         return self.chain.transact(self.contract.functions.close(round_id), sender, f"close round {round_id}")
@@ -284,41 +321,76 @@ class Netting(ContractAPI):
         call = self.contract.functions.withdrawFunding(round_id, amount)
         return self.chain.transact(call, member, f"withdraw funding of round {round_id}")
 
-    def settle(self, sender: LocalAccount, round_id: int) -> TxReceipt:
-        """Move every net of the (Verified) round, all or nothing; anyone may send it."""
-        return self.chain.transact(self.contract.functions.settle(round_id), sender, f"settle round {round_id}")
+    def settle(self, sender: LocalAccount, round_id: int, from_block: int = 0) -> TxReceipt:
+        """Move every net of the (Verified) round and every delivery leg of its instructions, all
+        or nothing; anyone may send it. The instructions are read from the events."""
+        instructions = [i.as_tuple() for i in self.instructions(round_id, from_block)]
+        call = self.contract.functions.settle(round_id, instructions)
+        return self.chain.transact(call, sender, f"settle round {round_id}")
+
+    def release_instructions(self, sender: LocalAccount, round_id: int, from_block: int = 0) -> TxReceipt:
+        """Release every instruction of an expired round (anyone may send it): each is pending
+        again in the settlement contract."""
+        instructions = [i.as_tuple() for i in self.instructions(round_id, from_block)]
+        if not instructions:
+            raise InputError(f"round {round_id} holds no instruction")
+        call = self.contract.functions.releaseInstructions(round_id, instructions)
+        return self.chain.transact(call, sender, f"release the instructions of round {round_id}")
 
     # ------------------------------------------------------------------ exclusion
 
     def exclude(self, sender: LocalAccount, round_id: int, member: str, from_block: int = 0) -> TxReceipt:
         """Exclude ``member`` (after the funding deadline, when it blocks the settlement).
 
-        Its registered obligations are read from the events and passed to the contract, which
-        checks the list is complete.
+        Its registered obligations and its instructions are read from the events and passed to
+        the contract, which checks the lists are complete; its instructions are released.
         """
         address = checksum(member)
-        mine = [o.as_tuple() for o in self.obligations(round_id, from_block) if o.involves(address)]
-        call = self.contract.functions.exclude(round_id, address, mine)
+        instructions = [i for i in self.instructions(round_id, from_block) if address in (i.party_a, i.party_b)]
+        legs = {self._cash_leg(round_id, i) for i in instructions}
+        mine = [o.as_tuple() for o in self.obligations(round_id, from_block) if o.involves(address) and o not in legs]
+        call = self.contract.functions.exclude(round_id, address, mine, [i.as_tuple() for i in instructions])
         return self.chain.transact(call, sender, f"exclude {address} from round {round_id}")
 
     def blocking_member(self, round_id: int) -> str | None:
         """The first member (in round order) that may be excluded now, or ``None``.
 
-        Mirrors the contract's rule: a net debit above what the member can fund, or a net credit
-        it cannot receive (not onboarded).
+        Mirrors the contract's rule: a net debit above what the member can fund, a net credit it
+        cannot receive (not onboarded), or instructions it cannot deliver (per token, the sum of
+        its deliveries above its balance or its allowance to the settlement contract) or take
+        part in (not onboarded).
         """
         registry = self.chain.contract("ComplianceRegistry", self.contract.functions.registry().call())
+        instructions = self.instructions(round_id)
         for member in self.members(round_id):
             position = self.position_of(round_id, member)
-            if position.excluded or position.net == 0:
+            if position.excluded:
                 continue
             if position.net < 0:
                 required, available = self.funding_of(round_id, member)
                 if available < required:
                     return member
-            elif not registry.functions.isActive(member).call():
+            elif position.net > 0 and not registry.functions.isActive(member).call():
+                return member
+            mine = [i for i in instructions if member in (i.party_a, i.party_b)]
+            if mine and (not registry.functions.isActive(member).call() or self._cannot_deliver(member, mine)):
                 return member
         return None
+
+    def _cannot_deliver(self, member: str, instructions: Sequence[Instruction]) -> bool:
+        """True when ``member`` lacks the balance or the allowance for its deliveries of some token."""
+        totals: dict[str, int] = {}
+        for instruction in instructions:
+            if instruction.party_a == member:
+                totals[instruction.token_a] = totals.get(instruction.token_a, 0) + instruction.amount_a
+        spender = self.settlement_address
+        for token_address, total in totals.items():
+            token = self.chain.contract("SecurityToken", token_address)
+            balance = int(token.functions.balanceOf(member).call())
+            allowance = int(token.functions.allowance(member, spender).call())
+            if min(balance, allowance) < total:
+                return True
+        return False
 
     def resolve(self, sender: LocalAccount, round_id: int, from_block: int = 0) -> list[str]:
         """After the deadline: exclude blocking members one at a time, then resubmit the nets.
@@ -338,6 +410,56 @@ class Netting(ContractAPI):
 
     # ------------------------------------------------------------------ reads
 
+    @cached_property
+    def settlement_address(self) -> str:
+        """The settlement contract whose DvP instructions rounds may net (zero address: none)."""
+        return checksum(self.contract.functions.settlement().call())
+
+    def instructions(self, round_id: int, from_block: int = 0) -> list[Instruction]:
+        """The round's DvP instructions in entry order, rebuilt from the events (released ones left out)."""
+        filters = {"roundId": round_id}
+        entered = self.contract.events.InstructionEntered().get_logs(from_block=from_block, argument_filters=filters)
+        released = {
+            bytes(log["args"]["instructionId"])
+            for log in self.contract.events.InstructionReleased().get_logs(
+                from_block=from_block, argument_filters=filters
+            )
+        }
+        return [
+            Instruction.from_message(dict(log["args"]["instruction"]))
+            for log in entered
+            if bytes(log["args"]["instructionId"]) not in released
+        ]
+
+    def instruction_records(self, round_id: int, from_block: int = 0) -> list[dict[str, Any]]:
+        """One row per instruction entered into the round (released ones flagged), for pandas."""
+        filters = {"roundId": round_id}
+        released = {
+            bytes(log["args"]["instructionId"])
+            for log in self.contract.events.InstructionReleased().get_logs(
+                from_block=from_block, argument_filters=filters
+            )
+        }
+        rows = []
+        for log in self.contract.events.InstructionEntered().get_logs(from_block=from_block, argument_filters=filters):
+            a = log["args"]
+            row: dict[str, Any] = {
+                "round_id": round_id,
+                "block": int(log["blockNumber"]),
+                "instruction_id": "0x" + bytes(a["instructionId"]).hex(),
+                "obligation_id": "0x" + bytes(a["obligationId"]).hex(),
+                "released": bytes(a["instructionId"]) in released,
+            }
+            row.update(dict(a["instruction"]))
+            rows.append(row)
+        return rows
+
+    def _cash_leg(self, round_id: int, instruction: Instruction) -> Obligation:
+        """The obligation an entered instruction's cash leg is: the buyer owes the seller, ref = its id."""
+        settlement = self.chain.contract("AtomicSettlement", self.settlement_address)
+        ref = bytes(settlement.functions.hashInstruction(instruction.as_tuple()).call())
+        return Obligation(round_id, instruction.party_b, instruction.party_a, instruction.amount_b, ref)
+
     def round_count(self) -> int:
         """Rounds opened so far."""
         return int(self.contract.functions.roundCount().call())
@@ -349,7 +471,7 @@ class Netting(ContractAPI):
     def round(self, round_id: int) -> RoundInfo:
         """The round in full."""
         info = self.chain.call(self.contract.functions.roundOf(round_id), f"read round {round_id}")
-        (opener, cutoff, deadline, state, gross, net, obligations, members, excluded, escrowed) = info
+        (opener, cutoff, deadline, state, gross, net, obligations, members, excluded, escrowed, instructions) = info
         return RoundInfo(
             round_id,
             checksum(opener),
@@ -362,6 +484,7 @@ class Netting(ContractAPI):
             int(members),
             int(excluded),
             int(escrowed),
+            int(instructions),
         )
 
     def rounds(self) -> list[RoundInfo]:

@@ -38,6 +38,9 @@ _EVENTS = (
     "InstructionSettled",
     "InstructionCancelled",
     "SettlementFailed",
+    "InstructionLocked",
+    "InstructionSettledNetted",
+    "InstructionReleased",
 )
 
 
@@ -50,6 +53,8 @@ class InstructionState(IntEnum):
     SETTLED = 3
     CANCELLED = 4
     EXPIRED = 5
+    #: Entered into a netting round: only the round settles or releases it.
+    LOCKED = 6
 
 
 @dataclass(frozen=True)
@@ -428,6 +433,11 @@ _KINDS = {
     "InstructionSettled": "settled",
     "InstructionCancelled": "cancelled",
     "SettlementFailed": "failed",
+    # Netting: entered into a round, settled by it (the delivery leg moved here, the cash leg in
+    # the round's net cash), or released by it.
+    "InstructionLocked": "locked",
+    "InstructionSettledNetted": "settled_netted",
+    "InstructionReleased": "released",
 }
 
 

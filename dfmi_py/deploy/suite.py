@@ -150,21 +150,23 @@ SUITE: tuple[_Spec, ...] = (
             deployer.address,
         ],
     ),
-    # No constructor arguments and no roles: it holds nothing and nobody governs it.
-    _Spec("AtomicSettlement", (), lambda addr, deployer, p: []),
+    # No roles: it holds nothing and nobody governs it. Its one argument is the netting contract
+    # it trusts with DvP cash legs (predicted: deployed right after it, see PAIRED).
+    _Spec("AtomicSettlement", (), lambda addr, deployer, p: [addr["NettingEngine"]]),
     # No roles either: any onboarded account opens a round; it holds members' pre-funding.
     _Spec(
         "NettingEngine",
-        ("ComplianceRegistry", "CashToken"),
-        lambda addr, deployer, p: [addr["ComplianceRegistry"], addr["CashToken"]],
+        ("ComplianceRegistry", "CashToken", "AtomicSettlement"),
+        lambda addr, deployer, p: [addr["ComplianceRegistry"], addr["CashToken"], addr["AtomicSettlement"]],
     ),
 )
 
-#: Contracts deployed together, the second in the transaction right after the first: the engine
-#: holds the fund's address (immutable, predicted from the deployer's nonce) and the fund
-#: registers the engine in its constructor (it must already have code). Either one redeployed
-#: means both are.
-PAIRED = {"DerivativeEngine": "DefaultFund"}
+#: Contracts deployed together, the second in the transaction right after the first: the first
+#: holds the second's address (immutable, predicted from the deployer's nonce) and the second
+#: checks or registers the first in its constructor (it must already have code). Either one
+#: redeployed means both are. The engine holds the fund's address; the settlement contract
+#: trusts the netting contract's, which checks that it does.
+PAIRED = {"DerivativeEngine": "DefaultFund", "AtomicSettlement": "NettingEngine"}
 
 
 def deploy_suite(

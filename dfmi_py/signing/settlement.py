@@ -155,5 +155,6 @@ def sign_instruction(signer: LocalAccount, domain: Domain, instruction: Instruct
 
 
 def nonce_mark(word: int, nonce: int) -> int:
-    """The two-bit mark of ``nonce`` in its bitmap ``word``: 0 unspent, 1 settled, 2 cancelled."""
+    """The two-bit mark of ``nonce`` in its bitmap ``word``: 0 unspent, 1 settled, 2 cancelled,
+    3 locked in a netting round."""
     return (word >> (2 * (nonce % NONCES_PER_WORD))) & 3

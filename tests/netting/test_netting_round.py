@@ -370,17 +370,18 @@ def test_exclusion_needs_the_complete_list_of_obligations(world: NettingWorld) -
     call = n.contract.functions.exclude
     sender = world.roles.outsider
     with expect_revert("NettingExclusionIncomplete", member=p3, remaining=1):
-        world.chain.transact(call(round_id, p3.address, [o13.as_tuple()]), sender)
+        world.chain.transact(call(round_id, p3.address, [o13.as_tuple()], []), sender)
     with expect_revert("NettingNotObligationOf", member=p3, id="0x" + n.id_of(o12).hex(), state=1):
-        world.chain.transact(call(round_id, p3.address, [o12.as_tuple(), o13.as_tuple(), o32.as_tuple()]), sender)
-    # Listing one twice: the second copy was removed by the first, in the same call.
+        world.chain.transact(call(round_id, p3.address, [o12.as_tuple(), o13.as_tuple(), o32.as_tuple()], []), sender)
+    # Listing one twice: the second copy was removed by the first, in the same call. (The last
+    # argument lists the member's DvP instructions: it has none.)
     with expect_revert("NettingNotObligationOf", member=p3, id="0x" + n.id_of(o13).hex(), state=2):
-        world.chain.transact(call(round_id, p3.address, [o13.as_tuple(), o13.as_tuple(), o32.as_tuple()]), sender)
+        world.chain.transact(call(round_id, p3.address, [o13.as_tuple(), o13.as_tuple(), o32.as_tuple()], []), sender)
     with expect_revert("NettingNotMember", member=p4):
-        world.chain.transact(call(round_id, p4.address, []), sender)
+        world.chain.transact(call(round_id, p4.address, [], []), sender)
     n.exclude(sender, round_id, p3.address)
     with expect_revert("NettingAlreadyExcluded", member=p3):
-        world.chain.transact(call(round_id, p3.address, []), sender)
+        world.chain.transact(call(round_id, p3.address, [], []), sender)
     # The removed obligations are spent: they can never count again.
     assert n.obligation_state(o13) == 2
     assert n.obligation_state(o12) == 1

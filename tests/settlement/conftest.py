@@ -46,6 +46,8 @@ QUANTITY = 100
 PRICE = 12_345_670_000
 #: Seconds a typical instruction stays valid.
 TTL = 3600
+#: The settlement contract's netting contract in these tests: none.
+NO_NETTING = "0x" + "00" * 20
 
 State = InstructionState
 
@@ -269,7 +271,7 @@ def world(chain: Chain, roles: Roles, registry: Contract, cash: Contract, issuer
     security = deploy(
         chain, roles, "SecurityToken", ["ACME 5% 2030", "ACME30", 0, registry.address, roles.admin.address]
     )
-    settlement = deploy(chain, roles, "AtomicSettlement", [])
+    settlement = deploy(chain, roles, "AtomicSettlement", [NO_NETTING])
     issuer_role = security.functions.ISSUER_ROLE().call()
     pauser_role = security.functions.PAUSER_ROLE().call()
     calls: list[tuple[Any, LocalAccount]] = [

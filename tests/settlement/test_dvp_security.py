@@ -18,7 +18,7 @@ from dfmi_py.chain import Chain
 from dfmi_py.signing import sign_typed
 from dfmi_py.signing.settlement import Instruction, instruction_message
 from tests.helpers import MAX_UINT256, events, expect_revert, leaves_unchanged
-from tests.settlement.conftest import PRICE, QUANTITY, State, World, deploy
+from tests.settlement.conftest import NO_NETTING, PRICE, QUANTITY, State, World, deploy
 
 # ---------------------------------------------------------------------- replay
 
@@ -64,7 +64,7 @@ def test_signatures_for_another_chain_do_not_verify(world: World, books) -> None
 
 
 def test_signatures_for_another_settlement_contract_do_not_verify(world: World, books, chain: Chain, roles) -> None:
-    twin = deploy(chain, roles, "AtomicSettlement", [])
+    twin = deploy(chain, roles, "AtomicSettlement", [NO_NETTING])
     chain.transact(world.registry.functions.onboard(twin.address), roles.officer)
     for token in (world.security, world.usd):
         for party in (world.seller, world.buyer):

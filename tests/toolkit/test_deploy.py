@@ -71,6 +71,24 @@ def test_a_changed_fund_redeploys_the_engine_with_it(chain, fresh, tmp_path):
     assert again.fund.functions.engineStatusOf(again.engine.address).call() == EngineStatus.REGISTERED
 
 
+def test_settlement_and_netting_trust_each_other_and_redeploy_together(chain, fresh, tmp_path):
+    """The settlement contract trusts one netting contract, fixed at construction: neither can be
+    replaced alone."""
+    assert fresh.settlement.functions.netting().call() == fresh.netting.address
+    assert fresh.netting.functions.settlement().call() == fresh.settlement.address
+    path = manifest_path(chain.chain_id, tmp_path)
+    raw = json.loads(path.read_text())
+    raw["contracts"]["NettingEngine"]["bytecode_hash"] = "0x" + "00" * 32  # as if its sources changed
+    path.write_text(json.dumps(raw))
+    again = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
+    for name in ("AtomicSettlement", "NettingEngine"):
+        assert again.manifest.address(name) != fresh.manifest.address(name)
+    for name in ("ComplianceRegistry", "CashToken", "SecurityToken", "DerivativeEngine", "DefaultFund"):
+        assert again.manifest.address(name) == fresh.manifest.address(name)
+    assert again.settlement.functions.netting().call() == again.netting.address
+    assert again.netting.functions.settlement().call() == again.settlement.address
+
+
 def test_fresh_flag_deploys_new_contracts(chain, fresh, tmp_path):
     again = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path, fresh=True)
     for name in SUITE:
