@@ -12,9 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from report import Row, write_report
+from report import Row, fresh_accounts, write_report
 from web3.types import Nonce
 from web3.utils.address import get_create_address
 
@@ -90,21 +89,8 @@ def _post_price(market: Market, price: int) -> list[int]:
 def _new_members(market: Market, count: int, cash_each: int) -> list[LocalAccount]:
     """``count`` fresh accounts: gas money, onboarded, funded, engine approved, margin deposited,
     and members of the default fund with enough for trades of 50,000 IM (20%: 10,000 each)."""
-    w3, chain = market.chain.w3, market.chain
-    funder = dev_account(0)
-    officer = dev_account(DEV_ROLE_INDEX["compliance_officer"])
-    minter = dev_account(DEV_ROLE_INDEX["minter"])
-    accounts: list[LocalAccount] = [Account.create() for _ in range(count)]
-    nonce = w3.eth.get_transaction_count(funder.address)
+    accounts = _fund_ready_accounts(market, count, cash_each)
     for account in accounts:
-        tx = {"to": account.address, "value": 10**18, "gas": 21_000, "nonce": nonce, "chainId": chain.chain_id,
-              "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}  # fmt: skip
-        w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction)
-        nonce += 1
-    for start in range(0, count, 50):
-        market.compliance.onboard(officer, [a.address for a in accounts[start : start + 50]])
-    for account in accounts:
-        market.cash.mint(minter, account.address, cash_each)
         market.cash.approve(account, market.derivatives.address, 2**256 - 1)
         market.derivatives.deposit_margin(account, cash_each // 4)
         market.fund.join(account, 20_000 * 10**6)
@@ -219,21 +205,15 @@ def measure_derivatives(market: Market) -> list[Row]:
     return rows
 
 
-def _fund_ready_accounts(market: Market, count: int) -> list[LocalAccount]:
-    """``count`` fresh accounts with gas money, onboarded and funded with cash."""
-    w3, chain = market.chain.w3, market.chain
-    funder, minter = dev_account(0), dev_account(DEV_ROLE_INDEX["minter"])
+def _fund_ready_accounts(market: Market, count: int, cash_each: int = 100_000 * 10**6) -> list[LocalAccount]:
+    """``count`` fresh accounts with gas money, onboarded and holding ``cash_each`` of cash."""
+    minter = dev_account(DEV_ROLE_INDEX["minter"])
     officer = dev_account(DEV_ROLE_INDEX["compliance_officer"])
-    accounts: list[LocalAccount] = [Account.create() for _ in range(count)]
-    nonce = w3.eth.get_transaction_count(funder.address)
-    for offset, account in enumerate(accounts):
-        tx = {"to": account.address, "value": 10**18, "gas": 21_000, "nonce": nonce + offset,
-              "chainId": chain.chain_id, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}  # fmt: skip
-        w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction)
+    accounts = fresh_accounts(market.chain, dev_account(0), count)
     for start in range(0, count, 50):
         market.compliance.onboard(officer, [a.address for a in accounts[start : start + 50]])
     for account in accounts:
-        market.cash.mint(minter, account.address, 100_000 * 10**6)
+        market.cash.mint(minter, account.address, cash_each)
     return accounts
 
 

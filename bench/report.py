@@ -1,11 +1,16 @@
-"""What every gas report shares: a measured row, the markdown table, and writing the result."""
+"""What every gas report shares: a measured row, the markdown table, writing the result, and
+fresh accounts to measure with."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
 from dfmi_py.build.compiler import EVM_VERSION, OPTIMIZER_RUNS, SOLC_VERSION
+from dfmi_py.chain import Chain
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -51,3 +56,14 @@ def write_report(
     (RESULTS_DIR / f"{name}.md").write_text(text)
     print(text)
     return 1 if any(r.verdict == "OVER TARGET" for r in rows) else 0
+
+
+def fresh_accounts(chain: Chain, funder: LocalAccount, count: int) -> list[LocalAccount]:
+    """``count`` new accounts, each sent 1 ether of gas money by ``funder`` (sent back to back)."""
+    accounts: list[LocalAccount] = [Account.create() for _ in range(count)]
+    nonce = chain.w3.eth.get_transaction_count(funder.address, "pending")
+    for offset, account in enumerate(accounts):
+        tx = {"to": account.address, "value": 10**18, "gas": 21_000, "nonce": nonce + offset,
+              "chainId": chain.chain_id, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}  # fmt: skip
+        chain.w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction)
+    return accounts
