@@ -146,6 +146,9 @@ class SetupCache:
     block numbers and timestamps aside; between tests the chain returns to the state right after
     the last setup kept, and setups a test does not ask for are reverted before it starts.
 
+    A fixture that uses it must run before the test's other fixtures that send transactions (a
+    setup kept from an earlier test cannot go under them): it fails, every time, otherwise.
+
     Call order per test: :meth:`begin` (before any fixture of the test sends a transaction),
     :meth:`setup` from the fixtures, :meth:`check` before the test body, :meth:`end` after it.
     """
@@ -155,7 +158,6 @@ class SetupCache:
         self._base = _Setup(None, None, None, evm_snapshot(chain), chain.w3.eth.block_number)
         self._kept: list[_Setup] = []
         self._used = 0
-        self._bypass = False
 
     @property
     def _top(self) -> _Setup:
@@ -182,7 +184,6 @@ class SetupCache:
             keep += 1
         self._truncate(keep)
         self._used = 0
-        self._bypass = False
 
     def setup(self, request: pytest.FixtureRequest, run: Callable[[], T], key: Hashable = ()) -> T:
         """``run()``'s result for the fixture of ``request``: kept from an earlier test, or run now.
@@ -191,23 +192,18 @@ class SetupCache:
         calling fixture requests, and on ``key``; its result must not change during a test.
         """
         fixturedef = _fixture_definition(request)
-        if self._bypass or fixturedef is None:
+        if fixturedef is None:  # requested dynamically (request.getfixturevalue): never kept
             return run()
+        assert self._block() == self._top.block, (
+            f"fixture {request.fixturename!r} keeps its setup between tests, so it must run before any "
+            "fixture of the test that sends transactions: request it first"
+        )
         if self._used < len(self._kept):
-            assert self._block() == self._top.block, (
-                f"fixture {request.fixturename!r} ran after a fixture that changed the chain, but other kept "
-                "setups are already on it: request the fixtures that use the setup cache first"
-            )
             kept = self._kept[self._used]
             if kept.fixturedef is fixturedef and kept.key == key:
                 self._used += 1
                 return cast(T, kept.value)
             self._truncate(self._used)
-        if self._block() != self._top.block:
-            # Another fixture changed the chain after the last kept setup: this setup (and the
-            # test's later ones) run without being kept.
-            self._bypass = True
-            return run()
         value = run()
         self._kept.append(_Setup(fixturedef, key, value, evm_snapshot(self.chain), self._block()))
         self._used += 1
