@@ -41,7 +41,8 @@ def _settlement(market: Market) -> Settlement:
     return Settlement(market.chain, market.deployment.settlement)
 
 
-def _read(path: Path) -> SignedInstruction:
+def read_instruction(path: Path) -> SignedInstruction:
+    """The signed instruction in a ``dfmi dvp`` file (also read by ``dfmi net enter``)."""
     try:
         data = json.loads(path.read_text())
         instruction = Instruction.from_message(data["instruction"])
@@ -188,7 +189,7 @@ def dvp_pvp(
 @signer_options
 def dvp_sign(options: Options, file: Path, key_env: str, dev_account: int | None) -> None:
     """Add the signer's (a party's) EIP-712 signature to FILE."""
-    item = _read(file)
+    item = read_instruction(file)
     settlement = _settlement(open_market(options))
     account = signer(key_env, dev_account)
     signature = settlement.sign(account, item.instruction)
@@ -207,7 +208,7 @@ def dvp_sign(options: Options, file: Path, key_env: str, dev_account: int | None
 def dvp_propose(options: Options, file: Path, key_env: str, dev_account: int | None) -> None:
     """Record the signer's consent to FILE's instruction on-chain."""
     settlement = _settlement(open_market(options))
-    instruction_id = settlement.propose(signer(key_env, dev_account), _read(file).instruction)
+    instruction_id = settlement.propose(signer(key_env, dev_account), read_instruction(file).instruction)
     click.echo(f"proposed {instruction_id}")
 
 
@@ -218,7 +219,7 @@ def dvp_propose(options: Options, file: Path, key_env: str, dev_account: int | N
 def dvp_affirm(options: Options, file: Path, key_env: str, dev_account: int | None) -> None:
     """Consent to the counterparty's proposal of FILE's instruction, and settle it if the legs can move."""
     settlement = _settlement(open_market(options))
-    _report(settlement.affirm(signer(key_env, dev_account), _read(file).instruction), "affirmed")
+    _report(settlement.affirm(signer(key_env, dev_account), read_instruction(file).instruction), "affirmed")
 
 
 @dvp.command("cancel")
@@ -228,7 +229,7 @@ def dvp_affirm(options: Options, file: Path, key_env: str, dev_account: int | No
 def dvp_cancel(options: Options, file: Path, key_env: str, dev_account: int | None) -> None:
     """Cancel FILE's instruction (a party only): it can never settle."""
     settlement = _settlement(open_market(options))
-    instruction = _read(file).instruction
+    instruction = read_instruction(file).instruction
     settlement.cancel(signer(key_env, dev_account), instruction)
     click.echo(f"cancelled {settlement.instruction_id(instruction)}")
 
@@ -248,7 +249,7 @@ def dvp_settle(options: Options, files: tuple[Path, ...], key_env: str, dev_acco
     """
     settlement = _settlement(open_market(options))
     sender = signer(key_env, dev_account)
-    items = [_read(f) for f in files]
+    items = [read_instruction(f) for f in files]
     if len(items) == 1:
         _report(settlement.settle(sender, items[0]), files[0].name)
         return
@@ -268,7 +269,7 @@ def dvp_status(options: Options, files: tuple[Path, ...]) -> None:
     market = open_market(options)
     settlement = _settlement(market)
     for file in files:
-        instruction = _read(file).instruction
+        instruction = read_instruction(file).instruction
         state = settlement.state_of(instruction)
         click.echo(f"{file.name} {settlement.instruction_id(instruction)} {state.name}")
         click.echo(f"  {_describe(market, instruction)}")

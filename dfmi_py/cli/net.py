@@ -13,6 +13,12 @@ An obligation travels between its two parties as a JSON file, like a DvP instruc
     dfmi net settle 1 --dev-account 15
     dfmi net resolve 1 --dev-account 15                            # after the deadline: exclude who cannot pay
 
+A signed ``dfmi dvp`` instruction file whose payment leg is in the round's cash enters a round
+instead of settling bilaterally; its cash leg is netted and its security leg moves when the round
+settles (an expired round's instructions are released with ``dfmi net release``)::
+
+    dfmi net enter 1 trade.json --dev-account 15                   # anyone, with both signatures
+
 ``dfmi net compute FILE`` does the arithmetic alone, offline, on a CSV of ``payer,payee,amount``.
 AMOUNTs are in whole units with decimals (e.g. 12345.67).
 """
@@ -29,6 +35,7 @@ import click
 from dfmi_py.api.market import Market
 from dfmi_py.api.netting import Netting, SignedObligation, ratio_text
 from dfmi_py.chain.client import checksum
+from dfmi_py.cli.dvp import read_instruction
 from dfmi_py.cli.main import Options, open_market, pass_options, signer, signer_options
 from dfmi_py.errors import InputError
 from dfmi_py.netting import Obligation, compression, credit_losses, exclude, member_order, net_positions
@@ -183,6 +190,35 @@ def net_register(options: Options, files: tuple[Path, ...], key_env: str, dev_ac
     click.echo(f"registered {len(batch)} obligations (gas {gas:,})")
 
 
+@net.command("enter")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@signer_options
+def net_enter(options: Options, round_id: int, files: tuple[Path, ...], key_env: str, dev_account: int | None) -> None:
+    """Enter the signed DvP instructions in FILES (``dfmi dvp`` files) into ROUND_ID, one
+    transaction each: each is locked, its cash leg netted, its security leg moved at settlement."""
+    netting = _netting(open_market(options))
+    sender = signer(key_env, dev_account)
+    for path in files:
+        instruction_id, obligation_id = netting.enter_instruction(sender, round_id, read_instruction(path))
+        click.echo(
+            f"{path}: entered 0x{instruction_id.hex()} into round {round_id} (obligation 0x{obligation_id.hex()})"
+        )
+
+
+@net.command("release")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+@signer_options
+def net_release(options: Options, round_id: int, key_env: str, dev_account: int | None) -> None:
+    """Release every DvP instruction of ROUND_ID (expired): each is pending again."""
+    netting = _netting(open_market(options))
+    count = len(netting.instructions(round_id))
+    receipt = netting.release_instructions(signer(key_env, dev_account), round_id)
+    click.echo(f"round {round_id}: released {count} instructions (gas {int(receipt['gasUsed']):,})")
+
+
 def _round_command(name: str, doc: str) -> None:
     @net.command(name, help=doc)
     @pass_options
@@ -199,7 +235,7 @@ def _round_command(name: str, doc: str) -> None:
 
 for _name, _doc in (
     ("close", "Close ROUND_ID to new obligations (its opener, or anyone after the cutoff)."),
-    ("settle", "Move every net of ROUND_ID (Verified), all or nothing."),
+    ("settle", "Move every net of ROUND_ID (Verified) and the security leg of each of its DvPs, all or nothing."),
 ):
     _round_command(_name, _doc)
 
@@ -305,7 +341,10 @@ def net_show(options: Options, round_id: int) -> None:
         p = netting.position_of(round_id, member)
         note = "  excluded" if p.excluded else ""
         click.echo(f"{member}  net {_money(market, p.net):>22}  funded {_money(market, p.funded):>20}{note}")
-    click.echo(f"{info.obligation_count} obligations; {ratio_text(info.compression)} (units)")
+    click.echo(
+        f"{info.obligation_count} obligations ({info.instruction_count} of them DvP cash legs); "
+        f"{ratio_text(info.compression)} (units)"
+    )
 
 
 @net.command("rounds")

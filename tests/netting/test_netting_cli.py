@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dfmi_py.chain import dev_account
-from tests.helpers import CliRun, cli_runner, one_line_error
+from dfmi_py.chain import Chain, dev_account
+from dfmi_py.deploy.roles import DEV_ROLE_INDEX
+from dfmi_py.deploy.suite import Deployment
+from tests.helpers import CliRun, Roles, cli_runner, one_line_error
 
 P1, P2, P3 = (dev_account(i) for i in (7, 8, 9))
 
@@ -89,3 +91,47 @@ def test_compute_offline_with_an_exclusion(tmp_path: Path) -> None:
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("from,to,value\n1,2,3\n")
     assert "payer,payee,amount" in one_line_error(run("net", "compute", str(wrong)))
+
+
+def test_a_dvp_instruction_file_enters_a_round_and_settles_with_its_net_cash(
+    run: CliRun, tmp_path: Path, chain: Chain, deployment: Deployment, roles: Roles
+) -> None:
+    """P1 sells 25 shares to P2 for 300 in round 1, where P3 also owes P1 100: P2 pays 300 and
+    P3 100, P1 receives 400, and the shares move in the same transaction."""
+    registry, security = deployment.registry, deployment.security
+    issuer = dev_account(DEV_ROLE_INDEX["issuer"])
+    for account in (issuer.address, deployment.settlement.address):
+        if registry.functions.statusOf(account).call() == 0:
+            chain.transact(registry.functions.onboard(account), roles.officer)
+    chain.transact(security.functions.issue(P1.address, 100), issuer)
+    chain.transact(security.functions.approve(deployment.settlement.address, 25), P1)
+
+    assert run("net", "open", "--dev-account", "7").output.startswith("round 1:")
+    trade = tmp_path / "trade.json"
+    result = run("dvp", "new", P1.address, "25", P2.address, "300", "--deadline-in", "86400", "-o", str(trade))
+    assert result.exit_code == 0, result.output
+    for index in ("7", "8"):
+        assert run("dvp", "sign", str(trade), "--dev-account", index).exit_code == 0
+    direct = _obligation(run, tmp_path, P3, P1, "100")
+    assert run("net", "register", str(direct), "--dev-account", "15").exit_code == 0
+    result = run("net", "enter", "1", str(trade), "--dev-account", "15")
+    assert result.exit_code == 0, result.output
+    assert f"{trade}: entered 0x" in result.output
+    assert "LOCKED" in run("dvp", "status", str(trade)).output
+    assert "SettlementNonceUsed" in one_line_error(run("dvp", "settle", str(trade), "--dev-account", "15"))
+    assert "2 obligations (1 of them DvP cash legs)" in run("net", "show", "1").output
+
+    assert run("net", "close", "1", "--dev-account", "7").exit_code == 0
+    result = run("net", "submit", "1", "--dev-account", "15")
+    assert result.exit_code == 0, result.output
+    nets = {line.split()[0]: line.split()[1] for line in result.output.splitlines() if line.startswith("0x")}
+    assert nets == {P1.address: "400.000000", P2.address: "-300.000000", P3.address: "-100.000000"}
+    for index in ("8", "9"):
+        assert run("net", "approve", "1", "--dev-account", index).exit_code == 0
+    result = run("net", "settle", "1", "--dev-account", "15")
+    assert result.exit_code == 0, result.output
+    assert "400000000 gross, 400000000 net: 0.0% compressed" in result.output
+    balances = run("cash", "balance", P1.address, P2.address, P3.address).output.split()
+    assert balances[1::3] == ["1,400.000000", "700.000000", "900.000000"]
+    assert [security.functions.balanceOf(p.address).call() for p in (P1, P2, P3)] == [75, 25, 0]
+    assert "SETTLED" in run("dvp", "status", str(trade)).output
