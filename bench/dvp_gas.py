@@ -48,7 +48,8 @@ class Bench:
         self.security = self._deploy(
             "SecurityToken", ["Bench Bond 2030", "BB30", 0, self.registry.address, self.admin.address]
         )
-        contract = self._deploy("AtomicSettlement", [])
+        # No netting contract: the settlement rows measure bilateral settlement only.
+        contract = self._deploy("AtomicSettlement", ["0x" + "00" * 20])
         self.settlement = Settlement(chain, contract)
         self._send(
             self.registry.functions.grantRole(self.registry.functions.COMPLIANCE_ROLE().call(), self.admin.address)

@@ -1,6 +1,6 @@
-"""Gas report of multilateral netting: deploys its own registry, cash and netting contract on a
-fresh Anvil, runs rounds of 10, 50 and 200 members with 10x as many random obligations, and
-writes bench/results/netting_gas.md.
+"""Gas report of multilateral netting: deploys its own registry, cash, security, settlement and
+netting contracts on a fresh Anvil, runs rounds of 10, 50 and 200 members with 10x as many random
+obligations and a round of 10 DvP instructions, and writes bench/results/netting_gas.md.
 
     .venv/bin/python bench/netting_gas.py
 
@@ -21,9 +21,11 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from report import Row, fresh_accounts, write_report
 from web3.contract.contract import ContractFunction
-from web3.types import TxReceipt
+from web3.types import Nonce, TxReceipt
+from web3.utils.address import get_create_address
 
 from dfmi_py.api.netting import Netting
+from dfmi_py.api.settlement import Settlement
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.netting import compression, net_positions
 from dfmi_py.node import AnvilNode
@@ -51,9 +53,23 @@ class Bench:
         self._send(self.registry.functions.addSubscriber(self.cash.address))
         self._send(self.registry.functions.onboard(self.admin.address))
         self._send(self.cash.functions.configureMinter(self.admin.address, 10**30))
-        contract, _ = chain.deploy("NettingEngine", [self.registry.address, self.cash.address], self.admin)
-        self._send(self.registry.functions.onboard(contract.address))
+        self.security, _ = chain.deploy(
+            "SecurityToken", ["Bench Bond 2030", "BB30", 0, self.registry.address, self.admin.address], self.admin
+        )
+        self._send(self.security.functions.grantRole(self.security.functions.ISSUER_ROLE().call(), self.admin.address))
+        self._send(self.registry.functions.addSubscriber(self.security.address))
+        self._send(self.security.functions.syncCompliance(self.admin.address))  # onboarded before it subscribed
+        # The settlement contract trusts the netting contract deployed right after it.
+        nonce = chain.w3.eth.get_transaction_count(self.admin.address, "pending")
+        predicted = get_create_address(self.admin.address, Nonce(nonce + 1))
+        settlement, _ = chain.deploy("AtomicSettlement", [predicted], self.admin)
+        contract, _ = chain.deploy(
+            "NettingEngine", [self.registry.address, self.cash.address, settlement.address], self.admin
+        )
+        assert contract.address == predicted
+        self._send(self.registry.functions.onboardBatch([contract.address, settlement.address]))
         self.netting = Netting(chain, contract)
+        self.settlement = Settlement(chain, settlement)
 
     def _send(self, call: ContractFunction, sender: LocalAccount | None = None) -> TxReceipt:
         return self.chain.transact(call, sender or self.admin)
@@ -147,6 +163,41 @@ def run_round(
     return result
 
 
+def dvp_round(bench: Bench, sellers: list[LocalAccount], buyers: list[LocalAccount], *, as_dvp: bool) -> dict[str, int]:
+    """A round where seller i sells 10 shares to buyer i for 1,000 + i USD: entered as DvP
+    instructions (cash legs netted, security legs delivered at settlement), or, for comparison,
+    the same cash legs registered as plain obligations (no security moves)."""
+    n, s = bench.netting, bench.settlement
+    cutoff = bench.now() + 3_600
+    round_id = n.open_round(bench.admin, cutoff, cutoff + 3_600)
+    enter = []
+    if as_dvp:
+        for seller, buyer in zip(sellers, buyers, strict=True):
+            price = (1_000 + sellers.index(seller)) * USD
+            instruction = s.dvp(
+                seller.address, bench.security.address, 10, buyer.address, bench.cash.address, price,
+                deadline=cutoff + 7 * 24 * 3_600,
+            )  # fmt: skip
+            n.enter_instruction(bench.admin, round_id, s.signed(instruction, seller, buyer))
+            enter.append(int(bench.chain.last_receipt["gasUsed"]))  # type: ignore[index]
+    else:
+        obligations = [
+            n.obligation(round_id, buyer.address, seller.address, (1_000 + i) * USD, i)
+            for i, (seller, buyer) in enumerate(zip(sellers, buyers, strict=True))
+        ]
+        by_address = {m.address: m for m in (*sellers, *buyers)}
+        n.register_batch(
+            bench.admin, [n.signed_by_both(o, by_address[o.payer], by_address[o.payee]) for o in obligations]
+        )
+    n.close(bench.admin, round_id)
+    n.submit_nets(bench.admin, round_id)
+    before = [int(bench.security.functions.balanceOf(b.address).call()) for b in buyers]
+    settle = int(n.settle(bench.admin, round_id)["gasUsed"])
+    after = [int(bench.security.functions.balanceOf(b.address).call()) for b in buyers]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [10 if as_dvp else 0] * len(buyers)
+    return {"settle": settle, "enter_first": enter[0] if enter else 0, "enter_avg": sum(enter) // max(len(enter), 1)}
+
+
 def measure(bench: Bench) -> tuple[list[Row], str]:
     rng = random.Random(SEED)
     accounts = bench.new_accounts(max(SIZES))
@@ -225,6 +276,41 @@ def measure(bench: Bench) -> tuple[list[Row], str]:
     rows.append(Row("50 members: submitNets again after the exclusion", ex["resubmit"]))
     rows.append(Row("50 members: settle after the exclusion", ex["settle"]))
 
+    # DvP cash legs: 10 sellers (settlement contract approved on the security) and 10 buyers
+    # (netting contract approved on cash); all hold shares and cash already, as in the DvP report,
+    # and are new to the settlement contract.
+    dvp_count = 10
+    traders = bench.new_accounts(2 * dvp_count)
+    sellers, buyers = traders[:dvp_count], traders[dvp_count:]
+    calls = [(bench.security.functions.issue(m.address, 1_000), bench.admin) for m in traders]
+    calls += [(bench.security.functions.approve(bench.settlement.address, 2**256 - 1), m) for m in sellers]
+    calls += [(bench.cash.functions.approve(n.address, 2**256 - 1), m) for m in buyers]
+    bench._fast(calls)
+    plain = dvp_round(bench, sellers, buyers, as_dvp=False)
+    dvp = dvp_round(bench, sellers, buyers, as_dvp=True)
+    rows.append(
+        Row(
+            "enterInstruction: a signed DvP (lock + cash leg booked), first of a round",
+            dvp["enter_first"],
+            note=f"{dvp['enter_avg']:,} on average over {dvp_count}; each pair's first instruction (new nonce word)",
+        )
+    )
+    rows.append(
+        Row(
+            f"{2 * dvp_count} members: settle with the cash legs of {dvp_count} trades as plain obligations",
+            plain["settle"],
+            note="no security moves: the baseline",
+        )
+    )
+    per_instruction = (dvp["settle"] - plain["settle"]) // dvp_count
+    rows.append(
+        Row(
+            f"{2 * dvp_count} members: settle with {dvp_count} DvPs (net cash, then each security leg)",
+            dvp["settle"],
+            note=f"{per_instruction:,} per instruction above the baseline (its check and its delivery)",
+        )
+    )
+
     # Block-limit analysis from the marginal costs between the smallest and the largest round.
     lo, hi = results[min(SIZES)], results[max(SIZES)]
     span = max(SIZES) - min(SIZES)
@@ -278,6 +364,17 @@ def measure(bench: Bench) -> tuple[list[Row], str]:
         "all-or-nothing across blocks needs an escrow of every debit first, which `fund` already "
         "allows). Registration is spread over as many blocks as needed; exclusion costs "
         "O(the excluded member's obligations).",
+        "",
+        "## DvP cash legs",
+        "",
+        "An instruction that enters a round is locked in the settlement contract (its nonce word: "
+        "a new word when the pair has none yet) and its cash leg booked like any obligation. At "
+        "settlement the cash legs cost nothing beyond the nets they feed; each instruction adds its "
+        "check (the settlement contract re-hashes it, and its cash leg's state is read) and its "
+        "delivery (the settlement contract spends the nonce and moves the security: a compliant "
+        "`transferFrom` between two holders), about the per-instruction figure above, to be set "
+        "against the two legs of a bilateral settlement in a batch (bench/results/dvp_gas.md) of "
+        "which the cash leg here moves only as part of a net.",
     ]
     return rows, "\n".join(outro)
 

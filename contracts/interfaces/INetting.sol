@@ -122,7 +122,14 @@ struct RoundInfo {
 ///         again, to settle bilaterally or be cancelled). An expired round's instructions can
 ///         be released by anyone ({releaseInstructions}). The parties' deadline is checked on
 ///         entry and must be at or after the round's funding deadline; a locked instruction
-///         does not expire while its round runs.
+///         does not expire while its round runs. That rule also bounds how long a round can
+///         hold an instruction against its parties' will: from the round's funding deadline
+///         (within the parties' own), a party that does not fund or deliver can be excluded
+///         and the instruction released, so anyone who enters a signed instruction into a
+///         round far in the future is refused. A delivery that fails for a reason this
+///         contract cannot read (a paused security, a token that refuses the transfer) makes
+///         no member excludable: the round then settles once it can, or its instructions are
+///         released when it expires.
 ///
 ///         Settling, excluding and releasing take the instructions concerned as arguments (from
 ///         {InstructionEntered}); the contract stores only their count per round, checks each
