@@ -18,9 +18,8 @@ import sys
 import time
 from typing import Any
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from report import Row, write_report
+from report import Row, fresh_accounts, write_report
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
@@ -73,15 +72,7 @@ class Bench:
 
     def new_accounts(self, count: int) -> list[LocalAccount]:
         """``count`` fresh accounts: gas money, onboarded, holding every token, settlement approved."""
-        w3 = self.chain.w3
-        accounts: list[LocalAccount] = [Account.create() for _ in range(count)]
-        nonce = w3.eth.get_transaction_count(self.admin.address)
-        for account in accounts:
-            tx: dict[str, Any] = {"to": account.address, "value": 10**18, "gas": 21_000, "nonce": nonce,
-                                  "chainId": self.chain.chain_id, "maxFeePerGas": 10**10,
-                                  "maxPriorityFeePerGas": 10**9}  # fmt: skip
-            w3.eth.send_raw_transaction(self.admin.sign_transaction(tx).raw_transaction)
-            nonce += 1
+        accounts = fresh_accounts(self.chain, self.admin, count)
         for start in range(0, count, 50):
             self._send(self.registry.functions.onboardBatch([a.address for a in accounts[start : start + 50]]))
         for account in accounts:
