@@ -17,6 +17,7 @@ from dfmi_py.api.netting import ObligationState, RoundState
 from dfmi_py.api.settlement import InstructionState, SignedInstruction
 from dfmi_py.netting import Compression, Obligation
 from dfmi_py.signing.settlement import Instruction
+from tests.contracts.conftest import deploy_quickly, send_setup
 from tests.helpers import events, expect_revert, leaves_unchanged
 from tests.netting.conftest import SHARES, USD, WALLET, DvPWorld, NettingWorld
 
@@ -450,3 +451,53 @@ def test_starting_balances(dvp_world: DvPWorld) -> None:
     for index, member in enumerate(world.members):
         assert books[f"cash:{member.address}"] == WALLET
         assert books[f"shares:{member.address}"] == (SHARES if index < 3 else 0)
+
+
+def test_a_security_that_calls_back_during_its_delivery_cannot_reenter(dvp_world: DvPWorld) -> None:
+    """The delivery leg is in a malicious token that calls back while it moves: into the netting
+    contract's settlement (swallowed: the guard refuses it, the round settles once) and, bubbling,
+    into an exclusion (the guard's error reverts the whole settlement: nothing moves)."""
+    world = dvp_world
+    p0, p1, p2 = world.members[:3]
+    n, s = world.netting, world.settlement
+    admin = world.roles.admin
+    rogue = deploy_quickly(world.chain, "ReentrantCash", [], admin)
+    send_setup(
+        world.chain,
+        [(rogue.functions.mint(p0.address, 1_000), admin), (rogue.functions.approve(s.address, 2**256 - 1), p0)],
+    )
+    round_id = world.open(p0)
+    bad = world.dvp(p0, 100, p1, 500 * USD).but(token_a=rogue.address, amount_a=10)
+    good = world.dvp(p2, 5, p1, 50 * USD)
+    for instruction in (bad, good):
+        n.enter_instruction(world.roles.outsider, round_id, world.signed_dvp(instruction))
+    n.close(p0, round_id)
+    n.submit_nets(world.roles.outsider, round_id)
+    n.approve(p1, 550 * USD)
+    listed = [bad.as_tuple(), good.as_tuple()]
+
+    exclusion = n.contract.functions.exclude(round_id, p1.address, [], listed)._encode_transaction_data()
+    world.chain.transact(rogue.functions.arm(n.address, exclusion, True), admin)
+    with (
+        leaves_unchanged(lambda: world.books(world.members) | {"rogue": rogue.functions.balanceOf(p1.address).call()}),
+        expect_revert("ReentrancyGuardReentrantCall"),
+    ):
+        n.settle(world.roles.outsider, round_id)
+
+    twice = n.contract.functions.settle(round_id, listed)._encode_transaction_data()
+    world.chain.transact(rogue.functions.arm(n.address, twice, False), admin)
+    before = world.books(world.members)
+    n.settle(world.roles.outsider, round_id)
+    assert rogue.functions.callbackCount().call() == 1
+    assert rogue.functions.lastCallbackSucceeded().call() is False
+    revert_data = bytes(rogue.functions.lastCallbackData().call())
+    assert world.chain.decode_error_data("0x" + revert_data.hex()) == ("ReentrancyGuardReentrantCall", {})
+    assert rogue.functions.balanceOf(p1.address).call() == 10
+    assert diff(before, world.books(world.members)) == {
+        f"cash:{p0.address}": 500 * USD,
+        f"cash:{p1.address}": -550 * USD,
+        f"cash:{p2.address}": 50 * USD,
+        f"shares:{p1.address}": 5,
+        f"shares:{p2.address}": -5,
+    }
+    assert [s.state_of(i) for i in (bad, good)] == [InstructionState.SETTLED] * 2
