@@ -9,7 +9,9 @@ from dfmi_py.api.cash import Cash
 from dfmi_py.api.compliance import Compliance
 from dfmi_py.api.derivatives import Derivatives
 from dfmi_py.api.fund import DefaultFund
+from dfmi_py.api.netting import Netting
 from dfmi_py.api.oracle import Oracle
+from dfmi_py.api.settlement import Settlement
 from dfmi_py.api.waterfall import Waterfall, waterfalls
 from dfmi_py.chain.client import Chain
 from dfmi_py.deploy.suite import Deployment, load_deployment
@@ -31,6 +33,8 @@ class Market:
     oracle: Oracle
     derivatives: Derivatives
     fund: DefaultFund
+    settlement: Settlement
+    netting: Netting
 
     @property
     def chain(self) -> Chain:
@@ -48,6 +52,8 @@ class Market:
             oracle=Oracle(chain, deployment.oracle),
             derivatives=Derivatives(chain, deployment.engine),
             fund=DefaultFund(chain, deployment.fund),
+            settlement=Settlement(chain, deployment.settlement),
+            netting=Netting(chain, deployment.netting),
         )
 
     def waterfalls(self, from_block: int = 0) -> list[Waterfall]:

@@ -347,6 +347,9 @@ def demo(options: Options) -> None:
         click.echo("\ndefault fund balances:")
         for name, units in result.fund_balances.items():
             click.echo(f"  {name:<6} {market.cash.format(units):>24}")
+        click.echo("bonds held: " + ", ".join(f"{name} {count:,}" for name, count in result.bonds.items()))
+        gross, net = result.compression
+        click.echo(f"\nnetting round: gross {market.cash.format(gross)}, net moved {market.cash.format(net)}")
 
 
 # ---------------------------------------------------------------------- component groups

@@ -2,7 +2,9 @@
 
 The three members join the default fund before they trade; Carol's default costs more than her
 initial margin, so the fund's waterfall pays the rest (her contribution first, then the others'
-pro rata), and Carol, flagged for not replenishing, can no longer open trades.
+pro rata), and Carol, flagged for not replenishing, can no longer open trades. Then a bond is
+issued and sold delivery-versus-payment, and a netting round settles the members' payments and a
+second DvP's cash leg with only the net cash moving.
 
 Also shows the compliance rules biting: a payment to an account that was never onboarded and a
 payment from a frozen account are both refused with the contract's named error, and nothing moves.
@@ -22,6 +24,7 @@ from dfmi_py.api.compliance import AccountStatus
 from dfmi_py.api.derivatives import Derivatives, Terms
 from dfmi_py.api.fund import DefaultFund
 from dfmi_py.api.market import Market
+from dfmi_py.api.netting import Netting
 from dfmi_py.api.waterfall import Waterfall
 from dfmi_py.chain.accounts import dev_account
 from dfmi_py.deploy.roles import DEV_REPORTER_INDICES, DEV_ROLE_INDEX, FIRST_MEMBER_INDEX
@@ -54,6 +57,10 @@ class DemoResult:
     claims: dict[int, int] = field(default_factory=dict)
     waterfalls: list[Waterfall] = field(default_factory=list)
     fund_balances: dict[str, int] = field(default_factory=dict)
+    #: Bonds each member holds at the end.
+    bonds: dict[str, int] = field(default_factory=dict)
+    #: The netting round's gross and net value moved.
+    compression: tuple[int, int] = (0, 0)
     total_supply: int = 0
 
 
@@ -93,7 +100,10 @@ def run_demo(market: Market, report: Callable[[Step], None] | None = None) -> De
             report(step)
 
     unit = cash.decimals
-    to_onboard = [m for m in (minter, *members.values()) if market.compliance.status(m.address) is AccountStatus.NONE]
+    issuer = dev_account(DEV_ROLE_INDEX["issuer"])
+    to_onboard = [
+        m for m in (minter, issuer, *members.values()) if market.compliance.status(m.address) is AccountStatus.NONE
+    ]
     if to_onboard:
         done(
             f"compliance officer onboards {len(to_onboard)} accounts",
@@ -131,6 +141,7 @@ def run_demo(market: Market, report: Callable[[Step], None] | None = None) -> De
     )
 
     _forwards(market, members, done, refused)
+    result.compression = _securities(market, members, issuer, done)
 
     result.balances = {name: cash.balance_of(account.address) for name, account in members.items()}
     result.margin = {name: market.derivatives.margin_of(account.address) for name, account in members.items()}
@@ -140,6 +151,8 @@ def run_demo(market: Market, report: Callable[[Step], None] | None = None) -> De
         for trade_id in range(1, market.derivatives.trade_count() + 1)
         if engine.unpaidClaimOf(trade_id).call() > 0
     }
+    security = market.deployment.security.functions
+    result.bonds = {name: int(security.balanceOf(account.address).call()) for name, account in members.items()}
     result.waterfalls = market.waterfalls()
     result.fund_balances = {name: market.fund.balance_of(account.address) for name, account in members.items()}
     result.statuses = {name: market.compliance.status(a.address) for name, a in members.items()}
@@ -238,3 +251,85 @@ def _joiner(fund: DefaultFund, member: LocalAccount, amount: int) -> Callable[[]
 
 def _approver(cash: Cash, owner: LocalAccount, spender: str) -> Callable[[], TxReceipt]:
     return lambda: cash.approve(owner, spender, 2**256 - 1)
+
+
+def _securities(
+    market: Market,
+    members: dict[str, LocalAccount],
+    issuer: LocalAccount,
+    done: Callable[[str, Callable[[], TxReceipt]], None],
+) -> tuple[int, int]:
+    """A bond issued and sold DvP; a netting round of payments and a DvP; its gross and net value."""
+    chain, cash, settlement, netting = market.chain, market.cash, market.settlement, market.netting
+    alice, bob, carol = members["Alice"], members["Bob"], members["Carol"]
+    keeper = dev_account(DEV_ROLE_INDEX["admin"])
+    security = market.deployment.security
+    unit = 10**cash.decimals
+
+    def last() -> TxReceipt:
+        assert chain.last_receipt is not None
+        return chain.last_receipt
+
+    done(
+        "the issuer issues 1,000 ACME30 bonds to Bob",
+        lambda: chain.transact(security.functions.issue(bob.address, 1_000), issuer),
+    )
+    done(
+        "Bob approves the settlement contract for his bonds",
+        lambda: chain.transact(security.functions.approve(settlement.address, 2**256 - 1), bob),
+    )
+    for name in ("Alice", "Carol"):
+        done(
+            f"{name} approves the settlement contract for her cash", _approver(cash, members[name], settlement.address)
+        )
+    sale = settlement.dvp(bob.address, security.address, 100, alice.address, cash.address, 10_000 * unit)
+    signed = settlement.signed(sale, bob, alice)
+
+    def settle_sale() -> TxReceipt:
+        outcome = settlement.settle(keeper, signed)
+        assert outcome.settled, outcome.describe()
+        return last()
+
+    done("Bob sells Alice 100 bonds for 10,000: both sign, a keeper settles both legs at once", settle_sale)
+
+    round_ids: list[int] = []
+
+    def open_round() -> TxReceipt:
+        round_ids.append(netting.open_round(alice))
+        return last()
+
+    done("Alice opens a netting round", open_round)
+    payments = [(alice, bob, 4_000), (bob, carol, 5_000), (carol, alice, 3_000)]
+    batch = [
+        netting.signed_by_both(
+            netting.obligation(round_ids[0], payer.address, payee.address, amount * unit), payer, payee
+        )
+        for payer, payee, amount in payments
+    ]
+    done(
+        "payments agreed by both sides join it: Alice owes Bob 4,000, Bob Carol 5,000, Carol Alice 3,000",
+        lambda: netting.register_batch(keeper, batch)[-1],
+    )
+    # An instruction in a round must stay valid until the round's funding deadline.
+    deadline = netting.round(round_ids[0]).deadline
+    second = settlement.dvp(
+        bob.address, security.address, 50, carol.address, cash.address, 5_000 * unit, deadline=deadline
+    )
+    done(
+        "Bob sells Carol 50 bonds for 5,000 through the round: only the cash leg is netted",
+        lambda: (netting.enter_instruction(keeper, round_ids[0], settlement.signed(second, bob, carol)), last())[1],
+    )
+    done("Alice closes the round", lambda: netting.close(alice, round_ids[0]))
+    done("a keeper submits the nets, which the contract verifies", lambda: netting.submit_nets(keeper, round_ids[0]))
+    for name in ("Alice", "Carol"):
+        done(f"{name} approves her net debit", _netting_approver(netting, members[name], 10_000 * unit))
+    done(
+        "a keeper settles the round: Alice pays 1,000 net, Carol 3,000, Bob receives 4,000; Carol gets her bonds",
+        lambda: netting.settle(keeper, round_ids[0]),
+    )
+    compression = netting.compression(round_ids[0])
+    return compression.gross, compression.net
+
+
+def _netting_approver(netting: Netting, member: LocalAccount, amount: int) -> Callable[[], TxReceipt]:
+    return lambda: netting.approve(member, amount)

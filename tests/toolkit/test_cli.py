@@ -84,8 +84,13 @@ def test_demo_runs_a_whole_market_on_its_own_chain(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.count("refused") == 3
     # Alice's wallet: 1,000,000 - 250,000 + 125,000.50, less two IMs (20,000 + 5,000), the 3,000
-    # of variation margin her margin account (4,000 won) did not cover, and 6,000 to the fund.
-    assert "841,000.500000 DSD" in result.output
+    # of variation margin her margin account (4,000 won) did not cover, 6,000 to the fund, 10,000
+    # for 100 bonds, and her net debit of 1,000 in the netting round (-4,000 + 3,000).
+    assert "Alice        830,000.500000 DSD" in result.output
+    # Bob: +10,000 for the bonds sold to Alice, +4,000 net in the round (+4,000 - 5,000 + 5,000).
+    assert "Bob          408,999.500000 DSD" in result.output
+    assert "bonds held: Alice 100, Bob 850, Carol 50" in result.output
+    assert "netting round: gross 17,000.000000 DSD, net moved 4,000.000000 DSD" in result.output
     # Her margin account: Carol's whole IM (5,000), the fund's 3,000 and her own IM back (5,000).
     assert "13,000.000000 DSD" in result.output
     assert "1,500,000.000000 DSD" in result.output
