@@ -363,3 +363,37 @@ def one_line_error(result: Result) -> str:
     assert lines[0].startswith("Error: ")
     assert "Traceback" not in result.output
     return lines[0]
+
+
+# ---------------------------------------------------------------------- several transactions, one block
+
+
+def send_unmined(chain: Chain, call: Any, sender: LocalAccount, tip: int, gas: int = 600_000) -> bytes:
+    """Send ``call`` with fixed ``gas`` and priority fee ``tip`` without waiting for it; its hash."""
+    base = int(chain.w3.eth.get_block("latest")["baseFeePerGas"])
+    tx = call.build_transaction(
+        {
+            "from": sender.address,
+            "nonce": chain.w3.eth.get_transaction_count(sender.address, "pending"),
+            "chainId": chain.chain_id,
+            "gas": gas,
+            "maxFeePerGas": 2 * base + tip,
+            "maxPriorityFeePerGas": tip,
+        }
+    )
+    return bytes(chain.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
+
+
+def mine_in_one_block(chain: Chain, calls: Sequence[tuple[Any, LocalAccount]]) -> list[TxReceipt]:
+    """Mine ``calls`` (contract function, sender) in one block, in the given order (earlier ones
+    pay a higher tip); their receipts, reverted ones included."""
+    provider = chain.w3.provider
+    provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        hashes = [send_unmined(chain, call, sender, tip=10**9 - i) for i, (call, sender) in enumerate(calls)]
+        provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    finally:
+        provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    receipts = [chain.w3.eth.get_transaction_receipt(h) for h in hashes]
+    assert len({r["blockNumber"] for r in receipts}) == 1, "the transactions were not mined in one block"
+    return receipts

@@ -36,7 +36,7 @@ from tests.contracts.conftest import (
     termination_tuple,
     vm_to_buyer,
 )
-from tests.helpers import MAX_UINT256, Roles, events, expect_revert
+from tests.helpers import MAX_UINT256, Roles, events, expect_revert, mine_in_one_block
 
 FLOOR = 1_000 * USD
 REQUIREMENT_BPS = 2_000
@@ -326,22 +326,9 @@ def test_two_members_defaulting_in_one_block_are_covered_in_turn(
     market.chain.transact(market.engine.functions.settleMany([first, second]), linked.roles.outsider)
     market.advance(CURE_PERIOD + 1)
     market.push_price(CALL_PRICE)
-    w3, sender = market.chain.w3, linked.roles.outsider
-    nonce = w3.eth.get_transaction_count(sender.address)
-    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-    try:
-        hashes = []
-        for offset, trade_id in enumerate((first, second)):
-            tx = market.engine.functions.declareDefault(trade_id).build_transaction(
-                {"from": sender.address, "nonce": nonce + offset, "gas": 600_000, "chainId": market.chain.chain_id}
-            )
-            hashes.append(w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    finally:
-        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
-    receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
+    declare = market.engine.functions.declareDefault
+    receipts = mine_in_one_block(market.chain, [(declare(t), linked.roles.outsider) for t in (first, second)])
     assert [r["status"] for r in receipts] == [1, 1]
-    assert receipts[0]["blockNumber"] == receipts[1]["blockNumber"]
 
     claimed = [events(linked.contract, "DefaultClaimed", r)[0] for r in receipts]
     assert [(c["fromDefaulter"], c["fromSurvivors"]) for c in claimed] == [

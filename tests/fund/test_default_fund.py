@@ -7,7 +7,7 @@ import pytest
 from dfmi_py.api.fund import EngineStatus, MemberStatus, amount_to_reach
 from dfmi_py.signing.fund import ActionKind
 from tests.fund.conftest import FLOOR, USD, WINDOW, FundWorld, deploy_engine
-from tests.helpers import events, expect_revert
+from tests.helpers import events, expect_revert, mine_in_one_block
 
 # ---------------------------------------------------------------------- membership
 
@@ -294,26 +294,12 @@ def test_claim_twoDefaultsInOneTransaction(world: FundWorld) -> None:
 def test_claim_twoDefaultsInOneBlock(world: FundWorld) -> None:
     """Cover 2 with two engine transactions mined in one block: the same books as one transaction."""
     alice, bob, carol, dave = world.join_all([10_000 * USD, 30_000 * USD, 30_000 * USD, 30_000 * USD])
-    w3, sender = world.chain.w3, world.roles.admin
     calls = [
         world.engine.functions.claim(world.fund.address, alice.address, carol.address, 19_000 * USD),
         world.engine.functions.claim(world.fund.address, bob.address, dave.address, 40_000 * USD),
     ]
-    nonce = w3.eth.get_transaction_count(sender.address)
-    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-    try:
-        hashes = []
-        for offset, call in enumerate(calls):
-            tx = call.build_transaction(
-                {"from": sender.address, "nonce": nonce + offset, "gas": 400_000, "chainId": world.chain.chain_id}
-            )
-            hashes.append(w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    finally:
-        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
-    receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
+    receipts = mine_in_one_block(world.chain, [(call, world.roles.admin) for call in calls])
     assert [r["status"] for r in receipts] == [1, 1]
-    assert receipts[0]["blockNumber"] == receipts[1]["blockNumber"]
     assert world.balances([alice, bob, carol, dave]) == [0, 0, 20_500 * USD, 20_500 * USD]
     assert world.totals()[0] == world.totals()[2] == 41_000 * USD
 

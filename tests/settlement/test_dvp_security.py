@@ -17,7 +17,7 @@ from web3.contract import Contract
 from dfmi_py.chain import Chain
 from dfmi_py.signing import sign_typed
 from dfmi_py.signing.settlement import Instruction, instruction_message
-from tests.helpers import MAX_UINT256, events, expect_revert, leaves_unchanged
+from tests.helpers import MAX_UINT256, events, expect_revert, leaves_unchanged, mine_in_one_block, send_unmined
 from tests.settlement.conftest import NO_NETTING, PRICE, QUANTITY, State, World, deploy
 
 # ---------------------------------------------------------------------- replay
@@ -153,34 +153,9 @@ def test_a_cancellation_voids_every_instruction_of_the_pair_with_that_nonce(worl
         world.settle(sibling)
 
 
-def _send_unmined(chain: Chain, call: Any, sender: LocalAccount, tip: int) -> bytes:
-    """Send ``call`` with fixed gas and priority fee ``tip`` without waiting for it."""
-    base = int(chain.w3.eth.get_block("latest")["baseFeePerGas"])
-    tx = call.build_transaction(
-        {
-            "from": sender.address,
-            "nonce": chain.w3.eth.get_transaction_count(sender.address, "pending"),
-            "chainId": chain.chain_id,
-            "gas": 400_000,
-            "maxFeePerGas": 2 * base + tip,
-            "maxPriorityFeePerGas": tip,
-        }
-    )
-    return bytes(chain.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
-
-
 def _race(world: World, first: tuple[Any, LocalAccount], second: tuple[Any, LocalAccount]) -> list[int]:
     """Mine ``first`` and ``second`` in one block, ``first`` ahead (higher tip); their statuses."""
-    provider = world.chain.w3.provider
-    provider.make_request("evm_setAutomine", [False])  # type: ignore[list-item]
-    try:
-        hashes = [_send_unmined(world.chain, *first, tip=10**9), _send_unmined(world.chain, *second, tip=1)]
-        provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    finally:
-        provider.make_request("evm_setAutomine", [True])  # type: ignore[list-item]
-    receipts = [world.chain.w3.eth.get_transaction_receipt(h) for h in hashes]
-    assert receipts[0]["blockNumber"] == receipts[1]["blockNumber"]
-    return [int(r["status"]) for r in receipts]
+    return [int(r["status"]) for r in mine_in_one_block(world.chain, [first, second])]
 
 
 def test_a_cancellation_mined_just_before_the_settlement_wins(world: World, books) -> None:
@@ -223,7 +198,7 @@ def test_a_settlement_mined_exactly_at_the_deadline_is_valid(world: World, books
     instruction = world.dvp(deadline=deadline)
     call = world.settlement.functions.settle(instruction.as_tuple(), *world.signatures(instruction))
     world.chain.w3.provider.make_request("evm_setNextBlockTimestamp", [deadline])  # type: ignore[list-item]
-    tx_hash = _send_unmined(world.chain, call, world.keeper, tip=1)
+    tx_hash = send_unmined(world.chain, call, world.keeper, tip=1, gas=400_000)
     receipt = world.chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.005)
     assert world.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"] == deadline
     assert receipt["status"] == 1
@@ -236,7 +211,7 @@ def test_a_settlement_mined_one_second_after_the_deadline_fails_and_moves_nothin
     call = world.settlement.functions.settle(instruction.as_tuple(), *world.signatures(instruction))
     world.chain.w3.provider.make_request("evm_setNextBlockTimestamp", [deadline + 1])  # type: ignore[list-item]
     with leaves_unchanged(books):
-        tx_hash = _send_unmined(world.chain, call, world.keeper, tip=1)
+        tx_hash = send_unmined(world.chain, call, world.keeper, tip=1, gas=400_000)
         receipt = world.chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.005)
     assert receipt["status"] == 0
     assert world.state(instruction) == State.EXPIRED
