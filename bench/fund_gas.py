@@ -15,8 +15,7 @@ import time
 from collections.abc import Sequence
 
 from eth_account.signers.local import LocalAccount
-from report import Row, fresh_accounts, write_report
-from web3.contract.contract import ContractFunction
+from report import CashBench, Row, fresh_accounts, write_report
 from web3.types import TxReceipt
 
 from dfmi_py.api.fund import DefaultFund
@@ -32,29 +31,16 @@ WINDOW = 2 * 86_400
 SAFE_2_OF_3_TRANSFER = 75_000
 
 
-class Bench:
+class Bench(CashBench):
     """A registry, a cash token, a mock engine, and the accounts the measurements need."""
 
     def __init__(self, chain: Chain) -> None:
-        self.chain = chain
-        self.admin = dev_account(0)
-        self.registry, _ = chain.deploy("ComplianceRegistry", [self.admin.address], self.admin)
-        self.cash, _ = chain.deploy(
-            "CashToken", ["Bench USD", "BUSD", 6, self.registry.address, self.admin.address], self.admin
-        )
-        for contract, role in ((self.registry, "COMPLIANCE_ROLE"), (self.cash, "MASTER_MINTER_ROLE")):
-            self._send(contract.functions.grantRole(contract.functions[role]().call(), self.admin.address))
-        self._send(self.registry.functions.addSubscriber(self.cash.address))
-        self._send(self.registry.functions.onboard(self.admin.address))
-        self._send(self.cash.functions.configureMinter(self.admin.address, 10**30))
+        super().__init__(chain)
         self.engine, _ = chain.deploy("MockClaimingEngine", [self.cash.address], self.admin)
         self._send(self.registry.functions.onboard(self.engine.address))
         # The engine already holds cash, as a live engine does: every claim then pays the same
         # to credit it (a first credit to an empty balance would cost 17,100 more).
         self._send(self.cash.functions.mint(self.engine.address, 1))
-
-    def _send(self, call: ContractFunction, sender: LocalAccount | None = None) -> TxReceipt:
-        return self.chain.transact(call, sender or self.admin)
 
     def new_accounts(self, count: int) -> list[LocalAccount]:
         """``count`` fresh accounts with gas money, onboarded, holding cash."""

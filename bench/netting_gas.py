@@ -19,14 +19,14 @@ import time
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from report import Row, fresh_accounts, write_report
+from report import CashBench, Row, fresh_accounts, write_report
 from web3.contract.contract import ContractFunction
-from web3.types import Nonce, TxReceipt
+from web3.types import Nonce
 from web3.utils.address import get_create_address
 
 from dfmi_py.api.netting import Netting
 from dfmi_py.api.settlement import Settlement
-from dfmi_py.chain import Chain, dev_account
+from dfmi_py.chain import Chain
 from dfmi_py.netting import compression, net_positions
 from dfmi_py.node import AnvilNode
 
@@ -38,21 +38,11 @@ BATCH = 100
 SEED = 6
 
 
-class Bench:
+class Bench(CashBench):
     """A registry, a cash token, a netting contract, and the accounts the measurements need."""
 
     def __init__(self, chain: Chain) -> None:
-        self.chain = chain
-        self.admin = dev_account(0)
-        self.registry, _ = chain.deploy("ComplianceRegistry", [self.admin.address], self.admin)
-        self.cash, _ = chain.deploy(
-            "CashToken", ["Bench USD", "BUSD", 6, self.registry.address, self.admin.address], self.admin
-        )
-        for contract, role in ((self.registry, "COMPLIANCE_ROLE"), (self.cash, "MASTER_MINTER_ROLE")):
-            self._send(contract.functions.grantRole(contract.functions[role]().call(), self.admin.address))
-        self._send(self.registry.functions.addSubscriber(self.cash.address))
-        self._send(self.registry.functions.onboard(self.admin.address))
-        self._send(self.cash.functions.configureMinter(self.admin.address, 10**30))
+        super().__init__(chain)
         self.security, _ = chain.deploy(
             "SecurityToken", ["Bench Bond 2030", "BB30", 0, self.registry.address, self.admin.address], self.admin
         )
@@ -70,9 +60,6 @@ class Bench:
         self._send(self.registry.functions.onboardBatch([contract.address, settlement.address]))
         self.netting = Netting(chain, contract)
         self.settlement = Settlement(chain, settlement)
-
-    def _send(self, call: ContractFunction, sender: LocalAccount | None = None) -> TxReceipt:
-        return self.chain.transact(call, sender or self.admin)
 
     def _fast(self, calls: list[tuple[ContractFunction, LocalAccount]]) -> None:
         """Send setup transactions back to back with fixed gas and wait for them all."""

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3.contract.contract import ContractFunction
+from web3.types import TxReceipt
 
 from dfmi_py.build.compiler import EVM_VERSION, OPTIMIZER_RUNS, SOLC_VERSION
-from dfmi_py.chain import Chain
+from dfmi_py.chain import Chain, dev_account
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -67,3 +69,24 @@ def fresh_accounts(chain: Chain, funder: LocalAccount, count: int) -> list[Local
               "chainId": chain.chain_id, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}  # fmt: skip
         chain.w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction)
     return accounts
+
+
+class CashBench:
+    """A fresh compliance registry and cash token ("Bench USD", 6 decimals) on ``chain``, with
+    development account 0 as their admin, compliance officer and minter (onboarded)."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.admin = dev_account(0)
+        self.registry, _ = chain.deploy("ComplianceRegistry", [self.admin.address], self.admin)
+        self.cash, _ = chain.deploy(
+            "CashToken", ["Bench USD", "BUSD", 6, self.registry.address, self.admin.address], self.admin
+        )
+        for contract, role in ((self.registry, "COMPLIANCE_ROLE"), (self.cash, "MASTER_MINTER_ROLE")):
+            self._send(contract.functions.grantRole(contract.functions[role]().call(), self.admin.address))
+        self._send(self.registry.functions.addSubscriber(self.cash.address))
+        self._send(self.registry.functions.onboard(self.admin.address))
+        self._send(self.cash.functions.configureMinter(self.admin.address, 10**30))
+
+    def _send(self, call: ContractFunction, sender: LocalAccount | None = None) -> TxReceipt:
+        return self.chain.transact(call, sender or self.admin)
