@@ -245,6 +245,9 @@ interface IAtomicSettlement {
     /// @notice Moves only the delivery leg of a locked instruction (`amountA` of `tokenA`, partyA
     ///         -> partyB) and spends its nonce (caller: the netting contract, settling round
     ///         `roundId`, whose net cash includes the cash leg). Reverts if the leg cannot move.
+    /// @dev This contract checks that the instruction's nonce is locked; that the instruction is
+    ///      the one the round locked (and not another of the pair with that nonce) is the netting
+    ///      contract's check: it holds the state of the instruction's cash leg, keyed by its id.
     /// @return id The instruction's id.
     function deliverNetted(Instruction calldata instruction, uint256 roundId) external returns (bytes32 id);
 
