@@ -109,6 +109,9 @@ def test_only_net_cash_moves_and_every_security_leg_moves_with_it(dvp_world: DvP
     # The proposal of DvP2 is cleared with its settlement, as in a bilateral one.
     assert s.approvals_of(dvp2) == (False, False)
     assert n.state(round_id) == RoundState.SETTLED
+    # The settlement contract's history tells the netted settlement from a bilateral one.
+    assert [e.kind for e in s.history(instruction=dvp1)] == ["locked", "settled_netted"]
+    assert [e.kind for e in s.history(instruction=dvp2)] == ["proposed", "locked", "settled_netted"]
     # Settled through the round: it can never settle or enter again.
     with expect_revert("SettlementNonceUsed", state=InstructionState.SETTLED):
         s.settle(world.roles.outsider, world.signed_dvp(dvp1))
