@@ -34,7 +34,10 @@ def _strip_metadata(code: str) -> str:
 
 @pytest.mark.slow
 def test_ape_compile_produces_the_same_runtime_code():
-    subprocess.run([APE, "compile"], cwd=PROJECT_ROOT, env=_ape_env(), capture_output=True, check=True, timeout=300)
+    # --force: ape keeps sources compiled under other settings (e.g. other optimizer runs) cached.
+    subprocess.run(
+        [APE, "compile", "--force"], cwd=PROJECT_ROOT, env=_ape_env(), capture_output=True, check=True, timeout=300
+    )
     ape_types = json.loads((PROJECT_ROOT / ".build" / "__local__.json").read_text())["contractTypes"]
     ours = compiler.compile_contracts()
     for name in (spec.name for spec in SUITE):
