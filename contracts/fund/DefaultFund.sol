@@ -4,14 +4,13 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 
 import {IComplianceRegistry} from "../interfaces/IComplianceRegistry.sol";
 import {Action, ActionKind, Approval, EngineStatus, IDefaultFund, MemberStatus} from "../interfaces/IDefaultFund.sol";
+import {Signatures} from "../utils/Signatures.sol";
 
 /// @title DefaultFund
 /// @notice The members' mutualised default fund. See {IDefaultFund}.
@@ -445,17 +444,11 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
                 revert FundApprovalsNotSorted(previous, signer);
             }
             if (!_members[signer].joined) revert FundSignerNotMember(signer);
-            if (!_isValidSignature(signer, digest, approvals[i].signature)) revert FundInvalidSignature(signer);
+            if (!Signatures.isValidCalldata(signer, digest, approvals[i].signature)) revert FundInvalidSignature(signer);
             previous = signer;
         }
     }
 
-    /// @dev ECDSA first, ERC-1271 only if that fails: an EOA's approval costs no EXTCODESIZE.
-    function _isValidSignature(address signer, bytes32 digest, bytes calldata signature) private view returns (bool) {
-        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
-        if (err == ECDSA.RecoverError.NoError && recovered == signer) return true;
-        return SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature);
-    }
 
     function _dispatch(Action calldata action, Approval[] calldata approvals) private {
         ActionKind kind = action.kind;

@@ -3,13 +3,12 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 
 import {IAtomicSettlement, Instruction} from "../interfaces/IAtomicSettlement.sol";
 import {IComplianceRegistry} from "../interfaces/IComplianceRegistry.sol";
+import {Signatures} from "../utils/Signatures.sol";
 import {
     INetting,
     Obligation,
@@ -559,8 +558,8 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         if (payer == payee) revert NettingSameParty(id, payer);
         ObligationState fate = _obligations[id];
         if (fate != ObligationState.None) revert NettingObligationExists(id, fate);
-        if (!_consents(payer, id, payerSignature)) revert NettingUnauthorized(id, payer);
-        if (!_consents(payee, id, payeeSignature)) revert NettingUnauthorized(id, payee);
+        if (!Signatures.consents(payer, id, payerSignature)) revert NettingUnauthorized(id, payer);
+        if (!Signatures.consents(payee, id, payeeSignature)) revert NettingUnauthorized(id, payee);
         registry.requireActive(payer);
         registry.requireActive(payee);
     }
@@ -804,15 +803,6 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         return held > debit ? held - debit : 0;
     }
 
-    /// @dev True when `party` sent the transaction or `signature` is its signature of `id`
-    ///      (ECDSA first, then ERC-1271 for a contract party).
-    function _consents(address party, bytes32 id, bytes calldata signature) private view returns (bool) {
-        if (party == msg.sender) return true;
-        if (signature.length == 0) return false;
-        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(id, signature);
-        if (err == ECDSA.RecoverError.NoError && recovered == party) return true;
-        return SignatureChecker.isValidERC1271SignatureNowCalldata(party, id, signature);
-    }
 
     function _hashObligation(Obligation calldata o) private view returns (bytes32) {
         return _obligationId(o.roundId, o.payer, o.payee, o.amount, o.ref);

@@ -3,12 +3,11 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 
 import {IAtomicSettlement, Instruction, InstructionState, SignedInstruction} from "../interfaces/IAtomicSettlement.sol";
+import {Signatures} from "../utils/Signatures.sol";
 
 /// @title AtomicSettlement
 /// @notice Atomic DvP and PvP settlement of two-leg instructions. See {IAtomicSettlement}.
@@ -253,8 +252,8 @@ contract AtomicSettlement is IAtomicSettlement, EIP712, ReentrancyGuard {
         if (spent != InstructionState.Pending) {
             return (id, false, abi.encodeWithSelector(SettlementNonceUsed.selector, id, instruction.nonce, spent));
         }
-        bool consentA = _consents(instruction.partyA, id, signatureA);
-        bool consentB = _consents(instruction.partyB, id, signatureB);
+        bool consentA = Signatures.consents(instruction.partyA, id, signatureA);
+        bool consentB = Signatures.consents(instruction.partyB, id, signatureB);
         if (!(consentA && consentB)) {
             uint8 flags = _approvals[id];
             viaApprovals = flags != 0;
@@ -334,15 +333,6 @@ contract AtomicSettlement is IAtomicSettlement, EIP712, ReentrancyGuard {
         }
     }
 
-    /// @dev True when `party` consents by being the sender or by a valid `signature` of `id`
-    ///      (ECDSA first: an EOA's signature costs no EXTCODESIZE; then ERC-1271).
-    function _consents(address party, bytes32 id, bytes calldata signature) private view returns (bool) {
-        if (party == msg.sender) return true;
-        if (signature.length == 0) return false;
-        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(id, signature);
-        if (err == ECDSA.RecoverError.NoError && recovered == party) return true;
-        return SignatureChecker.isValidERC1271SignatureNowCalldata(party, id, signature);
-    }
 
     /// @dev The caller's consent flag; reverts unless it is a party.
     function _partyFlag(Instruction calldata instruction, bytes32 id, address caller) private pure returns (uint8) {
