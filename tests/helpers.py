@@ -397,3 +397,20 @@ def mine_in_one_block(chain: Chain, calls: Sequence[tuple[Any, LocalAccount]]) -
     receipts = [chain.w3.eth.get_transaction_receipt(h) for h in hashes]
     assert len({r["blockNumber"] for r in receipts}) == 1, "the transactions were not mined in one block"
     return receipts
+
+
+def call_at(chain: Chain, call: Any, sender: str, at: int) -> bytes:
+    """Run ``call`` from ``sender`` on the latest state as if the block's timestamp were ``at``.
+
+    For exact time boundaries, which a sent transaction cannot hit reliably (its block's
+    timestamp follows the wall clock). Returns the raw return data; a revert raises
+    :class:`ContractRevertError` as :meth:`Chain.transact` would.
+    """
+    tx = {"from": sender, "to": call.address, "data": call._encode_transaction_data()}
+    response = chain.w3.provider.make_request("eth_call", [tx, "latest", {}, {"time": hex(at)}])  # type: ignore[list-item]
+    if "error" in response:
+        data = response["error"].get("data")
+        decoded = chain.decode_error_data(data) if isinstance(data, str) else None
+        assert decoded is not None, f"{call.fn_name} failed without a known custom error: {response['error']}"
+        raise ContractRevertError(decoded[0], decoded[1], call.fn_name)
+    return bytes.fromhex(response["result"][2:])

@@ -25,9 +25,8 @@ from web3.types import TxReceipt
 from dfmi_py.api.derivatives import Side as Side  # re-exported for the test modules
 from dfmi_py.api.derivatives import TradeState
 from dfmi_py.chain import Chain
-from dfmi_py.errors import ContractRevertError
 from dfmi_py.signing import Domain, amendment_message, sign_typed, termination_message
-from tests.helpers import MAX_UINT256, Roles, SetupCache, read_words
+from tests.helpers import MAX_UINT256, Roles, SetupCache, call_at, read_words
 
 #: Oracle decimals (the mock's) and cash decimals (the session's cash).
 PRICE_DECIMALS = 8
@@ -137,17 +136,7 @@ class Market:
         timestamp follows the wall clock). Returns the raw return data; a revert raises
         :class:`ContractRevertError` as :meth:`Chain.transact` would.
         """
-        tx = {"from": _address(sender), "to": call.address, "data": call._encode_transaction_data()}
-        response = self.chain.w3.provider.make_request(
-            "eth_call",
-            [tx, "latest", {}, {"time": hex(at)}],  # type: ignore[list-item]
-        )
-        if "error" in response:
-            data = response["error"].get("data")
-            decoded = self.chain.decode_error_data(data) if isinstance(data, str) else None
-            assert decoded is not None, f"{call.fn_name} failed without a known custom error: {response['error']}"
-            raise ContractRevertError(decoded[0], decoded[1], call.fn_name)
-        return bytes.fromhex(response["result"][2:])
+        return call_at(self.chain, call, _address(sender), at)
 
     def push_price(self, price: int, updated_at: int | None = None) -> int:
         """Post ``price`` as the feed's next round, updated now (or at ``updated_at``); its round id."""

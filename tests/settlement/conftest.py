@@ -28,11 +28,10 @@ from web3.types import TxReceipt
 
 from dfmi_py.api.settlement import InstructionState
 from dfmi_py.chain import Chain, dev_account
-from dfmi_py.errors import ContractRevertError
 from dfmi_py.signing import Domain
 from dfmi_py.signing.settlement import Instruction, sign_instruction
 from tests.contracts.conftest import send_setup
-from tests.helpers import MAX_UINT256, Roles, events, read_words
+from tests.helpers import MAX_UINT256, Roles, call_at, events, read_words
 
 #: Development account of the security's issuer (free in the base scenario).
 ISSUER_INDEX = 19
@@ -184,17 +183,7 @@ class World:
 
     def simulate(self, call: ContractFunction, sender: LocalAccount, at: int) -> bytes:
         """Run ``call`` on the latest state as if the block's timestamp were ``at`` (exact boundaries)."""
-        tx = {"from": sender.address, "to": call.address, "data": call._encode_transaction_data()}
-        response = self.chain.w3.provider.make_request(
-            "eth_call",
-            [tx, "latest", {}, {"time": hex(at)}],  # type: ignore[list-item]
-        )
-        if "error" in response:
-            data = response["error"].get("data")
-            decoded = self.chain.decode_error_data(data) if isinstance(data, str) else None
-            assert decoded is not None, f"{call.fn_name} failed without a known custom error: {response['error']}"
-            raise ContractRevertError(decoded[0], decoded[1], call.fn_name)
-        return bytes.fromhex(response["result"][2:])
+        return call_at(self.chain, call, sender.address, at)
 
     # ------------------------------------------------------------------ reads
 
