@@ -15,7 +15,6 @@ AMOUNTs are in whole units with decimals (e.g. 12345.67), converted with each to
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,7 @@ import click
 
 from dfmi_py.api.market import Market
 from dfmi_py.api.settlement import Outcome, Settlement, SignedInstruction
-from dfmi_py.cli.main import Options, open_market, pass_options, signer, signer_options
-from dfmi_py.errors import InputError
+from dfmi_py.cli.main import Options, open_market, pass_options, read_json_file, signer, signer_options, write_json_file
 from dfmi_py.signing.settlement import Instruction
 from dfmi_py.units import format_units, to_units
 
@@ -43,31 +41,24 @@ def _settlement(market: Market) -> Settlement:
 
 def read_instruction(path: Path) -> SignedInstruction:
     """The signed instruction in a ``dfmi dvp`` file (also read by ``dfmi net enter``)."""
-    try:
-        data = json.loads(path.read_text())
-        instruction = Instruction.from_message(data["instruction"])
-        sig_a = bytes.fromhex(str(data.get("signatureA", "0x"))[2:])
-        sig_b = bytes.fromhex(str(data.get("signatureB", "0x"))[2:])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not an instruction file ({type(exc).__name__}: {exc})") from None
-    return SignedInstruction(instruction, sig_a, sig_b)
+
+    def parse(data: dict[str, Any]) -> SignedInstruction:
+        return SignedInstruction(
+            Instruction.from_message(data["instruction"]),
+            bytes.fromhex(str(data.get("signatureA", "0x"))[2:]),
+            bytes.fromhex(str(data.get("signatureB", "0x"))[2:]),
+        )
+
+    return read_json_file(path, "an instruction file", parse)
 
 
-def _dump(item: SignedInstruction) -> str:
+def _write(item: SignedInstruction, out: Path | None, *, announce: bool = True) -> None:
     data: dict[str, Any] = {
         "instruction": item.instruction.as_message(),
         "signatureA": "0x" + item.signature_a.hex(),
         "signatureB": "0x" + item.signature_b.hex(),
     }
-    return json.dumps(data, indent=2)
-
-
-def _write(item: SignedInstruction, out: Path | None) -> None:
-    if out is None:
-        click.echo(_dump(item))
-    else:
-        out.write_text(_dump(item) + "\n")
-        click.echo(f"wrote {out}", err=True)
+    write_json_file(data, out, announce=announce)
 
 
 def _units(market: Market, token: str, amount: str) -> int:
@@ -197,7 +188,7 @@ def dvp_sign(options: Options, file: Path, key_env: str, dev_account: int | None
         item = SignedInstruction(item.instruction, signature, item.signature_b)
     else:
         item = SignedInstruction(item.instruction, item.signature_a, signature)
-    file.write_text(_dump(item) + "\n")
+    _write(item, file, announce=False)
     click.echo(f"{account.address} signed {settlement.instruction_id(item.instruction)}")
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from dfmi_py.api.market import Market
-from dfmi_py.cli.main import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.cli.main import Options, open_market, pass_options, read_json_file, signer, signer_options, write_json_file
 from dfmi_py.errors import InputError
 from dfmi_py.signing.fund import Action, ActionKind, Approval
 from dfmi_py.units import to_units
@@ -208,21 +208,15 @@ def _write(path: Path | None, action: Action, approvals: list[Approval]) -> None
                    "deadline": action.deadline},
         "approvals": [{"signer": a.signer, "signature": "0x" + a.signature.hex()} for a in approvals],
     }  # fmt: skip
-    text = json.dumps(data, indent=2)
-    if path is None:
-        click.echo(text)
-    else:
-        path.write_text(text + "\n")
+    write_json_file(data, path, announce=False)
 
 
 def _read(path: Path) -> tuple[Action, list[Approval]]:
-    try:
-        data = json.loads(path.read_text())
+    def parse(data: dict[str, Any]) -> tuple[Action, list[Approval]]:
         raw = data["action"]
         action = Action(
             ActionKind[raw["kind"]], bytes.fromhex(raw["params"][2:]), int(raw["nonce"]), int(raw["deadline"])
         )
-        approvals = [Approval(a["signer"], bytes.fromhex(a["signature"][2:])) for a in data["approvals"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not an action file ({type(exc).__name__}: {exc})") from None
-    return action, approvals
+        return action, [Approval(a["signer"], bytes.fromhex(a["signature"][2:])) for a in data["approvals"]]
+
+    return read_json_file(path, "an action file", parse)

@@ -9,12 +9,13 @@ development account (``--dev-account N``). Errors print one line and exit non-ze
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from eth_account.signers.local import LocalAccount
@@ -24,9 +25,11 @@ from dfmi_py.chain.accounts import dev_account, load_account
 from dfmi_py.chain.client import Chain
 from dfmi_py.deploy.roles import DEV_ROLE_INDEX, RoleConfig
 from dfmi_py.deploy.suite import Deployment, deploy_suite
-from dfmi_py.errors import ConfigError, DfmiError
+from dfmi_py.errors import ConfigError, DfmiError, InputError
 from dfmi_py.node.anvil import AnvilNode
 from dfmi_py.units import to_units
+
+T = TypeVar("T")
 
 
 class DfmiGroup(click.Group):
@@ -115,6 +118,26 @@ def print_deployment(deployment: Deployment) -> None:
     click.echo(f"chain {manifest.chain_id}: manifest {deployment.manifest_file}")
     for name, record in manifest.contracts.items():
         click.echo(f"  {name:<20} {record.address}  (block {record.block})")
+
+
+def read_json_file(path: Path, what: str, parse: Callable[[Any], T]) -> T:
+    """``parse`` of the JSON in ``path``; a missing, malformed or incomplete file is an
+    :class:`InputError` saying it is not ``what`` (e.g. ``"an instruction file"``)."""
+    try:
+        return parse(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not {what} ({type(exc).__name__}: {exc})") from None
+
+
+def write_json_file(data: Any, out: Path | None, *, announce: bool = True) -> None:
+    """``data`` as indented JSON to ``out`` (saying so on stderr when ``announce``), or to stdout."""
+    text = json.dumps(data, indent=2)
+    if out is None:
+        click.echo(text)
+        return
+    out.write_text(text + "\n")
+    if announce:
+        click.echo(f"wrote {out}", err=True)
 
 
 def wait_for_interrupt(node: AnvilNode) -> None:

@@ -26,7 +26,6 @@ AMOUNTs are in whole units with decimals (e.g. 12345.67).
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from dfmi_py.api.market import Market
 from dfmi_py.api.netting import Netting, SignedObligation, ratio_text
 from dfmi_py.chain.client import checksum
 from dfmi_py.cli.dvp import read_instruction
-from dfmi_py.cli.main import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.cli.main import Options, open_market, pass_options, read_json_file, signer, signer_options, write_json_file
 from dfmi_py.errors import InputError
 from dfmi_py.netting import Obligation, compression, credit_losses, exclude, member_order, net_positions
 from dfmi_py.units import format_units, to_units
@@ -52,31 +51,24 @@ def _netting(market: Market) -> Netting:
 
 
 def _read(path: Path) -> SignedObligation:
-    try:
-        data = json.loads(path.read_text())
-        obligation = Obligation.from_message(data["obligation"])
-        payer_sig = bytes.fromhex(str(data.get("payerSignature", "0x"))[2:])
-        payee_sig = bytes.fromhex(str(data.get("payeeSignature", "0x"))[2:])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not an obligation file ({type(exc).__name__}: {exc})") from None
-    return SignedObligation(obligation, payer_sig, payee_sig)
+    def parse(data: dict[str, Any]) -> SignedObligation:
+        return SignedObligation(
+            Obligation.from_message(data["obligation"]),
+            bytes.fromhex(str(data.get("payerSignature", "0x"))[2:]),
+            bytes.fromhex(str(data.get("payeeSignature", "0x"))[2:]),
+        )
+
+    return read_json_file(path, "an obligation file", parse)
 
 
 def _write(item: SignedObligation, out: Path | None) -> None:
     message = item.obligation.as_message() | {"ref": "0x" + item.obligation.ref.hex()}
-    text = json.dumps(
-        {
-            "obligation": message,
-            "payerSignature": "0x" + item.payer_signature.hex(),
-            "payeeSignature": "0x" + item.payee_signature.hex(),
-        },
-        indent=2,
-    )
-    if out is None:
-        click.echo(text)
-    else:
-        out.write_text(text + "\n")
-        click.echo(f"wrote {out}", err=True)
+    data = {
+        "obligation": message,
+        "payerSignature": "0x" + item.payer_signature.hex(),
+        "payeeSignature": "0x" + item.payee_signature.hex(),
+    }
+    write_json_file(data, out)
 
 
 def _money(market: Market, units: int) -> str:
