@@ -15,17 +15,15 @@ in each 128 pays 17,100 more to start a word, shown in its own rows).
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from report import Row, fresh_accounts, write_report
+from report import Row, fresh_accounts, run_report
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
 from dfmi_py.api.settlement import Settlement
 from dfmi_py.chain import Chain, dev_account
-from dfmi_py.node import AnvilNode
 
 USD = 10**6
 SHARES = 1_000_000
@@ -206,12 +204,8 @@ OUTRO = (
 
 def main() -> int:
     """Measure, write the report, and fail if a target is missed."""
-    started = time.monotonic()
-    with AnvilNode(accounts=4) as node:
-        bench = Bench(Chain.connect(node.rpc_url))
-        rows = measure(bench)
-    return write_report(
-        "dvp_gas", "DvP / PvP settlement gas report", "dvp_gas.py", rows, time.monotonic() - started, INTRO, OUTRO
+    return run_report(
+        "dvp_gas", "DvP / PvP settlement gas report", "dvp_gas.py", lambda chain: (measure(Bench(chain)), OUTRO), INTRO
     )
 
 

@@ -11,16 +11,14 @@ on funds of 3, 30 and 100 members: the waterfall must not loop over members.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Sequence
 
 from eth_account.signers.local import LocalAccount
-from report import CashBench, Row, fresh_accounts, write_report
+from report import CashBench, Row, fresh_accounts, run_report
 from web3.types import TxReceipt
 
 from dfmi_py.api.fund import DefaultFund
 from dfmi_py.chain import Chain, dev_account
-from dfmi_py.node import AnvilNode
 from dfmi_py.signing.fund import ActionKind
 
 USD = 10**6
@@ -159,12 +157,8 @@ OUTRO = (
 
 def main() -> int:
     """Measure, write the report, and fail if a target is missed."""
-    started = time.monotonic()
-    with AnvilNode(accounts=4) as node:
-        bench = Bench(Chain.connect(node.rpc_url))
-        rows = measure(bench)
-    return write_report(
-        "fund_gas", "Default fund gas report", "fund_gas.py", rows, time.monotonic() - started, INTRO, OUTRO
+    return run_report(
+        "fund_gas", "Default fund gas report", "fund_gas.py", lambda chain: (measure(Bench(chain)), OUTRO), INTRO
     )
 
 

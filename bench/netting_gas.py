@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import random
 import sys
-import time
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from report import CashBench, Row, fresh_accounts, write_report
+from report import CashBench, Row, fresh_accounts, run_report
 from web3.contract.contract import ContractFunction
 from web3.types import Nonce
 from web3.utils.address import get_create_address
@@ -28,7 +27,6 @@ from dfmi_py.api.netting import Netting
 from dfmi_py.api.settlement import Settlement
 from dfmi_py.chain import Chain
 from dfmi_py.netting import compression, net_positions
-from dfmi_py.node import AnvilNode
 
 USD = 10**6
 BLOCK_GAS = 30_000_000
@@ -368,19 +366,13 @@ def measure(bench: Bench) -> tuple[list[Row], str]:
 
 def main() -> int:
     """Measure, write the report, and fail if a target is missed."""
-    started = time.monotonic()
-    with AnvilNode(accounts=4) as node:
-        bench = Bench(Chain.connect(node.rpc_url))
-        rows, outro = measure(bench)
     intro = (
         "Rounds of N members with 10N obligations between random members. Each debtor approves its net\n"
         "debit, so settlement pulls from every debtor's wallet (a pre-funded debit skips that transfer).\n"
         "The target checks that settling grows linearly with members: the 200-member settlement within\n"
         "10% of 4x the 50-member one."
     )
-    return write_report(
-        "netting_gas", "Netting gas report", "netting_gas.py", rows, time.monotonic() - started, intro, outro
-    )
+    return run_report("netting_gas", "Netting gas report", "netting_gas.py", lambda chain: measure(Bench(chain)), intro)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ fresh accounts to measure with."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from web3.types import TxReceipt
 
 from dfmi_py.build.compiler import EVM_VERSION, OPTIMIZER_RUNS, SOLC_VERSION
 from dfmi_py.chain import Chain, dev_account
+from dfmi_py.node import AnvilNode
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -90,3 +93,14 @@ class CashBench:
 
     def _send(self, call: ContractFunction, sender: LocalAccount | None = None) -> TxReceipt:
         return self.chain.transact(call, sender or self.admin)
+
+
+def run_report(
+    name: str, title: str, script: str, measure: Callable[[Chain], tuple[list[Row], str]], intro: str = ""
+) -> int:
+    """Run ``measure`` on a fresh local Anvil (it returns the rows and the text after the table),
+    write ``results/<name>.md`` and return 1 if a target is missed (else 0)."""
+    started = time.monotonic()
+    with AnvilNode(accounts=4) as node:
+        rows, outro = measure(Chain.connect(node.rpc_url))
+    return write_report(name, title, script, rows, time.monotonic() - started, intro, outro)
