@@ -5,13 +5,14 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 
 import {AggregatorV3Interface} from "../interfaces/AggregatorV3Interface.sol";
 import {IComplianceRegistry} from "../interfaces/IComplianceRegistry.sol";
+import {ICompliantToken} from "../interfaces/ICompliantToken.sol";
 import {IDefaultFund} from "../interfaces/IDefaultFund.sol";
 import {
     Amendment, IDerivativeEngine, Side, Terms, Termination, Trade, TradeState
@@ -28,8 +29,19 @@ import {
 ///      confirmation), when an amendment resizes it, and when the trade ends (before any IM is
 ///      spent, so the fund's open IM returns to what it was). A loss that IM and margin account
 ///      leave unpaid, at a close-out or at maturity, is claimed from the fund, which pays the
-///      engine; the engine credits the survivor. A fund that refuses the claim (it deregistered
-///      the engine, say) never blocks the close-out: the loss stays the survivor's claim.
+///      engine; the engine credits the survivor. A claim the fund cannot pay now (the fund
+///      frozen, the engine deregistered) never blocks the close-out: it stays pending, and anyone
+///      retries it ({retryFundClaim}) once the condition clears.
+///
+///      Who cannot pay, and what is only a temporary condition of the system:
+///      - a payer whose wallet cannot be pulled from — balance, allowance, or its own compliance
+///        status (frozen, offboarded) — cannot pay: a margin call opens, and a close-out or a
+///        maturity pays from its collateral. None of them depends on the payer's wallet;
+///      - a paused cash token, or an engine the registry does not hold Active, stops everyone:
+///        such a pull reverts the call (`DerivativeCashPaused`, `ComplianceAccountNotActive` of
+///        the engine), so nothing is decided on it; in a batch that trade is skipped. No default
+///        is declared while the token is paused, and a margin call's cure period always ends at
+///        least `curePeriod` after the token's last unpause ({cureDeadlineOf}).
 ///
 ///      Invariants (tested in tests/contracts/test_derivative_properties.py):
 ///      - cash.balanceOf(engine) == totalMargin + totalInitialMargin;
@@ -71,6 +83,8 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     mapping(address party => uint256) public marginOf;
     /// @inheritdoc IDerivativeEngine
     mapping(uint256 tradeId => uint256) public unpaidClaimOf;
+    /// @inheritdoc IDerivativeEngine
+    mapping(uint256 tradeId => bool) public fundClaimPendingOf;
 
     mapping(uint256 tradeId => Trade) private _trades;
 
@@ -259,14 +273,15 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     function declareDefault(uint256 tradeId) external nonReentrant returns (bool defaulted) {
         Trade storage t = _trades[tradeId];
         _expectState(tradeId, t.state, TradeState.MarginCall);
-        if (block.timestamp <= t.cureDeadline) {
-            revert DerivativeCurePeriodRunning(tradeId, t.cureDeadline, block.timestamp);
-        }
+        // Nobody can cure while the token is paused: no default then, and a full cure period after.
+        if (Pausable(address(cash)).paused()) revert DerivativeCashPaused();
+        uint256 deadline = _cureDeadline(t);
+        if (block.timestamp <= deadline) revert DerivativeCurePeriodRunning(tradeId, deadline, block.timestamp);
         (uint80 roundId, int256 price, uint256 updatedAt) = _latestPriceUnchecked();
         if (roundId > t.lastRound && updatedAt < t.maturity && _usable(price, updatedAt)) {
             _settleTo(tradeId, t, roundId, price);
             // Paid, or the debt moved to the other party, whose own cure period has just begun.
-            if (t.state != TradeState.MarginCall || block.timestamp <= t.cureDeadline) return false;
+            if (t.state != TradeState.MarginCall || block.timestamp <= _cureDeadline(t)) return false;
         }
         // A debtor that can pay in full now (margin account and wallet) has cured, late.
         bool buyerOwes = t.debtor == Side.Buyer;
@@ -306,6 +321,24 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         (uint256 fromFund, uint256 unpaid) = _finalPayment(tradeId, t, owedByBuyer);
         emit TradeMatured(tradeId, roundId, price, vm, fromFund, unpaid);
         _releaseInitialMargins(tradeId, t);
+    }
+
+    /// @inheritdoc IDerivativeEngine
+    /// @dev Reverts with the fund's own error while it still cannot pay; nothing changes then.
+    function retryFundClaim(uint256 tradeId) external nonReentrant returns (uint256 paid) {
+        if (!fundClaimPendingOf[tradeId]) revert DerivativeNoPendingFundClaim(tradeId);
+        Trade storage t = _trades[tradeId];
+        (address defaulter, address survivor) = t.debtor == Side.Buyer ? (t.buyer, t.seller) : (t.seller, t.buyer);
+        uint256 loss = t.debt;
+        delete fundClaimPendingOf[tradeId];
+        paid = fund.claim(defaulter, survivor, loss);
+        uint256 unpaid = loss - paid;
+        t.debt = unpaid;
+        if (unpaid == 0) t.debtor = Side.None;
+        unpaidClaimOf[tradeId] = unpaid;
+        marginOf[survivor] += paid;
+        totalMargin += paid;
+        emit FundClaimPaid(tradeId, defaulter, survivor, paid, unpaid);
     }
 
     // ================================================================== 2-of-2 changes
@@ -369,6 +402,13 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     }
 
     // ================================================================== views
+
+    /// @inheritdoc IDerivativeEngine
+    function cureDeadlineOf(uint256 tradeId) external view returns (uint256) {
+        Trade storage t = _trades[tradeId];
+        if (t.state != TradeState.MarginCall) return 0;
+        return _cureDeadline(t);
+    }
 
     /// @inheritdoc IDerivativeEngine
     function stateOf(uint256 tradeId) external view returns (TradeState) {
@@ -460,8 +500,10 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
     }
 
     /// @dev Takes `amount` from `payer`'s margin account, pulling any shortfall from its wallet.
-    ///      Returns false, changing nothing, when the payer lacks the balance or allowance; any
-    ///      other token failure (pause, compliance) reverts the whole call.
+    ///      Returns false, changing nothing, when the pull fails for the payer's sake (balance,
+    ///      allowance, its compliance status). A failure that stops every payer — the token
+    ///      paused, the engine not Active — reverts the whole call instead, and so does a pull
+    ///      starved of gas by the caller: neither may make a solvent party look unable to pay.
     function _collect(address payer, uint256 amount) private returns (bool) {
         uint256 available = marginOf[payer];
         if (available >= amount) {
@@ -473,22 +515,25 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         uint256 shortfall = amount - available;
         marginOf[payer] = 0;
         totalMargin += shortfall;
+        uint256 gasBefore = gasleft();
         try cash.transferFrom(payer, address(this), shortfall) returns (bool ok) {
             if (ok) return true;
-        } catch (bytes memory reason) {
-            bytes4 selector = reason.length >= 4 ? bytes4(reason) : bytes4(0);
-            if (
-                selector != IERC20Errors.ERC20InsufficientBalance.selector
-                    && selector != IERC20Errors.ERC20InsufficientAllowance.selector
-            ) {
-                assembly ("memory-safe") {
-                    revert(add(reason, 0x20), mload(reason))
-                }
-            }
+        } catch {
+            // The 63/64 rule: a call that failed with less than 1/64 of the gas it started with
+            // left may have run out of gas because the sender sent too little.
+            if (gasleft() < gasBefore / 64) revert DerivativePaymentOutOfGas(payer, shortfall);
         }
+        _requireCashMoving();
         marginOf[payer] = available;
         totalMargin -= shortfall;
         return false;
+    }
+
+    /// @dev Reverts when no payer could pay now: the cash token is paused, or the registry does
+    ///      not hold the engine Active (the token refuses the engine as spender and receiver).
+    function _requireCashMoving() private view {
+        if (Pausable(address(cash)).paused()) revert DerivativeCashPaused();
+        registry.requireActive(address(this));
     }
 
     /// @dev Moves an agreed payment (buyer to seller when positive); reverts if it cannot.
@@ -580,8 +625,6 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         unpaid = remaining - fromMargin;
         if (unpaid > 0 && address(fund) != address(0)) {
             fromFund = _claimFromFund(tradeId, payer, receiver, unpaid);
-            marginOf[receiver] += fromFund;
-            totalMargin += fromFund;
             unpaid -= fromFund;
         }
         t.debt = unpaid;
@@ -589,11 +632,11 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         unpaidClaimOf[tradeId] = unpaid;
     }
 
-    /// @dev Claims `loss` from the fund, which sends what it pays to the engine. A refusal is
-    ///      recorded, not fatal: the close-out goes on without the fund. The claim's cost is
-    ///      bounded (no loop in the fund), so the call is only made with `FUND_CLAIM_GAS` at hand:
-    ///      a keeper cannot make it fail for lack of gas and strip the survivor of the fund's
-    ///      cover.
+    /// @dev Claims `loss` from the fund, which sends what it pays to the engine; credits it to
+    ///      the survivor. A claim that reverts is not fatal: the close-out goes on, and the claim
+    ///      stays pending for {retryFundClaim}. The claim's cost is bounded (no loop in the fund),
+    ///      so the call is only made with `FUND_CLAIM_GAS` at hand: a keeper cannot make it fail
+    ///      for lack of gas.
     function _claimFromFund(uint256 tradeId, address defaulter, address survivor, uint256 loss)
         private
         returns (uint256 paid)
@@ -602,9 +645,20 @@ contract DerivativeEngine is IDerivativeEngine, AccessControl, EIP712, Reentranc
         if (available < FUND_CLAIM_GAS) revert DerivativeFundClaimOutOfGas(tradeId, available, FUND_CLAIM_GAS);
         try fund.claim(defaulter, survivor, loss) returns (uint256 fromFund) {
             paid = fromFund;
+            marginOf[survivor] += paid;
+            totalMargin += paid;
         } catch (bytes memory reason) {
+            fundClaimPendingOf[tradeId] = true;
             emit FundClaimFailed(tradeId, reason);
         }
+    }
+
+    /// @dev The margin call's cure deadline, pushed to a full cure period after the cash token's
+    ///      last unpause: nobody could pay while it was paused.
+    function _cureDeadline(Trade storage t) private view returns (uint256 deadline) {
+        deadline = t.cureDeadline;
+        uint256 resumed = uint256(ICompliantToken(address(cash)).lastUnpausedAt()) + curePeriod;
+        if (resumed > deadline) deadline = resumed;
     }
 
     /// @dev Tells the fund a trade ended, with the IMs it was told of (before any is spent).

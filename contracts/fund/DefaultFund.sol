@@ -89,24 +89,24 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
     IComplianceRegistry public immutable registry;
     IERC20 public immutable cash;
 
-    // One slot, read by every governance action.
+    // One slot, read by every governance action (the threshold needs the member count).
     /// @inheritdoc IDefaultFund
-    uint96 public floorAmount;
+    uint80 public floorAmount;
     /// @inheritdoc IDefaultFund
     uint64 public nonce;
     /// @inheritdoc IDefaultFund
-    uint16 public threshold;
+    uint16 public thresholdBps;
     /// @inheritdoc IDefaultFund
     uint16 public requirementBps;
     /// @inheritdoc IDefaultFund
     uint32 public replenishmentWindow;
     /// @inheritdoc IDefaultFund
     uint16 public epoch;
+    /// @inheritdoc IDefaultFund
+    uint32 public memberCount;
 
     /// @inheritdoc IDefaultFund
     uint40 public lastDrawAt;
-    /// @inheritdoc IDefaultFund
-    uint32 public memberCount;
 
     Pool private _pool;
 
@@ -121,8 +121,8 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
 
     /// @param registry_ The shared compliance registry (members must be `Active` to join).
     /// @param cash_ The cash token contributions are made in.
-    /// @param threshold_ Approvals an action needs (at least `MIN_THRESHOLD`; governance can act
-    ///        once that many members joined).
+    /// @param thresholdBps_ Share of the members whose approvals an action needs, in basis points
+    ///        (more than half; see {threshold}).
     /// @param requirementBps_ Requirement per unit of open initial margin, in basis points.
     /// @param floorAmount_ Smallest requirement of any member, in cash units.
     /// @param replenishmentWindow_ Seconds members have to top up after a draw.
@@ -130,7 +130,7 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
     constructor(
         IComplianceRegistry registry_,
         IERC20 cash_,
-        uint256 threshold_,
+        uint256 thresholdBps_,
         uint256 requirementBps_,
         uint256 floorAmount_,
         uint256 replenishmentWindow_,
@@ -138,9 +138,7 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
     ) EIP712("DefaultFund", "1") {
         registry = registry_;
         cash = cash_;
-        if (threshold_ < MIN_THRESHOLD || threshold_ > type(uint16).max) revert FundInvalidThreshold(threshold_, 0);
-        threshold = uint16(threshold_);
-        emit ThresholdChanged(0, threshold_);
+        _setThreshold(thresholdBps_);
         _setRequirement(requirementBps_, floorAmount_);
         _setReplenishmentWindow(replenishmentWindow_);
         for (uint256 i = 0; i < engines.length; ++i) {
@@ -236,9 +234,11 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
     }
 
     /// @inheritdoc IDefaultFund
+    /// @dev A deregistered engine still claims: deregistration stops new trades, never the
+    ///      cover of trades members accepted while it was registered.
     function claim(address defaulter, address survivor, uint256 loss) external nonReentrant returns (uint256 paid) {
         EngineStatus status = engineStatusOf[msg.sender];
-        if (status != EngineStatus.Registered) revert FundNotEngine(msg.sender, status);
+        if (status == EngineStatus.None) revert FundNotEngine(msg.sender, status);
         if (loss == 0) revert FundZeroAmount();
         if (defaulter == survivor) revert FundInvalidClaim(defaulter, survivor);
 
@@ -281,6 +281,13 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
     }
 
     // ================================================================== views
+
+    /// @inheritdoc IDefaultFund
+    function threshold() public view returns (uint256) {
+        // memberCount < 2^32 and thresholdBps <= 10,000: the product fits.
+        uint256 required = Math.ceilDiv(uint256(memberCount) * thresholdBps, BPS);
+        return required < MIN_THRESHOLD ? MIN_THRESHOLD : required;
+    }
 
     /// @inheritdoc IDefaultFund
     function statusOf(address member) public view returns (MemberStatus) {
@@ -431,7 +438,7 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
         if (block.timestamp > action.deadline) revert FundApprovalExpired(action.deadline, block.timestamp);
         uint256 expected = nonce;
         if (action.nonce != expected) revert FundInvalidNonce(expected, action.nonce);
-        uint256 required = threshold;
+        uint256 required = threshold();
         if (approvals.length < required) revert FundNotEnoughApprovals(approvals.length, required);
         nonce = uint64(expected + 1);
 
@@ -469,6 +476,10 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
             _setReplenishmentWindow(abi.decode(params, (uint256)));
         } else if (kind == ActionKind.RegisterEngine) {
             if (params.length != 32) revert FundInvalidAction(kind);
+            // New risk for every member's balance: every member consents, as a withdrawal needs
+            // the consent of the member whose money it moves. The approvals are distinct members.
+            uint256 members = memberCount;
+            if (approvals.length < members) revert FundRegistrationNotUnanimous(approvals.length, members);
             _registerEngine(abi.decode(params, (address)));
         } else if (kind == ActionKind.DeregisterEngine) {
             if (params.length != 32) revert FundInvalidAction(kind);
@@ -520,19 +531,18 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
         return false;
     }
 
-    function _setThreshold(uint256 threshold_) private {
-        uint256 members = memberCount;
-        if (threshold_ < MIN_THRESHOLD || threshold_ > members) revert FundInvalidThreshold(threshold_, members);
-        uint256 previous = threshold;
-        // threshold_ <= memberCount < 2^32; members can never exceed 2^16 signatures in a block anyway.
-        threshold = threshold_.toUint16();
-        emit ThresholdChanged(previous, threshold_);
+    function _setThreshold(uint256 bps) private {
+        if (bps <= BPS / 2 || bps > BPS) revert FundInvalidThreshold(bps);
+        uint256 previous = thresholdBps;
+        // bps <= 10,000 (checked above) fits in 16 bits.
+        thresholdBps = uint16(bps);
+        emit ThresholdChanged(previous, bps);
     }
 
     function _setRequirement(uint256 bps, uint256 floor_) private {
-        if (bps > BPS || floor_ > type(uint96).max) revert FundInvalidRequirement(bps, floor_);
+        if (bps > BPS || floor_ > type(uint80).max) revert FundInvalidRequirement(bps, floor_);
         requirementBps = uint16(bps);
-        floorAmount = uint96(floor_);
+        floorAmount = uint80(floor_);
         emit RequirementChanged(bps, floor_);
     }
 

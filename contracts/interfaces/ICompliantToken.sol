@@ -19,6 +19,11 @@ interface ICompliantToken is IERC20Metadata, IERC20Permit {
     /// @notice Stops every transfer, mint, burn, approval and permit. Pauser only.
     function pause() external;
 
-    /// @notice Resumes. Pauser only.
+    /// @notice Resumes. Pauser only. Records the time in {lastUnpausedAt}.
     function unpause() external;
+
+    /// @notice When the token was last unpaused (zero: never). Contracts whose deadlines ask
+    ///         someone to pay (the derivative engine's cure periods) give them a full period of
+    ///         movement after it: nobody could pay while the token was paused.
+    function lastUnpausedAt() external view returns (uint40);
 }

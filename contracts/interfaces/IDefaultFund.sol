@@ -16,8 +16,8 @@ enum MemberStatus {
 
 /// @notice Where a contract stands as a derivative engine of the fund.
 /// @dev None -> Registered <-> Deregistered, by governance only (and by the constructor).
-///      A registered engine reports trades and claims; a deregistered one may still report
-///      closing trades (to wind down what it opened) but can no longer open or claim.
+///      A registered engine reports trades and claims; a deregistered one winds down what it
+///      opened: it reports closing trades and claims their losses, but can no longer open any.
 enum EngineStatus {
     None,
     Registered,
@@ -25,10 +25,12 @@ enum EngineStatus {
 }
 
 /// @notice What a governance action does. Its `params` are `abi.encode` of:
-///         - SetThreshold: (uint256 threshold)
+///         - SetThreshold: (uint256 thresholdBps), the share of members an action needs
+///           (more than 5,000 basis points, at most 10,000)
 ///         - SetRequirement: (uint256 requirementBps, uint256 floorAmount)
 ///         - SetReplenishmentWindow: (uint256 seconds)
-///         - RegisterEngine, DeregisterEngine: (address engine)
+///         - RegisterEngine: (address engine); needs the approval of every member, not a threshold
+///         - DeregisterEngine: (address engine)
 ///         - Withdraw: (address member, uint256 amount); the member must be one of the approvers
 ///         - ReleaseSurplus: (address to); cash sent to the fund outside {join}/{contribute}
 enum ActionKind {
@@ -71,8 +73,20 @@ struct Approval {
 ///           of the initial margins of its open trades as registered engines report them.
 ///         - Governance: every rule change, and every movement of cash out of the fund other than
 ///           the waterfall, happens through {execute} with the EIP-712 approvals of at least
-///           `threshold` distinct members, bound to chain, fund, a fund-wide nonce and a deadline.
-///           There is no admin: after the constructor, only governance changes anything.
+///           {threshold} distinct members — a share (`thresholdBps`, more than half) of the
+///           members, never fewer than `MIN_THRESHOLD` — bound to chain, fund, a fund-wide nonce
+///           and a deadline. There is no admin: after the constructor, only governance changes
+///           anything.
+///         - Trust model. A registered engine's claims are paid without question, so an engine
+///           is as good as a withdrawal from every member: registering one needs the approval of
+///           EVERY member (a withdrawal needs the approval of the member whose money it moves;
+///           new risk on everyone's balance needs everyone's). A member that joins later accepts
+///           the engines registered then. Members trust that each registered engine computes
+///           losses only from its trades and its oracle, and they trust that oracle's reporters
+///           (their fault model is the oracle's). A majority cannot register an engine of its
+///           own and take the others' balances; it can deregister an engine, which then opens
+///           no more trades but keeps the fund's cover for those it opened (it still claims).
+///           No single member acts alone.
 ///         - Waterfall: a registered engine claims the loss its close-out could not cover. The
 ///           fund pays (1) from the defaulter's own balance, then (2) from every other member's
 ///           balance pro rata, up to the fund's total assets and no further, and sends what it
@@ -122,7 +136,8 @@ interface IDefaultFund {
     event MemberReinstated(address indexed member, uint256 balance);
     /// @notice Governance executed action `nonce` of `kind`, whose EIP-712 digest is `digest`.
     event ActionExecuted(uint256 indexed nonce, ActionKind indexed kind, bytes32 digest);
-    event ThresholdChanged(uint256 previous, uint256 threshold);
+    /// @notice The share of members an action needs is now `thresholdBps` (was `previous`).
+    event ThresholdChanged(uint256 previous, uint256 thresholdBps);
     event RequirementChanged(uint256 requirementBps, uint256 floorAmount);
     event ReplenishmentWindowChanged(uint256 replenishmentWindow);
     event EngineRegistered(address indexed engine);
@@ -175,9 +190,12 @@ interface IDefaultFund {
     error FundInvalidSignature(address signer);
     /// @notice The action's kind is `None`, or its params do not decode.
     error FundInvalidAction(ActionKind kind);
-    /// @notice Thresholds run from `MIN_THRESHOLD` to the number of members (`memberCount`).
-    error FundInvalidThreshold(uint256 threshold, uint256 memberCount);
-    /// @notice `requirementBps` is above 10,000 or `floorAmount` above 2^96 - 1.
+    /// @notice The threshold is a share of the members in basis points: more than 5,000 (a
+    ///         majority), at most 10,000 (every member).
+    error FundInvalidThreshold(uint256 thresholdBps);
+    /// @notice Registering an engine needs the approval of every member: `given` of `members`.
+    error FundRegistrationNotUnanimous(uint256 given, uint256 members);
+    /// @notice `requirementBps` is above 10,000 or `floorAmount` above 2^80 - 1.
     error FundInvalidRequirement(uint256 requirementBps, uint256 floorAmount);
     /// @notice The window must be positive and fit in 32 bits.
     error FundInvalidReplenishmentWindow(uint256 replenishmentWindow);
@@ -216,7 +234,7 @@ interface IDefaultFund {
     /// @notice An engine reports that a trade of `member` with `imAmount` of IM closed (any way).
     function onTradeClosed(address member, uint256 imAmount) external;
 
-    /// @notice A registered engine claims `loss`, which the close-out of a trade between
+    /// @notice A registered engine (or a deregistered one, winding down) claims `loss`, which the close-out of a trade between
     ///         `defaulter` and `survivor` could not cover from the defaulter's initial margin.
     ///         The waterfall pays from the defaulter's balance, then from every other member pro
     ///         rata, up to the fund's total; `paid` moves to the engine, which credits the
@@ -265,12 +283,15 @@ interface IDefaultFund {
     /// @notice Sum of every unpaid claim on `defaulter`.
     function totalUnpaidClaimsOn(address defaulter) external view returns (uint256);
     function engineStatusOf(address engine) external view returns (EngineStatus);
-    /// @notice Approvals an action needs.
-    function threshold() external view returns (uint16);
+    /// @notice Approvals an action needs now: `ceil(memberCount * thresholdBps / 10_000)`, at
+    ///         least `MIN_THRESHOLD` (registering an engine needs every member instead).
+    function threshold() external view returns (uint256);
+    /// @notice Share of the members an action needs, in basis points (more than half).
+    function thresholdBps() external view returns (uint16);
     /// @notice Nonce the next action must carry.
     function nonce() external view returns (uint64);
     function requirementBps() external view returns (uint16);
-    function floorAmount() external view returns (uint96);
+    function floorAmount() external view returns (uint80);
     /// @notice Seconds members have to top up after a draw.
     function replenishmentWindow() external view returns (uint32);
     /// @notice Increments each time the fund is exhausted; shares of an earlier epoch are void.

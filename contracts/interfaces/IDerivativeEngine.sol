@@ -153,9 +153,13 @@ interface IDerivativeEngine {
     event TradeMatured(
         uint256 indexed tradeId, uint80 roundId, int256 price, int256 vmToBuyer, uint256 paidFromFund, uint256 unpaidClaim
     );
-    /// @notice The default fund refused a claim (e.g. it deregistered this engine): nothing was
-    ///         paid from it, the loss stays the survivor's claim. `reason` is the fund's revert data.
+    /// @notice The default fund's claim reverted with `reason` (e.g. the fund is frozen, or it
+    ///         deregistered this engine): nothing was paid from it yet. The claim is pending:
+    ///         anyone retries it with {retryFundClaim} once the condition clears.
     event FundClaimFailed(uint256 indexed tradeId, bytes reason);
+    /// @notice A pending claim went through: the fund paid `paid` to `survivor`'s margin
+    ///         account; `unpaid` stays the survivor's claim on `defaulter`.
+    event FundClaimPaid(uint256 indexed tradeId, address indexed defaulter, address indexed survivor, uint256 paid, uint256 unpaid);
     event InitialMarginReleased(uint256 indexed tradeId, address indexed party, uint256 amount);
     event ConfigUpdated(uint64 curePeriod, uint64 maxPriceAge);
 
@@ -199,6 +203,15 @@ interface IDerivativeEngine {
     error DerivativeInsufficientMargin(address party, uint256 available, uint256 amount);
     /// @notice Zero amounts are meaningless here.
     error DerivativeZeroAmount();
+    /// @notice The cash token is paused: nobody can pay, so nothing that depends on a payment
+    ///         (a settlement pulling from a wallet, a default, a maturity's pull) is decided now.
+    ///         Retry after the unpause; margin calls then get a full cure period.
+    error DerivativeCashPaused();
+    /// @notice Pulling `amount` from `payer` failed with too little gas left to tell why: send
+    ///         the call again with more gas (a caller cannot make a party look unable to pay).
+    error DerivativePaymentOutOfGas(address payer, uint256 amount);
+    /// @notice Trade `tradeId` has no default-fund claim waiting to be retried.
+    error DerivativeNoPendingFundClaim(uint256 tradeId);
     /// @notice The engine's settings must be positive.
     error DerivativeInvalidConfig(uint64 curePeriod, uint64 maxPriceAge);
     /// @notice Only the engine itself calls this (`caller` did).
@@ -224,6 +237,10 @@ interface IDerivativeEngine {
     function cure(uint256 tradeId) external;
     function declareDefault(uint256 tradeId) external returns (bool defaulted);
     function mature(uint256 tradeId, uint80 roundId) external;
+    /// @notice Claims again from the default fund the loss a close-out or maturity of `tradeId`
+    ///         left when the fund's claim reverted (it was frozen, say); anyone may call. Pays the
+    ///         survivor what the fund pays; reverts with the fund's error while it still cannot.
+    function retryFundClaim(uint256 tradeId) external returns (uint256 paid);
 
     function amend(Amendment calldata amendment, bytes calldata buyerSignature, bytes calldata sellerSignature) external;
     function terminate(Termination calldata termination, bytes calldata buyerSignature, bytes calldata sellerSignature) external;
@@ -238,6 +255,12 @@ interface IDerivativeEngine {
     function proposalOf(uint256 tradeId) external view returns (bytes32 termsHash);
     /// @notice Loss the close-out or maturity of `tradeId` could not pay: the survivor's claim.
     function unpaidClaimOf(uint256 tradeId) external view returns (uint256);
+    /// @notice True when `tradeId`'s claim on the default fund reverted and waits for {retryFundClaim}.
+    function fundClaimPendingOf(uint256 tradeId) external view returns (bool);
+    /// @notice The effective end of `tradeId`'s cure period: its margin call's deadline, or a full
+    ///         `curePeriod` after the cash token's last unpause if that is later (0: no margin call).
+    ///         A default can be declared after it, while the token is not paused.
+    function cureDeadlineOf(uint256 tradeId) external view returns (uint256);
     /// @notice Free cash `party` holds in the engine.
     function marginOf(address party) external view returns (uint256);
     /// @notice Sum of every margin account.

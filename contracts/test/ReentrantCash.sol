@@ -31,6 +31,11 @@ contract ReentrantCash is ERC20 {
 
     bool private _inCallback;
 
+    /// @notice Never paused (the engine reads this to tell a stopped token from a payer that
+    ///         cannot pay), never unpaused.
+    bool public constant paused = false;
+    uint40 public constant lastUnpausedAt = 0;
+
     constructor() ERC20("Reentrant Cash", "RCASH") {}
 
     /// @notice Anyone may mint: this token is worth nothing outside a test.

@@ -24,6 +24,10 @@ abstract contract CompliantToken is ICompliantToken, ERC20Permit, AccessControl,
 
     uint8 private immutable _decimals;
 
+    /// @inheritdoc ICompliantToken
+    /// @dev Written only by {unpause}: transfers never read it.
+    uint40 public lastUnpausedAt;
+
     /// @param name_ Token name, also the EIP-712 domain name.
     /// @param symbol_ Token symbol.
     /// @param decimals_ Decimals of the smallest unit.
@@ -47,6 +51,7 @@ abstract contract CompliantToken is ICompliantToken, ERC20Permit, AccessControl,
 
     /// @inheritdoc ICompliantToken
     function unpause() external onlyRole(PAUSER_ROLE) {
+        lastUnpausedAt = uint40(block.timestamp);
         _unpause();
     }
 

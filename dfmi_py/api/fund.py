@@ -190,7 +190,10 @@ class FundState:
     cash_balance: int
     surplus: int
     member_count: int
+    #: Approvals an action needs now (registering an engine needs every member).
     threshold: int
+    #: The share of members an action needs, in basis points.
+    threshold_bps: int
     nonce: int
     requirement_bps: int
     floor_amount: int
@@ -357,6 +360,7 @@ class DefaultFund(ContractAPI):
             surplus=cash_balance - total_assets,
             member_count=int(f.memberCount().call()),
             threshold=int(f.threshold().call()),
+            threshold_bps=int(f.thresholdBps().call()),
             nonce=int(f.nonce().call()),
             requirement_bps=int(f.requirementBps().call()),
             floor_amount=int(f.floorAmount().call()),

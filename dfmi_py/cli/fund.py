@@ -27,7 +27,7 @@ from dfmi_py.units import to_units
 
 #: Governance actions by their command-line name, with how each argument is read.
 ACTIONS: dict[str, tuple[ActionKind, tuple[str, ...]]] = {
-    "threshold": (ActionKind.SET_THRESHOLD, ("count",)),
+    "threshold": (ActionKind.SET_THRESHOLD, ("bps",)),
     "requirement": (ActionKind.SET_REQUIREMENT, ("bps", "amount")),
     "window": (ActionKind.SET_REPLENISHMENT_WINDOW, ("seconds",)),
     "register-engine": (ActionKind.REGISTER_ENGINE, ("address",)),
@@ -58,7 +58,8 @@ def status(options: Options) -> None:
     )
     click.echo(
         f"  requirement max({cash.format(state.floor_amount)}, {state.requirement_bps / 100:g}% of open IM); "
-        f"threshold {state.threshold}; next nonce {state.nonce}; "
+        f"threshold {state.threshold} of {state.member_count} members ({state.threshold_bps / 100:g}%, "
+        f"every member to register an engine); next nonce {state.nonce}; "
         f"replenishment window {state.replenishment_window:,} s"
     )
     if state.replenishment_deadline is not None:
@@ -150,7 +151,7 @@ def propose(options: Options, name: str, values: tuple[str, ...], ttl: int, out:
     """Build the governance action NAME with VALUES, at the fund's current nonce.
 
     \b
-    threshold COUNT | requirement BPS AMOUNT | window SECONDS | register-engine ADDRESS |
+    threshold BPS | requirement BPS AMOUNT | window SECONDS | register-engine ADDRESS |
     deregister-engine ADDRESS | withdraw MEMBER AMOUNT | release-surplus ADDRESS
     """
     market = open_market(options)
@@ -161,7 +162,9 @@ def propose(options: Options, name: str, values: tuple[str, ...], ttl: int, out:
     now = int(market.chain.w3.eth.get_block("latest")["timestamp"])
     action = market.fund.action(kind, *parsed, deadline=now + ttl)
     _write(out, action, [])
-    click.echo(f"{action.describe()}: needs {market.fund.state().threshold} approvals", err=True)
+    state = market.fund.state()
+    needed = state.member_count if kind == ActionKind.REGISTER_ENGINE else state.threshold
+    click.echo(f"{action.describe()}: needs {needed} approvals", err=True)
 
 
 @fund.command("approve")

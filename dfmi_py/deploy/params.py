@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dfmi_py.errors import InputError
+
 
 class CashParams(BaseModel):
     """The tokenised cash."""
@@ -65,15 +67,24 @@ class FundParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    threshold: int = Field(default=2, ge=2, lt=2**16)
+    #: Share of the members an action needs, in basis points: more than half (at least two
+    #: members whatever the share; registering an engine needs every member).
+    threshold_bps: int = Field(default=6_000, gt=5_000, le=10_000)
     requirement_bps: int = Field(default=2_000, ge=0, le=10_000)
-    #: Smallest requirement of any member, in whole cash tokens.
+    #: Smallest requirement of any member, in whole cash tokens (below 2^80 units).
     floor: int = Field(default=1_000, ge=0, lt=2**64)
     replenishment_window: int = Field(default=86_400, gt=0, lt=2**32)
 
     def floor_amount(self, decimals: int) -> int:
-        """The floor in the cash token's units."""
-        return int(self.floor * 10**decimals)
+        """The floor in the cash token's units.
+
+        Raises:
+            InputError: the floor does not fit the fund's 80 bits at these decimals.
+        """
+        amount = int(self.floor * 10**decimals)
+        if amount >= 2**80:
+            raise InputError(f"fund floor {self.floor:,} is too large: at most {(2**80 - 1) // 10**decimals:,} tokens")
+        return amount
 
 
 class SecurityParams(BaseModel):

@@ -132,7 +132,7 @@ SUITE: tuple[_Spec, ...] = (
         lambda addr, deployer, p: [
             addr["ComplianceRegistry"],
             addr["CashToken"],
-            p.fund.threshold,
+            p.fund.threshold_bps,
             p.fund.requirement_bps,
             p.fund.floor_amount(p.cash.decimals),
             p.fund.replenishment_window,

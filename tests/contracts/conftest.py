@@ -21,9 +21,11 @@ from eth_utils.crypto import keccak
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
+from web3.utils.address import get_create_address
 
 from dfmi_py.api.derivatives import Side as Side  # re-exported for the test modules
 from dfmi_py.api.derivatives import TradeState
+from dfmi_py.api.fund import DefaultFund
 from dfmi_py.chain import Chain
 from dfmi_py.signing import Domain, amendment_message, sign_typed, termination_message
 from tests.helpers import MAX_UINT256, Roles, SetupCache, call_at, read_words
@@ -406,3 +408,94 @@ def seller(roles: Roles) -> LocalAccount:
 def third(roles: Roles) -> LocalAccount:
     """The third member, funded by :func:`market`: a bystander, or the party of another trade."""
     return roles.members[2]
+
+
+# ====================================================================== an engine with its default fund
+
+#: The fund of :func:`linked`: 60% of the members approve an action, 20% of open IM with a floor.
+THRESHOLD_BPS = 6_000
+FLOOR = 1_000 * USD
+REQUIREMENT_BPS = 2_000
+WINDOW = 86_400
+CALL_PRICE = PRICE - 300 * 10**8
+CALL_LOSS = 3_000 * USD
+
+
+class Linked:
+    """An engine and the fund it reports to, with the session's cash."""
+
+    def __init__(self, market: Market, fund: Contract, roles: Roles) -> None:
+        self.market = market
+        self.contract = fund
+        self.fund = DefaultFund(market.chain, fund)
+        self.roles = roles
+
+    @property
+    def engine(self) -> Contract:
+        return self.market.engine
+
+    def join(self, member: LocalAccount, amount: int) -> None:
+        self.fund.join(member, amount)
+
+    def margin_call(self, buyer: LocalAccount, seller: LocalAccount, **changes: int) -> int:
+        """A typical trade whose buyer cannot pay the fall to CALL_PRICE, past its cure period."""
+        trade_id, _ = self.market.open(buyer, seller, **changes)
+        self.market.revoke(buyer)
+        self.market.push_price(CALL_PRICE)
+        self.market.settle(trade_id)
+        assert self.market.state(trade_id) == State.MARGIN_CALL
+        self.market.advance(CURE_PERIOD + 1)
+        self.market.push_price(CALL_PRICE)
+        return trade_id
+
+    def declare(self, trade_id: int) -> TxReceipt:
+        return self.market.chain.transact(self.engine.functions.declareDefault(trade_id), self.roles.outsider)
+
+    def balances(self, members: Sequence[LocalAccount]) -> list[int]:
+        return [self.fund.balance_of(m.address) for m in members]
+
+    def assert_conserved(self, holders: Sequence[LocalAccount]) -> None:
+        """Engine and fund hold exactly what they owe; the parties' cash plus theirs is unchanged."""
+        cash = self.market.cash.functions
+        engine, fund = self.engine.functions, self.contract.functions
+        engine_cash = cash.balanceOf(self.engine.address).call()
+        assert engine_cash == engine.totalMargin().call() + engine.totalInitialMargin().call()
+        fund_cash = cash.balanceOf(self.contract.address).call()
+        assert fund_cash == fund.totalAssets().call() + fund.surplus().call()
+        wallets = sum(cash.balanceOf(h.address).call() for h in holders)
+        assert wallets + engine_cash + fund_cash == FUNDS * len(holders)
+
+
+@pytest.fixture
+def linked(
+    chain: Chain,
+    roles: Roles,
+    registry: Contract,
+    cash: Contract,
+    aggregator: Contract,
+) -> Linked:
+    """An engine deployed with the address its fund will have, then the fund that registers it."""
+    admin = roles.admin
+    predicted = get_create_address(admin.address, chain.w3.eth.get_transaction_count(admin.address) + 1)
+    engine = deploy_quickly(
+        chain, "DerivativeEngine", [*engine_args(registry, cash, aggregator, roles), predicted], admin
+    )
+    fund = deploy_quickly(
+        chain,
+        "DefaultFund",
+        [registry.address, cash.address, THRESHOLD_BPS, REQUIREMENT_BPS, FLOOR, WINDOW, [engine.address]],
+        admin,
+    )
+    assert fund.address == predicted
+    members = roles.members[:4]
+    calls = [(registry.functions.onboard(c.address), roles.officer) for c in (engine, fund)]
+    calls += [(cash.functions.mint(m.address, FUNDS), roles.minter) for m in members]
+    calls += [(cash.functions.approve(engine.address, MAX_UINT256), m) for m in members]
+    send_setup(chain, calls)
+    return Linked(Market(chain, engine, aggregator, cash, roles), fund, roles)
+
+
+@pytest.fixture
+def members(roles: Roles) -> tuple[LocalAccount, ...]:
+    """Buyer, seller, a third and a fourth member, each funded with FUNDS."""
+    return roles.members[:4]

@@ -51,6 +51,7 @@ STATE_CHANGING = {
     "settle",
     "settleMany",
     "settleInBatch",
+    "retryFundClaim",
     "cure",
     "declareDefault",
     "mature",
@@ -104,7 +105,8 @@ def test_no_state_changing_function_takes_an_amount_or_price_from_the_caller_for
         fn["name"]: [i["type"] for i in fn["inputs"]]
         for fn in market.engine.abi
         if fn["type"] == "function"
-        and fn["name"] in {"settle", "settleMany", "settleInBatch", "cure", "declareDefault", "mature"}
+        and fn["name"]
+        in {"settle", "settleMany", "settleInBatch", "cure", "declareDefault", "mature", "retryFundClaim"}
     }
     assert inputs == {
         "settle": ["uint256"],
@@ -113,6 +115,7 @@ def test_no_state_changing_function_takes_an_amount_or_price_from_the_caller_for
         "cure": ["uint256"],
         "declareDefault": ["uint256"],
         "mature": ["uint256", "uint80"],
+        "retryFundClaim": ["uint256"],
     }
 
 
@@ -203,6 +206,7 @@ def rogue(
         [registry.address, token.address, aggregator.address, roles.admin.address, CURE_PERIOD, MAX_PRICE_AGE, NO_FUND],
         roles.admin,
     )
+    chain.transact(registry.functions.onboard(engine.address), roles.officer)
     for party in (buyer, seller):
         chain.transact(token.functions.mint(party.address, 1_000_000 * USD), roles.admin)
         chain.transact(token.functions.approve(engine.address, MAX_UINT256), party)
@@ -225,18 +229,23 @@ REENTRIES = ["settle", "settleMany", "cure", "declareDefault", "withdrawMargin",
 
 
 @pytest.mark.parametrize("reentry", REENTRIES)
-def test_a_token_calling_back_while_settlement_pulls_cash_reverts_the_settlement(
+def test_a_token_calling_back_while_settlement_pulls_cash_is_refused_and_the_pull_counts_as_unpaid(
     rogue: Rogue, roles: Roles, buyer: LocalAccount, seller: LocalAccount, reentry: str
 ) -> None:
+    """The callback hits the guard; the token then refuses the pull, which the engine reads as a
+    payer that cannot pay (a margin call): nothing is paid, nothing twice."""
     market = rogue.market
     trade_id, _ = market.open(buyer, seller)
     market.push_price(PRICE - 100 * 10**8)  # the buyer pays from its wallet: the token moves
     rogue.arm(_reentry(rogue, reentry, trade_id), bubble=True)
     before = market.books([buyer, seller, rogue.token.address])
-    with expect_revert("ReentrancyGuardReentrantCall"):
-        market.settle(trade_id)
+    receipt = market.settle(trade_id)
+    assert events(rogue.token, "CallbackAttempted", receipt) == []  # reverted with the refused pull
+    loss = -vm_to_buyer(QUANTITY, PRICE, PRICE - 100 * 10**8)
+    [called] = events(market.engine, "MarginCalled", receipt)
+    assert (called["debtor"], called["amount"]) == (buyer.address, loss)
     assert market.books([buyer, seller, rogue.token.address]) == before
-    assert market.trade(trade_id)["lastRound"] == 0
+    assert market.state(trade_id) == State.MARGIN_CALL
 
 
 @pytest.mark.parametrize("reentry", REENTRIES)
@@ -446,45 +455,67 @@ def test_a_frozen_party_still_pays_from_and_is_paid_into_its_margin_account(
         market.withdraw(seller, 1)
 
 
-def test_a_frozen_loser_who_must_pay_from_its_wallet_blocks_its_settlement_without_moving_anything(
+def test_a_frozen_loser_who_must_pay_from_its_wallet_cannot_pay_and_gets_a_margin_call(
     market: Market, chain: Chain, registry: Contract, roles: Roles, buyer: LocalAccount, seller: LocalAccount
 ) -> None:
-    """Documented: compliance failures of the token revert the call (they are not a margin call);
-    in a batch, that trade alone is skipped, with the token's error, and the others settle."""
+    """A freeze is the payer's condition, like an empty wallet: the settlement goes through as a
+    margin call (its counterparty stays protected) and the other trades of a batch settle."""
     third = roles.members[2]
     trade_id, _ = market.open(buyer, seller)
     other_id, _ = market.open(seller, third)
     chain.transact(registry.functions.freeze(buyer.address), roles.officer)
     round_id = market.push_price(PRICE - 100 * 10**8)
     before = market.books([buyer, seller, third])
-    frozen_trade = market.trade(trade_id)
-    with expect_revert("ComplianceAccountNotActive", account=buyer.address):
+
+    receipt = market.chain.transact(market.engine.functions.settleMany([trade_id, other_id]), roles.outsider)
+
+    assert events(market.engine, "SettlementSkipped", receipt) == []
+    loss = -vm_to_buyer(QUANTITY, PRICE, PRICE - 100 * 10**8)
+    [called] = events(market.engine, "MarginCalled", receipt)
+    assert (called["tradeId"], called["debtor"], called["amount"]) == (trade_id, buyer.address, loss)
+    assert market.state(trade_id) == State.MARGIN_CALL
+    assert market.trade(trade_id)["lastRound"] == market.trade(other_id)["lastRound"] == round_id
+    # Only the other trade moved cash: its long (the seller here) paid its loss from its wallet.
+    after = market.books([buyer, seller, third])
+    assert {k: after[k] - before[k] for k in after if after[k] != before[k]} == {
+        f"wallet:{seller.address}": -loss,
+        f"margin:{third.address}": loss,
+        "engine_cash": loss,
+        "total_margin": loss,
+    }
+    # Unfrozen within the cure period, the buyer cures from its wallet.
+    chain.transact(registry.functions.unfreeze(buyer.address), roles.officer)
+    market.chain.transact(market.engine.functions.cure(trade_id), buyer)
+    assert market.state(trade_id) == State.LIVE
+    assert market.margin(seller) == loss
+
+
+def test_a_paused_token_skips_the_settlements_that_need_a_pull_and_decides_nothing(
+    market: Market, chain: Chain, roles: Roles, buyer: LocalAccount, seller: LocalAccount
+) -> None:
+    """A pause stops every payer: a settlement that must pull from a wallet reverts (in a batch,
+    that trade alone is skipped) instead of reading the payer as unable to pay."""
+    third = roles.members[2]
+    trade_id, _ = market.open(buyer, seller)
+    other_id, _ = market.open(seller, third)
+    market.deposit(seller, 10_000 * USD)  # the other trade's loser pays from its margin account
+    round_id = market.push_price(PRICE - 100 * 10**8)
+    chain.transact(market.cash.functions.pause(), roles.pauser)
+    paused_trade = market.trade(trade_id)
+    with expect_revert("DerivativeCashPaused"):
         market.settle(trade_id)
 
     receipt = market.chain.transact(market.engine.functions.settleMany([trade_id, other_id]), roles.outsider)
 
     [skipped] = events(market.engine, "SettlementSkipped", receipt)
     assert skipped["tradeId"] == trade_id
-    assert market.chain.decode_error_data("0x" + skipped["reason"].hex()) == (
-        "ComplianceAccountNotActive",
-        {"account": buyer.address, "status": 2},
-    )
-    assert [e["tradeId"] for e in events(market.engine, "VariationMarginSettled", receipt)] == [other_id]
-    assert market.trade(trade_id) == frozen_trade
+    assert market.chain.decode_error_data("0x" + skipped["reason"].hex()) == ("DerivativeCashPaused", {})
+    assert market.trade(trade_id) == paused_trade
     assert market.trade(other_id)["lastRound"] == round_id
-    # Only the other trade moved: its long (the seller here) paid its loss from its wallet.
-    paid = -vm_to_buyer(QUANTITY, PRICE, PRICE - 100 * 10**8)
-    after = market.books([buyer, seller, third])
-    assert {k: after[k] - before[k] for k in after if after[k] != before[k]} == {
-        f"wallet:{seller.address}": -paid,
-        f"margin:{third.address}": paid,
-        "engine_cash": paid,
-        "total_margin": paid,
-    }
-    # Unfrozen, the buyer's trade settles to the same round.
-    chain.transact(registry.functions.unfreeze(buyer.address), roles.officer)
+    chain.transact(market.cash.functions.unpause(), roles.pauser)
     market.settle(trade_id)
     assert market.trade(trade_id)["lastRound"] == round_id
+    assert market.state(trade_id) == State.LIVE
 
 
 def test_settle_in_batch_is_the_engines_alone(

@@ -2,7 +2,8 @@
 
 For every test (:class:`SetupCache` keeps this setup on the chain from one such test to the next):
 a :class:`MockClaimingEngine` stands in for a derivative engine, and a ``DefaultFund`` is deployed
-with it registered in the constructor, threshold :data:`THRESHOLD`, requirement
+with it registered in the constructor, a threshold of :data:`THRESHOLD_BPS` of the members
+(:data:`THRESHOLD` approvals with three members), requirement
 :data:`REQUIREMENT_BPS` of open IM and floor :data:`FLOOR`. Both are onboarded so they may hold
 cash. Every member of the base scenario holds :data:`WALLET` cash and has approved the fund for
 all of it, but none has joined: each test joins with the amounts its hand computation needs.
@@ -24,7 +25,8 @@ from dfmi_py.signing.fund import Action, ActionKind, Approval
 from tests.helpers import MAX_UINT256, Roles, SetupCache, read_words
 
 USD = 10**6
-#: Fund parameters of the tests.
+#: Fund parameters of the tests: 60% of the members approve an action (2 of 3, 3 of 5).
+THRESHOLD_BPS = 6_000
 THRESHOLD = 2
 REQUIREMENT_BPS = 2_000
 FLOOR = 1_000 * USD
@@ -161,13 +163,13 @@ def deploy_fund(
     registry: Contract,
     engines: Sequence[str],
     *,
-    threshold: int = THRESHOLD,
+    threshold_bps: int = THRESHOLD_BPS,
     requirement_bps: int = REQUIREMENT_BPS,
     floor: int = FLOOR,
     window: int = WINDOW,
 ) -> DefaultFund:
     """A fund with ``engines`` registered, onboarded so it may hold cash."""
-    args = [registry.address, cash.address, threshold, requirement_bps, floor, window, list(engines)]
+    args = [registry.address, cash.address, threshold_bps, requirement_bps, floor, window, list(engines)]
     contract, _ = chain.deploy("DefaultFund", args, roles.admin)
     chain.transact(registry.functions.onboard(contract.address), roles.officer)
     return DefaultFund(chain, contract)

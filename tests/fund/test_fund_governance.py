@@ -13,7 +13,17 @@ from dfmi_py.api.fund import EngineStatus, MemberStatus
 from dfmi_py.errors import InputError
 from dfmi_py.signing import Domain
 from dfmi_py.signing.fund import Action, ActionKind, Approval, action_message, encode_params, sign_action
-from tests.fund.conftest import FLOOR, REQUIREMENT_BPS, THRESHOLD, USD, WINDOW, FundWorld, deploy_engine, deploy_fund
+from tests.fund.conftest import (
+    FLOOR,
+    REQUIREMENT_BPS,
+    THRESHOLD,
+    THRESHOLD_BPS,
+    USD,
+    WINDOW,
+    FundWorld,
+    deploy_engine,
+    deploy_fund,
+)
 from tests.helpers import ZERO_ADDRESS, events, expect_revert
 
 
@@ -115,7 +125,8 @@ def test_execute_acceptsERC1271ApprovalsOfContractMembers(world: FundWorld, memb
     world.chain.transact(world.cash.functions.mint(multisig.address, FLOOR), world.roles.minter)
     world.chain.transact(multisig.functions.joinFund(world.fund.address, FLOOR), world.roles.admin)
     action = world.action(ActionKind.SET_REPLENISHMENT_WINDOW, 3600)
-    approvals = [world.fund.sign(members[0], action), Approval(multisig.address, b"\x00" * 65)]
+    # Four members at 60%: three approvals.
+    approvals = [*world.approvals(action, members[:2]), Approval(multisig.address, b"\x00" * 65)]
     with expect_revert("FundInvalidSignature", signer=multisig.address):
         world.fund.execute(world.roles.outsider, action, approvals)
     world.chain.transact(multisig.functions.approveHash(world.fund.hash_action(action)), world.roles.admin)
@@ -169,24 +180,36 @@ def test_execute_moreApprovalsThanTheThresholdAreFine(world: FundWorld, members:
 
 
 def test_setThreshold_changesHowManyApprovalsAreNeeded(world: FundWorld, members: list[LocalAccount]) -> None:
-    receipt = world.execute(world.action(ActionKind.SET_THRESHOLD, 3), members[:2])
-    assert events(world.contract, "ThresholdChanged", receipt) == [{"previous": 2, "threshold": 3}]
+    receipt = world.execute(world.action(ActionKind.SET_THRESHOLD, 10_000), members[:2])
+    assert events(world.contract, "ThresholdChanged", receipt) == [{"previous": THRESHOLD_BPS, "thresholdBps": 10_000}]
     action = world.action(ActionKind.SET_REPLENISHMENT_WINDOW, 3600)
     with expect_revert("FundNotEnoughApprovals", given=2, threshold=3):
         world.execute(action, members[:2])
     world.execute(action, members)
-    assert world.fund.state().threshold == 3
+    state = world.fund.state()
+    assert (state.threshold, state.threshold_bps) == (3, 10_000)
 
 
-@pytest.mark.parametrize("threshold", [0, 1, 4])
-def test_setThreshold_revertsOutsideTwoToMembers(world: FundWorld, members: list[LocalAccount], threshold: int) -> None:
-    with expect_revert("FundInvalidThreshold", threshold=threshold, memberCount=3):
-        world.execute(world.action(ActionKind.SET_THRESHOLD, threshold), members[:2])
+def test_threshold_isAShareOfTheMembers_soItGrowsAsTheyJoin(world: FundWorld) -> None:
+    """60%: 2 of 1-3 members (never fewer than two), 3 of 4 and 5, 4 of 6."""
+    expected = {1: 2, 2: 2, 3: 2, 4: 3, 5: 3, 6: 4}
+    for count, member in enumerate(world.members[:6], start=1):
+        world.join(member, 10_000 * USD)
+        assert world.fund.state().threshold == expected[count], count
 
 
-def test_constructor_rejectsAThresholdBelowTwo(world: FundWorld) -> None:
-    with expect_revert("FundInvalidThreshold", threshold=1, memberCount=0):
-        deploy_fund(world.chain, world.roles, world.cash, world.registry, [], threshold=1)
+@pytest.mark.parametrize("bps", [0, 1, 5_000, 10_001])
+def test_setThreshold_revertsUnlessMoreThanHalfAndAtMostAll(
+    world: FundWorld, members: list[LocalAccount], bps: int
+) -> None:
+    with expect_revert("FundInvalidThreshold", thresholdBps=bps):
+        world.execute(world.action(ActionKind.SET_THRESHOLD, bps), members[:2])
+    assert world.fund.state().threshold_bps == THRESHOLD_BPS
+
+
+def test_constructor_rejectsAThresholdOfHalfTheMembers(world: FundWorld) -> None:
+    with expect_revert("FundInvalidThreshold", thresholdBps=5_000):
+        deploy_fund(world.chain, world.roles, world.cash, world.registry, [], threshold_bps=5_000)
 
 
 def test_governance_needsThresholdMembersToExist(world: FundWorld) -> None:
@@ -218,13 +241,17 @@ def test_setReplenishmentWindow_rejectsZero(world: FundWorld, members: list[Loca
     assert world.fund.state().replenishment_window == WINDOW
 
 
-def test_engines_registeredAndDeregisteredByGovernance(world: FundWorld, members: list[LocalAccount]) -> None:
+def test_engines_registeredByEveryMember_andDeregisteredByTheThreshold(
+    world: FundWorld, members: list[LocalAccount]
+) -> None:
     newcomer = deploy_engine(world.chain, world.roles, world.cash, world.registry)
     call = newcomer.functions.claim(world.fund.address, members[0].address, members[1].address, USD)
     with expect_revert("FundNotEngine", caller=newcomer.address, status=EngineStatus.NONE):
         world.chain.transact(call, world.roles.admin)
 
-    receipt = world.execute(world.action(ActionKind.REGISTER_ENGINE, newcomer.address), members[:2])
+    with expect_revert("FundRegistrationNotUnanimous", given=2, members=3):
+        world.execute(world.action(ActionKind.REGISTER_ENGINE, newcomer.address), members[:2])
+    receipt = world.execute(world.action(ActionKind.REGISTER_ENGINE, newcomer.address), members)
     assert events(world.contract, "EngineRegistered", receipt) == [{"engine": newcomer.address}]
     assert world.fund.engine_status_of(newcomer.address) == EngineStatus.REGISTERED
     opened = newcomer.functions.open(world.fund.address, members[0].address, 5_000 * USD)
@@ -233,11 +260,14 @@ def test_engines_registeredAndDeregisteredByGovernance(world: FundWorld, members
     assert newcomer.functions.creditOf(members[1].address).call() == USD
 
     with expect_revert("FundInvalidEngine", engine=newcomer.address, status=EngineStatus.REGISTERED):
-        world.execute(world.action(ActionKind.REGISTER_ENGINE, newcomer.address), members[:2])
+        world.execute(world.action(ActionKind.REGISTER_ENGINE, newcomer.address), members)
     world.execute(world.action(ActionKind.DEREGISTER_ENGINE, newcomer.address), members[:2])
+    # Deregistered, it opens nothing more, but winds down what it opened: its trades keep the
+    # fund's cover (a majority cannot strip a survivor of it) and it reports their closing.
     with expect_revert("FundNotEngine", caller=newcomer.address, status=EngineStatus.DEREGISTERED):
-        world.chain.transact(call, world.roles.admin)
-    # It may still wind down what it opened.
+        world.chain.transact(opened, world.roles.admin)
+    world.chain.transact(call, world.roles.admin)
+    assert newcomer.functions.creditOf(members[1].address).call() == 2 * USD
     closed = newcomer.functions.close(world.fund.address, members[0].address, 5_000 * USD)
     world.chain.transact(closed, world.roles.admin)
     assert world.fund.open_im_of(members[0].address) == 0
@@ -245,7 +275,28 @@ def test_engines_registeredAndDeregisteredByGovernance(world: FundWorld, members
         world.execute(world.action(ActionKind.DEREGISTER_ENGINE, newcomer.address), members[:2])
     # An account without code is no engine.
     with expect_revert("FundInvalidEngine", engine=world.roles.outsider, status=EngineStatus.NONE):
-        world.execute(world.action(ActionKind.REGISTER_ENGINE, world.roles.outsider.address), members[:2])
+        world.execute(world.action(ActionKind.REGISTER_ENGINE, world.roles.outsider.address), members)
+
+
+def test_a_majority_cannot_register_an_engine_of_its_own_and_drain_the_others(
+    world: FundWorld, members: list[LocalAccount]
+) -> None:
+    """The attack: two of three members (the threshold) register a contract that claims any loss
+    naming any defaulter and survivor, and take every member's balance. Registration needs every
+    member, so it fails, and no other action reaches the honest member's balance without it."""
+    honest, *colluders = members
+    rogue = deploy_engine(world.chain, world.roles, world.cash, world.registry)
+    before = world.balances(members)
+    with expect_revert("FundRegistrationNotUnanimous", given=2, members=3):
+        world.execute(world.action(ActionKind.REGISTER_ENGINE, rogue.address), colluders)
+    drain = rogue.functions.claim(world.fund.address, colluders[0].address, colluders[1].address, 30_000 * USD)
+    with expect_revert("FundNotEngine", caller=rogue.address, status=EngineStatus.NONE):
+        world.chain.transact(drain, world.roles.admin)
+    # A withdrawal of the honest member's balance needs its own approval.
+    with expect_revert("FundWithdrawalNotApprovedByMember", member=honest.address):
+        world.execute(world.action(ActionKind.WITHDRAW, honest.address, USD), colluders)
+    assert world.balances(members) == before
+    assert world.fund.engine_status_of(rogue.address) == EngineStatus.NONE
 
 
 # ---------------------------------------------------------------------- withdrawals
@@ -290,9 +341,10 @@ def test_withdraw_afterADrawPaysOutOnlyTheRemainingExcess(world: FundWorld, memb
     assert world.balances([member]) == [9_000 * USD]
     # The burn rounds up: taking all 8,000 would leave 999.999999 99... USD, one unit short.
     assert world.fund.max_withdrawal(member.address) == 8_000 * USD - 1
+    signers = [*members[:2], extra]  # four members at 60%: three approvals
     with expect_revert("FundWithdrawalExceedsExcess", balance=9_000 * USD, requirement=FLOOR):
-        world.execute(world.action(ActionKind.WITHDRAW, member.address, 8_000 * USD), members[:2])
-    world.execute(world.action(ActionKind.WITHDRAW, member.address, 8_000 * USD - 1), members[:2])
+        world.execute(world.action(ActionKind.WITHDRAW, member.address, 8_000 * USD), signers)
+    world.execute(world.action(ActionKind.WITHDRAW, member.address, 8_000 * USD - 1), signers)
     assert world.balances(members) == [9_000 * USD, FLOOR, 9_000 * USD]
     assert world.fund.is_in_good_standing(member.address)
     assert world.totals()[0] == world.totals()[2] == 19_000 * USD + 1
@@ -312,8 +364,8 @@ def test_releaseSurplus_returnsCashSentOutsideContributions(world: FundWorld, me
 
 def test_fundParameters_areTheConstructors(world: FundWorld) -> None:
     state = world.fund.state()
-    assert (state.threshold, state.requirement_bps, state.floor_amount, state.replenishment_window) == (
-        THRESHOLD,
+    assert (state.threshold_bps, state.requirement_bps, state.floor_amount, state.replenishment_window) == (
+        THRESHOLD_BPS,
         REQUIREMENT_BPS,
         FLOOR,
         WINDOW,

@@ -134,7 +134,7 @@ def _run(world: FundWorld, initial: list[int], ops: list[Contribute | Withdraw |
             amount = world.fund.max_withdrawal(member.address) * op.percent // 100
             if amount == 0:
                 continue
-            others = [m for m in members if m != member][:1]
+            others = [m for m in members if m != member][: world.fund.state().threshold - 1]
             wallet = world.cash.functions.balanceOf(member.address).call()
             world.execute(world.action(ActionKind.WITHDRAW, member.address, amount), [member, *others])
             assert world.cash.functions.balanceOf(member.address).call() == wallet + amount
