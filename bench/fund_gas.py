@@ -25,6 +25,8 @@ USD = 10**6
 CONTRIBUTION = 10_000 * USD
 FLOOR = 1_000 * USD
 WINDOW = 2 * 86_400
+#: Share of the members an action needs: 2 of 3, 3 of 5.
+THRESHOLD_BPS = 6_000
 #: A Safe (v1.4) execTransaction of an ERC-20 transfer with 2-of-3 owners costs about this much.
 SAFE_2_OF_3_TRANSFER = 75_000
 
@@ -50,9 +52,9 @@ class Bench(CashBench):
             self._send(self.cash.functions.mint(account.address, 10 * CONTRIBUTION))
         return accounts
 
-    def new_fund(self, threshold: int, members: Sequence[LocalAccount]) -> tuple[DefaultFund, list[int]]:
-        """A fund with ``threshold``, the mock engine registered and ``members`` joined; the joins' gas."""
-        args = [self.registry.address, self.cash.address, threshold, 2_000, FLOOR, WINDOW, [self.engine.address]]
+    def new_fund(self, members: Sequence[LocalAccount]) -> tuple[DefaultFund, list[int]]:
+        """A fund (60% of the members approve), the mock engine registered and ``members`` joined; the joins' gas."""
+        args = [self.registry.address, self.cash.address, THRESHOLD_BPS, 2_000, FLOOR, WINDOW, [self.engine.address]]
         contract, _ = self.chain.deploy("DefaultFund", args, self.admin)
         self._send(self.registry.functions.onboard(contract.address))
         fund = DefaultFund(self.chain, contract)
@@ -81,8 +83,8 @@ def measure(bench: Bench) -> list[Row]:
     accounts = bench.new_accounts(100)
     relayer = dev_account(1)
 
-    # 3 members, threshold 2: joins, contribution, withdrawal, claim.
-    fund3, joins = bench.new_fund(2, accounts[:3])
+    # 3 members, 60%: 2 approvals. Joins, contribution, withdrawal, claim.
+    fund3, joins = bench.new_fund(accounts[:3])
     rows.append(Row("join (first member, empty pool)", joins[0]))
     rows.append(Row("join (pool already holds cash)", joins[1]))
     rows.append(
@@ -106,8 +108,8 @@ def measure(bench: Bench) -> list[Row]:
         )
     )
 
-    # 5 members, threshold 3.
-    fund5, _ = bench.new_fund(3, accounts[:5])
+    # 5 members, 60%: 3 approvals.
+    fund5, _ = bench.new_fund(accounts[:5])
     rows.append(Row("withdraw above requirement, 3-of-5 approvals", _withdrawal(fund5, accounts[:3], relayer)))
 
     # Engine reports.
@@ -117,8 +119,8 @@ def measure(bench: Bench) -> list[Row]:
     # The same claim on funds of 3, 30 and 100 members: the defaulter's 10,000, then 5,000 from the survivors.
     claims: dict[int, int] = {}
     loss = CONTRIBUTION * 3 // 2
-    fund30, _ = bench.new_fund(2, accounts[:30])
-    fund100, _ = bench.new_fund(2, accounts[:100])
+    fund30, _ = bench.new_fund(accounts[:30])
+    fund100, _ = bench.new_fund(accounts[:100])
     for size, fund in ((3, fund3), (30, fund30), (100, fund100)):
         defaulter, survivor = accounts[size - 1], accounts[size - 2]
         claims[size] = int(bench.claim(fund, defaulter, survivor, loss)["gasUsed"])

@@ -61,7 +61,14 @@ def measure_foundation(market: Market) -> list[Row]:
     )
     rows.append(Row("freeze an account", compliance.freeze(officer, carol.address)["gasUsed"]))
     rows.append(Row("pause", cash.pause(pauser)["gasUsed"]))
-    rows.append(Row("unpause", cash.unpause(pauser)["gasUsed"]))
+    rows.append(
+        Row(
+            "unpause",
+            cash.unpause(pauser)["gasUsed"],
+            note="the first unpause records its time in a fresh slot (+22,100; later ones +2,900): "
+            "engines give debtors a full cure period after it",
+        )
+    )
     return rows
 
 
@@ -173,10 +180,24 @@ def measure_derivatives(market: Market) -> list[Row]:
     called_id, _, _ = _open(market, members[2], broke_seller, price + 3 * 10**8, maturity)
     market.cash.approve(broke_seller, derivatives.address, 0)
     _post_price(market, price + 6 * 10**8)
-    rows.append(Row("settle that opens a margin call", int(derivatives.settle(keeper, called_id)["gasUsed"])))
+    rows.append(
+        Row(
+            "settle that opens a margin call",
+            int(derivatives.settle(keeper, called_id)["gasUsed"]),
+            note="+8,000 since the pull failed: two reads that tell a payer who cannot pay from a paused "
+            "token or a frozen engine (only on this path)",
+        )
+    )
     _advance(market, 3_601)
     _post_price(market, price + 6 * 10**8)
-    rows.append(Row("declare default + close-out", int(derivatives.declare_default(keeper, called_id)["gasUsed"])))
+    rows.append(
+        Row(
+            "declare default + close-out",
+            int(derivatives.declare_default(keeper, called_id)["gasUsed"]),
+            note="+14,400: the token's pause flag and last unpause (cure period) and the failed pull's "
+            "paused-token and frozen-engine checks",
+        )
+    )
 
     # Maturity of the first trade.
     _advance(market, maturity - _now(market) + 1)
@@ -237,7 +258,7 @@ def measure_closeouts(market: Market) -> list[Row]:
         args = [suite.registry().call(), suite.cash().call(), suite.oracle().call(), deployer.address]
         engine, _ = market.chain.deploy("DerivativeEngine", [*args, 3_600, 3_600, predicted], deployer)
         fund_contract, _ = market.chain.deploy(
-            "DefaultFund", [args[0], args[1], 2, 2_000, 1_000 * 10**6, 86_400, [engine.address]], deployer
+            "DefaultFund", [args[0], args[1], 6_000, 2_000, 1_000 * 10**6, 86_400, [engine.address]], deployer
         )
         market.compliance.onboard(officer, [engine.address, fund_contract.address])
         derivatives, fund = Derivatives(market.chain, engine), DefaultFund(market.chain, fund_contract)
@@ -267,7 +288,8 @@ def measure_closeouts(market: Market) -> list[Row]:
                 f"default close-out reaching the survivors' tranche, {size} members",
                 gas,
                 target=None if size == 3 else limit,
-                note="IM, the defaulter's contribution, then the survivors pro rata"
+                note="IM, the defaulter's contribution, then the survivors pro rata; +9,800 for the "
+                "pause, cure-period and frozen-engine checks"
                 if size == 3
                 else "within 5% of the 3-member close-out",
             )

@@ -40,8 +40,8 @@ import {Signatures} from "../utils/Signatures.sol";
 ///        duplicates detectable in one pass; EOAs are checked with ECDSA, contract members
 ///        (e.g. a bank's own multisig) with ERC-1271.
 ///      - Storage. One slot per member (shares, open IM, epoch, flags), one for the pool
-///        (assets, shares), one for the rules and nonce: a 2-of-3 withdrawal reads five cold
-///        slots of the fund. Limits: pool and member shares and assets below 2^128, open IM
+///        (assets, shares), one for the rules, nonce and member count, one for the last draw
+///        and the replenishment window: a 2-of-3 withdrawal reads five cold slots of the fund. Limits: pool and member shares and assets below 2^128, open IM
 ///        below 2^96, the floor below 2^96, 65,535 exhaustions; beyond them calls revert.
 ///
 ///      Invariants (tested in tests/fund/test_fund_properties.py):
@@ -91,7 +91,7 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
 
     // One slot, read by every governance action (the threshold needs the member count).
     /// @inheritdoc IDefaultFund
-    uint80 public floorAmount;
+    uint96 public floorAmount;
     /// @inheritdoc IDefaultFund
     uint64 public nonce;
     /// @inheritdoc IDefaultFund
@@ -99,14 +99,16 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
     /// @inheritdoc IDefaultFund
     uint16 public requirementBps;
     /// @inheritdoc IDefaultFund
-    uint32 public replenishmentWindow;
-    /// @inheritdoc IDefaultFund
     uint16 public epoch;
     /// @inheritdoc IDefaultFund
     uint32 public memberCount;
 
+    // One slot, written by every draw: the window is set at construction, so the first draw's
+    // write is not a fresh slot's.
     /// @inheritdoc IDefaultFund
     uint40 public lastDrawAt;
+    /// @inheritdoc IDefaultFund
+    uint32 public replenishmentWindow;
 
     Pool private _pool;
 
@@ -540,9 +542,9 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
     }
 
     function _setRequirement(uint256 bps, uint256 floor_) private {
-        if (bps > BPS || floor_ > type(uint80).max) revert FundInvalidRequirement(bps, floor_);
+        if (bps > BPS || floor_ > type(uint96).max) revert FundInvalidRequirement(bps, floor_);
         requirementBps = uint16(bps);
-        floorAmount = uint80(floor_);
+        floorAmount = uint96(floor_);
         emit RequirementChanged(bps, floor_);
     }
 

@@ -195,7 +195,7 @@ interface IDefaultFund {
     error FundInvalidThreshold(uint256 thresholdBps);
     /// @notice Registering an engine needs the approval of every member: `given` of `members`.
     error FundRegistrationNotUnanimous(uint256 given, uint256 members);
-    /// @notice `requirementBps` is above 10,000 or `floorAmount` above 2^80 - 1.
+    /// @notice `requirementBps` is above 10,000 or `floorAmount` above 2^96 - 1.
     error FundInvalidRequirement(uint256 requirementBps, uint256 floorAmount);
     /// @notice The window must be positive and fit in 32 bits.
     error FundInvalidReplenishmentWindow(uint256 replenishmentWindow);
@@ -291,7 +291,7 @@ interface IDefaultFund {
     /// @notice Nonce the next action must carry.
     function nonce() external view returns (uint64);
     function requirementBps() external view returns (uint16);
-    function floorAmount() external view returns (uint80);
+    function floorAmount() external view returns (uint96);
     /// @notice Seconds members have to top up after a draw.
     function replenishmentWindow() external view returns (uint32);
     /// @notice Increments each time the fund is exhausted; shares of an earlier epoch are void.

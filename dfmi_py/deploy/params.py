@@ -71,7 +71,7 @@ class FundParams(BaseModel):
     #: members whatever the share; registering an engine needs every member).
     threshold_bps: int = Field(default=6_000, gt=5_000, le=10_000)
     requirement_bps: int = Field(default=2_000, ge=0, le=10_000)
-    #: Smallest requirement of any member, in whole cash tokens (below 2^80 units).
+    #: Smallest requirement of any member, in whole cash tokens (below 2^96 units).
     floor: int = Field(default=1_000, ge=0, lt=2**64)
     replenishment_window: int = Field(default=86_400, gt=0, lt=2**32)
 
@@ -79,11 +79,11 @@ class FundParams(BaseModel):
         """The floor in the cash token's units.
 
         Raises:
-            InputError: the floor does not fit the fund's 80 bits at these decimals.
+            InputError: the floor does not fit the fund's 96 bits at these decimals.
         """
         amount = int(self.floor * 10**decimals)
-        if amount >= 2**80:
-            raise InputError(f"fund floor {self.floor:,} is too large: at most {(2**80 - 1) // 10**decimals:,} tokens")
+        if amount >= 2**96:
+            raise InputError(f"fund floor {self.floor:,} is too large: at most {(2**96 - 1) // 10**decimals:,} tokens")
         return amount
 
 
