@@ -234,3 +234,16 @@ def test_slither_crash_is_not_taken_for_findings(gate, tmp_path):
 
     with pytest.raises(gate.SlitherCrashError, match=r"Slither exited with 255[\s\S]*Invalid compilation"):
         gate.run_slither(slither, work_dir=tmp_path / "work", root=_project(tmp_path))
+
+
+def test_draft_shows_the_reason_of_a_stale_line_at_the_same_place(gate, report, tmp_path, capsys):
+    keys = _keys(gate, report)
+    old = f"{keys[COLLECT].detector} | {COLLECT} | 0000000000 | restores the optimistic debit; nonReentrant"
+    triage = _triage_file(tmp_path, [_line(keys[CONFIRM], "consented"), old])
+
+    assert _run(gate, report, triage, tmp_path, "--draft") == 0
+
+    draft = capsys.readouterr().out.splitlines()
+    new_line = draft.index(next(line for line in draft if line.startswith(keys[COLLECT].text())))
+    assert draft[new_line - 1] == "# stale line 3 at the same place said: restores the optimistic debit; nonReentrant"
+    assert f"# delete (line 3, stale): {old}" in draft

@@ -20,8 +20,9 @@ What it does:
    finding any more (stale: an error, so the file only holds reasons for findings that exist), and
    exits 1 if there is either; a crash or an unreadable triage file exits 2.
 
-``--draft`` prints the same findings as lines ready to paste (with the finding's text as comments)
-and the stale lines to delete, and exits 0: ``make slither-triage``.
+``--draft`` prints the same findings as lines ready to paste (with the finding's text as comments,
+and the reason of any stale line of the same detector at the same place, usually the same finding
+changed) and the stale lines to delete, and exits 0: ``make slither-triage``.
 """
 
 from __future__ import annotations
@@ -334,6 +335,12 @@ def draft(verdict: Verdict) -> str:
     out: list[str] = []
     for finding in verdict.untriaged:
         out.extend(f"# {line}" for line in finding.description.strip().splitlines())
+        # The same detector at the same place: usually the old finding, changed; check its reason still holds.
+        out.extend(
+            f"# stale line {line.line_number} at the same place said: {line.reason}"
+            for line in verdict.stale
+            if line.key[:2] == finding.key[:2]
+        )
         out.append(draft_line(finding))
     for line in verdict.stale:
         out.append(f"# delete (line {line.line_number}, stale): {line.key.text()}{SEPARATOR}{line.reason}")
