@@ -201,7 +201,13 @@ def _fake_slither(tmp_path: Path, body: str) -> Path:
 
 def _project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
-    for source in ("contracts/token/Cash.sol", "contracts/interfaces/ICash.sol", "contracts/test/Mock.sol"):
+    sources = (
+        "contracts/token/Cash.sol",
+        "contracts/interfaces/ICash.sol",
+        "contracts/test/Mock.sol",
+        "contracts/.cache/openzeppelin/5.7.0/utils/cryptography/P256.sol",  # ape's copy after `ape compile`
+    )
+    for source in sources:
         (root / source).parent.mkdir(parents=True, exist_ok=True)
         (root / source).write_text("// SPDX-License-Identifier: MIT\n")
     return root

@@ -6,7 +6,8 @@ Slither virtualenv; it uses the standard library only, so the tests import it fr
 What it does:
 
 1. writes a solc standard-JSON input naming every ``.sol`` file under ``contracts/`` outside
-   ``contracts/test`` (so a new contract is analysed without anyone listing it), for the cancun EVM;
+   ``contracts/test`` and hidden folders (so a new contract is analysed without anyone listing
+   it), for the cancun EVM;
 2. runs Slither on it with the project's solc-js wrapper (``toolchain/solc``, never a compiler that
    would be downloaded), OpenZeppelin remapped to ``node_modules`` and findings in ``node_modules``
    and ``contracts/test`` filtered out; ``--fail-none``, so Slither's exit code is 0 whatever it
@@ -231,8 +232,10 @@ def draft_line(finding: Finding) -> str:
 
 
 def contract_sources(root: Path = ROOT) -> list[str]:
-    """Every ``.sol`` file under ``contracts/`` outside ``contracts/test``, relative to the root."""
-    sources = sorted(path.relative_to(root).as_posix() for path in (root / CONTRACTS_DIR).rglob("*.sol"))
+    """Every ``.sol`` file under ``contracts/`` outside ``contracts/test`` and hidden folders (ape's
+    ``contracts/.cache`` holds a copy of OpenZeppelin), relative to the root."""
+    relative = (path.relative_to(root) for path in (root / CONTRACTS_DIR).rglob("*.sol"))
+    sources = sorted(path.as_posix() for path in relative if not any(part.startswith(".") for part in path.parts))
     return [source for source in sources if not source.startswith(f"{EXCLUDED_DIR}/")]
 
 
