@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # ape-solidity finds the compiler through py-solc-x's install folder: ours holds the solc-js wrapper.
 export SOLCX_BINARY_PATH := $(CURDIR)/toolchain/solcx
 
-.PHONY: run test setup lint clean
+.PHONY: run test setup lint slither slither-triage clean
 
 run: setup
 	$(BIN)/dfmi demo
@@ -15,13 +15,31 @@ run: setup
 # Test workers (pytest-xdist): one per CPU by default; `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= auto
 
-test: setup lint
+test: setup lint slither
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 lint: setup
 	$(BIN)/ruff check dfmi_py tests bench scripts
 	$(BIN)/ruff format --check dfmi_py tests bench scripts
 	$(BIN)/mypy
+
+# Slither over contracts/ (outside contracts/test), in its own virtualenv: fails on any High or
+# Medium finding not triaged in toolchain/slither/triage.txt, and on triage lines that match nothing.
+# `make slither-triage` prints draft lines for new findings and the stale lines to delete.
+SLITHER_VENV := .venv-slither
+SLITHER_GATE := toolchain/slither/gate.py
+
+slither: $(SLITHER_VENV)/.installed node_modules/.installed
+	$(SLITHER_VENV)/bin/python $(SLITHER_GATE) --slither $(SLITHER_VENV)/bin/slither
+
+slither-triage: $(SLITHER_VENV)/.installed node_modules/.installed
+	$(SLITHER_VENV)/bin/python $(SLITHER_GATE) --slither $(SLITHER_VENV)/bin/slither --draft
+
+$(SLITHER_VENV)/.installed: toolchain/slither/requirements.txt
+	$(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install --quiet --upgrade pip
+	$(SLITHER_VENV)/bin/pip install --quiet -r toolchain/slither/requirements.txt
+	touch $@
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -41,4 +59,4 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 clean:
-	rm -rf $(VENV) node_modules build .build contracts/.cache
+	rm -rf $(VENV) $(SLITHER_VENV) node_modules build .build contracts/.cache
