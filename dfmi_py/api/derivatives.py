@@ -194,6 +194,23 @@ class Derivatives(ContractAPI):
         """Final settlement with ``round_id``, the oracle's first final round at or after maturity."""
         return self.chain.transact(self.contract.functions.mature(trade_id, round_id), keeper, "mature")
 
+    def retry_fund_claim(self, keeper: LocalAccount, trade_id: int) -> TxReceipt:
+        """Claim again from the default fund what a close-out or maturity of ``trade_id`` left
+        pending when the fund's claim reverted (anyone may; see :meth:`fund_claim_pending`)."""
+        return self.chain.transact(self.contract.functions.retryFundClaim(trade_id), keeper, "retry fund claim")
+
+    def fund_claim_pending(self, trade_id: int) -> bool:
+        """True when ``trade_id``'s claim on the default fund reverted and waits for a retry."""
+        return bool(self.contract.functions.fundClaimPendingOf(trade_id).call())
+
+    def cure_deadline_of(self, trade_id: int) -> int:
+        """When ``trade_id``'s margin call may turn into a default (unix seconds; 0: no margin call).
+
+        The call's own deadline, or a full cure period after the cash token's last unpause when
+        that is later; no default is declared while the token is paused.
+        """
+        return int(self.contract.functions.cureDeadlineOf(trade_id).call())
+
     # ------------------------------------------------------------------ 2-of-2 changes
 
     def amendment(

@@ -24,6 +24,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 
+from dfmi_py.api.derivatives import Derivatives
 from dfmi_py.chain import Chain
 from tests.contracts.conftest import (
     CALL_PRICE,
@@ -130,7 +131,7 @@ def test_no_default_while_the_token_is_paused_and_a_full_cure_period_after(
 
     receipt = chain.transact(market.cash.functions.unpause(), roles.pauser)
     deadline = market.block_time(receipt) + CURE_PERIOD
-    assert linked.engine.functions.cureDeadlineOf(trade_id).call() == deadline
+    assert Derivatives(chain, linked.engine).cure_deadline_of(trade_id) == deadline
     with expect_revert("DerivativeCurePeriodRunning", tradeId=trade_id, cureDeadline=deadline):
         linked.declare(trade_id)
 
@@ -209,7 +210,10 @@ def test_a_claim_on_a_frozen_fund_stays_pending_and_is_paid_once_it_is_unfrozen(
 
     chain.transact(registry.functions.unfreeze(linked.contract.address), roles.officer)
     margin = linked.market.margin(seller)
-    receipt = chain.transact(engine.functions.retryFundClaim(trade_id), roles.outsider)
+    api = Derivatives(chain, engine)
+    assert api.fund_claim_pending(trade_id)
+    receipt = api.retry_fund_claim(roles.outsider, trade_id)
+    assert not api.fund_claim_pending(trade_id)
 
     assert events(engine, "FundClaimPaid", receipt) == [
         {
