@@ -22,7 +22,7 @@ from dfmi_py.api.derivatives import Derivatives
 from dfmi_py.api.fund import DefaultFund
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy import RoleConfig, deploy_suite
-from dfmi_py.deploy.roles import DEV_REPORTER_INDICES, DEV_ROLE_INDEX, FIRST_MEMBER_INDEX
+from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_REPORTER_INDICES, DEV_ROLE_INDEX, FIRST_MEMBER_INDEX
 from dfmi_py.node import AnvilNode
 
 
@@ -278,7 +278,7 @@ def measure_closeouts(market: Market) -> list[Row]:
 def main() -> int:
     """Measure, write the report, and fail if a target is missed."""
     started = time.monotonic()
-    with AnvilNode(accounts=20) as node:
+    with AnvilNode(accounts=DEV_ACCOUNT_COUNT) as node:
         chain = Chain.connect(node.rpc_url)
         deployment = deploy_suite(
             chain,
