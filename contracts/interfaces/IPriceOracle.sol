@@ -83,7 +83,9 @@ enum RoundState {
 ///         the change nonce, which every applied change increments, so approvals never carry
 ///         over to another change. Applying a change discards the open round's reports (the
 ///         reporters may differ); the round restarts under the same id. A final round never
-///         changes.
+///         changes. Beyond the model, more than `f` reporters lost for good: rounds at `quorum`
+///         go on while `quorum` reporters remain (the anchor following at most `maxJumpBps` per
+///         `jumpWindow`), but larger moves and changes of the reporters need `jumpQuorum` of them.
 /// @dev Answers are integers in the feed's `decimals()` (8 for a USD price, as Chainlink's).
 ///      The mean of two middle answers rounds toward zero. `startedAt` is the time of a round's
 ///      first report (after the last change applied during it), `updatedAt` the time it

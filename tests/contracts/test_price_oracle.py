@@ -574,6 +574,10 @@ def test_fuzz_final_answer_lies_between_honest_reports(
                 assert len(events(seeded, "JumpDetected", receipt)) == int(jump)
             if seeded.functions.openRound().call() == 3:
                 break
+            # Still open: it holds exactly the reports made, one per reporter who made one.
+            assert seeded.functions.submissionsOf(2).call() == [values[i] for i in counted]
+            reported = [i for i in range(5) if seeded.functions.hasReported(2, reporters[i].address).call()]
+            assert reported == sorted(counted)
         assert seeded.functions.roundState(2).call() == FINAL
         needed = CONFIG.jump_quorum if jump else CONFIG.quorum
         assert len(counted) == needed
