@@ -1,6 +1,7 @@
 """Deployment: manifest contents, reuse on a second run, redeploy when code is missing."""
 
 import json
+import logging
 
 import pytest
 from eth_utils import keccak
@@ -174,6 +175,19 @@ def test_an_oracle_without_enough_reporters_is_refused_before_anything_is_sent(c
     with pytest.raises(DeploymentError, match="at least 5 reporters"):
         deploy_suite(chain, dev_account(0), roles, manifest_dir=tmp_path)
     assert chain.w3.eth.block_number == block
+
+
+def test_a_reused_oracle_keeps_its_reporters_and_a_deploy_with_other_reporters_says_so(chain, fresh, tmp_path, caplog):
+    """Only the reporters change their set (their own k-of-n): a second deploy sends nothing for it."""
+    devnet = RoleConfig.devnet()
+    roles = devnet.model_copy(update={"reporters": (*devnet.reporters[:4], dev_account(13).address)})
+    block = chain.w3.eth.block_number
+    with caplog.at_level(logging.WARNING, logger="dfmi_py.deploy.suite"):
+        again = deploy_suite(chain, dev_account(0), roles, manifest_dir=tmp_path)
+    assert chain.w3.eth.block_number == block
+    assert again.manifest.address("PriceOracle") == fresh.manifest.address("PriceOracle")
+    assert Market.from_deployment(again).oracle.reporters() == devnet.reporters
+    assert "only the reporters change their set" in caplog.text
 
 
 def test_the_engine_is_onboarded_only_when_the_officer_signs(chain, tmp_path):
