@@ -23,7 +23,7 @@ from web3.contract import Contract
 
 from dfmi_py.build import compile_contracts
 from dfmi_py.chain import Chain, dev_account
-from dfmi_py.deploy.roles import DEV_ROLE_INDEX, FIRST_MEMBER_INDEX, RoleConfig
+from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, FIRST_MEMBER_INDEX, RoleConfig
 from dfmi_py.deploy.suite import Deployment, deploy_suite
 from dfmi_py.node import AnvilNode
 from tests.helpers import Roles, SetupCache
@@ -66,7 +66,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def node() -> Iterator[AnvilNode]:
     """One anvil process for the whole session."""
-    with AnvilNode(accounts=20) as anvil:
+    with AnvilNode(accounts=DEV_ACCOUNT_COUNT) as anvil:
         yield anvil
 
 

@@ -23,7 +23,7 @@ from eth_account.signers.local import LocalAccount
 from dfmi_py.api.market import Market
 from dfmi_py.chain.accounts import dev_account, load_account
 from dfmi_py.chain.client import Chain
-from dfmi_py.deploy.roles import DEV_ROLE_INDEX, RoleConfig
+from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, RoleConfig
 from dfmi_py.deploy.suite import Deployment, deploy_suite
 from dfmi_py.errors import ConfigError, DfmiError, InputError
 from dfmi_py.node.anvil import AnvilNode
@@ -107,7 +107,7 @@ def chain_for(options: Options) -> Iterator[tuple[Chain, AnvilNode | None]]:
     if options.rpc_url:
         yield Chain.connect(options.rpc_url), None
         return
-    with AnvilNode(accounts=20) as node:
+    with AnvilNode(accounts=DEV_ACCOUNT_COUNT) as node:
         click.echo(f"started a local Anvil at {node.rpc_url} (pid {node.pid})", err=True)
         yield Chain.connect(node.rpc_url), node
 
@@ -154,7 +154,7 @@ def wait_for_interrupt(node: AnvilNode) -> None:
 @cli.command()
 @click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on [default: a free one].")
 @click.option("--chain-id", type=click.IntRange(min=1), default=31337, show_default=True)
-@click.option("--accounts", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--accounts", type=click.IntRange(1, 1000), default=DEV_ACCOUNT_COUNT, show_default=True)
 @click.option(
     "--block-time", type=click.FloatRange(min=0, min_open=True), help="Seconds per block [default: mine per tx]."
 )

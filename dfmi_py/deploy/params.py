@@ -18,37 +18,52 @@ class CashParams(BaseModel):
 
 
 class OracleParams(BaseModel):
-    """The price feed (see IPriceOracle.sol's ``OracleConfig``: at most 32 reporters per round,
-    answers within int128)."""
+    """The price feed (see IPriceOracle.sol's ``OracleConfig``): it tolerates ``max_faults``
+    dishonest and ``max_faults`` silent reporters, so it needs ``quorum`` odd and at least
+    ``2 * max_faults + 1``, and ``quorum <= jump_quorum <= reporters - max_faults`` (at most 32
+    reporters, answers within int128). The reporters themselves are in the roles
+    (:attr:`RoleConfig.reporters`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str = "ACME / USD"
     decimals: int = Field(default=8, ge=0, le=18)
-    quorum: int = Field(default=2, ge=1, le=32)
-    jump_quorum: int = Field(default=3, ge=1, le=32)
+    max_faults: int = Field(default=1, ge=1, le=10)
+    quorum: int = Field(default=3, ge=1, le=32)
+    jump_quorum: int = Field(default=4, ge=1, le=32)
+    max_jump_bps: int = Field(default=2_000, ge=0, lt=2**16)
     heartbeat: int = Field(default=3600, gt=0, lt=2**32)
+    jump_window: int = Field(default=3600, gt=0, lt=2**32)
     min_answer: int = Field(default=1, gt=0, lt=2**127)
     max_answer: int = Field(default=10**18, gt=0, lt=2**127)
-    max_jump_bps: int = Field(default=2_000, ge=0, lt=2**16)
 
     @model_validator(mode="after")
     def _consistent(self) -> OracleParams:
+        if self.quorum % 2 == 0:
+            raise ValueError(f"quorum ({self.quorum}) must be odd")
+        if self.quorum < 2 * self.max_faults + 1:
+            raise ValueError(f"quorum ({self.quorum}) must be at least 2 * max_faults + 1 ({2 * self.max_faults + 1})")
         if self.jump_quorum < self.quorum:
             raise ValueError(f"jump_quorum ({self.jump_quorum}) must be >= quorum ({self.quorum})")
         if self.min_answer >= self.max_answer:
             raise ValueError(f"min_answer ({self.min_answer}) must be below max_answer ({self.max_answer})")
         return self
 
-    def config_tuple(self) -> tuple[int, int, int, int, int, int]:
+    def min_reporters(self) -> int:
+        """The fewest reporters these settings accept: ``jump_quorum + max_faults``."""
+        return self.jump_quorum + self.max_faults
+
+    def config_tuple(self) -> tuple[int, int, int, int, int, int, int, int]:
         """The ``OracleConfig`` struct as the constructor takes it."""
         return (
+            self.max_faults,
             self.quorum,
             self.jump_quorum,
+            self.max_jump_bps,
             self.heartbeat,
+            self.jump_window,
             self.min_answer,
             self.max_answer,
-            self.max_jump_bps,
         )
 
 

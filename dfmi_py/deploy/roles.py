@@ -12,14 +12,18 @@ class RoleConfig(BaseModel):
     """One account per role (one role per actor).
 
     Attributes:
-        admin: Holds every contract's ``DEFAULT_ADMIN_ROLE`` (hand it to a multisig in production).
+        admin: Holds the ``DEFAULT_ADMIN_ROLE`` of the registry, the tokens and the engine (hand it
+            to a multisig in production); the oracle, the fund, the settlement and the netting
+            contracts have no admin.
         compliance_officer: Onboards, freezes, unfreezes and offboards accounts.
         regulator: Regulator observer; reads everything, moves nothing.
         master_minter: Sets minters' allowances.
         minter: Issues cash within its allowance.
         burner: Redeems (burns) cash handed to it.
         pauser: Pauses and unpauses the cash token and the security.
-        reporters: Oracle reporters, each posting prices.
+        reporters: The oracle's initial reporters, each posting prices (at least
+            ``jump_quorum + max_faults`` of the oracle's parameters: 5 with the defaults). After
+            deployment only they change their set, by their own k-of-n.
         minter_allowance: The minter's initial allowance, in the token's smallest unit.
         issuer: Issues and redeems the tokenised security; none when ``None``.
     """
@@ -72,8 +76,10 @@ DEV_ROLE_INDEX = {
     "issuer": 19,
 }
 FIRST_MEMBER_INDEX = 7
-#: Development accounts that report prices on a local chain (start it with 20 accounts).
-DEV_REPORTER_INDICES = (16, 17, 18)
+#: Development accounts that report prices on a local chain.
+DEV_REPORTER_INDICES = (16, 17, 18, 20, 21)
+#: Development accounts a local chain must fund for the roles above (``anvil --accounts``).
+DEV_ACCOUNT_COUNT = max(*DEV_ROLE_INDEX.values(), *DEV_REPORTER_INDICES) + 1
 
 
 def _checked_address(value: str) -> str:

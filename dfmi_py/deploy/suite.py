@@ -86,15 +86,15 @@ class Deployment:
 class _Spec:
     name: str
     depends_on: tuple[str, ...]
-    args: Callable[[dict[str, str], LocalAccount, MarketParams], Sequence[Any]]
+    args: Callable[[dict[str, str], LocalAccount, MarketParams, RoleConfig], Sequence[Any]]
 
 
 SUITE: tuple[_Spec, ...] = (
-    _Spec("ComplianceRegistry", (), lambda addr, deployer, p: [deployer.address]),
+    _Spec("ComplianceRegistry", (), lambda addr, deployer, p, roles: [deployer.address]),
     _Spec(
         "CashToken",
         ("ComplianceRegistry",),
-        lambda addr, deployer, p: [
+        lambda addr, deployer, p, roles: [
             p.cash.name,
             p.cash.symbol,
             p.cash.decimals,
@@ -105,17 +105,12 @@ SUITE: tuple[_Spec, ...] = (
     _Spec(
         "PriceOracle",
         (),
-        lambda addr, deployer, p: [
-            p.oracle.description,
-            p.oracle.decimals,
-            deployer.address,
-            p.oracle.config_tuple(),
-        ],
+        lambda addr, deployer, p, roles: _oracle_args(p, roles),
     ),
     _Spec(
         "DerivativeEngine",
         ("ComplianceRegistry", "CashToken", "PriceOracle"),
-        lambda addr, deployer, p: [
+        lambda addr, deployer, p, roles: [
             addr["ComplianceRegistry"],
             addr["CashToken"],
             addr["PriceOracle"],
@@ -129,7 +124,7 @@ SUITE: tuple[_Spec, ...] = (
     _Spec(
         "DefaultFund",
         ("ComplianceRegistry", "CashToken", "DerivativeEngine"),
-        lambda addr, deployer, p: [
+        lambda addr, deployer, p, roles: [
             addr["ComplianceRegistry"],
             addr["CashToken"],
             p.fund.threshold_bps,
@@ -142,7 +137,7 @@ SUITE: tuple[_Spec, ...] = (
     _Spec(
         "SecurityToken",
         ("ComplianceRegistry",),
-        lambda addr, deployer, p: [
+        lambda addr, deployer, p, roles: [
             p.security.name,
             p.security.symbol,
             p.security.decimals,
@@ -152,14 +147,30 @@ SUITE: tuple[_Spec, ...] = (
     ),
     # No roles: it holds nothing and nobody governs it. Its one argument is the netting contract
     # it trusts with DvP cash legs (predicted: deployed right after it, see PAIRED).
-    _Spec("AtomicSettlement", (), lambda addr, deployer, p: [addr["NettingEngine"]]),
+    _Spec("AtomicSettlement", (), lambda addr, deployer, p, roles: [addr["NettingEngine"]]),
     # No roles either: any onboarded account opens a round; it holds members' pre-funding.
     _Spec(
         "NettingEngine",
         ("ComplianceRegistry", "CashToken", "AtomicSettlement"),
-        lambda addr, deployer, p: [addr["ComplianceRegistry"], addr["CashToken"], addr["AtomicSettlement"]],
+        lambda addr, deployer, p, roles: [addr["ComplianceRegistry"], addr["CashToken"], addr["AtomicSettlement"]],
     ),
 )
+
+
+def _oracle_args(params: MarketParams, roles: RoleConfig) -> list[Any]:
+    """The oracle's constructor arguments: its reporters are fixed there, not granted later."""
+    return [params.oracle.description, params.oracle.decimals, list(roles.reporters), params.oracle.config_tuple()]
+
+
+def _check_oracle_roles(params: MarketParams, roles: RoleConfig) -> None:
+    """Refuse, before sending anything, roles with too few reporters for the oracle's settings."""
+    needed = params.oracle.min_reporters()
+    if len(roles.reporters) < needed:
+        raise DeploymentError(
+            f"the oracle needs at least {needed} reporters (jump_quorum {params.oracle.jump_quorum} + max_faults "
+            f"{params.oracle.max_faults}), the roles name {len(roles.reporters)}: list them under `reporters`"
+        )
+
 
 #: Contracts deployed together, the second in the transaction right after the first: the first
 #: holds the second's address (immutable, predicted from the deployer's nonce) and the second
@@ -185,7 +196,8 @@ def deploy_suite(
         chain: The chain to deploy to.
         deployer: Pays for and signs the deployment; holds the admin roles until they are handed
             to ``roles.admin``.
-        roles: Who gets which role.
+        roles: Who gets which role; ``roles.reporters`` become the oracle's reporters (at least
+            ``jump_quorum + max_faults`` of them).
         manifest_dir: Folder of manifests (see :func:`manifest_path`).
         fresh: Deploy everything again even if the manifest's contracts are there.
         params: Constructor parameters; :class:`MarketParams` defaults when ``None``.
@@ -194,8 +206,13 @@ def deploy_suite(
 
     Returns:
         The deployment, with its manifest saved.
+
+    Raises:
+        DeploymentError: too few reporters for the oracle's settings (nothing sent), or a paired
+            contract did not land where its partner expects it.
     """
     params = params or MarketParams()
+    _check_oracle_roles(params, roles)
     path = manifest_path(chain.chain_id, manifest_dir)
     genesis = _genesis_hash(chain)
     previous = None if fresh else _previous_manifest(path, genesis)
@@ -227,7 +244,7 @@ def deploy_suite(
             nonce = chain.w3.eth.get_transaction_count(deployer.address, "pending")
             predicted[partner] = get_create_address(deployer.address, Nonce(nonce + 1))
             addresses[partner] = predicted[partner]
-        contract, receipt = chain.deploy(spec.name, spec.args(addresses, deployer, params), deployer)
+        contract, receipt = chain.deploy(spec.name, spec.args(addresses, deployer, params, roles), deployer)
         if spec.name in predicted and contract.address != predicted[spec.name]:
             raise DeploymentError(
                 f"{spec.name} landed at {contract.address}, not at {predicted[spec.name]} where its partner "
@@ -273,14 +290,13 @@ def load_deployment(chain: Chain, manifest_dir: Path | None = None) -> Deploymen
 
 
 def _configure(deployment: Deployment, deployer: LocalAccount, roles: RoleConfig) -> None:
-    chain, registry, cash, oracle = deployment.chain, deployment.registry, deployment.cash, deployment.oracle
+    chain, registry, cash = deployment.chain, deployment.registry, deployment.cash
     grants = [
         (registry, "COMPLIANCE_ROLE", roles.compliance_officer),
         (registry, "REGULATOR_ROLE", roles.regulator),
         (cash, "MASTER_MINTER_ROLE", roles.master_minter),
         (cash, "BURNER_ROLE", roles.burner),
         (cash, "PAUSER_ROLE", roles.pauser),
-        *((oracle, "REPORTER_ROLE", reporter) for reporter in roles.reporters),
         (deployment.security, "PAUSER_ROLE", roles.pauser),
         *(((deployment.security, "ISSUER_ROLE", roles.issuer),) if roles.issuer else ()),
     ]
@@ -288,11 +304,12 @@ def _configure(deployment: Deployment, deployer: LocalAccount, roles: RoleConfig
         role = contract.functions[role_name]().call()
         if not contract.functions.hasRole(role, holder).call():
             chain.transact(contract.functions.grantRole(role, holder), deployer, f"grant {role_name}")
+    _check_reporters(deployment, roles)
     for token in (cash, deployment.security):
         if not registry.functions.isSubscriber(token.address).call():
             chain.transact(registry.functions.addSubscriber(token.address), deployer, "subscribe token")
     if roles.admin != deployer.address:
-        for contract in (registry, cash, oracle, deployment.engine, deployment.security):
+        for contract in (registry, cash, deployment.engine, deployment.security):
             admin_role = contract.functions.DEFAULT_ADMIN_ROLE().call()
             if not contract.functions.hasRole(admin_role, roles.admin).call():
                 chain.transact(contract.functions.grantRole(admin_role, roles.admin), deployer, "grant admin")
@@ -300,6 +317,18 @@ def _configure(deployment: Deployment, deployer: LocalAccount, roles: RoleConfig
                 chain.transact(
                     contract.functions.renounceRole(admin_role, deployer.address), deployer, "renounce admin"
                 )
+
+
+def _check_reporters(deployment: Deployment, roles: RoleConfig) -> None:
+    """Warn when a reused oracle's reporters are not the roles': nobody but they can change them."""
+    on_chain = tuple(deployment.oracle.functions.reporters().call())
+    if on_chain != roles.reporters:
+        logger.warning(
+            "the oracle's reporters are %s, not the roles' %s: only the reporters change their set, by "
+            "their own proposal and approvals (Oracle.propose_change / approve_change); --fresh deploys anew",
+            ", ".join(on_chain),
+            ", ".join(roles.reporters),
+        )
 
 
 #: Contracts that hold cash, or move it as a spender (the settlement contract), and so must be

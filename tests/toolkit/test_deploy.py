@@ -1,6 +1,7 @@
 """Deployment: manifest contents, reuse on a second run, redeploy when code is missing."""
 
 import json
+import logging
 
 import pytest
 from eth_utils import keccak
@@ -8,8 +9,8 @@ from eth_utils import keccak
 from dfmi_py.api import Market
 from dfmi_py.api.fund import EngineStatus
 from dfmi_py.chain import Chain, dev_account
-from dfmi_py.deploy import Manifest, RoleConfig, deploy_suite, load_deployment, manifest_path
-from dfmi_py.errors import ChainConnectionError, ManifestError
+from dfmi_py.deploy import Manifest, MarketParams, RoleConfig, deploy_suite, load_deployment, manifest_path
+from dfmi_py.errors import ChainConnectionError, DeploymentError, ManifestError
 from dfmi_py.node import AnvilNode, free_port
 
 SUITE = (
@@ -116,7 +117,7 @@ def test_deploy_grants_one_role_per_actor(fresh):
 def test_admin_is_handed_over_when_the_deployer_is_not_the_admin(chain, tmp_path):
     roles = RoleConfig.devnet().model_copy(update={"admin": dev_account(19).address})
     deployment = deploy_suite(chain, dev_account(0), roles, manifest_dir=tmp_path)
-    for contract in (deployment.registry, deployment.cash, deployment.oracle, deployment.engine):
+    for contract in (deployment.registry, deployment.cash, deployment.engine):
         admin_role = contract.functions.DEFAULT_ADMIN_ROLE().call()
         assert contract.functions.hasRole(admin_role, dev_account(19).address).call()
         assert not contract.functions.hasRole(admin_role, dev_account(0).address).call()
@@ -157,12 +158,36 @@ def test_role_config_rejects_bad_addresses():
         RoleConfig.devnet().model_validate({**RoleConfig.devnet().model_dump(), "minter": "0x1234"})
 
 
-def test_reporters_get_the_reporter_role(fresh):
-    oracle = fresh.oracle
-    reporter_role = oracle.functions.REPORTER_ROLE().call()
-    for reporter in RoleConfig.devnet().reporters:
-        assert oracle.functions.hasRole(reporter_role, reporter).call()
-    assert not oracle.functions.hasRole(reporter_role, RoleConfig.devnet().admin).call()
+def test_the_oracle_is_deployed_with_the_roles_reporters_and_the_default_settings(fresh):
+    oracle = Market.from_deployment(fresh).oracle
+    assert oracle.reporters() == RoleConfig.devnet().reporters
+    assert len(oracle.reporters()) == 5
+    assert not oracle.is_reporter(RoleConfig.devnet().admin)
+    defaults = MarketParams().oracle
+    assert oracle.config().as_tuple() == defaults.config_tuple()
+    assert (defaults.max_faults, defaults.quorum, defaults.jump_quorum) == (1, 3, 4)
+    assert (defaults.max_jump_bps, defaults.jump_window) == (2_000, 3_600)
+
+
+def test_an_oracle_without_enough_reporters_is_refused_before_anything_is_sent(chain, tmp_path):
+    roles = RoleConfig.devnet().model_copy(update={"reporters": RoleConfig.devnet().reporters[:4]})
+    block = chain.w3.eth.block_number
+    with pytest.raises(DeploymentError, match="at least 5 reporters"):
+        deploy_suite(chain, dev_account(0), roles, manifest_dir=tmp_path)
+    assert chain.w3.eth.block_number == block
+
+
+def test_a_reused_oracle_keeps_its_reporters_and_a_deploy_with_other_reporters_says_so(chain, fresh, tmp_path, caplog):
+    """Only the reporters change their set (their own k-of-n): a second deploy sends nothing for it."""
+    devnet = RoleConfig.devnet()
+    roles = devnet.model_copy(update={"reporters": (*devnet.reporters[:4], dev_account(13).address)})
+    block = chain.w3.eth.block_number
+    with caplog.at_level(logging.WARNING, logger="dfmi_py.deploy.suite"):
+        again = deploy_suite(chain, dev_account(0), roles, manifest_dir=tmp_path)
+    assert chain.w3.eth.block_number == block
+    assert again.manifest.address("PriceOracle") == fresh.manifest.address("PriceOracle")
+    assert Market.from_deployment(again).oracle.reporters() == devnet.reporters
+    assert "only the reporters change their set" in caplog.text
 
 
 def test_the_engine_is_onboarded_only_when_the_officer_signs(chain, tmp_path):
