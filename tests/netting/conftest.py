@@ -161,6 +161,20 @@ class DvPWorld(NettingWorld):
         by_address = {m.address: m for m in self.members}
         return self.settlement.signed(instruction, by_address[instruction.party_a], by_address[instruction.party_b])
 
+    def decoded(self, reason: bytes) -> tuple[str, dict[str, Any]] | None:
+        """The custom error of revert data ``reason`` (a failed delivery's), with its arguments."""
+        return self.chain.decode_error_data("0x" + reason.hex())
+
+    def hostile(self, holders: Sequence[LocalAccount], amount: int = SHARES) -> Contract:
+        """A new :class:`HostileSecurity` (complying for now): each of ``holders`` holds ``amount``
+        and has approved the settlement contract on it without limit."""
+        admin = self.roles.admin
+        token = deploy_quickly(self.chain, "HostileSecurity", [], admin)
+        calls: list[tuple[Any, LocalAccount]] = [(token.functions.mint(h.address, amount), admin) for h in holders]
+        calls += [(token.functions.approve(self.settlement.address, 2**256 - 1), h) for h in holders]
+        send_setup(self.chain, calls)
+        return token
+
     def books(self, accounts: Sequence[LocalAccount | str]) -> dict[str, int]:
         """Both tokens' balances of ``accounts`` and of both contracts, and both supplies."""
         holders = [a if isinstance(a, str) else a.address for a in accounts]
