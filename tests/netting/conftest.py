@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 import pytest
@@ -129,6 +130,16 @@ SHARES = 10_000
 SHAREHOLDERS = 3
 #: Seconds a DvP test instruction stays valid (well past a test round's funding deadline).
 INSTRUCTION_TTL = 3 * 3600
+
+
+class HostileMode(IntEnum):
+    """``HostileSecurity.Mode``: how the hostile token's transfers behave."""
+
+    COMPLY = 0
+    REFUSE = 1
+    BURN_GAS = 2
+    REVERT_BLOB = 3
+    HEAVY = 4
 
 
 @dataclass

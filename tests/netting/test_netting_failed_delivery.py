@@ -16,7 +16,6 @@ gross 970). Without the hostile DvP: P3 -60, P4 0, the others unchanged (gross 5
 
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import Any
 
 import pytest
@@ -30,18 +29,9 @@ from dfmi_py.signing.settlement import Instruction
 from tests.contracts.conftest import deploy_quickly, send_setup
 from tests.helpers import events, expect_revert, leaves_unchanged, send_unmined
 from tests.netting.conftest import NO_SETTLEMENT, USD, DvPWorld
+from tests.netting.conftest import HostileMode as Mode
 
 MAX_REASON_BYTES = 256
-
-
-class Mode(IntEnum):
-    """``HostileSecurity.Mode``."""
-
-    COMPLY = 0
-    REFUSE = 1
-    BURN_GAS = 2
-    REVERT_BLOB = 3
-    HEAVY = 4
 
 
 def diff(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
