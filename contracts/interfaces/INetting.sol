@@ -27,8 +27,9 @@ struct SignedObligation {
 }
 
 /// @notice Where a netting round stands.
-/// @dev None -> Collecting -> Closed -> Verified -> Settled; an exclusion sends a Closed or
-///      Verified round back to Closed (nets needed again). Any round not Settled becomes Expired
+/// @dev None -> Collecting -> Closed -> Verified -> Settled; an exclusion, or the removal of
+///      instructions whose delivery failed, sends a Closed or Verified round back to Closed (nets
+///      needed again). Any round not Settled becomes Expired
 ///      once `deadline + EXPIRY_PERIOD` has passed: nothing settles any more and every unit held
 ///      for it can be withdrawn by the member that paid it in. Expired is derived from the clock,
 ///      never stored.
