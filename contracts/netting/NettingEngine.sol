@@ -55,7 +55,8 @@ import {
 ///        must be distinct (a sorted copy of their ids in memory): a duplicate would fail its
 ///        second delivery and be recorded as failed while another instruction was left out.
 ///
-///      Invariants (tested in tests/netting/test_netting_properties.py):
+///      Invariants (tested in tests/netting/test_netting_properties.py, the DvP ones in
+///      test_netting_dvp_properties.py and test_netting_failed_delivery.py):
 ///      - the sum of the nets of a round's members is zero at every step;
 ///      - each member's net equals the payee-side minus the payer-side amounts of its Registered
 ///        obligations; `grossValue` is the sum of those amounts; `netValue` the sum of the
@@ -321,7 +322,8 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
     ///      left, so with less than `needed` before it the failure may be the caller's doing. The
     ///      check is on the gas before the call rather than on what is left after it: a starved
     ///      token fails inside the settlement contract, which keeps 1/64 of its own share and
-    ///      returns it, so what is left after the call does not show the starving. The input is
+    ///      returns it, and a token short of gas may fail by its own logic rather than run out,
+    ///      so what is left after the call does not show the starving (tested). The input is
     ///      built in free memory without allocating it.
     function _tryDeliver(uint256 roundId, Instruction calldata instruction)
         private
