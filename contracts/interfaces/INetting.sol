@@ -27,8 +27,9 @@ struct SignedObligation {
 }
 
 /// @notice Where a netting round stands.
-/// @dev None -> Collecting -> Closed -> Verified -> Settled; an exclusion sends a Closed or
-///      Verified round back to Closed (nets needed again). Any round not Settled becomes Expired
+/// @dev None -> Collecting -> Closed -> Verified -> Settled; an exclusion, or the removal of
+///      instructions whose delivery failed, sends a Closed or Verified round back to Closed (nets
+///      needed again). Any round not Settled becomes Expired
 ///      once `deadline + EXPIRY_PERIOD` has passed: nothing settles any more and every unit held
 ///      for it can be withdrawn by the member that paid it in. Expired is derived from the clock,
 ///      never stored.
@@ -42,15 +43,19 @@ enum RoundState {
 }
 
 /// @notice Fate of an obligation id: None (never registered), Registered (counts in its round's
-///         nets), Removed (its payer or payee was excluded, or, for a DvP cash leg, its round
-///         expired and released the instruction; it no longer counts and can never be registered
-///         again), Delivery (the cash leg of a DvP instruction entered into the round: counts in
-///         the nets like Registered, and settles with the instruction's delivery leg).
+///         nets), Removed (its payer or payee was excluded, or, for a DvP cash leg, its
+///         instruction was released: its round expired or its delivery failed; it no longer
+///         counts and can never be registered again), Delivery (the cash leg of a DvP
+///         instruction entered into the round: counts in the nets like Registered, and settles
+///         with the instruction's delivery leg), Failed (a Delivery whose delivery leg failed in
+///         an attempt to settle the round: it still counts, and anyone may remove it
+///         ({removeFailed}); a later settlement that delivers it turns it back into Delivery).
 enum ObligationState {
     None,
     Registered,
     Removed,
-    Delivery
+    Delivery,
+    Failed
 }
 
 /// @notice A round as {INetting-roundOf} returns it.
@@ -116,7 +121,7 @@ struct RoundInfo {
 ///         round (buyer partyB owes `amountB` to seller partyA, `ref` = the instruction's id),
 ///         so only net cash moves. When the round settles, the delivery leg of every entered
 ///         instruction moves in the same transaction, after the net cash: if any cannot move,
-///         the whole settlement reverts. After the deadline, a member that cannot deliver
+///         nothing moves (see Failed deliveries). After the deadline, a member that cannot deliver
 ///         (balance or allowance to the settlement contract short, or not onboarded) may be
 ///         excluded like one that cannot pay; its instructions are then released (pending
 ///         again, to settle bilaterally or be cancelled). An expired round's instructions can
@@ -126,10 +131,29 @@ struct RoundInfo {
 ///         hold an instruction against its parties' will: from the round's funding deadline
 ///         (within the parties' own), a party that does not fund or deliver can be excluded
 ///         and the instruction released, so anyone who enters a signed instruction into a
-///         round far in the future is refused. A delivery that fails for a reason this
-///         contract cannot read (a paused security, a token that refuses the transfer) makes
-///         no member excludable: the round then settles once it can, or its instructions are
-///         released when it expires.
+///         round far in the future is refused.
+///
+///         Failed deliveries. A delivery token is arbitrary code: its views (`balanceOf`,
+///         `allowance`) may say it can move while its `transferFrom` refuses, burns all gas, or
+///         behaves differently when probed. So a failed delivery is not judged from views; it is
+///         proven by attempting it. With instructions, {settle} runs its whole body (checks, net
+///         cash, deliveries) in a call to itself ({settleSelf}); each delivery is tried on its
+///         own with at most {DELIVERY_GAS}, the others are tried all the same, and if any failed
+///         the inner call reverts (nothing moved) with {NettingDeliveriesFailed}. Before the
+///         funding deadline {settle} reverts with it (a seller has until the deadline to be able
+///         to deliver, as a debtor has to fund). After it, {settle} records each failure
+///         (the cash leg becomes Failed), emits {DeliveryFailed} and returns without reverting,
+///         so the proof persists. Anyone may then remove a failed instruction ({removeFailed}):
+///         only that instruction leaves the round (its cash leg unbooked from both nets, the
+///         instruction released in the settlement contract: pending again), not its parties'
+///         other obligations, since the buyer or the token may be at fault rather than the
+///         seller; the round needs its nets again and settles without it. A caller cannot fake
+///         a failure by sending too little gas: a failed attempt that was not given its whole
+///         {DELIVERY_GAS} reverts the settlement ({NettingInsufficientGas}).
+///         Trust assumption: the worst a delivery token can do to a round is have its own
+///         instructions removed (and cost the settler one attempt of at most {DELIVERY_GAS} per
+///         instruction); it cannot block the round past its funding deadline, move anything in
+///         a settlement that fails, or re-enter this contract ({settle} holds its guard).
 ///
 ///         Settling, excluding and releasing take the instructions concerned as arguments (from
 ///         {InstructionEntered}); the contract stores only their count per round, checks each
@@ -197,9 +221,16 @@ interface INetting {
     );
 
     /// @notice Round `roundId` no longer includes instruction `instructionId` (a party was
-    ///         excluded, or the round expired); its cash leg was removed and the settlement
-    ///         contract unlocks it.
+    ///         excluded, the round expired, or its delivery failed and it was removed); its cash
+    ///         leg was removed and the settlement contract unlocks it.
     event InstructionReleased(uint256 indexed roundId, bytes32 indexed instructionId);
+
+    /// @notice An attempt to settle round `roundId` (after its funding deadline) could not move
+    ///         the delivery leg of instruction `instructionId`, whose seller is `seller`; nothing
+    ///         moved. `reason` is the revert data of the attempt (the token's or the settlement
+    ///         contract's error; empty when it ran out of its {DELIVERY_GAS}), at most
+    ///         {MAX_REASON_BYTES} long. Anyone may now remove the instruction ({removeFailed}).
+    event DeliveryFailed(uint256 indexed roundId, bytes32 indexed instructionId, address indexed seller, bytes reason);
 
     /// @notice Round `roundId` settled: `netValue` moved for `grossValue` of obligations.
     event RoundSettled(uint256 indexed roundId, uint256 grossValue, uint256 netValue, uint256 obligations);
@@ -296,6 +327,31 @@ interface INetting {
     ///         beyond 2^127).
     error NettingOverflow();
 
+    /// @notice The settlement of round `roundId` listed instruction `instructionId` twice (list
+    ///         each of the round's instructions once).
+    error NettingDuplicateInstruction(uint256 roundId, bytes32 instructionId);
+
+    /// @notice Only this contract calls {settleSelf} (from {settle}); `caller` is not it.
+    error NettingOnlySelf(address caller);
+
+    /// @notice The delivery legs of the instructions at `indices` of the list (ids
+    ///         `instructionIds`) could not move in an attempt to settle round `roundId`; each
+    ///         attempt's revert data is in `reasons` (at most {MAX_REASON_BYTES} each). The
+    ///         attempt moved nothing. Raised by {settleSelf} for {settle}, which records the
+    ///         failures after the funding deadline and re-raises this error before it (the
+    ///         sellers may still make their deliveries possible).
+    error NettingDeliveriesFailed(uint256 roundId, uint256[] indices, bytes32[] instructionIds, bytes[] reasons);
+
+    /// @notice A delivery failed with only `gasLeft` gas available before it: too little to give
+    ///         it its whole {DELIVERY_GAS} (63/64 of the gas left goes to a call), so the failure
+    ///         proves nothing. Send the settlement with more gas (`needed` at that point).
+    error NettingInsufficientGas(uint256 gasLeft, uint256 needed);
+
+    /// @notice Instruction `instructionId` cannot be removed from round `roundId` as failed: its
+    ///         cash leg there is `state`, not Failed (it did not fail, was already removed, or
+    ///         belongs to another round).
+    error NettingDeliveryNotFailed(uint256 roundId, bytes32 instructionId, ObligationState state);
+
     // ------------------------------------------------------------------ rounds
 
     /// @notice Opens a round (caller: any onboarded account).
@@ -336,8 +392,29 @@ interface INetting {
     /// @notice Moves every net of a Verified round: debits in (pre-funding first, then wallet),
     ///         credits out, then the delivery leg of every instruction in the round. All or
     ///         nothing. Anyone may send it.
-    /// @param instructions Every instruction entered into the round and not released, in any order.
+    /// @dev With instructions, the body runs in {settleSelf}. If some deliveries fail, nothing
+    ///      moves; before the funding deadline this call reverts with {NettingDeliveriesFailed};
+    ///      after it, each failure is recorded ({DeliveryFailed}, cash leg Failed) and this call
+    ///      returns without reverting, the round still Verified. Any other failure (a debtor's
+    ///      cash, a wrong list, {NettingInsufficientGas}) reverts with its own error.
+    /// @param instructions Every instruction entered into the round and not released, each once,
+    ///        in the order their deliveries are tried (a seller that delivers what it receives in
+    ///        the same round is listed after the delivery it receives).
     function settle(uint256 roundId, Instruction[] calldata instructions) external;
+
+    /// @notice The body of {settle} for a round with instructions: checks the list, moves the net
+    ///         cash, then tries every delivery leg with at most {DELIVERY_GAS} each; reverts with
+    ///         {NettingDeliveriesFailed} if any failed. Callable only by this contract itself, so
+    ///         that {settle} can keep the proof of a failure while everything else is reverted.
+    function settleSelf(uint256 roundId, Instruction[] calldata instructions) external;
+
+    /// @notice Removes instructions whose delivery failed ({DeliveryFailed}) from a Closed or
+    ///         Verified round (anyone may send it): each one's cash leg is unbooked from both
+    ///         parties' nets and the settlement contract releases it (pending again, to settle
+    ///         bilaterally or be cancelled by a party). The parties' other obligations stay. The
+    ///         round is Closed: submit its nets again.
+    /// @param instructions Instructions of the round whose cash legs are Failed.
+    function removeFailed(uint256 roundId, Instruction[] calldata instructions) external;
 
     /// @notice Excludes `member` from a Closed or Verified round after its funding deadline,
     ///         when it cannot fund its net debit or receive its net credit, or cannot deliver the
@@ -371,6 +448,15 @@ interface INetting {
 
     /// @notice Largest obligation amount.
     function MAX_AMOUNT() external view returns (uint256);
+
+    /// @notice Gas each delivery leg may use in a settlement (generous for a compliant token,
+    ///         which needs about 40,000): a token that burns gas costs the settler this much, no
+    ///         more, and cannot starve the other deliveries.
+    function DELIVERY_GAS() external view returns (uint256);
+
+    /// @notice Longest revert reason {DeliveryFailed} and {NettingDeliveriesFailed} carry per
+    ///         delivery; longer ones are cut.
+    function MAX_REASON_BYTES() external view returns (uint256);
 
     /// @notice The EIP-712 type hash of {Obligation}.
     function OBLIGATION_TYPEHASH() external view returns (bytes32);

@@ -4,6 +4,8 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Arrays} from "@openzeppelin/contracts/utils/Arrays.sol";
+import {LowLevelCall} from "@openzeppelin/contracts/utils/LowLevelCall.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 
 import {IAtomicSettlement, Instruction} from "../interfaces/IAtomicSettlement.sol";
@@ -43,8 +45,18 @@ import {
 ///      - Escrow. Pre-funding is booked per round and member (`_funded`) and in the round's total
 ///        (`escrowed`); settlement takes debits from it first, so a member that pre-funded needs
 ///        no allowance.
+///      - Proven delivery failures. A settlement with instructions runs in a call to itself
+///        ({settleSelf}, no guard of its own: {settle} holds it). Each delivery is a call to the
+///        settlement contract with at most {DELIVERY_GAS}; a failure is kept (revert data cut to
+///        {MAX_REASON_BYTES}) and the others are tried; then the inner call reverts with
+///        {NettingDeliveriesFailed}, so nothing it did stays, and {settle} decodes that error
+///        alone into stored failures (the cash legs' fate becomes Failed) and returns. Every
+///        other revert of the inner call is raised again unchanged. The listed instructions
+///        must be distinct (a sorted copy of their ids in memory): a duplicate would fail its
+///        second delivery and be recorded as failed while another instruction was left out.
 ///
-///      Invariants (tested in tests/netting/test_netting_properties.py):
+///      Invariants (tested in tests/netting/test_netting_properties.py, the DvP ones in
+///      test_netting_dvp_properties.py and test_netting_failed_delivery.py):
 ///      - the sum of the nets of a round's members is zero at every step;
 ///      - each member's net equals the payee-side minus the payer-side amounts of its Registered
 ///        obligations; `grossValue` is the sum of those amounts; `netValue` the sum of the
@@ -53,8 +65,11 @@ import {
 ///        and each round's `escrowed` is the sum of its members' `_funded`;
 ///      - a settlement changes every member's wallet plus funding by exactly its net, and moves
 ///        no other cash; a failed one moves nothing;
-///      - a round's `instructionCount` is the number of its Delivery obligations; a settlement
-///        moves the delivery leg of each of them, and no other token.
+///      - a round's `instructionCount` is the number of its Delivery and Failed obligations; a
+///        settlement moves the delivery leg of each of them, and no other token; an attempt in
+///        which any delivery fails moves nothing (only its failures are recorded);
+///      - an obligation becomes Failed only through a delivery attempt that failed with its whole
+///        {DELIVERY_GAS} available, after the round's funding deadline.
 contract NettingEngine is INetting, EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -65,6 +80,14 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
     uint256 public constant EXPIRY_PERIOD = 7 days;
     /// @inheritdoc INetting
     uint256 public constant MAX_AMOUNT = type(uint96).max;
+    /// @inheritdoc INetting
+    uint256 public constant DELIVERY_GAS = 300_000;
+    /// @inheritdoc INetting
+    uint256 public constant MAX_REASON_BYTES = 256;
+
+    /// @dev Gas spent between reading `gas()` before a delivery and the call receiving its share:
+    ///      a cold account access at most, plus the arguments and memory (a few hundred).
+    uint256 private constant CALL_OVERHEAD = 3_000;
 
     /// @dev Stored stage of a round; Expired is derived from the clock on top of it.
     struct Round {
@@ -238,8 +261,8 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
     /// @inheritdoc INetting
     /// @dev Effects first (stage, escrow books, events), then the transfers: every debit is
     ///      pulled before any credit is paid, so the contract never pays out what it has not
-    ///      received; then every delivery leg moves. Any transfer that fails reverts the whole
-    ///      settlement.
+    ///      received; then every delivery leg moves. A cash transfer that fails reverts the whole
+    ///      settlement; failed deliveries are proven in {settleSelf} and recorded here.
     function settle(uint256 roundId, Instruction[] calldata instructions) external nonReentrant {
         Round storage round = _round(roundId);
         _requireState(roundId, round, RoundState.Verified);
@@ -247,14 +270,161 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         if (deliveries != round.instructionCount) {
             revert NettingInstructionsIncomplete(roundId, round.instructionCount, deliveries);
         }
-        // Each listed instruction is one of the round's (a duplicate would leave one out, and
-        // then fail at delivery: its nonce is no longer locked).
-        for (uint256 i; i < deliveries; ++i) {
-            _delivery(roundId, instructions[i]);
+        if (deliveries == 0) {
+            _settleCash(roundId, round);
+            return;
         }
-        _settleCash(roundId, round);
-        for (uint256 i; i < deliveries; ++i) {
-            settlement.deliverNetted(instructions[i], roundId);
+        // settleSelf takes settle's arguments: forward them as they came.
+        if (!LowLevelCall.callNoReturn(address(this), abi.encodePacked(this.settleSelf.selector, msg.data[4:]))) {
+            _recordFailures(roundId, round, instructions, LowLevelCall.returnData());
+        }
+    }
+
+    /// @inheritdoc INetting
+    /// @dev Each listed instruction is one of the round's, listed once (so, with the count
+    ///      checked by {settle}, the list is complete); then the net cash moves and every
+    ///      delivery is tried in list order.
+    function settleSelf(uint256 roundId, Instruction[] calldata instructions) external {
+        if (msg.sender != address(this)) revert NettingOnlySelf(msg.sender);
+        uint256 count = instructions.length;
+        bytes32[] memory ids = new bytes32[](count);
+        bytes32[] memory sorted = new bytes32[](count);
+        for (uint256 i; i < count; ++i) {
+            (bytes32 instructionId, bytes32 obligationId, ObligationState fate) = _delivery(roundId, instructions[i]);
+            // Tried again: it is a plain delivery if it moves now (a new failure records it again).
+            if (fate == ObligationState.Failed) _obligations[obligationId] = ObligationState.Delivery;
+            ids[i] = instructionId;
+            sorted[i] = instructionId;
+        }
+        Arrays.sort(sorted);
+        for (uint256 i = 1; i < count; ++i) {
+            if (sorted[i] == sorted[i - 1]) revert NettingDuplicateInstruction(roundId, sorted[i]);
+        }
+        _settleCash(roundId, _rounds[roundId]);
+        bytes[] memory reasons = new bytes[](count);
+        bool[] memory failedAt = new bool[](count);
+        uint256 failed;
+        for (uint256 i; i < count; ++i) {
+            (bool ok, bytes memory reason) = _tryDeliver(roundId, instructions[i]);
+            if (!ok) {
+                failedAt[i] = true;
+                reasons[i] = reason;
+                ++failed;
+            }
+        }
+        if (failed != 0) _revertFailures(roundId, ids, failedAt, reasons, failed);
+    }
+
+    /// @dev Calls {IAtomicSettlement-deliverNetted} with at most {DELIVERY_GAS}; on failure
+    ///      returns its revert data cut to {MAX_REASON_BYTES} (a token cannot make this contract
+    ///      pay for copying a huge one). Reverts with {NettingInsufficientGas} when a failed call
+    ///      may not have had its whole {DELIVERY_GAS}: a call receives at most 63/64 of the gas
+    ///      left, so with less than `needed` before it the failure may be the caller's doing. The
+    ///      check is on the gas before the call rather than on what is left after it: a starved
+    ///      token fails inside the settlement contract, which keeps 1/64 of its own share and
+    ///      returns it, and a token short of gas may fail by its own logic rather than run out,
+    ///      so what is left after the call does not show the starving (tested). The input is
+    ///      built in free memory without allocating it.
+    function _tryDeliver(uint256 roundId, Instruction calldata instruction)
+        private
+        returns (bool ok, bytes memory reason)
+    {
+        bytes4 selector = IAtomicSettlement.deliverNetted.selector;
+        address target = address(settlement);
+        uint256 gasLimit = DELIVERY_GAS;
+        uint256 maxReason = MAX_REASON_BYTES;
+        uint256 before;
+        assembly ("memory-safe") {
+            // deliverNetted(Instruction, uint256): the struct is eight static words.
+            let input := mload(0x40)
+            mstore(input, selector)
+            calldatacopy(add(input, 0x04), instruction, 0x100)
+            mstore(add(input, 0x104), roundId)
+            before := gas()
+            ok := call(gasLimit, target, 0, input, 0x124, 0, 0)
+            if iszero(ok) {
+                let size := returndatasize()
+                if gt(size, maxReason) { size := maxReason }
+                reason := input
+                mstore(reason, size)
+                returndatacopy(add(reason, 0x20), 0, size)
+                mstore(0x40, add(add(reason, 0x20), and(add(size, 0x1f), not(0x1f))))
+            }
+        }
+        if (!ok) {
+            uint256 needed = gasLimit + gasLimit / 63 + CALL_OVERHEAD;
+            if (before < needed) revert NettingInsufficientGas(before, needed);
+        }
+    }
+
+    /// @dev Reverts with {NettingDeliveriesFailed} for the `failed` entries flagged in `failedAt`.
+    function _revertFailures(
+        uint256 roundId,
+        bytes32[] memory ids,
+        bool[] memory failedAt,
+        bytes[] memory reasons,
+        uint256 failed
+    ) private pure {
+        uint256[] memory indices = new uint256[](failed);
+        bytes32[] memory failedIds = new bytes32[](failed);
+        bytes[] memory failedReasons = new bytes[](failed);
+        uint256 k;
+        for (uint256 i; k < failed; ++i) {
+            if (!failedAt[i]) continue;
+            indices[k] = i;
+            failedIds[k] = ids[i];
+            failedReasons[k] = reasons[i];
+            ++k;
+        }
+        revert NettingDeliveriesFailed(roundId, indices, failedIds, failedReasons);
+    }
+
+    /// @dev What {settle} does when {settleSelf} reverted with `failure`: records the failed
+    ///      deliveries it names when `failure` is {NettingDeliveriesFailed} and the funding
+    ///      deadline has passed; otherwise reverts with `failure` unchanged.
+    function _recordFailures(
+        uint256 roundId,
+        Round storage round,
+        Instruction[] calldata instructions,
+        bytes memory failure
+    ) private {
+        if (bytes4(failure) != NettingDeliveriesFailed.selector || block.timestamp <= round.deadline) {
+            _revertWith(failure);
+        }
+        (uint256[] memory indices, bytes32[] memory ids, bytes[] memory reasons) = _failuresOf(failure);
+        uint256 count = indices.length;
+        for (uint256 k; k < count; ++k) {
+            Instruction calldata instruction = instructions[indices[k]];
+            bytes32 obligationId =
+                _obligationId(roundId, instruction.partyB, instruction.partyA, instruction.amountB, ids[k]);
+            _obligations[obligationId] = ObligationState.Failed;
+            emit DeliveryFailed(roundId, ids[k], instruction.partyA, reasons[k]);
+        }
+    }
+
+    /// @dev The arguments of a {NettingDeliveriesFailed} revert of {settleSelf}, read in place
+    ///      rather than copied by `abi.decode` (which would take about 900 bytes of code): in the
+    ///      ABI encoding, `indices` and `instructionIds` are laid out as memory arrays already
+    ///      (length, then elements), and the offsets heading `reasons` become pointers to its
+    ///      elements (each laid out as a memory `bytes`). Only this contract's own revert data
+    ///      is read so: {settleSelf} alone raises that error (a failed delivery's data is kept
+    ///      as a reason inside it, never raised).
+    function _failuresOf(bytes memory failure)
+        private
+        pure
+        returns (uint256[] memory indices, bytes32[] memory ids, bytes[] memory reasons)
+    {
+        assembly ("memory-safe") {
+            // The arguments follow the length word and the selector; the first is roundId.
+            let args := add(failure, 0x24)
+            indices := add(args, mload(add(args, 0x20)))
+            ids := add(args, mload(add(args, 0x40)))
+            reasons := add(args, mload(add(args, 0x60)))
+            let heads := add(reasons, 0x20)
+            for { let i := 0 } lt(i, mload(reasons)) { i := add(i, 1) } {
+                let head := add(heads, shl(5, i))
+                mstore(head, add(heads, mload(head)))
+            }
         }
     }
 
@@ -360,27 +530,33 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         _requireState(roundId, round, RoundState.Expired);
         uint256 count = instructions.length;
         if (count == 0) revert NettingEmptyBatch();
-        mapping(address => Position) storage positions = _positions[roundId];
         for (uint256 i; i < count; ++i) {
-            Instruction calldata instruction = instructions[i];
-            (bytes32 instructionId, bytes32 obligationId) = _delivery(roundId, instruction);
-            _obligations[obligationId] = ObligationState.Removed;
-            uint256 amount = instruction.amountB;
-            Position storage payer = positions[instruction.partyB];
-            Position storage payee = positions[instruction.partyA];
-            _move(round, payer, int256(amount));
-            _move(round, payee, -int256(amount));
-            unchecked {
-                // The obligation was counted by both parties, the round and its gross.
-                payer.obligations -= 1;
-                payee.obligations -= 1;
-                round.obligationCount -= 1;
-                round.instructionCount -= 1;
-                round.grossValue -= uint128(amount);
-            }
-            emit ObligationRemoved(roundId, obligationId, instruction.partyB, instruction.partyA, amount);
-            emit InstructionReleased(roundId, instructionId);
+            (bytes32 instructionId, bytes32 obligationId,) = _delivery(roundId, instructions[i]);
+            _dropInstruction(roundId, round, instructions[i], instructionId, obligationId);
         }
+        for (uint256 i; i < count; ++i) {
+            settlement.releaseFromNetting(instructions[i], roundId);
+        }
+    }
+
+    /// @inheritdoc INetting
+    /// @dev No deadline: the failure was proven by an attempt. Effects first; the settlement
+    ///      contract releases the instructions last.
+    function removeFailed(uint256 roundId, Instruction[] calldata instructions) external nonReentrant {
+        if (address(settlement) == address(0)) revert NettingNoSettlement();
+        Round storage round = _round(roundId);
+        RoundState state = _state(round);
+        if (state != RoundState.Closed && state != RoundState.Verified) {
+            revert NettingInvalidState(roundId, RoundState.Verified, state);
+        }
+        uint256 count = instructions.length;
+        if (count == 0) revert NettingEmptyBatch();
+        for (uint256 i; i < count; ++i) {
+            (bytes32 instructionId, bytes32 obligationId, ObligationState fate) = _entered(roundId, instructions[i]);
+            if (fate != ObligationState.Failed) revert NettingDeliveryNotFailed(roundId, instructionId, fate);
+            _dropInstruction(roundId, round, instructions[i], instructionId, obligationId);
+        }
+        round.stage = RoundState.Closed;
         for (uint256 i; i < count; ++i) {
             settlement.releaseFromNetting(instructions[i], roundId);
         }
@@ -697,9 +873,9 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         Instruction calldata instruction,
         Exclusion memory x
     ) private {
-        (bytes32 instructionId, bytes32 id) = _delivery(roundId, instruction);
+        (bytes32 instructionId, bytes32 id, ObligationState fate) = _delivery(roundId, instruction);
         if (instruction.partyA != member && instruction.partyB != member) {
-            revert NettingNotObligationOf(roundId, member, id, ObligationState.Delivery);
+            revert NettingNotObligationOf(roundId, member, id, fate);
         }
         _unbook(roundId, round, position, member, id, instruction.partyB, instruction.partyA, instruction.amountB, x);
         emit InstructionReleased(roundId, instructionId);
@@ -742,20 +918,61 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         emit ObligationRemoved(roundId, id, payer, payee, amount);
     }
 
-    /// @dev The ids of an instruction and of its cash-leg obligation in round `roundId`; reverts
-    ///      unless that obligation is a Delivery obligation of the round.
-    function _delivery(uint256 roundId, Instruction calldata instruction)
+    /// @dev The ids of an instruction and of its cash-leg obligation in round `roundId`, and that
+    ///      obligation's fate.
+    function _entered(uint256 roundId, Instruction calldata instruction)
         private
         view
-        returns (bytes32 instructionId, bytes32 obligationId)
+        returns (bytes32 instructionId, bytes32 obligationId, ObligationState fate)
     {
-        // Only reached with instructions listed for a round that has some, hence a settlement
-        // contract; a zero one would make this call revert.
+        // Only reached with instructions listed for a round that has some, or after checking
+        // there is a settlement contract; a zero one would make this call revert.
         instructionId = settlement.hashInstruction(instruction);
         obligationId =
             _obligationId(roundId, instruction.partyB, instruction.partyA, instruction.amountB, instructionId);
-        ObligationState fate = _obligations[obligationId];
-        if (fate != ObligationState.Delivery) revert NettingNotInstructionOf(roundId, instructionId, fate);
+        fate = _obligations[obligationId];
+    }
+
+    /// @dev As {_entered}; reverts unless the instruction is in the round (its cash leg a
+    ///      Delivery or Failed obligation of it).
+    function _delivery(uint256 roundId, Instruction calldata instruction)
+        private
+        view
+        returns (bytes32 instructionId, bytes32 obligationId, ObligationState fate)
+    {
+        (instructionId, obligationId, fate) = _entered(roundId, instruction);
+        if (fate != ObligationState.Delivery && fate != ObligationState.Failed) {
+            revert NettingNotInstructionOf(roundId, instructionId, fate);
+        }
+    }
+
+    /// @dev Marks the cash leg of an instruction of the round Removed and takes it out of both
+    ///      parties' nets and counts, the round's counts and its gross.
+    function _dropInstruction(
+        uint256 roundId,
+        Round storage round,
+        Instruction calldata instruction,
+        bytes32 instructionId,
+        bytes32 obligationId
+    ) private {
+        _obligations[obligationId] = ObligationState.Removed;
+        uint256 amount = instruction.amountB;
+        mapping(address => Position) storage positions = _positions[roundId];
+        Position storage payer = positions[instruction.partyB];
+        Position storage payee = positions[instruction.partyA];
+        // Booked obligations passed the amount check: amount < 2^96.
+        _move(round, payer, int256(amount));
+        _move(round, payee, -int256(amount));
+        unchecked {
+            // The obligation was counted by both parties, the round and its gross.
+            payer.obligations -= 1;
+            payee.obligations -= 1;
+            round.obligationCount -= 1;
+            round.instructionCount -= 1;
+            round.grossValue -= uint128(amount);
+        }
+        emit ObligationRemoved(roundId, obligationId, instruction.partyB, instruction.partyA, amount);
+        emit InstructionReleased(roundId, instructionId);
     }
 
     /// @dev True when `member` cannot deliver the token of `instructions[index]` (it is that
@@ -803,6 +1020,12 @@ contract NettingEngine is INetting, EIP712, ReentrancyGuard {
         return held > debit ? held - debit : 0;
     }
 
+    /// @dev Reverts with `failure` as revert data, unchanged.
+    function _revertWith(bytes memory failure) private pure {
+        assembly ("memory-safe") {
+            revert(add(failure, 0x20), mload(failure))
+        }
+    }
 
     function _hashObligation(Obligation calldata o) private view returns (bytes32) {
         return _obligationId(o.roundId, o.payer, o.payee, o.amount, o.ref);

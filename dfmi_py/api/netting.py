@@ -26,6 +26,16 @@ ordinary obligation in the events (buyer owes seller, ``ref`` = the instruction 
 above include it; :meth:`Netting.settle` moves every delivery leg with the net cash, and
 :meth:`Netting.exclude` / :meth:`Netting.release_instructions` list the instructions concerned,
 read from the ``InstructionEntered`` events.
+
+A delivery token is arbitrary code, so a delivery that cannot move is proven by trying it: after
+the funding deadline, a settlement in which some deliveries fail moves nothing, records each
+failure (``DeliveryFailed``, read back by :meth:`Netting.delivery_failures`) and does not revert;
+:meth:`Netting.remove_failed` then takes just those instructions out of the round (released,
+pending again) and :meth:`Netting.resolve` does that first, before any exclusion::
+
+    netting.settle(anyone, round_id)               # after the deadline: failures recorded
+    netting.resolve(anyone, round_id)              # failed instructions removed, nets resubmitted
+    netting.settle(anyone, round_id)               # the rest of the round settles
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from enum import IntEnum
 from functools import cached_property
 from typing import Any
 
+from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 from web3.logs import DISCARD
@@ -81,6 +92,9 @@ class ObligationState(IntEnum):
     REMOVED = 2
     #: The cash leg of a DvP instruction entered into the round (counts like REGISTERED).
     DELIVERY = 3
+    #: A DELIVERY whose delivery leg failed in an attempt to settle the round: still counts, and
+    #: anyone may remove it (:meth:`Netting.remove_failed`).
+    FAILED = 4
 
 
 @dataclass(frozen=True)
@@ -135,6 +149,30 @@ class RoundInfo:
             "escrowed": self.escrowed,
             "instructions": self.instruction_count,
         }
+
+
+@dataclass(frozen=True)
+class DeliveryFailure:
+    """A delivery leg that failed in an attempt to settle a round (a ``DeliveryFailed`` event).
+
+    Attributes:
+        round_id: The round.
+        instruction: The instruction whose delivery leg failed.
+        instruction_id: Its id.
+        seller: Its seller (``party_a``).
+        reason: The attempt's revert data (at most ``MAX_REASON_BYTES``; empty when it ran out
+            of gas).
+        error: The custom error ``reason`` decodes to (``None`` when empty, unknown or cut).
+        block: The block of the attempt.
+    """
+
+    round_id: int
+    instruction: Instruction
+    instruction_id: bytes
+    seller: str
+    reason: bytes
+    error: str | None
+    block: int
 
 
 @dataclass(frozen=True)
@@ -323,10 +361,26 @@ class Netting(ContractAPI):
 
     def settle(self, sender: LocalAccount, round_id: int, from_block: int = 0) -> TxReceipt:
         """Move every net of the (Verified) round and every delivery leg of its instructions, all
-        or nothing; anyone may send it. The instructions are read from the events."""
+        or nothing; anyone may send it. The instructions are read from the events.
+
+        After the funding deadline, a settlement in which some deliveries fail moves nothing but
+        records them and does not raise: the round is then still Verified, and
+        :meth:`failures_in` of the receipt lists the failures (remove them with
+        :meth:`remove_failed`, or :meth:`resolve`). Before the deadline it raises
+        ``NettingDeliveriesFailed`` instead.
+        """
         instructions = [i.as_tuple() for i in self.instructions(round_id, from_block)]
         call = self.contract.functions.settle(round_id, instructions)
-        return self.chain.transact(call, sender, f"settle round {round_id}")
+        receipt = self.chain.transact(call, sender, f"settle round {round_id}")
+        failures = self.failures_in(receipt)
+        if failures:
+            logger.warning(
+                "round %s did not settle: %s deliveries failed (%s)",
+                round_id,
+                len(failures),
+                ", ".join(f"0x{f.instruction_id.hex()}: {f.error or 'no known error'}" for f in failures),
+            )
+        return receipt
 
     def release_instructions(self, sender: LocalAccount, round_id: int, from_block: int = 0) -> TxReceipt:
         """Release every instruction of an expired round (anyone may send it): each is pending
@@ -336,6 +390,82 @@ class Netting(ContractAPI):
             raise InputError(f"round {round_id} holds no instruction")
         call = self.contract.functions.releaseInstructions(round_id, instructions)
         return self.chain.transact(call, sender, f"release the instructions of round {round_id}")
+
+    # ------------------------------------------------------------------ failed deliveries
+
+    def delivery_failures(self, round_id: int, from_block: int = 0) -> list[DeliveryFailure]:
+        """The round's instructions whose delivery failed and that are still in the round, failed
+        now (a later settlement that delivered one clears it): what :meth:`remove_failed` removes.
+        The last recorded failure of each, in the order of the events."""
+        entered = {self._instruction_id(i): i for i in self.instructions(round_id, from_block)}
+        logs = self.contract.events.DeliveryFailed().get_logs(
+            from_block=from_block, argument_filters={"roundId": round_id}
+        )
+        latest: dict[bytes, DeliveryFailure] = {}
+        for log in logs:
+            instruction_id = bytes(log["args"]["instructionId"])
+            instruction = entered.get(instruction_id)
+            if instruction is not None:
+                latest.pop(instruction_id, None)
+                latest[instruction_id] = self._failure(round_id, instruction, log)
+        return [
+            failure
+            for failure in latest.values()
+            if self.obligation_state(self._cash_leg(round_id, failure.instruction)) == ObligationState.FAILED
+        ]
+
+    def failures_in(self, receipt: TxReceipt) -> list[DeliveryFailure]:
+        """The failures a settlement recorded (its ``DeliveryFailed`` events), in list order."""
+        logs = self.contract.events.DeliveryFailed().process_receipt(receipt, errors=DISCARD)
+        entered: dict[int, dict[bytes, Instruction]] = {}
+        failures = []
+        for log in logs:
+            if log["address"] != self.address:
+                continue
+            round_id = int(log["args"]["roundId"])
+            if round_id not in entered:
+                entered[round_id] = {self._instruction_id(i): i for i in self.instructions(round_id)}
+            instruction = entered[round_id][bytes(log["args"]["instructionId"])]
+            failures.append(self._failure(round_id, instruction, log))
+        return failures
+
+    def remove_failed(self, sender: LocalAccount, round_id: int, from_block: int = 0) -> TxReceipt:
+        """Remove every instruction of the round whose delivery failed (anyone may send it): only
+        those instructions leave the round, released (pending again); their parties' other
+        obligations stay. The round is then Closed: submit its nets again.
+
+        Raises:
+            InputError: the round holds no failed instruction.
+        """
+        failures = self.delivery_failures(round_id, from_block)
+        if not failures:
+            raise InputError(f"round {round_id} has no failed delivery to remove")
+        call = self.contract.functions.removeFailed(round_id, [f.instruction.as_tuple() for f in failures])
+        receipt = self.chain.transact(call, sender, f"remove {len(failures)} failed instructions of round {round_id}")
+        logger.info("removed %s failed instructions from round %s", len(failures), round_id)
+        return receipt
+
+    def _failure(self, round_id: int, instruction: Instruction, log: Any) -> DeliveryFailure:
+        reason = bytes(log["args"]["reason"])
+        return DeliveryFailure(
+            round_id,
+            instruction,
+            bytes(log["args"]["instructionId"]),
+            checksum(log["args"]["seller"]),
+            reason,
+            self.error_name(reason),
+            int(log["blockNumber"]),
+        )
+
+    def error_name(self, reason: bytes) -> str | None:
+        """The custom error ``reason`` (revert data) decodes to, or ``None`` (empty, unknown, cut)."""
+        if len(reason) < 4:
+            return None
+        try:
+            decoded = self.chain.decode_error_data("0x" + reason.hex())
+        except DecodingError:
+            return None
+        return None if decoded is None else decoded[0]
 
     # ------------------------------------------------------------------ exclusion
 
@@ -393,12 +523,18 @@ class Netting(ContractAPI):
         return False
 
     def resolve(self, sender: LocalAccount, round_id: int, from_block: int = 0) -> list[str]:
-        """After the deadline: exclude blocking members one at a time, then resubmit the nets.
+        """After the deadline: remove the instructions whose delivery failed, exclude blocking
+        members one at a time, then resubmit the nets.
 
-        Each exclusion changes other members' nets, so the next blocker is found on the updated
-        round (the order of :func:`dfmi_py.netting.resolve_round`). Returns the excluded members;
-        the round is then Verified, ready for :meth:`settle`.
+        Failed instructions go first and alone (:meth:`remove_failed`): the buyer or the token
+        may be at fault rather than the seller, so the seller's other obligations stay. Each
+        exclusion changes other members' nets, so the next blocker is found on the updated round
+        (the order of :func:`dfmi_py.netting.resolve_round`). Returns the excluded members; the
+        round is then Verified, ready for :meth:`settle` (which may record new failures: resolve
+        again).
         """
+        if self.delivery_failures(round_id, from_block):
+            self.remove_failed(sender, round_id, from_block)
         excluded = []
         while (member := self.blocking_member(round_id)) is not None:
             self.exclude(sender, round_id, member, from_block)
@@ -456,9 +592,13 @@ class Netting(ContractAPI):
 
     def _cash_leg(self, round_id: int, instruction: Instruction) -> Obligation:
         """The obligation an entered instruction's cash leg is: the buyer owes the seller, ref = its id."""
-        settlement = self.chain.contract("AtomicSettlement", self.settlement_address)
-        ref = bytes(settlement.functions.hashInstruction(instruction.as_tuple()).call())
+        ref = self._instruction_id(instruction)
         return Obligation(round_id, instruction.party_b, instruction.party_a, instruction.amount_b, ref)
+
+    def _instruction_id(self, instruction: Instruction) -> bytes:
+        """The instruction's id, as the settlement contract computes it."""
+        settlement = self.chain.contract("AtomicSettlement", self.settlement_address)
+        return bytes(settlement.functions.hashInstruction(instruction.as_tuple()).call())
 
     def round_count(self) -> int:
         """Rounds opened so far."""

@@ -19,6 +19,13 @@ settles (an expired round's instructions are released with ``dfmi net release``)
 
     dfmi net enter 1 trade.json --dev-account 15                   # anyone, with both signatures
 
+After the funding deadline, a settlement in which a delivery fails moves nothing but records the
+failure; the failed instructions alone then leave the round (released, pending again)::
+
+    dfmi net remove-failed 1 --dev-account 15                      # or: dfmi net resolve 1
+    dfmi net submit 1 --dev-account 15
+    dfmi net settle 1 --dev-account 15
+
 ``dfmi net compute FILE`` does the arithmetic alone, offline, on a CSV of ``payer,payee,amount``.
 AMOUNTs are in whole units with decimals (e.g. 12345.67).
 """
@@ -32,7 +39,7 @@ from typing import Any
 import click
 
 from dfmi_py.api.market import Market
-from dfmi_py.api.netting import Netting, SignedObligation, ratio_text
+from dfmi_py.api.netting import DeliveryFailure, Netting, SignedObligation, ratio_text
 from dfmi_py.chain.client import checksum
 from dfmi_py.cli.dvp import read_instruction
 from dfmi_py.cli.main import Options, open_market, pass_options, read_json_file, signer, signer_options, write_json_file
@@ -211,25 +218,65 @@ def net_release(options: Options, round_id: int, key_env: str, dev_account: int 
     click.echo(f"round {round_id}: released {count} instructions (gas {int(receipt['gasUsed']):,})")
 
 
-def _round_command(name: str, doc: str) -> None:
-    @net.command(name, help=doc)
-    @pass_options
-    @click.argument("round_id", type=click.IntRange(min=1))
-    @signer_options
-    def command(options: Options, round_id: int, key_env: str, dev_account: int | None) -> None:
-        market = open_market(options)
-        netting = _netting(market)
-        receipt = getattr(netting, name)(signer(key_env, dev_account), round_id)
-        click.echo(f"round {round_id}: {name} ok (gas {int(receipt['gasUsed']):,})")
-        if name == "settle":
-            click.echo(ratio_text(netting.compression(round_id)))
+@net.command("close")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+@signer_options
+def net_close(options: Options, round_id: int, key_env: str, dev_account: int | None) -> None:
+    """Close ROUND_ID to new obligations (its opener, or anyone after the cutoff)."""
+    receipt = _netting(open_market(options)).close(signer(key_env, dev_account), round_id)
+    click.echo(f"round {round_id}: close ok (gas {int(receipt['gasUsed']):,})")
 
 
-for _name, _doc in (
-    ("close", "Close ROUND_ID to new obligations (its opener, or anyone after the cutoff)."),
-    ("settle", "Move every net of ROUND_ID (Verified) and the security leg of each of its DvPs, all or nothing."),
-):
-    _round_command(_name, _doc)
+def _failure_text(failure: DeliveryFailure) -> str:
+    if failure.error is not None:
+        why = failure.error
+    elif failure.reason:
+        why = f"reverted with 0x{failure.reason.hex()}"
+    else:
+        why = "no revert data (out of gas)"
+    return f"0x{failure.instruction_id.hex()} (seller {failure.seller}): {why}"
+
+
+@net.command("settle")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+@signer_options
+def net_settle(options: Options, round_id: int, key_env: str, dev_account: int | None) -> None:
+    """Move every net of ROUND_ID (Verified) and the security leg of each of its DvPs, all or
+    nothing. After the deadline, deliveries that fail are recorded instead (nothing moves)."""
+    netting = _netting(open_market(options))
+    receipt = netting.settle(signer(key_env, dev_account), round_id)
+    gas = int(receipt["gasUsed"])
+    failures = netting.failures_in(receipt)
+    if failures:
+        for failure in failures:
+            click.echo(f"delivery failed: {_failure_text(failure)}")
+        click.echo(
+            f"round {round_id}: not settled, nothing moved; {len(failures)} failed deliveries recorded "
+            f"(gas {gas:,}): dfmi net remove-failed {round_id}, then submit and settle again"
+        )
+        return
+    click.echo(f"round {round_id}: settle ok (gas {gas:,})")
+    click.echo(ratio_text(netting.compression(round_id)))
+
+
+@net.command("remove-failed")
+@pass_options
+@click.argument("round_id", type=click.IntRange(min=1))
+@signer_options
+def net_remove_failed(options: Options, round_id: int, key_env: str, dev_account: int | None) -> None:
+    """Remove from ROUND_ID every DvP whose delivery failed in a settlement (anyone): each is
+    released, pending again; its parties' other obligations stay in the round."""
+    netting = _netting(open_market(options))
+    failures = netting.delivery_failures(round_id)
+    receipt = netting.remove_failed(signer(key_env, dev_account), round_id)
+    for failure in failures:
+        click.echo(f"removed {_failure_text(failure)}")
+    click.echo(
+        f"round {round_id}: removed {len(failures)} failed instructions (gas {int(receipt['gasUsed']):,}); "
+        "submit the nets again"
+    )
 
 
 @net.command("submit")
@@ -309,8 +356,11 @@ def net_exclude(options: Options, round_id: int, member: str, key_env: str, dev_
 @click.argument("round_id", type=click.IntRange(min=1))
 @signer_options
 def net_resolve(options: Options, round_id: int, key_env: str, dev_account: int | None) -> None:
-    """Exclude every member of ROUND_ID that blocks it (one at a time), then resubmit its nets."""
+    """Remove ROUND_ID's failed DvPs, exclude every member that blocks it (one at a time), then
+    resubmit its nets."""
     netting = _netting(open_market(options))
+    for failure in netting.delivery_failures(round_id):
+        click.echo(f"removing {_failure_text(failure)}")
     excluded = netting.resolve(signer(key_env, dev_account), round_id)
     for member in excluded:
         click.echo(f"excluded {member}")

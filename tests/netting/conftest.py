@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 import pytest
@@ -131,6 +132,16 @@ SHAREHOLDERS = 3
 INSTRUCTION_TTL = 3 * 3600
 
 
+class HostileMode(IntEnum):
+    """``HostileSecurity.Mode``: how the hostile token's transfers behave."""
+
+    COMPLY = 0
+    REFUSE = 1
+    BURN_GAS = 2
+    REVERT_BLOB = 3
+    HEAVY = 4
+
+
 @dataclass
 class DvPWorld(NettingWorld):
     """A settlement contract and a netting contract that trust each other, and a security.
@@ -160,6 +171,20 @@ class DvPWorld(NettingWorld):
         """``instruction`` signed by both parties (members)."""
         by_address = {m.address: m for m in self.members}
         return self.settlement.signed(instruction, by_address[instruction.party_a], by_address[instruction.party_b])
+
+    def decoded(self, reason: bytes) -> tuple[str, dict[str, Any]] | None:
+        """The custom error of revert data ``reason`` (a failed delivery's), with its arguments."""
+        return self.chain.decode_error_data("0x" + reason.hex())
+
+    def hostile(self, holders: Sequence[LocalAccount], amount: int = SHARES) -> Contract:
+        """A new :class:`HostileSecurity` (complying for now): each of ``holders`` holds ``amount``
+        and has approved the settlement contract on it without limit."""
+        admin = self.roles.admin
+        token = deploy_quickly(self.chain, "HostileSecurity", [], admin)
+        calls: list[tuple[Any, LocalAccount]] = [(token.functions.mint(h.address, amount), admin) for h in holders]
+        calls += [(token.functions.approve(self.settlement.address, 2**256 - 1), h) for h in holders]
+        send_setup(self.chain, calls)
+        return token
 
     def books(self, accounts: Sequence[LocalAccount | str]) -> dict[str, int]:
         """Both tokens' balances of ``accounts`` and of both contracts, and both supplies."""

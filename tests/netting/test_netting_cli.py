@@ -10,6 +10,7 @@ import pytest
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy.roles import DEV_ROLE_INDEX
 from dfmi_py.deploy.suite import Deployment
+from tests.contracts.conftest import deploy_quickly, send_setup
 from tests.helpers import CliRun, Roles, cli_runner, one_line_error
 
 P1, P2, P3 = (dev_account(i) for i in (7, 8, 9))
@@ -135,3 +136,68 @@ def test_a_dvp_instruction_file_enters_a_round_and_settles_with_its_net_cash(
     assert balances[1::3] == ["1,400.000000", "700.000000", "900.000000"]
     assert [security.functions.balanceOf(p.address).call() for p in (P1, P2, P3)] == [75, 25, 0]
     assert "SETTLED" in run("dvp", "status", str(trade)).output
+
+
+def test_a_failed_delivery_is_removed_from_the_command_line(
+    run: CliRun, tmp_path: Path, chain: Chain, deployment: Deployment, roles: Roles
+) -> None:
+    """P1 sells 5 units of a token of its own making to P2 for 300 in round 1, where P3 owes P1
+    100. The token refuses at settlement: after the deadline the settlement records the failure,
+    remove-failed takes that DvP alone out (pending again), and the round settles P3's 100."""
+    host = deploy_quickly(chain, "HostileSecurity", [], roles.admin)
+    send_setup(
+        chain,
+        [
+            (host.functions.mint(P1.address, 100), roles.admin),
+            (host.functions.approve(deployment.settlement.address, 2**256 - 1), P1),
+        ],
+    )
+    assert run("net", "open", "--dev-account", "7").output.startswith("round 1:")
+    trade = tmp_path / "trade.json"
+    result = run(
+        "dvp", "new", P1.address, "5", P2.address, "300", "--security", host.address,
+        "--deadline-in", "86400", "-o", str(trade),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for index in ("7", "8"):
+        assert run("dvp", "sign", str(trade), "--dev-account", index).exit_code == 0
+    assert run("net", "enter", "1", str(trade), "--dev-account", "15").exit_code == 0
+    direct = _obligation(run, tmp_path, P3, P1, "100")
+    assert run("net", "register", str(direct), "--dev-account", "15").exit_code == 0
+    assert run("net", "close", "1", "--dev-account", "7").exit_code == 0
+    assert run("net", "submit", "1", "--dev-account", "15").exit_code == 0
+    for index in ("8", "9"):
+        assert run("net", "approve", "1", "--dev-account", index).exit_code == 0
+    chain.transact(host.functions.setMode(1, 0), P1)  # refuse every transfer from now on
+
+    # Nothing failed yet: nothing to remove. Before the deadline the failure is only reported.
+    assert one_line_error(run("net", "remove-failed", "1", "--dev-account", "15")).endswith(
+        "round 1 has no failed delivery to remove"
+    )
+    assert "NettingDeliveriesFailed" in one_line_error(run("net", "settle", "1", "--dev-account", "15"))
+    chain.w3.provider.make_request("evm_increaseTime", [7_300])  # type: ignore[arg-type]
+    chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    result = run("net", "settle", "1", "--dev-account", "15")
+    assert result.exit_code == 0, result.output
+    assert "delivery failed: 0x" in result.output
+    assert f"(seller {P1.address}): HostileSecurityRefused" in result.output
+    assert "round 1: not settled, nothing moved; 1 failed deliveries recorded" in result.output
+    assert "SETTLED" not in run("net", "rounds").output
+
+    result = run("net", "remove-failed", "1", "--dev-account", "15")
+    assert result.exit_code == 0, result.output
+    assert f"(seller {P1.address}): HostileSecurityRefused" in result.output
+    assert "round 1: removed 1 failed instructions" in result.output
+    assert "PENDING" in run("dvp", "status", str(trade)).output
+    assert one_line_error(run("net", "remove-failed", "1", "--dev-account", "15")).endswith(
+        "round 1 has no failed delivery to remove"
+    )
+
+    assert run("net", "submit", "1", "--dev-account", "15").exit_code == 0
+    result = run("net", "settle", "1", "--dev-account", "15")
+    assert result.exit_code == 0, result.output
+    assert "round 1: settle ok" in result.output
+    balances = run("cash", "balance", P1.address, P2.address, P3.address).output.split()
+    assert balances[1::3] == ["1,100.000000", "1,000.000000", "900.000000"]
+    assert [host.functions.balanceOf(p.address).call() for p in (P1, P2)] == [100, 0]

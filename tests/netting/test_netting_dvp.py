@@ -106,6 +106,11 @@ def test_only_net_cash_moves_and_every_security_leg_moves_with_it(dvp_world: DvP
     ]
     assert not events(s.contract, "InstructionSettled", receipt)
     assert [s.state_of(i) for i in (dvp1, dvp2)] == [InstructionState.SETTLED] * 2
+    # Every delivery moved: no failure recorded, both cash legs still plain deliveries.
+    assert not events(n.contract, "DeliveryFailed", receipt)
+    assert n.failures_in(receipt) == []
+    legs = [Obligation(round_id, p1.address, p0.address, 500 * USD, id1), n.obligations(round_id)[1]]
+    assert [n.obligation_state(leg) for leg in legs] == [ObligationState.DELIVERY] * 2
     # The proposal of DvP2 is cleared with its settlement, as in a bilateral one.
     assert s.approvals_of(dvp2) == (False, False)
     assert n.state(round_id) == RoundState.SETTLED
@@ -239,12 +244,17 @@ def test_a_seller_without_the_security_blocks_until_excluded_then_its_dvp_is_pen
     n.submit_nets(world.roles.outsider, round_id)
     n.approve(p1, 500 * USD)
     n.approve(p2, 200 * USD)  # its 150, and the 50 P3 owes it if P3 drops out
+    short_id = bytes.fromhex(s.instruction_id(short)[2:])
+    # Before the deadline the failed delivery is reported, not recorded: P3 may still get shares.
     with (
         leaves_unchanged(lambda: world.books(world.members)),
-        expect_revert("ERC20InsufficientBalance", sender=p3, balance=0, needed=100),
+        expect_revert("NettingDeliveriesFailed", roundId=round_id, indices=(0,), instructionIds=(short_id,)) as info,
     ):
         n.settle(world.roles.outsider, round_id)
+    (reason,) = info.value.args_by_name["reasons"]
+    assert world.decoded(reason) == ("ERC20InsufficientBalance", {"sender": p3.address, "balance": 0, "needed": 100})
     assert n.state(round_id) == RoundState.VERIFIED
+    assert n.delivery_failures(round_id) == []
     assert [s.state_of(i) for i in (short, good)] == [InstructionState.LOCKED] * 2
 
     # The cash of every member is there, so only the delivery rule can exclude P3; not yet.
@@ -268,7 +278,6 @@ def test_a_seller_without_the_security_blocks_until_excluded_then_its_dvp_is_pen
     receipt = n.exclude(world.roles.outsider, round_id, p3.address)
     (excluded,) = events(n.contract, "MemberExcluded", receipt)
     assert (excluded["obligations"], excluded["owedToOthers"], excluded["owedByOthers"]) == (2, 50 * USD, 500 * USD)
-    short_id = bytes.fromhex(s.instruction_id(short)[2:])
     assert [e["instructionId"] for e in events(n.contract, "InstructionReleased", receipt)] == [short_id]
     assert [(e["id"], e["roundId"]) for e in events(s.contract, "InstructionReleased", receipt)] == [
         (short_id, round_id)
@@ -421,9 +430,14 @@ def test_settlement_lists_exactly_the_rounds_instructions(dvp_world: DvPWorld) -
             world.chain.transact(settle(round_id, [one.as_tuple()]), sender)
         with expect_revert("NettingNotInstructionOf", roundId=round_id, state=ObligationState.NONE):
             world.chain.transact(settle(round_id, [one.as_tuple(), stranger.as_tuple()]), sender)
-        # A duplicate leaves one out: the second delivery finds the nonce no longer locked.
-        with expect_revert("SettlementNotLocked", state=InstructionState.SETTLED):
+        # A duplicate leaves one out (and its second delivery would fail): refused as such.
+        with expect_revert(
+            "NettingDuplicateInstruction", roundId=round_id, instructionId=world.settlement.instruction_id(one)
+        ):
             world.chain.transact(settle(round_id, [one.as_tuple(), one.as_tuple()]), sender)
+        # The body of a settlement runs only as the contract's call to itself.
+        with expect_revert("NettingOnlySelf", caller=sender):
+            world.chain.transact(n.contract.functions.settleSelf(round_id, [one.as_tuple(), two.as_tuple()]), sender)
     before = world.books(world.members)
     n.settle(sender, round_id)
     assert diff(before, world.books(world.members)) == {
@@ -459,7 +473,8 @@ def test_starting_balances(dvp_world: DvPWorld) -> None:
 def test_a_security_that_calls_back_during_its_delivery_cannot_reenter(dvp_world: DvPWorld) -> None:
     """The delivery leg is in a malicious token that calls back while it moves: into the netting
     contract's settlement (swallowed: the guard refuses it, the round settles once) and, bubbling,
-    into an exclusion (the guard's error reverts the whole settlement: nothing moves)."""
+    into an exclusion or into the settlement's body (refused: the delivery fails with the refusal
+    as its reason, and nothing moves)."""
     world = dvp_world
     p0, p1, p2 = world.members[:3]
     n, s = world.netting, world.settlement
@@ -479,13 +494,24 @@ def test_a_security_that_calls_back_during_its_delivery_cannot_reenter(dvp_world
     n.approve(p1, 550 * USD)
     listed = [bad.as_tuple(), good.as_tuple()]
 
+    def books() -> dict[str, int]:
+        return world.books(world.members) | {"rogue": rogue.functions.balanceOf(p1.address).call()}
+
+    bad_id = bytes.fromhex(s.instruction_id(bad)[2:])
     exclusion = n.contract.functions.exclude(round_id, p1.address, [], listed)._encode_transaction_data()
-    world.chain.transact(rogue.functions.arm(n.address, exclusion, True), admin)
-    with (
-        leaves_unchanged(lambda: world.books(world.members) | {"rogue": rogue.functions.balanceOf(p1.address).call()}),
-        expect_revert("ReentrancyGuardReentrantCall"),
+    body = n.contract.functions.settleSelf(round_id, listed)._encode_transaction_data()
+    for callback, refusal in (
+        (exclusion, ("ReentrancyGuardReentrantCall", {})),
+        (body, ("NettingOnlySelf", {"caller": rogue.address})),
     ):
-        n.settle(world.roles.outsider, round_id)
+        world.chain.transact(rogue.functions.arm(n.address, callback, True), admin)
+        with (
+            leaves_unchanged(books),
+            expect_revert("NettingDeliveriesFailed", roundId=round_id, indices=(0,), instructionIds=(bad_id,)) as info,
+        ):
+            n.settle(world.roles.outsider, round_id)
+        (reason,) = info.value.args_by_name["reasons"]
+        assert world.decoded(reason) == refusal
 
     twice = n.contract.functions.settle(round_id, listed)._encode_transaction_data()
     world.chain.transact(rogue.functions.arm(n.address, twice, False), admin)
