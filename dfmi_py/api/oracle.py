@@ -9,7 +9,7 @@ contract keeps only the open round's reports; a past round's individual answers 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from enum import IntEnum
 from functools import cached_property
 from typing import Any
@@ -110,18 +110,9 @@ class OracleConfig:
             values = [values[key] for key in _CONFIG_FIELDS]
         return cls(*(int(v) for v in values))
 
-    def as_tuple(self) -> tuple[int, int, int, int, int, int, int, int]:
-        """The struct as the contract takes it, in field order."""
-        return (
-            self.max_faults,
-            self.quorum,
-            self.jump_quorum,
-            self.max_jump_bps,
-            self.heartbeat,
-            self.jump_window,
-            self.min_answer,
-            self.max_answer,
-        )
+    def as_tuple(self) -> tuple[int, ...]:
+        """The struct as the contract takes it: the fields are declared in the struct's order."""
+        return astuple(self)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,19 @@ class CashParams(BaseModel):
     decimals: int = Field(default=6, ge=0, le=18)
 
 
+#: The fields of IPriceOracle.sol's ``OracleConfig``, in the struct's order.
+ORACLE_CONFIG_FIELDS = (
+    "max_faults",
+    "quorum",
+    "jump_quorum",
+    "max_jump_bps",
+    "heartbeat",
+    "jump_window",
+    "min_answer",
+    "max_answer",
+)
+
+
 class OracleParams(BaseModel):
     """The price feed (see IPriceOracle.sol's ``OracleConfig``): it tolerates ``max_faults``
     dishonest and ``max_faults`` silent reporters, so it needs ``quorum`` odd and at least
@@ -53,18 +66,9 @@ class OracleParams(BaseModel):
         """The fewest reporters these settings accept: ``jump_quorum + max_faults``."""
         return self.jump_quorum + self.max_faults
 
-    def config_tuple(self) -> tuple[int, int, int, int, int, int, int, int]:
-        """The ``OracleConfig`` struct as the constructor takes it."""
-        return (
-            self.max_faults,
-            self.quorum,
-            self.jump_quorum,
-            self.max_jump_bps,
-            self.heartbeat,
-            self.jump_window,
-            self.min_answer,
-            self.max_answer,
-        )
+    def config_tuple(self) -> tuple[int, ...]:
+        """The ``OracleConfig`` struct as the constructor takes it, in the struct's field order."""
+        return tuple(getattr(self, name) for name in ORACLE_CONFIG_FIELDS)
 
 
 class EngineParams(BaseModel):
