@@ -22,7 +22,8 @@ import click
 
 from dfmi_py.api.market import Market
 from dfmi_py.api.settlement import Outcome, Settlement, SignedInstruction
-from dfmi_py.cli.main import Options, open_market, pass_options, read_json_file, signer, signer_options, write_json_file
+from dfmi_py.cli.common import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.cli.files import read_instruction, write_instruction
 from dfmi_py.signing.settlement import Instruction
 from dfmi_py.units import format_units, to_units
 
@@ -37,28 +38,6 @@ def dvp() -> None:
 
 def _settlement(market: Market) -> Settlement:
     return Settlement(market.chain, market.deployment.settlement)
-
-
-def read_instruction(path: Path) -> SignedInstruction:
-    """The signed instruction in a ``dfmi dvp`` file (also read by ``dfmi net enter``)."""
-
-    def parse(data: dict[str, Any]) -> SignedInstruction:
-        return SignedInstruction(
-            Instruction.from_message(data["instruction"]),
-            bytes.fromhex(str(data.get("signatureA", "0x"))[2:]),
-            bytes.fromhex(str(data.get("signatureB", "0x"))[2:]),
-        )
-
-    return read_json_file(path, "an instruction file", parse)
-
-
-def _write(item: SignedInstruction, out: Path | None, *, announce: bool = True) -> None:
-    data: dict[str, Any] = {
-        "instruction": item.instruction.as_message(),
-        "signatureA": "0x" + item.signature_a.hex(),
-        "signatureB": "0x" + item.signature_b.hex(),
-    }
-    write_json_file(data, out, announce=announce)
 
 
 def _units(market: Market, token: str, amount: str) -> int:
@@ -135,7 +114,7 @@ def dvp_new(
         deadline=deadline, nonce=nonce,
     )  # fmt: skip
     click.echo(_describe(market, instruction), err=True)
-    _write(SignedInstruction(instruction), out)
+    write_instruction(SignedInstruction(instruction), out)
 
 
 @dvp.command("pvp")
@@ -168,7 +147,7 @@ def dvp_pvp(
         _units(market, currency_b, amount_b), deadline=deadline, nonce=nonce,
     )  # fmt: skip
     click.echo(_describe(market, instruction), err=True)
-    _write(SignedInstruction(instruction), out)
+    write_instruction(SignedInstruction(instruction), out)
 
 
 # ---------------------------------------------------------------------- consent
@@ -188,7 +167,7 @@ def dvp_sign(options: Options, file: Path, key_env: str, dev_account: int | None
         item = SignedInstruction(item.instruction, signature, item.signature_b)
     else:
         item = SignedInstruction(item.instruction, item.signature_a, signature)
-    _write(item, file, announce=False)
+    write_instruction(item, file, announce=False)
     click.echo(f"{account.address} signed {settlement.instruction_id(item.instruction)}")
 
 

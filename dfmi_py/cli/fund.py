@@ -20,7 +20,8 @@ from typing import Any
 import click
 
 from dfmi_py.api.market import Market
-from dfmi_py.cli.main import Options, open_market, pass_options, read_json_file, signer, signer_options, write_json_file
+from dfmi_py.cli.common import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.cli.files import read_json_file, write_json_file
 from dfmi_py.errors import InputError
 from dfmi_py.signing.fund import Action, ActionKind, Approval
 from dfmi_py.units import to_units

@@ -41,8 +41,8 @@ import click
 from dfmi_py.api.market import Market
 from dfmi_py.api.netting import DeliveryFailure, Netting, SignedObligation, ratio_text
 from dfmi_py.chain.client import checksum
-from dfmi_py.cli.dvp import read_instruction
-from dfmi_py.cli.main import Options, open_market, pass_options, read_json_file, signer, signer_options, write_json_file
+from dfmi_py.cli.common import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.cli.files import read_instruction, read_json_file, write_json_file
 from dfmi_py.errors import InputError
 from dfmi_py.netting import Obligation, compression, credit_losses, exclude, member_order, net_positions
 from dfmi_py.units import format_units, to_units

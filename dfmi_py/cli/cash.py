@@ -1,0 +1,82 @@
+"""``dfmi cash``: the tokenised cash."""
+
+from __future__ import annotations
+
+import click
+
+from dfmi_py.cli.common import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.units import to_units
+
+
+@click.group()
+def cash() -> None:
+    """Tokenised cash. AMOUNTs are in whole units with decimals, e.g. 1250.50."""
+
+
+@cash.command("balance")
+@pass_options
+@click.argument("accounts", nargs=-1, required=True)
+def cash_balance(options: Options, accounts: tuple[str, ...]) -> None:
+    """Show the cash balance of ACCOUNTS."""
+    token = open_market(options).cash
+    for account in accounts:
+        click.echo(f"{account}  {token.format(token.balance_of(account))}")
+
+
+@cash.command("mint")
+@pass_options
+@click.argument("to")
+@click.argument("amount")
+@signer_options
+def cash_mint(options: Options, to: str, amount: str, key_env: str, dev_account: int | None) -> None:
+    """Issue AMOUNT to TO (minter)."""
+    token = open_market(options).cash
+    receipt = token.mint(signer(key_env, dev_account), to, to_units(amount, token.decimals))
+    click.echo(f"minted {amount} to {to} (gas {receipt['gasUsed']})")
+
+
+@cash.command("transfer")
+@pass_options
+@click.argument("to")
+@click.argument("amount")
+@signer_options
+def cash_transfer(options: Options, to: str, amount: str, key_env: str, dev_account: int | None) -> None:
+    """Pay AMOUNT to TO."""
+    token = open_market(options).cash
+    receipt = token.transfer(signer(key_env, dev_account), to, to_units(amount, token.decimals))
+    click.echo(f"paid {amount} to {to} (gas {receipt['gasUsed']})")
+
+
+@cash.command("configure-minter")
+@pass_options
+@click.argument("minter")
+@click.argument("allowance")
+@signer_options
+def cash_configure_minter(options: Options, minter: str, allowance: str, key_env: str, dev_account: int | None) -> None:
+    """Let MINTER mint up to ALLOWANCE (master minter)."""
+    token = open_market(options).cash
+    token.configure_minter(signer(key_env, dev_account), minter, to_units(allowance, token.decimals))
+    click.echo(f"{minter} may mint {allowance}")
+
+
+@cash.command("burn")
+@pass_options
+@click.argument("amount")
+@signer_options
+def cash_burn(options: Options, amount: str, key_env: str, dev_account: int | None) -> None:
+    """Redeem AMOUNT from the signer's balance (burner)."""
+    token = open_market(options).cash
+    token.burn(signer(key_env, dev_account), to_units(amount, token.decimals))
+    click.echo(f"burned {amount}")
+
+
+@cash.command("pause")
+@pass_options
+@click.option("--resume", is_flag=True, help="Unpause instead.")
+@signer_options
+def cash_pause(options: Options, resume: bool, key_env: str, dev_account: int | None) -> None:
+    """Stop (or with --resume, restart) all cash movement (pauser)."""
+    token = open_market(options).cash
+    account = signer(key_env, dev_account)
+    (token.unpause if resume else token.pause)(account)
+    click.echo("cash movement resumed" if resume else "cash movement paused")

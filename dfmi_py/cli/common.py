@@ -1,0 +1,103 @@
+"""What every ``dfmi`` command group shares: the global options, signing, opening the market,
+JSON files in and out, and a local chain for commands that start one.
+
+Command groups import from here, never from each other's modules or from :mod:`dfmi_py.cli.main`
+(which only assembles the groups), so the CLI has no import cycles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from eth_account.signers.local import LocalAccount
+
+from dfmi_py.api.market import Market
+from dfmi_py.chain.accounts import dev_account, load_account
+from dfmi_py.chain.client import Chain
+from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT
+from dfmi_py.deploy.suite import Deployment
+from dfmi_py.errors import ConfigError, DfmiError
+from dfmi_py.node.anvil import AnvilNode
+
+T = TypeVar("T")
+
+
+class DfmiGroup(click.Group):
+    """A click group that turns every :class:`DfmiError` into one line on stderr and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DfmiError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@dataclass
+class Options:
+    """Options shared by every command."""
+
+    rpc_url: str | None
+    deployments_dir: Path | None
+
+
+pass_options = click.make_pass_decorator(Options)
+
+
+def signer_options(func: Any) -> Any:
+    """Add ``--key-env`` and ``--dev-account`` to a command that signs."""
+    func = click.option(
+        "--dev-account",
+        type=click.IntRange(min=0),
+        help="Sign with the local chain's development account N (devnets only).",
+    )(func)
+    return click.option(
+        "--key-env",
+        default="DFMI_PRIVATE_KEY",
+        show_default=True,
+        help="Environment variable holding the signer's private key.",
+    )(func)
+
+
+def signer(key_env: str, dev_index: int | None) -> LocalAccount:
+    """The account a command signs with."""
+    return dev_account(dev_index) if dev_index is not None else load_account(key_env)
+
+
+def open_market(options: Options) -> Market:
+    """Connect to ``--rpc-url`` and open the deployed suite."""
+    if not options.rpc_url:
+        raise ConfigError("no chain given: pass --rpc-url URL or set DFMI_RPC_URL")
+    return Market.connect(options.rpc_url, manifest_dir=options.deployments_dir)
+
+
+@contextlib.contextmanager
+def chain_for(options: Options) -> Iterator[tuple[Chain, AnvilNode | None]]:
+    """The chain at ``--rpc-url``, or a local Anvil started (and stopped) for the block."""
+    if options.rpc_url:
+        yield Chain.connect(options.rpc_url), None
+        return
+    with AnvilNode(accounts=DEV_ACCOUNT_COUNT) as node:
+        click.echo(f"started a local Anvil at {node.rpc_url} (pid {node.pid})", err=True)
+        yield Chain.connect(node.rpc_url), node
+
+
+def print_deployment(deployment: Deployment) -> None:
+    """Print where each contract lives."""
+    manifest = deployment.manifest
+    click.echo(f"chain {manifest.chain_id}: manifest {deployment.manifest_file}")
+    for name, record in manifest.contracts.items():
+        click.echo(f"  {name:<20} {record.address}  (block {record.block})")
+
+
+def wait_for_interrupt(node: AnvilNode) -> None:
+    """Keep a local node serving until Ctrl-C."""
+    click.echo(f"serving {node.rpc_url}; press Ctrl-C to stop")
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(1)

@@ -1,0 +1,128 @@
+"""``dfmi node``, ``deploy``, ``status`` and ``demo``: a chain, the suite on it, the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dfmi_py.api.market import Market
+from dfmi_py.chain.accounts import dev_account
+from dfmi_py.cli.common import (
+    Options,
+    chain_for,
+    open_market,
+    pass_options,
+    print_deployment,
+    signer,
+    signer_options,
+    wait_for_interrupt,
+)
+from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, RoleConfig
+from dfmi_py.deploy.suite import deploy_suite
+from dfmi_py.errors import ConfigError
+from dfmi_py.node.anvil import AnvilNode
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on [default: a free one].")
+@click.option("--chain-id", type=click.IntRange(min=1), default=31337, show_default=True)
+@click.option("--accounts", type=click.IntRange(1, 1000), default=DEV_ACCOUNT_COUNT, show_default=True)
+@click.option(
+    "--block-time", type=click.FloatRange(min=0, min_open=True), help="Seconds per block [default: mine per tx]."
+)
+def node(port: int | None, chain_id: int, accounts: int, block_time: float | None) -> None:
+    """Run a local Anvil chain until Ctrl-C."""
+    with AnvilNode(port, chain_id=chain_id, accounts=accounts, block_time=block_time) as anvil:
+        click.echo(f"anvil pid {anvil.pid} at {anvil.rpc_url} (chain id {chain_id})")
+        wait_for_interrupt(anvil)
+
+
+@click.command()
+@pass_options
+@click.option("--fresh", is_flag=True, help="Deploy everything again even if the manifest's contracts are there.")
+@click.option(
+    "--roles",
+    "roles_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="JSON file of role holders (see RoleConfig); the dev accounts when omitted on a local chain.",
+)
+@click.option("--keep-running/--exit", default=True, help="With a local chain: keep it serving after deploying.")
+@signer_options
+def deploy(
+    options: Options, fresh: bool, roles_file: Path | None, keep_running: bool, key_env: str, dev_account: int | None
+) -> None:
+    """Deploy the suite (or reuse the deployed one) and write the manifest."""
+    with chain_for(options) as (chain, node):
+        local = node is not None
+        deployer = signer(key_env, 0 if local and dev_account is None else dev_account)
+        if roles_file:
+            try:
+                roles = RoleConfig.model_validate_json(roles_file.read_text())
+            except ValueError as exc:
+                raise ConfigError(f"{roles_file}: {exc}") from None
+        elif local or dev_account is not None:
+            roles = RoleConfig.devnet()
+        else:
+            raise ConfigError("pass --roles FILE to say who holds which role on this chain")
+        devnet_roles = roles == RoleConfig.devnet()
+        officer = signer(key_env, DEV_ROLE_INDEX["compliance_officer"]) if devnet_roles else None
+        deployment = deploy_suite(
+            chain, deployer, roles, manifest_dir=options.deployments_dir, fresh=fresh, officer=officer
+        )
+        print_deployment(deployment)
+        if node is not None and keep_running:
+            wait_for_interrupt(node)
+
+
+@click.command()
+@pass_options
+def status(options: Options) -> None:
+    """Show the deployed suite on the chain."""
+    market = open_market(options)
+    print_deployment(market.deployment)
+    cash = market.cash
+    click.echo(f"cash: {cash.symbol}, supply {cash.format(cash.total_supply())}, paused: {cash.paused()}")
+
+
+@click.command()
+@pass_options
+def demo(options: Options) -> None:
+    """The main job: a local market from scratch (deploy, onboard, issue, pay, freeze)."""
+    from dfmi_py.scenarios.demo import Step, run_demo
+
+    with chain_for(options) as (chain, _):
+        deployment = deploy_suite(
+            chain,
+            dev_account(0),
+            RoleConfig.devnet(),
+            manifest_dir=options.deployments_dir,
+            officer=dev_account(DEV_ROLE_INDEX["compliance_officer"]),
+        )
+        print_deployment(deployment)
+        market = Market.from_deployment(deployment)
+
+        def report(step: Step) -> None:
+            if step.rejected_with:
+                click.echo(f"  refused  {step.description}\n           {step.rejected_with}")
+            else:
+                click.echo(f"  ok       {step.description}  (gas {step.gas_used:,})")
+
+        result = run_demo(market, report)
+        click.echo("\nbalances:                 wallet            margin account")
+        for name, units in result.balances.items():
+            margin = market.cash.format(result.margin[name])
+            click.echo(f"  {name:<6} {market.cash.format(units):>24} {margin:>24}  {result.statuses[name].name}")
+        click.echo(f"  {'supply':<6} {market.cash.format(result.total_supply):>24}")
+        for trade_id, claim in result.claims.items():
+            click.echo(f"unpaid claim after the close-out of trade {trade_id}: {market.cash.format(claim)}")
+        for waterfall in result.waterfalls:
+            click.echo(f"\ndefault of trade {waterfall.trade_id}, loss {market.cash.format(waterfall.loss)}, paid by:")
+            for tranche, amount in waterfall.tranches().items():
+                click.echo(f"  {tranche:<26} {market.cash.format(amount):>16}")
+        click.echo("\ndefault fund balances:")
+        for name, units in result.fund_balances.items():
+            click.echo(f"  {name:<6} {market.cash.format(units):>24}")
+        click.echo("bonds held: " + ", ".join(f"{name} {count:,}" for name, count in result.bonds.items()))
+        gross, net = result.compression
+        click.echo(f"\nnetting round: gross {market.cash.format(gross)}, net moved {market.cash.format(net)}")
