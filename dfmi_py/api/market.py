@@ -15,6 +15,16 @@ from dfmi_py.api.settlement import Settlement
 from dfmi_py.api.waterfall import Waterfall, waterfalls
 from dfmi_py.chain.client import Chain
 from dfmi_py.deploy.suite import Deployment, load_deployment
+from dfmi_py.errors import InputError
+
+
+@dataclass(frozen=True)
+class Underlying:
+    """One underlying of the market: its price feed and the derivative engine that settles on it."""
+
+    name: str
+    oracle: Oracle
+    derivatives: Derivatives
 
 
 @dataclass
@@ -35,6 +45,8 @@ class Market:
     fund: DefaultFund
     settlement: Settlement
     netting: Netting
+    #: Every underlying by name, in deployment order; ``oracle`` and ``derivatives`` are the first's.
+    markets: dict[str, Underlying]
 
     @property
     def chain(self) -> Chain:
@@ -45,16 +57,35 @@ class Market:
     def from_deployment(cls, deployment: Deployment) -> Market:
         """Wrap an existing :class:`Deployment`."""
         chain = deployment.chain
+        markets = {
+            name: Underlying(name, Oracle(chain, oracle), Derivatives(chain, engine))
+            for name, (oracle, engine) in deployment.underlyings().items()
+        }
+        first = next(iter(markets.values()))
         return cls(
             deployment=deployment,
             compliance=Compliance(chain, deployment.registry),
             cash=Cash(chain, deployment.cash),
-            oracle=Oracle(chain, deployment.oracle),
-            derivatives=Derivatives(chain, deployment.engine),
+            oracle=first.oracle,
+            derivatives=first.derivatives,
             fund=DefaultFund(chain, deployment.fund),
             settlement=Settlement(chain, deployment.settlement),
             netting=Netting(chain, deployment.netting),
+            markets=markets,
         )
+
+    def underlying(self, name: str | None = None) -> Underlying:
+        """The underlying ``name``, or the first one when ``name`` is ``None``.
+
+        Raises:
+            InputError: no underlying of that name (the message lists them).
+        """
+        if name is None:
+            return next(iter(self.markets.values()))
+        try:
+            return self.markets[name]
+        except KeyError:
+            raise InputError(f"no market {name!r}: this deployment has {', '.join(self.markets)}") from None
 
     def waterfalls(self, from_block: int = 0) -> list[Waterfall]:
         """Every default close-out with how its loss was paid, tranche by tranche."""

@@ -61,6 +61,10 @@ class Deployment:
         """The derivative engine."""
         return self.contract("DerivativeEngine")
 
+    def underlyings(self) -> dict[str, tuple[Contract, Contract]]:
+        """Each underlying's price feed and derivative engine, by market name."""
+        return {"default": (self.oracle, self.engine)}
+
     @property
     def fund(self) -> Contract:
         """The default fund."""

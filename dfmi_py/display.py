@@ -1,0 +1,114 @@
+"""How the toolkit shows values to a person: the same everywhere (pure functions).
+
+Times are ISO 8601 in UTC (``2026-11-30T06:55:41Z``) with, where it helps, an age
+(``3 min 12 s ago``); token amounts are whole units with thousands separators and the symbol
+(``1,250.500000 DSD``); enum values are their names; role hashes are the roles' names. Machine
+output (``--json``) keeps integers and raw values: see :func:`jsonable`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+from dfmi_py.units import format_units
+
+#: Every role the contracts define, by the hash they store (``DEFAULT_ADMIN_ROLE`` is zero).
+ROLE_NAMES: dict[bytes, str] = {bytes(32): "DEFAULT_ADMIN_ROLE"} | {
+    keccak(text=name): name
+    for name in (
+        "COMPLIANCE_ROLE",
+        "REGULATOR_ROLE",
+        "MASTER_MINTER_ROLE",
+        "MINTER_ROLE",
+        "BURNER_ROLE",
+        "PAUSER_ROLE",
+        "ISSUER_ROLE",
+    )
+}
+
+
+def iso(timestamp: int) -> str:
+    """Unix seconds as ISO 8601 in UTC; ``"never"`` for 0 (the contracts' "not set")."""
+    if timestamp <= 0:
+        return "never"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def duration(seconds: int) -> str:
+    """``3 d 4 h``, ``2 h 5 min``, ``7 min 3 s``, ``12 s``: the two largest units."""
+    seconds = abs(int(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size} {unit}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+def age(timestamp: int, now: int) -> str:
+    """How long ago (or in how long) ``timestamp`` is from ``now``."""
+    if timestamp <= 0:
+        return "never"
+    delta = now - timestamp
+    return f"{duration(delta)} ago" if delta >= 0 else f"in {duration(delta)}"
+
+
+def when(timestamp: int, now: int) -> str:
+    """``2026-11-30T06:55:41Z (3 min ago)``."""
+    if timestamp <= 0:
+        return "never"
+    return f"{iso(timestamp)} ({age(timestamp, now)})"
+
+
+def amount(units: int, decimals: int, symbol: str = "") -> str:
+    """Token units as whole units with thousands separators: ``1,250.500000 DSD``."""
+    return format_units(units, decimals, symbol)
+
+
+def number(value: int) -> str:
+    """An integer with thousands separators (gas, counts, raw units)."""
+    return f"{value:,}"
+
+
+def role_name(role: bytes | str) -> str:
+    """The name of a role hash (bytes or ``0x…`` hex); the hex itself when it is no known role."""
+    raw = bytes.fromhex(role[2:] if role.startswith("0x") else role) if isinstance(role, str) else bytes(role)
+    return ROLE_NAMES.get(raw, "0x" + raw.hex())
+
+
+def enum_name(value: enum.Enum | int, kind: type[enum.Enum] | None = None) -> str:
+    """The name of an enum value (``kind`` converts a raw integer first)."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if kind is not None:
+        try:
+            return kind(value).name
+        except ValueError:
+            return f"{kind.__name__}({value})"
+    return str(value)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON-ready data for ``--json``: dataclasses and mappings to objects, enums to
+    their names, bytes to ``0x`` hex, integers kept exact (never floats)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, Iterable):
+        return [jsonable(v) for v in value]
+    return str(value)
