@@ -19,6 +19,7 @@ import click
 from dfmi_py.cli.cash import cash
 from dfmi_py.cli.common import DfmiGroup, Options
 from dfmi_py.cli.compliance import compliance
+from dfmi_py.cli.devnet import advance
 from dfmi_py.cli.dvp import dvp
 from dfmi_py.cli.fund import fund
 from dfmi_py.cli.net import net
@@ -43,7 +44,7 @@ def cli(ctx: click.Context, rpc_url: str | None, deployments_dir: Path | None, v
     ctx.obj = Options(rpc_url=rpc_url, deployments_dir=deployments_dir)
 
 
-for _command in (node, deploy, status, demo, compliance, cash, dvp, fund, net):
+for _command in (node, deploy, status, demo, advance, compliance, cash, dvp, fund, net):
     cli.add_command(_command)
 
 

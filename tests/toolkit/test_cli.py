@@ -106,3 +106,14 @@ def test_demo_runs_a_whole_market_on_its_own_chain(tmp_path):
         "0.000000",
     ]
     assert "Alice          5,250.000000 DSD" in result.output
+
+
+def test_advance_moves_a_devnet_clock_and_refuses_a_bad_duration(run, chain):
+    before = int(chain.w3.eth.get_block("latest")["timestamp"])
+    result = run("advance", "2h")
+    assert result.exit_code == 0, result.output
+    now = int(chain.w3.eth.get_block("latest")["timestamp"])
+    assert now >= before + 7_200
+    assert "chain time is now 20" in result.output  # ISO 8601
+    assert "not a duration" in one_line_error(run("advance", "2 hours"))
+    assert int(chain.w3.eth.get_block("latest")["timestamp"]) == now

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dfmi_py.errors import InputError
-from dfmi_py.units import format_units, from_units, to_units
+from dfmi_py.units import format_units, from_units, parse_duration, to_units
 
 
 def test_to_units_scales_by_decimals():
@@ -34,3 +34,18 @@ def test_format_units_shows_thousands_and_symbol():
 @given(st.integers(min_value=0, max_value=2**200), st.integers(min_value=0, max_value=18))
 def test_units_round_trip(units, decimals):
     assert to_units(from_units(units, decimals), decimals) == units
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("3600", 3_600), ("90s", 90), ("15m", 900), ("15min", 900), ("12h", 43_200), ("+30d", 2_592_000),
+     ("2w", 1_209_600), ("1d12h", 129_600), (" 1H30M ", 5_400)],
+)  # fmt: skip
+def test_parse_duration_reads_numbers_units_and_sums(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "0", "h", "12x", "1.5h", "-3h", "12h5", "d1"])
+def test_parse_duration_refuses_what_is_not_a_positive_duration(bad):
+    with pytest.raises(InputError):
+        parse_duration(bad)
