@@ -61,9 +61,14 @@ def describe(row: AccountRoles) -> str:
     return "; ".join(parts) or "-"
 
 
+def _node_accounts(market: Market) -> set[str]:
+    """The accounts whose keys the chain's node holds (a devnet's development accounts)."""
+    return {checksum(a) for a in market.chain.w3.eth.accounts}
+
+
 def _dev_accounts(market: Market) -> tuple[list[str], list[int]]:
     """The development accounts the chain's node holds, by index."""
-    held = {checksum(a) for a in market.chain.w3.eth.accounts}
+    held = _node_accounts(market)
     listed: list[str] = []
     for index in range(len(held)):
         address = dev_account(index).address

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from dfmi_py.deploy.roles import checked_address
 from dfmi_py.errors import InputError
+from dfmi_py.units import from_units
 
 #: Enough digits for any int128 answer with 18 decimals, so no conversion rounds.
 _EXACT = Context(prec=100)
@@ -23,6 +24,9 @@ _EXACT = Context(prec=100)
 MAX_REPORTERS = 32
 #: Answers are int128 on-chain.
 _MAX_ANSWER = 2**127 - 1
+#: The oracle's bounds when a market sets none, in the oracle's integer units.
+DEFAULT_MIN_ANSWER = 1
+DEFAULT_MAX_ANSWER = 10**18
 #: A market's name: used in the manifest's keys and on the command line (``--market NAME``).
 MARKET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
@@ -94,8 +98,8 @@ class OracleParams(BaseModel):
     max_jump_bps: int = Field(default=2_000, ge=0, lt=2**16)
     heartbeat: int = Field(default=3600, gt=0, lt=2**32)
     jump_window: int = Field(default=3600, gt=0, lt=2**32)
-    min_answer: int = Field(default=1, gt=0, le=_MAX_ANSWER)
-    max_answer: int = Field(default=10**18, gt=0, le=_MAX_ANSWER)
+    min_answer: int = Field(default=DEFAULT_MIN_ANSWER, gt=0, le=_MAX_ANSWER)
+    max_answer: int = Field(default=DEFAULT_MAX_ANSWER, gt=0, le=_MAX_ANSWER)
 
     @model_validator(mode="after")
     def _consistent(self) -> OracleParams:
@@ -126,7 +130,8 @@ class UnderlyingParams(BaseModel):
     """One market: an underlying with its own price oracle and derivative engine.
 
     Prices are written in the feed's units, as decimal strings (``min_price = "0.0001"``): the
-    oracle's on-chain answer is the price times ``10 ** decimals`` and must come out whole. The
+    oracle's on-chain answer is the price times ``10 ** decimals`` and must come out whole.
+    Without them the bounds are one unit and 10^18 units, whatever the decimals. The
     fault settings are :class:`OracleParams`'s; ``reporters`` defaults to the roles' reporters, and
     ``cure_period`` / ``max_price_age`` to the ``[engine]`` section.
     """
@@ -138,9 +143,10 @@ class UnderlyingParams(BaseModel):
     name: str = "ACME"
     description: str = "ACME / USD"
     decimals: int = Field(default=8, ge=0, le=18)
-    #: Lowest and highest answer the oracle accepts, in the feed's units.
-    min_price: Decimal = Decimal("0.00000001")
-    max_price: Decimal = Decimal("10000000000")
+    #: Lowest and highest answer the oracle accepts, in the feed's units; by default one unit of
+    #: the last decimal (``10 ** -decimals``) and 10^18 units (10,000,000,000 at 8 decimals).
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
     max_faults: int = Field(default=1, ge=1, le=10)
     quorum: int = Field(default=3, ge=1, le=MAX_REPORTERS)
     jump_quorum: int = Field(default=4, ge=1, le=MAX_REPORTERS)
@@ -162,7 +168,9 @@ class UnderlyingParams(BaseModel):
 
     @field_validator("min_price", "max_price", mode="before")
     @classmethod
-    def _price(cls, value: Any) -> Decimal:
+    def _price(cls, value: Any) -> Decimal | None:
+        if value is None:
+            return None
         # A TOML float is read as the shortest decimal that round-trips (0.0001, not its binary value).
         if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
             raise ValueError(f'must be a price such as "0.0001" (got {value!r})')
@@ -194,7 +202,8 @@ class UnderlyingParams(BaseModel):
         check_fault_settings(self.max_faults, self.quorum, self.jump_quorum)
         min_answer, max_answer = self.min_answer, self.max_answer
         if min_answer >= max_answer:
-            raise ParamError("min_price", f"must be below max_price = {self.max_price} (got {self.min_price})")
+            low, high = (f"{from_units(a, self.decimals).normalize():f}" for a in (min_answer, max_answer))
+            raise ParamError("min_price", f"must be below max_price = {high} (got {low})")
         if self.reporters is not None and len(self.reporters) < self.jump_quorum + self.max_faults:
             raise ParamError(
                 "reporters",
@@ -210,12 +219,12 @@ class UnderlyingParams(BaseModel):
         Raises:
             ParamError: the price does not fit the oracle's decimals or int128.
         """
-        return _answer("min_price", self.min_price, self.decimals)
+        return DEFAULT_MIN_ANSWER if self.min_price is None else _answer("min_price", self.min_price, self.decimals)
 
     @property
     def max_answer(self) -> int:
         """The highest answer, in the oracle's integer units (see :attr:`min_answer`)."""
-        return _answer("max_price", self.max_price, self.decimals)
+        return DEFAULT_MAX_ANSWER if self.max_price is None else _answer("max_price", self.max_price, self.decimals)
 
     def oracle_params(self) -> OracleParams:
         """This market's oracle constructor parameters."""
