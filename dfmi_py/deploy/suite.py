@@ -411,33 +411,37 @@ def load_deployment(chain: Chain, manifest_dir: Path | None = None) -> Deploymen
 def _configure(
     deployment: Deployment, deployer: LocalAccount, roles: RoleConfig, params: MarketParams, say: Progress
 ) -> None:
-    chain, registry, cash = deployment.chain, deployment.registry, deployment.cash
+    chain, registry = deployment.chain, deployment.registry
     grants = [
-        (registry, "COMPLIANCE_ROLE", roles.compliance_officer),
-        (registry, "REGULATOR_ROLE", roles.regulator),
-        (cash, "MASTER_MINTER_ROLE", roles.master_minter),
-        (cash, "BURNER_ROLE", roles.burner),
-        (cash, "PAUSER_ROLE", roles.pauser),
-        (deployment.security, "PAUSER_ROLE", roles.pauser),
-        *(((deployment.security, "ISSUER_ROLE", roles.issuer),) if roles.issuer else ()),
+        ("ComplianceRegistry", "COMPLIANCE_ROLE", roles.compliance_officer),
+        ("ComplianceRegistry", "REGULATOR_ROLE", roles.regulator),
+        ("CashToken", "MASTER_MINTER_ROLE", roles.master_minter),
+        ("CashToken", "BURNER_ROLE", roles.burner),
+        ("CashToken", "PAUSER_ROLE", roles.pauser),
+        ("SecurityToken", "PAUSER_ROLE", roles.pauser),
+        *((("SecurityToken", "ISSUER_ROLE", roles.issuer),) if roles.issuer else ()),
     ]
-    for contract, role_name, holder in grants:
+    for key, role_name, holder in grants:
+        contract = deployment.contract(key)
         role = contract.functions[role_name]().call()
         if not contract.functions.hasRole(role, holder).call():
-            say(f"granting {role_name} to {holder}")
+            say(f"granting {role_name} on {key} to {holder}")
             chain.transact(contract.functions.grantRole(role, holder), deployer, f"grant {role_name}")
     _check_oracles(deployment, roles, params)
     _configure_engines(deployment, deployer, params, say)
     _check_fund(deployment, params)
-    for token in (cash, deployment.security):
+    for key in ("CashToken", "SecurityToken"):
+        token = deployment.contract(key)
         if not registry.functions.isSubscriber(token.address).call():
-            say(f"subscribing {token.address} to the registry")
+            say(f"subscribing {key} to the registry's status changes")
             chain.transact(registry.functions.addSubscriber(token.address), deployer, "subscribe token")
     if roles.admin != deployer.address:
-        for contract in (registry, cash, *deployment.engines, deployment.security):
+        admin_of = ["ComplianceRegistry", "CashToken", *(m.engine for m in deployment.markets), "SecurityToken"]
+        for key in admin_of:
+            contract = deployment.contract(key)
             admin_role = contract.functions.DEFAULT_ADMIN_ROLE().call()
             if not contract.functions.hasRole(admin_role, roles.admin).call():
-                say(f"handing the admin role of {contract.address} to {roles.admin}")
+                say(f"handing the admin role of {key} to {roles.admin}")
                 chain.transact(contract.functions.grantRole(admin_role, roles.admin), deployer, "grant admin")
             if contract.functions.hasRole(admin_role, deployer.address).call():
                 chain.transact(
