@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dfmi_py.api.accounts import AccountRoles, account_roles
@@ -111,9 +111,20 @@ class Market:
         compliance status (see :func:`dfmi_py.api.accounts.account_roles`)."""
         return account_roles(self.deployment, addresses, indices)
 
-    def waterfalls(self, from_block: int = 0) -> list[Waterfall]:
-        """Every default close-out with how its loss was paid, tranche by tranche."""
-        return waterfalls(self.derivatives, self.fund, from_block)
+    def waterfalls(self, from_block: int = 0, market: str | None = None) -> list[Waterfall]:
+        """Every default close-out of every market (or of ``market``) with how its loss was paid,
+        tranche by tranche, in the order they happened (each labelled with its market).
+
+        Raises:
+            InputError: no market of that name.
+        """
+        chosen = [self.underlying(market)] if market is not None else list(self.markets.values())
+        found = [
+            replace(waterfall, market=underlying.name)
+            for underlying in chosen
+            for waterfall in waterfalls(underlying.derivatives, self.fund, from_block)
+        ]
+        return sorted(found, key=lambda waterfall: waterfall.block)
 
     @classmethod
     def connect(cls, rpc_url: str, *, manifest_dir: Path | None = None) -> Market:

@@ -436,3 +436,31 @@ def test_node_lists_the_development_accounts_and_their_intended_roles(monkeypatc
     assert f"19  {dev_account(19).address}  security issuer" in result.output
     assert f"16  {dev_account(16).address}  oracle reporter" in result.output
     assert f" 7  {dev_account(7).address}  member" in result.output
+
+
+def test_a_default_on_the_second_market_is_in_the_markets_waterfalls(three, chain):
+    market = Market.from_deployment(three)
+    officer, minter, keeper = dev_account(1), dev_account(DEV_ROLE_INDEX["minter"]), dev_account(15)
+    buyer, seller = dev_account(7), dev_account(8)
+    market.compliance.onboard(officer, [buyer.address, seller.address])
+    xau = market.underlying("XAU")
+    im = 100 * 10**6
+    for member in (buyer, seller):
+        market.cash.mint(minter, member.address, 10_000 * 10**6)
+        market.fund.join(member)
+        market.cash.approve(member, xau.derivatives.address, im)  # the IM only: no variation margin from the wallet
+    now = int(chain.w3.eth.get_block("latest")["timestamp"])
+    terms = Terms(buyer.address, seller.address, 10**18, 2_400 * 10**8, now + 86_400, im, im)
+    trade_id = xau.derivatives.propose(buyer, terms)
+    xau.derivatives.confirm(seller, trade_id, terms)
+    for index in (16, 17, 18):  # XAU's quorum of its four reporters
+        xau.oracle.submit(dev_account(index), 2_600 * 10**8)
+    xau.derivatives.settle(keeper, trade_id)  # the seller owes 200 it cannot pay: a margin call
+    chain.w3.provider.make_request("evm_increaseTime", [1_801])  # XAU's cure period is 1,800 s
+    chain.w3.provider.make_request("evm_mine", [])
+    xau.derivatives.declare_default(keeper, trade_id)
+    (waterfall,) = market.waterfalls()
+    assert (waterfall.market, waterfall.trade_id, waterfall.defaulter) == ("XAU", trade_id, seller.address)
+    assert waterfall.loss == 200 * 10**6
+    assert market.waterfalls(market="EURUSD") == []
+    assert market.waterfalls(market="XAU") == [waterfall]
