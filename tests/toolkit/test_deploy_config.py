@@ -2,6 +2,7 @@
 chain id and genesis block, and devnet roles that work right after `dfmi deploy`."""
 
 import json
+import logging
 import time
 
 import pytest
@@ -241,19 +242,36 @@ def test_trades_on_two_markets_count_against_the_members_one_fund_requirement(th
     assert market.cash.balance_of(market.underlying("EURUSD").derivatives.address) == 0
 
 
-def test_a_second_run_with_the_same_configuration_sends_nothing(three, chain, tmp_path):
+def test_a_second_run_with_the_same_configuration_sends_nothing(three, chain, tmp_path, caplog):
     block = chain.w3.eth.block_number
-    again = deploy_suite(
-        chain,
-        dev_account(0),
-        RoleConfig.devnet(),
-        manifest_dir=tmp_path,
-        params=load_config(THREE_MARKETS),
-        officer=dev_account(1),
-    )
-    activate_roles(again, RoleConfig.devnet(), officer=dev_account(1), master_minter=dev_account(3))
+    with caplog.at_level(logging.WARNING, logger="dfmi_py.deploy.suite"):
+        again = deploy_suite(
+            chain,
+            dev_account(0),
+            RoleConfig.devnet(),
+            manifest_dir=tmp_path,
+            params=load_config(THREE_MARKETS),
+            officer=dev_account(1),
+        )
+        activate_roles(again, RoleConfig.devnet(), officer=dev_account(1), master_minter=dev_account(3))
     assert chain.w3.eth.block_number == block
     assert again.manifest == three.manifest
+    assert caplog.text == ""  # every setting on the chain is the configuration's
+
+
+def test_settings_only_governance_changes_are_kept_with_a_warning_and_nothing_sent(chain, tmp_path, caplog):
+    first = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
+    block = chain.w3.eth.block_number
+    changed = parse_config("[fund]\nthreshold_bps = 7000\n[[markets]]\nmax_jump_bps = 1000")
+    with caplog.at_level(logging.WARNING, logger="dfmi_py.deploy.suite"):
+        again = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path, params=changed)
+    assert chain.w3.eth.block_number == block
+    assert again.manifest.contracts == first.manifest.contracts
+    assert "market ACME: the oracle's settings are" in caplog.text
+    assert "only the reporters change them" in caplog.text
+    assert "the default fund's rules" in caplog.text
+    assert "only its members change them" in caplog.text
+    assert again.fund.functions.thresholdBps().call() == 6_000
 
 
 def test_a_new_market_redeploys_the_engines_and_the_fund_and_nothing_else(chain, tmp_path):
