@@ -29,8 +29,11 @@ from dfmi_py.errors import ConfigError
 @click.argument("addresses", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="One JSON array of accounts instead of a table.")
 def accounts(options: Options, addresses: tuple[str, ...], as_json: bool) -> None:
-    """List ADDRESSES (on a devnet, by default, its development accounts) with the roles each
-    holds, the markets it reports prices for, its fund membership and its compliance status."""
+    """Accounts with their roles, markets reported, fund membership and status.
+
+    Lists ADDRESSES or, on a devnet, its development accounts (by --dev-account index): the
+    roles each holds on each contract, the markets it reports prices for, whether it is a
+    member of the default fund, and its compliance status."""
     market = open_market(options)
     listed: list[str]
     indices: list[int] | None
