@@ -44,8 +44,9 @@ def cli(ctx: click.Context, rpc_url: str | None, deployments_dir: Path | None, v
     ctx.obj = Options(rpc_url=rpc_url, deployments_dir=deployments_dir)
 
 
-for _command in (node, deploy, status, demo, accounts, compliance, cash, dvp, fund, net):
+for _command in (node, deploy, status, demo, compliance, cash, dvp, fund, net):
     cli.add_command(_command)
+cli.add_command(accounts)
 
 
 if __name__ == "__main__":
