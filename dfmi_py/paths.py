@@ -11,5 +11,5 @@ CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 TOOLCHAIN_DIR = PROJECT_ROOT / "toolchain"
 BUILD_DIR = PROJECT_ROOT / "build"
-#: Default folder for deployment manifests (one file per chain id).
+#: Default folder for deployment manifests (one file per chain: its id and genesis block).
 DEPLOYMENTS_DIR = PROJECT_ROOT / "deployments"

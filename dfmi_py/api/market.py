@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from dfmi_py.api.accounts import AccountRoles, account_roles
 from dfmi_py.api.cash import Cash
 from dfmi_py.api.compliance import Compliance
 from dfmi_py.api.derivatives import Derivatives
@@ -20,9 +22,18 @@ from dfmi_py.errors import InputError
 
 @dataclass(frozen=True)
 class Underlying:
-    """One underlying of the market: its price feed and the derivative engine that settles on it."""
+    """One market of the suite: an underlying, its price feed and the derivative engine that
+    settles on it (every engine is behind the one default fund).
+
+    Attributes:
+        name: The market's name in the deployment configuration (``--market NAME``).
+        description: What the feed prices (``"EUR / USD"``), as the oracle reports it.
+        oracle: Its price feed.
+        derivatives: Its derivative engine.
+    """
 
     name: str
+    description: str
     oracle: Oracle
     derivatives: Derivatives
 
@@ -45,7 +56,8 @@ class Market:
     fund: DefaultFund
     settlement: Settlement
     netting: Netting
-    #: Every underlying by name, in deployment order; ``oracle`` and ``derivatives`` are the first's.
+    #: Every market (underlying) by name, in configuration order; ``oracle`` and ``derivatives``
+    #: are the first's.
     markets: dict[str, Underlying]
 
     @property
@@ -58,8 +70,13 @@ class Market:
         """Wrap an existing :class:`Deployment`."""
         chain = deployment.chain
         markets = {
-            name: Underlying(name, Oracle(chain, oracle), Derivatives(chain, engine))
-            for name, (oracle, engine) in deployment.underlyings().items()
+            record.name: Underlying(
+                record.name,
+                record.description,
+                Oracle(chain, deployment.contract(record.oracle)),
+                Derivatives(chain, deployment.contract(record.engine)),
+            )
+            for record in deployment.markets
         }
         first = next(iter(markets.values()))
         return cls(
@@ -75,21 +92,39 @@ class Market:
         )
 
     def underlying(self, name: str | None = None) -> Underlying:
-        """The underlying ``name``, or the first one when ``name`` is ``None``.
+        """The market ``name`` (its case does not matter), or the first one when ``name`` is ``None``.
 
         Raises:
-            InputError: no underlying of that name (the message lists them).
+            InputError: no market of that name (the message lists them).
         """
         if name is None:
             return next(iter(self.markets.values()))
-        try:
-            return self.markets[name]
-        except KeyError:
-            raise InputError(f"no market {name!r}: this deployment has {', '.join(self.markets)}") from None
+        found = self.markets.get(name) or next(
+            (market for key, market in self.markets.items() if key.lower() == name.lower()), None
+        )
+        if found is None:
+            raise InputError(f"no market {name!r}: this deployment has {', '.join(self.markets)}")
+        return found
 
-    def waterfalls(self, from_block: int = 0) -> list[Waterfall]:
-        """Every default close-out with how its loss was paid, tranche by tranche."""
-        return waterfalls(self.derivatives, self.fund, from_block)
+    def account_roles(self, addresses: Sequence[str], indices: Sequence[int] | None = None) -> list[AccountRoles]:
+        """What each account is in the suite: roles, markets it reports for, fund membership,
+        compliance status (see :func:`dfmi_py.api.accounts.account_roles`)."""
+        return account_roles(self.deployment, addresses, indices)
+
+    def waterfalls(self, from_block: int = 0, market: str | None = None) -> list[Waterfall]:
+        """Every default close-out of every market (or of ``market``) with how its loss was paid,
+        tranche by tranche, in the order they happened (each labelled with its market).
+
+        Raises:
+            InputError: no market of that name.
+        """
+        chosen = [self.underlying(market)] if market is not None else list(self.markets.values())
+        found = [
+            replace(waterfall, market=underlying.name)
+            for underlying in chosen
+            for waterfall in waterfalls(underlying.derivatives, self.fund, from_block)
+        ]
+        return sorted(found, key=lambda waterfall: waterfall.block)
 
     @classmethod
     def connect(cls, rpc_url: str, *, manifest_dir: Path | None = None) -> Market:

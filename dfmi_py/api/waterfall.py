@@ -30,6 +30,8 @@ class Waterfall:
         unpaid: Left as the survivor's claim on the defaulter.
         member_losses: What each member's fund balance lost in this default (the defaulter's
             included), within one unit of rounding per member.
+        market: The market (underlying) whose engine closed the trade out, when known (its
+            trade ids are its engine's).
     """
 
     trade_id: int
@@ -44,6 +46,7 @@ class Waterfall:
     from_survivors: int
     unpaid: int
     member_losses: dict[str, int] = field(default_factory=dict)
+    market: str = ""
 
     @property
     def from_fund(self) -> int:
@@ -63,6 +66,7 @@ class Waterfall:
     def record(self) -> dict[str, Any]:
         """One flat row (``pandas.DataFrame([w.record() for w in waterfalls])`` ready)."""
         row: dict[str, Any] = {
+            "market": self.market,
             "trade_id": self.trade_id,
             "block": self.block,
             "tx_hash": self.tx_hash,

@@ -91,8 +91,9 @@ def print_deployment(deployment: Deployment) -> None:
     """Print where each contract lives."""
     manifest = deployment.manifest
     click.echo(f"chain {manifest.chain_id}: manifest {deployment.manifest_file}")
+    width = max((len(name) for name in manifest.contracts), default=0)
     for name, record in manifest.contracts.items():
-        click.echo(f"  {name:<20} {record.address}  (block {record.block})")
+        click.echo(f"  {name:<{width}} {record.address}  (block {record.block})")
 
 
 def wait_for_interrupt(node: AnvilNode) -> None:

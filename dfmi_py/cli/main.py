@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from dfmi_py.cli.accounts import accounts
 from dfmi_py.cli.cash import cash
 from dfmi_py.cli.common import DfmiGroup, Options
 from dfmi_py.cli.compliance import compliance
@@ -32,7 +33,7 @@ from dfmi_py.cli.suite import demo, deploy, node, status
     "--deployments-dir",
     envvar="DFMI_DEPLOYMENTS_DIR",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of deployment manifests, one <chain id>.json each [default: ./deployments].",
+    help="Folder of deployment manifests, one <chain id>-<genesis hash>.json each [default: ./deployments].",
 )
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 @click.version_option(package_name="dfmi")
@@ -46,6 +47,7 @@ def cli(ctx: click.Context, rpc_url: str | None, deployments_dir: Path | None, v
 
 for _command in (node, deploy, status, demo, advance, compliance, cash, dvp, fund, net):
     cli.add_command(_command)
+cli.add_command(accounts)
 
 
 if __name__ == "__main__":

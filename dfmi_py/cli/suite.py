@@ -18,8 +18,9 @@ from dfmi_py.cli.common import (
     signer_options,
     wait_for_interrupt,
 )
-from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, RoleConfig
-from dfmi_py.deploy.suite import deploy_suite
+from dfmi_py.deploy.config import load_config
+from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, RoleConfig, dev_account_plan
+from dfmi_py.deploy.suite import activate_roles, deploy_suite
 from dfmi_py.errors import ConfigError
 from dfmi_py.node.anvil import AnvilNode
 
@@ -32,9 +33,15 @@ from dfmi_py.node.anvil import AnvilNode
     "--block-time", type=click.FloatRange(min=0, min_open=True), help="Seconds per block [default: mine per tx]."
 )
 def node(port: int | None, chain_id: int, accounts: int, block_time: float | None) -> None:
-    """Run a local Anvil chain until Ctrl-C."""
+    """Run a local Anvil chain until Ctrl-C (lists its development accounts).
+
+    Each development account is shown with the role it gets from `dfmi deploy` on this chain;
+    `dfmi accounts` shows the roles they actually hold."""
     with AnvilNode(port, chain_id=chain_id, accounts=accounts, block_time=block_time) as anvil:
         click.echo(f"anvil pid {anvil.pid} at {anvil.rpc_url} (chain id {chain_id})")
+        click.echo("development accounts (--dev-account N) and their roles after `dfmi deploy`:")
+        for index, address, purpose in dev_account_plan()[:accounts]:
+            click.echo(f"  {index:>2}  {address}  {purpose}".rstrip())
         wait_for_interrupt(anvil)
 
 
@@ -47,12 +54,29 @@ def node(port: int | None, chain_id: int, accounts: int, block_time: float | Non
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="JSON file of role holders (see RoleConfig); the dev accounts when omitted on a local chain.",
 )
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TOML file of the market's parameters and its markets (see examples/market.toml) [default: one market, ACME].",
+)
 @click.option("--keep-running/--exit", default=True, help="With a local chain: keep it serving after deploying.")
 @signer_options
 def deploy(
-    options: Options, fresh: bool, roles_file: Path | None, keep_running: bool, key_env: str, dev_account: int | None
+    options: Options,
+    fresh: bool,
+    roles_file: Path | None,
+    config_file: Path | None,
+    keep_running: bool,
+    key_env: str,
+    dev_account: int | None,
 ) -> None:
-    """Deploy the suite (or reuse the deployed one) and write the manifest."""
+    """Deploy the suite (or reuse the deployed one) and write the manifest.
+
+    On a devnet (development-account roles) every role works at once: the contracts that hold
+    cash, the minter, the burner and the issuer are onboarded and the minter is configured.
+    """
+    params = load_config(config_file) if config_file else None  # refused before any chain is touched
     with chain_for(options) as (chain, node):
         local = node is not None
         deployer = signer(key_env, 0 if local and dev_account is None else dev_account)
@@ -68,11 +92,25 @@ def deploy(
         devnet_roles = roles == RoleConfig.devnet()
         officer = signer(key_env, DEV_ROLE_INDEX["compliance_officer"]) if devnet_roles else None
         deployment = deploy_suite(
-            chain, deployer, roles, manifest_dir=options.deployments_dir, fresh=fresh, officer=officer
+            chain,
+            deployer,
+            roles,
+            manifest_dir=options.deployments_dir,
+            fresh=fresh,
+            params=params,
+            officer=officer,
+            progress=_progress,
         )
+        if officer is not None:
+            master_minter = signer(key_env, DEV_ROLE_INDEX["master_minter"])
+            activate_roles(deployment, roles, officer=officer, master_minter=master_minter, progress=_progress)
         print_deployment(deployment)
         if node is not None and keep_running:
             wait_for_interrupt(node)
+
+
+def _progress(message: str) -> None:
+    click.echo(f"  {message}", err=True)
 
 
 @click.command()
@@ -81,6 +119,8 @@ def status(options: Options) -> None:
     """Show the deployed suite on the chain."""
     market = open_market(options)
     print_deployment(market.deployment)
+    for underlying in market.markets.values():
+        click.echo(f"market {underlying.name}: {underlying.description}")
     cash = market.cash
     click.echo(f"cash: {cash.symbol}, supply {cash.format(cash.total_supply())}, paused: {cash.paused()}")
 
@@ -92,13 +132,11 @@ def demo(options: Options) -> None:
     from dfmi_py.scenarios.demo import Step, run_demo
 
     with chain_for(options) as (chain, _):
+        roles, officer = RoleConfig.devnet(), dev_account(DEV_ROLE_INDEX["compliance_officer"])
         deployment = deploy_suite(
-            chain,
-            dev_account(0),
-            RoleConfig.devnet(),
-            manifest_dir=options.deployments_dir,
-            officer=dev_account(DEV_ROLE_INDEX["compliance_officer"]),
+            chain, dev_account(0), roles, manifest_dir=options.deployments_dir, officer=officer, progress=_progress
         )
+        activate_roles(deployment, roles, officer=officer, master_minter=dev_account(DEV_ROLE_INDEX["master_minter"]))
         print_deployment(deployment)
         market = Market.from_deployment(deployment)
 

@@ -44,17 +44,17 @@ class RoleConfig(BaseModel):
     @field_validator("admin", "compliance_officer", "regulator", "master_minter", "minter", "burner", "pauser")
     @classmethod
     def _address(cls, value: str) -> str:
-        return _checked_address(value)
+        return checked_address(value)
 
     @field_validator("issuer")
     @classmethod
     def _optional_address(cls, value: str | None) -> str | None:
-        return None if value is None else _checked_address(value)
+        return None if value is None else checked_address(value)
 
     @field_validator("reporters")
     @classmethod
     def _reporters(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_checked_address(v) for v in value)
+        return tuple(checked_address(v) for v in value)
 
     @classmethod
     def devnet(cls) -> RoleConfig:
@@ -82,7 +82,27 @@ DEV_REPORTER_INDICES = (16, 17, 18, 20, 21)
 DEV_ACCOUNT_COUNT = max(*DEV_ROLE_INDEX.values(), *DEV_REPORTER_INDICES) + 1
 
 
-def _checked_address(value: str) -> str:
+def dev_account_plan() -> list[tuple[int, str, str]]:
+    """What each development account is for on a devnet: ``(index, address, purpose)``, by index.
+
+    The roles of :meth:`RoleConfig.devnet`, the reporters of every market that does not name its
+    own, and members (or anyone else) on the rest.
+    """
+    labels = {"admin": "admin (and deployer)", "pauser": "pauser (cash, security)", "issuer": "security issuer"}
+    purpose = {index: labels.get(role, role.replace("_", " ")) for role, index in DEV_ROLE_INDEX.items()}
+    purpose |= {index: "oracle reporter" for index in DEV_REPORTER_INDICES}
+    return [
+        (index, dev_account(index).address, purpose.get(index, "member" if index >= FIRST_MEMBER_INDEX else ""))
+        for index in range(DEV_ACCOUNT_COUNT)
+    ]
+
+
+def checked_address(value: str) -> str:
+    """``value`` as a checksummed address.
+
+    Raises:
+        ValueError: it is not a 20-byte hex address, or its mixed case is a wrong checksum.
+    """
     lowered = value.lower()
     if not (len(value) == 42 and lowered.startswith("0x") and all(c in "0123456789abcdef" for c in lowered[2:])):
         raise ValueError(f"{value!r} is not an Ethereum address")

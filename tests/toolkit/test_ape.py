@@ -10,7 +10,7 @@ import pytest
 
 from dfmi_py.build import compiler
 from dfmi_py.deploy import Manifest
-from dfmi_py.deploy.suite import SUITE
+from dfmi_py.deploy.suite import SUITE_ARTIFACTS
 from dfmi_py.node import find_anvil
 from dfmi_py.paths import PROJECT_ROOT
 
@@ -40,7 +40,7 @@ def test_ape_compile_produces_the_same_runtime_code():
     )
     ape_types = json.loads((PROJECT_ROOT / ".build" / "__local__.json").read_text())["contractTypes"]
     ours = compiler.compile_contracts()
-    for name in (spec.name for spec in SUITE):
+    for name in SUITE_ARTIFACTS:
         assert _strip_metadata(ape_types[name]["runtimeBytecode"]["bytecode"]) == _strip_metadata(
             ours[name].deployed_bytecode
         )
@@ -48,9 +48,11 @@ def test_ape_compile_produces_the_same_runtime_code():
 
 @pytest.mark.slow
 def test_ape_run_deploy_deploys_the_suite_through_ape(tmp_path):
+    """With a configuration, into a manifest named by chain id and genesis hash, as `dfmi deploy`."""
     env = dict(_ape_env(), DFMI_DEPLOYMENTS_DIR=str(tmp_path))
+    config = PROJECT_ROOT / "examples" / "three-markets.toml"
     out = subprocess.run(
-        [APE, "run", "deploy", "--network", "ethereum:local:foundry"],
+        [APE, "run", "deploy", "--network", "ethereum:local:foundry", "--config", str(config)],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -58,6 +60,10 @@ def test_ape_run_deploy_deploys_the_suite_through_ape(tmp_path):
         timeout=300,
     )
     assert out.returncode == 0, out.stderr
-    manifest = Manifest.load(tmp_path / "31337.json")
-    assert set(manifest.contracts) == {spec.name for spec in SUITE}
+    (path,) = tmp_path.glob("31337-*.json")
+    manifest = Manifest.load(path)
+    assert path.name == f"31337-{manifest.genesis_hash[2:12]}.json"
+    assert {record.artifact for record in manifest.contracts.values()} == set(SUITE_ARTIFACTS)
+    assert [market.name for market in manifest.markets] == ["EURUSD", "XAU", "IDX50"]
     assert manifest.contracts["CashToken"].address in out.stdout
+    assert manifest.contracts["DerivativeEngine@XAU"].address in out.stdout

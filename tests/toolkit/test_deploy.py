@@ -1,4 +1,6 @@
-"""Deployment: manifest contents, reuse on a second run, redeploy when code is missing."""
+"""Deployment: manifest contents, reuse on a second run, redeploy when code is missing.
+
+Several markets, the configuration file and manifests per genesis block: test_deploy_config.py."""
 
 import json
 import logging
@@ -16,8 +18,8 @@ from dfmi_py.node import AnvilNode, free_port
 SUITE = (
     "ComplianceRegistry",
     "CashToken",
-    "PriceOracle",
-    "DerivativeEngine",
+    "PriceOracle@ACME",
+    "DerivativeEngine@ACME",
     "DefaultFund",
     "SecurityToken",
     "AtomicSettlement",
@@ -32,10 +34,18 @@ def fresh(chain, tmp_path):
 
 
 def test_manifest_records_every_contract_with_its_onchain_code_hash(chain, fresh, tmp_path):
-    raw = json.loads(manifest_path(chain.chain_id, tmp_path).read_text())
-    assert raw["chain_id"] == chain.chain_id
+    genesis = "0x" + bytes(chain.w3.eth.get_block(0)["hash"]).hex()
+    path = manifest_path(chain.chain_id, genesis, tmp_path)
+    assert path == fresh.manifest_file
+    assert path.name == f"{chain.chain_id}-{genesis[2:12]}.json"
+    raw = json.loads(path.read_text())
+    assert (raw["chain_id"], raw["genesis_hash"]) == (chain.chain_id, genesis)
     assert set(raw["contracts"]) == set(SUITE)
-    for record in raw["contracts"].values():
+    assert raw["markets"] == [
+        {"name": "ACME", "description": "ACME / USD", "oracle": "PriceOracle@ACME", "engine": "DerivativeEngine@ACME"}
+    ]
+    for key, record in raw["contracts"].items():
+        assert record["artifact"] == key.split("@")[0]
         code = chain.w3.eth.get_code(record["address"])
         assert "0x" + keccak(bytes(code)).hex() == record["code_hash"]
         receipt = chain.w3.eth.get_transaction_receipt(record["tx_hash"])
@@ -59,14 +69,14 @@ def test_engine_and_fund_point_at_each_other(fresh):
 
 def test_a_changed_fund_redeploys_the_engine_with_it(chain, fresh, tmp_path):
     """The engine holds the fund's address: neither can be replaced alone."""
-    path = manifest_path(chain.chain_id, tmp_path)
+    path = fresh.manifest_file
     raw = json.loads(path.read_text())
     raw["contracts"]["DefaultFund"]["bytecode_hash"] = "0x" + "00" * 32  # as if its sources changed
     path.write_text(json.dumps(raw))
     again = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
-    for name in ("DerivativeEngine", "DefaultFund"):
+    for name in ("DerivativeEngine@ACME", "DefaultFund"):
         assert again.manifest.address(name) != fresh.manifest.address(name)
-    for name in ("ComplianceRegistry", "CashToken", "PriceOracle"):
+    for name in ("ComplianceRegistry", "CashToken", "PriceOracle@ACME"):
         assert again.manifest.address(name) == fresh.manifest.address(name)
     assert again.engine.functions.fund().call() == again.fund.address
     assert again.fund.functions.engineStatusOf(again.engine.address).call() == EngineStatus.REGISTERED
@@ -77,14 +87,14 @@ def test_settlement_and_netting_trust_each_other_and_redeploy_together(chain, fr
     replaced alone."""
     assert fresh.settlement.functions.netting().call() == fresh.netting.address
     assert fresh.netting.functions.settlement().call() == fresh.settlement.address
-    path = manifest_path(chain.chain_id, tmp_path)
+    path = fresh.manifest_file
     raw = json.loads(path.read_text())
     raw["contracts"]["NettingEngine"]["bytecode_hash"] = "0x" + "00" * 32  # as if its sources changed
     path.write_text(json.dumps(raw))
     again = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
     for name in ("AtomicSettlement", "NettingEngine"):
         assert again.manifest.address(name) != fresh.manifest.address(name)
-    for name in ("ComplianceRegistry", "CashToken", "SecurityToken", "DerivativeEngine", "DefaultFund"):
+    for name in ("ComplianceRegistry", "CashToken", "SecurityToken", "DerivativeEngine@ACME", "DefaultFund"):
         assert again.manifest.address(name) == fresh.manifest.address(name)
     assert again.settlement.functions.netting().call() == again.netting.address
     assert again.netting.functions.settlement().call() == again.settlement.address
@@ -128,7 +138,8 @@ def test_a_new_chain_with_the_same_id_gets_a_new_deployment(tmp_path):
         deploy_suite(Chain.connect(first.rpc_url), dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
     with AnvilNode() as second:
         chain = Chain.connect(second.rpc_url)
-        # Two fresh Anvils share a genesis block: the code check is what catches the restart.
+        # Anvils started in the same second share a genesis block (and so a manifest file): then
+        # the code check is what catches the restart.
         with pytest.raises(ManifestError, match="run `dfmi deploy`"):
             load_deployment(chain, tmp_path)
         redeployed = deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
@@ -140,10 +151,11 @@ def test_load_without_a_manifest_says_to_deploy(chain, tmp_path):
         load_deployment(chain, tmp_path)
 
 
-def test_malformed_manifest_is_reported(chain, tmp_path):
-    manifest_path(chain.chain_id, tmp_path).write_text('{"chain_id": "x"}')
+def test_malformed_manifest_is_reported(tmp_path):
+    path = tmp_path / "31337-0123456789.json"
+    path.write_text('{"chain_id": "x"}')
     with pytest.raises(ManifestError, match="malformed"):
-        Manifest.load(manifest_path(chain.chain_id, tmp_path))
+        Manifest.load(path)
 
 
 def test_connecting_to_nothing_is_a_clear_error():
@@ -185,7 +197,7 @@ def test_a_reused_oracle_keeps_its_reporters_and_a_deploy_with_other_reporters_s
     with caplog.at_level(logging.WARNING, logger="dfmi_py.deploy.suite"):
         again = deploy_suite(chain, dev_account(0), roles, manifest_dir=tmp_path)
     assert chain.w3.eth.block_number == block
-    assert again.manifest.address("PriceOracle") == fresh.manifest.address("PriceOracle")
+    assert again.manifest.address("PriceOracle@ACME") == fresh.manifest.address("PriceOracle@ACME")
     assert Market.from_deployment(again).oracle.reporters() == devnet.reporters
     assert "only the reporters change their set" in caplog.text
 
