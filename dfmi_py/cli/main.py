@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from dfmi_py.cli.cash import cash
-from dfmi_py.cli.common import DfmiGroup, Options
+from dfmi_py.cli.common import DfmiGroup, Options, progress_shown
 from dfmi_py.cli.compliance import compliance
 from dfmi_py.cli.dvp import dvp
 from dfmi_py.cli.fund import fund
@@ -40,6 +40,7 @@ def cli(ctx: click.Context, rpc_url: str | None, deployments_dir: Path | None, v
     """Decentralised financial market infrastructure on an EVM chain."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.with_resource(progress_shown(verbose))
     ctx.obj = Options(rpc_url=rpc_url, deployments_dir=deployments_dir)
 
 
