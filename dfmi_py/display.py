@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -33,10 +34,18 @@ ROLE_NAMES: dict[bytes, str] = {bytes(32): "DEFAULT_ADMIN_ROLE"} | {
 }
 
 
+#: The last second ISO 8601 can show (9999-12-31T23:59:59Z); a later "time" is shown as a number
+#: (a contract's "no deadline" is often ``type(uint256).max``).
+LAST_ISO_SECOND = 253_402_300_799
+
+
 def iso(timestamp: int) -> str:
-    """Unix seconds as ISO 8601 in UTC; ``"never"`` for 0 (the contracts' "not set")."""
+    """Unix seconds as ISO 8601 in UTC; ``"never"`` for 0 (the contracts' "not set"); beyond the
+    year 9999, the integer itself."""
     if timestamp <= 0:
         return "never"
+    if timestamp > LAST_ISO_SECOND:
+        return number(timestamp)
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -65,6 +74,8 @@ def when(timestamp: int, now: int) -> str:
     """``2026-11-30T06:55:41Z (3 min ago)``."""
     if timestamp <= 0:
         return "never"
+    if timestamp > LAST_ISO_SECOND:
+        return iso(timestamp)
     return f"{iso(timestamp)} ({age(timestamp, now)})"
 
 
@@ -112,3 +123,65 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Iterable):
         return [jsonable(v) for v in value]
     return str(value)
+
+
+# ---------------------------------------------------------------------- values of unknown unit
+
+#: Last words of an argument's name that make an integer a point in time, shown ISO 8601:
+#: ``nowTime``, ``updatedAt``, ``roundUpdatedAt``, ``deadline``, ``cureDeadline``, ``cutoff``,
+#: ``maturity``, ``timestamp``, ``blockTimestamp``.
+TIME_WORDS = frozenset({"at", "time", "timestamp", "deadline", "cutoff", "maturity"})
+#: Last words that make an integer a length of time in seconds, shown as a duration:
+#: ``curePeriod``, ``jumpWindow``, ``replenishmentWindow``, ``maxAge``, ``maxPriceAge``, ``heartbeat``.
+DURATION_WORDS = frozenset({"period", "window", "age", "heartbeat"})
+#: Last words that make an integer an identifier or a counter, shown without separators:
+#: ``tradeId``, ``roundId``, ``nonce``, ``lastRound``, ``index``, ``indices``.
+IDENTIFIER_WORDS = frozenset({"id", "ids", "nonce", "round", "index", "indices"})
+
+_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def last_word(name: str) -> str:
+    """The last word of a camelCase name, lower case: ``roundUpdatedAt`` -> ``at``."""
+    words = _WORDS.findall(name)
+    return words[-1].lower() if words else name.lower()
+
+
+def abi_value(name: str, abi_type: str, value: Any, kind: type[enum.Enum] | None = None) -> str:
+    """One ABI value whose unit the reader does not know (a custom error's argument), for a person.
+
+    The rule, from the ABI alone: an enum (``kind``, the Python mirror of its Solidity enum) by
+    name; a ``bytes32`` whose name ends in ``Role`` by the role's name; an integer whose name ends
+    in a word of :data:`TIME_WORDS` as ISO 8601, of :data:`DURATION_WORDS` as a duration, of
+    :data:`IDENTIFIER_WORDS` as it is, and any other integer (an amount, a price: units unknown
+    here) with thousands separators; a bool as ``true``/``false``; addresses and bytes as hex;
+    arrays element by element.
+    """
+    if abi_type.endswith("]"):
+        element = abi_type[: abi_type.rindex("[")]
+        return "[" + ", ".join(abi_value(name, element, v, kind) for v in value) + "]"
+    if kind is not None and isinstance(value, int):
+        return enum_name(value, kind)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes | bytearray):
+        value = "0x" + bytes(value).hex()
+    word = last_word(name)
+    if abi_type == "bytes32" and word == "role" and isinstance(value, str):
+        return role_name(value)
+    if isinstance(value, int) and abi_type.startswith(("uint", "int")):
+        if word in TIME_WORDS and value > 0:
+            return iso(value)
+        if word in DURATION_WORDS:
+            return duration(value)
+        if word in IDENTIFIER_WORDS:
+            return str(value)
+        return number(value)
+    if abi_type == "string":
+        return repr(value)
+    return str(value)
+
+
+def call_text(name: str, shown: Mapping[str, str]) -> str:
+    """``Name(a=1, b=2)``: an error (or call) with its arguments already shown."""
+    return f"{name}(" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")"

@@ -53,34 +53,40 @@ class TransactionError(DfmiError):
 class ContractRevertError(TransactionError):
     """A contract reverted with a custom error, decoded into its name and arguments.
 
+    The message shows the error as a person reads it (enum values and roles by name, times in
+    ISO 8601: see :meth:`dfmi_py.chain.Chain.decode_error`); ``args_by_name`` keeps the raw values
+    for programs.
+
     Attributes:
         error: The custom error's name, e.g. ``"CashMinterAllowanceExceeded"``.
-        args: The error's arguments by name.
+        args_by_name: The error's arguments by name, raw (integers, checksummed addresses, hex).
+        shown: The error as the message shows it, e.g.
+            ``"NettingInvalidState(roundId=3, expected=VERIFIED, actual=COLLECTING)"``.
     """
 
     #: What the user can do about it, appended to the message.
     hint = ""
 
-    def __init__(self, error: str, args: dict[str, Any], action: str = "") -> None:
+    def __init__(self, error: str, args: dict[str, Any], action: str = "", *, shown: str | None = None) -> None:
         self.error = error
         self.args_by_name = args
-        shown = ", ".join(f"{k}={v}" for k, v in args.items())
+        self.shown = shown or f"{error}(" + ", ".join(f"{k}={v}" for k, v in args.items()) + ")"
         where = f"{action}: " if action else ""
         hint = f"; {self.hint}" if self.hint else ""
-        super().__init__(f"{where}reverted with {error}({shown}){hint}")
+        super().__init__(f"{where}reverted with {self.shown}{hint}")
 
 
 class NotOnboardedError(ContractRevertError):
     """An account is not active (never onboarded, offboarded or frozen) in the compliance registry."""
 
-    def __init__(self, error: str, args: dict[str, Any], action: str = "") -> None:
+    def __init__(self, error: str, args: dict[str, Any], action: str = "", *, shown: str | None = None) -> None:
         status = args.get("status")
         account = args.get("account", "the account")
         if status == 2:
             self.hint = f"{account} is frozen; only the compliance officer can unfreeze it"
         else:
             self.hint = f"{account} is not onboarded; ask the compliance officer (`dfmi compliance onboard {account}`)"
-        super().__init__(error, args, action)
+        super().__init__(error, args, action, shown=shown)
 
 
 class InsufficientBalanceError(ContractRevertError):

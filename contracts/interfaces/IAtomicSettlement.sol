@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
+
 /// @notice A two-leg settlement instruction: `partyA` delivers `amountA` of `tokenA` to `partyB`,
 ///         and `partyB` delivers `amountB` of `tokenB` to `partyA`; both legs or neither.
 /// @dev DvP: `tokenA` is the security and `partyA` its seller; `tokenB` is the cash and `partyB`
@@ -91,7 +93,24 @@ enum InstructionState {
 ///         bilaterally or be cancelled. Trusting one fixed contract keeps the lock in the nonce
 ///         word (no storage per instruction, nothing added to bilateral settlement) and leaves
 ///         no governance: replacing the netting contract means deploying both again.
-interface IAtomicSettlement {
+///
+///         EIP-712 (what a client needs to sign an {Instruction} without this project's toolkit):
+///         - Domain: name "AtomicSettlement", version "1", `chainId` the chain's id,
+///           `verifyingContract` this contract; no salt. {eip712Domain} (EIP-5267) returns them.
+///         - Type, exactly as hashed (it references no other type):
+///           `Instruction(address partyA,address tokenA,uint256 amountA,address partyB,address tokenB,uint256 amountB,uint256 deadline,uint256 nonce)`
+///           There is no `bytes` or `string` field: every field is one 32-byte word of the
+///           struct hash. Amounts are in each token's smallest unit; `deadline` is inclusive.
+///         - Digest: `keccak256("\x19\x01" || domainSeparator || hashStruct(instruction))`, which is
+///           also the instruction's id ({hashInstruction}); both parties sign the same digest.
+///         - Signature: 65 bytes `r || s || v` (32 + 32 + 1), `v` 27 or 28, `s` in the lower half
+///           of the curve order (OpenZeppelin's ECDSA refuses the upper half as malleable), as
+///           `eth_signTypedData_v4` returns it. When it does not recover to the party, the party
+///           is asked ERC-1271 `isValidSignature(digest, signature)`: a party that is a contract
+///           (a Safe, a bank's wallet) signs with whatever bytes it accepts.
+///           An empty signature is no consent by signature: the party then consents by sending
+///           the transaction itself or by {propose} / {affirm}.
+interface IAtomicSettlement is IERC5267 {
     // ------------------------------------------------------------------ events
 
     /// @notice `proposer` (a party) recorded its consent to `instruction` on-chain; the other

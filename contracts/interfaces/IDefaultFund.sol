@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
+
 /// @notice Where a member stands with the fund.
 /// @dev None: never joined. GoodStanding: balance >= requirement and not flagged.
 ///      BelowRequirement: balance < requirement (after a draw, a withdrawal of the requirement's
@@ -47,7 +49,7 @@ enum ActionKind {
 /// @notice A governance action, signed (EIP-712) by at least `threshold` members.
 /// @dev Typed data: `Action(uint8 kind,bytes params,uint256 nonce,uint256 deadline)`; the
 ///      domain is ("DefaultFund", "1", chain id, fund address). `params` enters the struct hash
-///      as `keccak256(params)`, as EIP-712 prescribes for `bytes`.
+///      as `keccak256(params)`, as EIP-712 prescribes for `bytes`. See {IDefaultFund}, "EIP-712".
 struct Action {
     ActionKind kind;
     bytes params;
@@ -101,7 +103,25 @@ struct Approval {
 ///         once with no loop. The rounding dust (less than one unit per member) stays in
 ///         `totalAssets`, owned by the shareholders pro rata: it is never paid twice and never
 ///         lost.
-interface IDefaultFund {
+///
+///         EIP-712 (what a client needs to approve an {Action} without this project's toolkit):
+///         - Domain: name "DefaultFund", version "1", `chainId` the chain's id,
+///           `verifyingContract` this fund; no salt. {eip712Domain} (EIP-5267) returns them.
+///         - Type, exactly as hashed (it references no other type):
+///           `Action(uint8 kind,bytes params,uint256 nonce,uint256 deadline)`
+///           `kind` is the {ActionKind}'s index (SetThreshold = 1 ... ReleaseSurplus = 7);
+///           `params` is `abi.encode` of the kind's values (see {ActionKind}) and, being `bytes`,
+///           enters the struct hash as `keccak256(params)`; `nonce` is the fund's {nonce};
+///           `deadline` the last second (block timestamp) the action may execute.
+///         - Digest: `keccak256("\x19\x01" || domainSeparator || hashStruct(action))`, which
+///           {hashAction} returns; every approving member signs the same digest.
+///         - Signature: 65 bytes `r || s || v` (32 + 32 + 1), `v` 27 or 28, `s` in the lower half
+///           of the curve order (OpenZeppelin's ECDSA refuses the upper half as malleable), as
+///           `eth_signTypedData_v4` returns it. When it does not recover to the member, the member
+///           is asked ERC-1271 `isValidSignature(digest, signature)`: a member that is a contract
+///           (a Safe, a bank's wallet) signs with whatever bytes it accepts.
+///         - Approvals: one {Approval} per member, sorted by signer address, ascending.
+interface IDefaultFund is IERC5267 {
     // ------------------------------------------------------------------ events
 
     /// @notice `member` joined with `amount`, receiving `shares`.

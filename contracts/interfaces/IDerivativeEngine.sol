@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 import {IDefaultFund} from "./IDefaultFund.sol";
 
 /// @notice Life of a bilateral trade.
@@ -69,6 +70,8 @@ struct Trade {
 }
 
 /// @notice A change of a live trade's terms, signed by both parties (EIP-712).
+/// @dev Typed data `Amendment(uint256 tradeId,uint96 quantity,uint40 maturity,uint128 buyerIm,uint128 sellerIm,int256 payment,uint256 nonce,uint256 deadline)`
+///      under the engine's domain: see {IDerivativeEngine}, "EIP-712".
 struct Amendment {
     uint256 tradeId;
     uint96 quantity;
@@ -82,6 +85,8 @@ struct Amendment {
 }
 
 /// @notice An early termination with an agreed payment, signed by both parties (EIP-712).
+/// @dev Typed data `Termination(uint256 tradeId,int256 payment,uint256 nonce,uint256 deadline)`
+///      under the engine's domain: see {IDerivativeEngine}, "EIP-712".
 struct Termination {
     uint256 tradeId;
     /// Buyer to seller when positive, seller to buyer when negative.
@@ -114,7 +119,26 @@ struct Termination {
 ///         - At maturity the final VM is paid and both IMs are returned.
 ///         Cash owed to a party (VM won, IM returned) is credited to its margin account, from which
 ///         it withdraws at any time.
-interface IDerivativeEngine {
+///
+///         EIP-712 (what a client needs to sign {amend} and {terminate} without this project's
+///         toolkit):
+///         - Domain: name "DerivativeEngine", version "1", `chainId` the chain's id,
+///           `verifyingContract` this engine; no salt. {eip712Domain} (EIP-5267) returns them.
+///         - Types, exactly as hashed (neither references another type):
+///           `Amendment(uint256 tradeId,uint96 quantity,uint40 maturity,uint128 buyerIm,uint128 sellerIm,int256 payment,uint256 nonce,uint256 deadline)`
+///           `Termination(uint256 tradeId,int256 payment,uint256 nonce,uint256 deadline)`
+///           There is no `bytes` or `string` field: every field is one 32-byte word of the
+///           struct hash (`int256 payment` in two's complement). `nonce` is the trade's current
+///           `nonce` ({tradeOf}); `deadline` is the last second (block timestamp) the message is
+///           accepted.
+///         - Digest: `keccak256("\x19\x01" || domainSeparator || hashStruct(message))`; the buyer and
+///           the seller sign the same digest.
+///         - Signature: a party without code signs with its key: 65 bytes `r || s || v` (32 + 32
+///           + 1), `v` 27 or 28, `s` in the lower half of the curve order (OpenZeppelin's ECDSA
+///           refuses the upper half as malleable), as `eth_signTypedData_v4` returns it. A party
+///           with code (a Safe, a bank's wallet) is asked ERC-1271
+///           `isValidSignature(digest, signature)` instead, with whatever bytes it accepts.
+interface IDerivativeEngine is IERC5267 {
     // ------------------------------------------------------------------ events
 
     event TradeProposed(uint256 indexed tradeId, address indexed proposer, bytes32 termsHash, Terms terms);
@@ -242,7 +266,11 @@ interface IDerivativeEngine {
     ///         survivor what the fund pays; reverts with the fund's error while it still cannot.
     function retryFundClaim(uint256 tradeId) external returns (uint256 paid);
 
+    /// @notice Changes a live trade's terms with both parties' EIP-712 signatures of `amendment`
+    ///         (see "EIP-712" above); anyone may send it.
     function amend(Amendment calldata amendment, bytes calldata buyerSignature, bytes calldata sellerSignature) external;
+    /// @notice Ends a live trade (or one under a margin call) early with the agreed payment, with
+    ///         both parties' EIP-712 signatures of `termination`; anyone may send it.
     function terminate(Termination calldata termination, bytes calldata buyerSignature, bytes calldata sellerSignature) external;
 
     function setConfig(uint64 curePeriod, uint64 maxPriceAge) external;

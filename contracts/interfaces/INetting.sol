@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 import {Instruction} from "./IAtomicSettlement.sol";
 
 /// @notice A gross payment obligation of one netting round: `payer` owes `amount` of the netting
@@ -159,7 +160,27 @@ struct RoundInfo {
 ///         {InstructionEntered}); the contract stores only their count per round, checks each
 ///         and that the list is complete, so every call stays linear in members plus
 ///         instructions.
-interface INetting {
+///
+///         EIP-712 (what a client needs to consent to an {Obligation} without this project's
+///         toolkit):
+///         - Domain: name "NettingEngine", version "1", `chainId` the chain's id,
+///           `verifyingContract` this contract; no salt. {eip712Domain} (EIP-5267) returns them.
+///         - Type, exactly as hashed (it references no other type):
+///           `Obligation(uint256 roundId,address payer,address payee,uint256 amount,bytes32 ref)`
+///           There is no `bytes` or `string` field (`ref` is a `bytes32`, one word as it is):
+///           every field is one 32-byte word of the struct hash.
+///         - Digest: `keccak256("\x19\x01" || domainSeparator || hashStruct(obligation))`, which is
+///           also the obligation's id ({hashObligation}); payer and payee sign the same digest.
+///         - Signature: 65 bytes `r || s || v` (32 + 32 + 1), `v` 27 or 28, `s` in the lower half
+///           of the curve order (OpenZeppelin's ECDSA refuses the upper half as malleable), as
+///           `eth_signTypedData_v4` returns it. When it does not recover to the party, the party
+///           is asked ERC-1271 `isValidSignature(digest, signature)`: a party that is a contract
+///           (a Safe, a bank's wallet) signs with whatever bytes it accepts.
+///           An empty signature is no consent by signature: the party then consents by sending
+///           the transaction itself.
+///         A DvP instruction entered with {enterInstruction} carries the settlement contract's
+///         signatures ({IAtomicSettlement}, "EIP-712"), not this contract's.
+interface INetting is IERC5267 {
     // ------------------------------------------------------------------ events
 
     /// @notice Round `roundId` opened by `opener`: obligations until `cutoff`, funding until `deadline`.

@@ -79,8 +79,9 @@ class Outcome:
         id: The instruction id (hex).
         settled: True when both legs moved.
         error: The custom error that stopped it (e.g. ``"ERC20InsufficientBalance"``), if any.
-        error_args: That error's arguments by name.
+        error_args: That error's arguments by name, raw.
         reason: The raw revert data, hex (``"0x"`` when settled, or when the token gave none).
+        error_text: The error as a person reads it (enum values by name, times in ISO 8601).
     """
 
     id: str
@@ -88,6 +89,7 @@ class Outcome:
     error: str | None = None
     error_args: dict[str, Any] | None = None
     reason: str = "0x"
+    error_text: str | None = None
 
     def describe(self) -> str:
         """One line: ``settled`` or the error with its arguments."""
@@ -95,6 +97,8 @@ class Outcome:
             return "settled"
         if self.error is None:
             return f"failed without a known error (revert data {self.reason})"
+        if self.error_text is not None:
+            return f"failed: {self.error_text}"
         shown = ", ".join(f"{k}={v}" for k, v in (self.error_args or {}).items())
         return f"failed: {self.error}({shown})"
 
@@ -444,10 +448,10 @@ _KINDS = {
 def decode_reason(chain: Chain, id_hex: str, reason: bytes) -> Outcome:
     """A failed settlement's outcome, with its revert data decoded by the project's custom errors."""
     reason_hex = "0x" + reason.hex()
-    decoded = chain.decode_error_data(reason_hex) if len(reason) >= 4 else None
+    decoded = chain.decode_error(reason_hex) if len(reason) >= 4 else None
     if decoded is None:
         return Outcome(id_hex, False, None, None, reason_hex)
-    return Outcome(id_hex, False, decoded[0], decoded[1], reason_hex)
+    return Outcome(id_hex, False, decoded.name, decoded.args, reason_hex, decoded.text)
 
 
 def _from_tuple(value: Any) -> Instruction:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress, HexStr
 from eth_utils.abi import function_abi_to_4byte_selector
@@ -19,6 +21,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, ContractPan
 from web3.types import TxParams, TxReceipt
 
 from dfmi_py.build import Artifacts, compile_contracts
+from dfmi_py.display import abi_value, call_text
 from dfmi_py.errors import REVERT_CLASSES, ChainConnectionError, ContractRevertError, InputError, TransactionError
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,7 @@ class Chain:
     def __init__(self, w3: Web3, artifacts: Artifacts | None = None) -> None:
         self.w3 = w3
         self.artifacts = artifacts if artifacts is not None else compile_contracts()
-        self._errors = _error_table(self.artifacts.errors_abi)
+        self._errors = _error_table(self.artifacts)
         self._chain_id: int | None = None
         #: The receipt of the last transaction this connection sent (for gas and logs).
         self.last_receipt: TxReceipt | None = None
@@ -151,34 +154,112 @@ class Chain:
         """Turn a web3 revert exception into a :class:`ContractRevertError` with the error's name."""
         data = getattr(exc, "data", None)
         if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
-            decoded = self.decode_error_data(data)
+            decoded = self.decode_error(data)
             if decoded is not None:
-                error_class = REVERT_CLASSES.get(decoded[0], ContractRevertError)
-                return error_class(decoded[0], decoded[1], action)
+                error_class = REVERT_CLASSES.get(decoded.name, ContractRevertError)
+                return error_class(decoded.name, decoded.args, action, shown=decoded.text)
         message = getattr(exc, "message", None) or str(exc)
         return TransactionError(f"{action}: reverted: {message}")
 
     def decode_error_data(self, data: str) -> tuple[str, dict[str, Any]] | None:
-        """Decode revert data ``0x<selector><args>`` with every custom error the project knows."""
+        """Decode revert data ``0x<selector><args>`` with every custom error the project knows.
+
+        Returns:
+            The error's name and its raw arguments by name (integers, checksummed addresses,
+            ``0x`` hex for bytes), or ``None`` for an unknown selector.
+        """
+        decoded = self.decode_error(data)
+        return None if decoded is None else (decoded.name, decoded.args)
+
+    def decode_error(self, data: str, *, depth: int = 0) -> DecodedError | None:
+        """Decode revert data into the error's name, its raw arguments, and how a person reads it.
+
+        ``text`` shows enum arguments by name, roles by name, times as ISO 8601 and other integers
+        with separators (:func:`dfmi_py.display.abi_value`); an argument that is itself revert
+        data (a failed delivery's reason) is decoded in turn.
+        """
         raw = HexBytes(HexStr(data))
-        entry = self._errors.get(bytes(raw[:4]))
-        if entry is None:
+        spec = self._errors.get(bytes(raw[:4]))
+        if spec is None:
             return None
-        name, names, types = entry
-        values = abi_decode(types, bytes(raw[4:]))
-        return name, {n: _plain(v) for n, v in zip(names, values, strict=True)}
+        values = abi_decode([i.abi_type for i in spec.inputs], bytes(raw[4:]))
+        args = {i.name: _plain(v) for i, v in zip(spec.inputs, values, strict=True)}
+        shown = {i.name: self._show(spec, i, value, depth) for i, value in zip(spec.inputs, args.values(), strict=True)}
+        return DecodedError(spec.name, args, call_text(spec.name, shown))
+
+    def _show(self, spec: _ErrorSpec, item: _ErrorInput, value: Any, depth: int) -> str:
+        if item.abi_type.rstrip("[]") == "bytes" and depth < 2:
+            # Revert data carried by an error (a failed delivery's reason): decoded when known.
+            values = value if item.abi_type.endswith("]") else [value]
+            nested = [self._nested(v, depth) for v in values]
+            return f"[{', '.join(nested)}]" if item.abi_type.endswith("]") else nested[0]
+        from dfmi_py.api.enums import solidity_enum  # the API's modules import this one
+
+        kind = solidity_enum(item.internal_type, spec.interfaces) if item.internal_type.startswith("enum ") else None
+        return abi_value(item.name, item.abi_type, value, kind)
+
+    def _nested(self, value: str | bytes, depth: int) -> str:
+        data = value if isinstance(value, str) else "0x" + value.hex()
+        try:
+            decoded = self.decode_error(data, depth=depth + 1) if len(data) >= 10 else None
+        except DecodingError:  # cut or foreign data: shown as it is
+            decoded = None
+        return data if decoded is None else decoded.text
 
 
-def _error_table(errors_abi: list[dict[str, Any]]) -> dict[bytes, tuple[str, list[str], list[str]]]:
-    table: dict[bytes, tuple[str, list[str], list[str]]] = {}
-    for item in errors_abi:
-        selector = function_abi_to_4byte_selector(cast(Any, item))
-        table[selector] = (
+@dataclass(frozen=True)
+class DecodedError:
+    """A custom error decoded from revert data.
+
+    Attributes:
+        name: The error's name, e.g. ``"NettingInvalidState"``.
+        args: Its arguments by name, raw (what programs compare).
+        text: How a person reads it: ``NettingInvalidState(roundId=3, expected=VERIFIED, actual=COLLECTING)``.
+    """
+
+    name: str
+    args: dict[str, Any]
+    text: str
+
+
+@dataclass(frozen=True)
+class _ErrorInput:
+    name: str
+    abi_type: str
+    internal_type: str
+
+
+@dataclass(frozen=True)
+class _ErrorSpec:
+    name: str
+    inputs: tuple[_ErrorInput, ...]
+    #: The interfaces (``contracts/interfaces/``) whose ABI has the error: they settle which enum
+    #: an ambiguous enum name means.
+    interfaces: frozenset[str]
+
+
+def _error_table(artifacts: Artifacts) -> dict[bytes, _ErrorSpec]:
+    declared_by: dict[bytes, set[str]] = {}
+    items: dict[bytes, dict[str, Any]] = {}
+    for artifact in artifacts.by_name.values():
+        for item in artifact.abi:
+            if item.get("type") != "error":
+                continue
+            selector = function_abi_to_4byte_selector(cast(Any, item))
+            items.setdefault(selector, item)
+            if artifact.source.startswith("contracts/interfaces/"):
+                declared_by.setdefault(selector, set()).add(artifact.name)
+    return {
+        selector: _ErrorSpec(
             item["name"],
-            [i["name"] or f"arg{n}" for n, i in enumerate(item["inputs"])],
-            [i["type"] for i in item["inputs"]],
+            tuple(
+                _ErrorInput(i["name"] or f"arg{n}", i["type"], i.get("internalType", i["type"]))
+                for n, i in enumerate(item["inputs"])
+            ),
+            frozenset(declared_by.get(selector, ())),
         )
-    return table
+        for selector, item in items.items()
+    }
 
 
 def _plain(value: Any) -> Any:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from dfmi_py.cli.common import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.chain.client import checksum
+from dfmi_py.cli.common import Options, echo_json, json_option, open_market, pass_options, signer, signer_options
+from dfmi_py.display import number
 from dfmi_py.units import to_units
 
 
@@ -16,11 +18,16 @@ def cash() -> None:
 @cash.command("balance")
 @pass_options
 @click.argument("accounts", nargs=-1, required=True)
-def cash_balance(options: Options, accounts: tuple[str, ...]) -> None:
+@json_option
+def cash_balance(options: Options, accounts: tuple[str, ...], as_json: bool) -> None:
     """Show the cash balance of ACCOUNTS."""
     token = open_market(options).cash
-    for account in accounts:
-        click.echo(f"{account}  {token.format(token.balance_of(account))}")
+    balances = {checksum(account): token.balance_of(account) for account in accounts}
+    if as_json:
+        echo_json({"symbol": token.symbol, "decimals": token.decimals, "balances": balances})
+        return
+    for account, units in balances.items():
+        click.echo(f"{account}  {token.format(units):>24}")
 
 
 @cash.command("mint")
@@ -31,8 +38,9 @@ def cash_balance(options: Options, accounts: tuple[str, ...]) -> None:
 def cash_mint(options: Options, to: str, amount: str, key_env: str, dev_account: int | None) -> None:
     """Issue AMOUNT to TO (minter)."""
     token = open_market(options).cash
-    receipt = token.mint(signer(key_env, dev_account), to, to_units(amount, token.decimals))
-    click.echo(f"minted {amount} to {to} (gas {receipt['gasUsed']})")
+    units = to_units(amount, token.decimals)
+    receipt = token.mint(signer(key_env, dev_account), to, units)
+    click.echo(f"minted {token.format(units)} to {checksum(to)} (gas {number(receipt['gasUsed'])})")
 
 
 @cash.command("transfer")
@@ -43,8 +51,9 @@ def cash_mint(options: Options, to: str, amount: str, key_env: str, dev_account:
 def cash_transfer(options: Options, to: str, amount: str, key_env: str, dev_account: int | None) -> None:
     """Pay AMOUNT to TO."""
     token = open_market(options).cash
-    receipt = token.transfer(signer(key_env, dev_account), to, to_units(amount, token.decimals))
-    click.echo(f"paid {amount} to {to} (gas {receipt['gasUsed']})")
+    units = to_units(amount, token.decimals)
+    receipt = token.transfer(signer(key_env, dev_account), to, units)
+    click.echo(f"paid {token.format(units)} to {checksum(to)} (gas {number(receipt['gasUsed'])})")
 
 
 @cash.command("configure-minter")
@@ -55,8 +64,9 @@ def cash_transfer(options: Options, to: str, amount: str, key_env: str, dev_acco
 def cash_configure_minter(options: Options, minter: str, allowance: str, key_env: str, dev_account: int | None) -> None:
     """Let MINTER mint up to ALLOWANCE (master minter)."""
     token = open_market(options).cash
-    token.configure_minter(signer(key_env, dev_account), minter, to_units(allowance, token.decimals))
-    click.echo(f"{minter} may mint {allowance}")
+    units = to_units(allowance, token.decimals)
+    receipt = token.configure_minter(signer(key_env, dev_account), minter, units)
+    click.echo(f"{checksum(minter)} may mint {token.format(units)} (gas {number(receipt['gasUsed'])})")
 
 
 @cash.command("burn")
@@ -66,8 +76,9 @@ def cash_configure_minter(options: Options, minter: str, allowance: str, key_env
 def cash_burn(options: Options, amount: str, key_env: str, dev_account: int | None) -> None:
     """Redeem AMOUNT from the signer's balance (burner)."""
     token = open_market(options).cash
-    token.burn(signer(key_env, dev_account), to_units(amount, token.decimals))
-    click.echo(f"burned {amount}")
+    units = to_units(amount, token.decimals)
+    receipt = token.burn(signer(key_env, dev_account), units)
+    click.echo(f"burned {token.format(units)} (gas {number(receipt['gasUsed'])})")
 
 
 @cash.command("pause")
@@ -78,5 +89,6 @@ def cash_pause(options: Options, resume: bool, key_env: str, dev_account: int | 
     """Stop (or with --resume, restart) all cash movement (pauser)."""
     token = open_market(options).cash
     account = signer(key_env, dev_account)
-    (token.unpause if resume else token.pause)(account)
-    click.echo("cash movement resumed" if resume else "cash movement paused")
+    receipt = (token.unpause if resume else token.pause)(account)
+    what = "cash movement resumed" if resume else "cash movement paused"
+    click.echo(f"{what} (gas {number(receipt['gasUsed'])})")

@@ -8,8 +8,10 @@ Command groups import from here, never from each other's modules or from :mod:`d
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,10 +24,15 @@ from dfmi_py.chain.accounts import dev_account, load_account
 from dfmi_py.chain.client import Chain
 from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT
 from dfmi_py.deploy.suite import Deployment
+from dfmi_py.display import jsonable
 from dfmi_py.errors import ConfigError, DfmiError
 from dfmi_py.node.anvil import AnvilNode
 
 T = TypeVar("T")
+
+#: Loggers whose INFO records are the progress of long steps (compiling the contracts, deploying
+#: each contract or reusing it): a person at the terminal sees them whatever the -v level.
+PROGRESS_LOGGERS = ("dfmi_py.build", "dfmi_py.deploy")
 
 
 class DfmiGroup(click.Group):
@@ -64,6 +71,27 @@ def signer_options(func: Any) -> Any:
     )(func)
 
 
+def json_option(func: Any) -> Any:
+    """Add ``--json`` to a read: machine output, amounts in raw token units, times in Unix seconds,
+    enum values by name."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of text.")(func)
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as one JSON document (through :func:`dfmi_py.display.jsonable`)."""
+    click.echo(json.dumps(jsonable(data), indent=2))
+
+
+def chain_now(chain: Chain) -> int:
+    """The latest block's time: what the contracts compare deadlines and price ages with."""
+    return int(chain.w3.eth.get_block("latest")["timestamp"])
+
+
+def block_times(chain: Chain, blocks: Iterable[int]) -> dict[int, int]:
+    """The time of each of ``blocks`` (each read once)."""
+    return {block: int(chain.w3.eth.get_block(block)["timestamp"]) for block in set(blocks)}
+
+
 def signer(key_env: str, dev_index: int | None) -> LocalAccount:
     """The account a command signs with."""
     return dev_account(dev_index) if dev_index is not None else load_account(key_env)
@@ -87,6 +115,36 @@ def chain_for(options: Options) -> Iterator[tuple[Chain, AnvilNode | None]]:
         yield Chain.connect(node.rpc_url), node
 
 
+class _ProgressHandler(logging.Handler):
+    """Progress lines on stderr as they are (other levels with their level and logger)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.levelno != logging.INFO:
+            text = f"{record.levelname} {record.name}: {text}"
+        click.echo(text, err=True)
+
+
+@contextlib.contextmanager
+def progress_shown(verbose: int) -> Iterator[None]:
+    """Show the :data:`PROGRESS_LOGGERS`' records on stderr for the block (with -vv their debug
+    records too), then leave those loggers as they were, so library use stays silent."""
+    loggers = [logging.getLogger(name) for name in PROGRESS_LOGGERS]
+    saved = [(lg.level, lg.propagate) for lg in loggers]
+    handler = _ProgressHandler()
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+        lg.propagate = False
+        lg.addHandler(handler)
+    try:
+        yield
+    finally:
+        for lg, (level, propagate) in zip(loggers, saved, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+            lg.propagate = propagate
+
+
 def print_deployment(deployment: Deployment) -> None:
     """Print where each contract lives."""
     manifest = deployment.manifest
@@ -94,6 +152,17 @@ def print_deployment(deployment: Deployment) -> None:
     width = max((len(name) for name in manifest.contracts), default=0)
     for name, record in manifest.contracts.items():
         click.echo(f"  {name:<{width}} {record.address}  (block {record.block})")
+
+
+def deployment_record(deployment: Deployment) -> dict[str, Any]:
+    """Where each contract lives, for ``--json``."""
+    manifest = deployment.manifest
+    return {
+        "chain_id": manifest.chain_id,
+        "genesis_hash": manifest.genesis_hash,
+        "manifest": str(deployment.manifest_file),
+        "contracts": {name: {"address": r.address, "block": r.block} for name, r in manifest.contracts.items()},
+    }
 
 
 def wait_for_interrupt(node: AnvilNode) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from dfmi_py.cli.common import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.chain.client import checksum
+from dfmi_py.cli.common import Options, echo_json, json_option, open_market, pass_options, signer, signer_options
+from dfmi_py.display import enum_name, number
 
 
 @click.group()
@@ -15,11 +17,16 @@ def compliance() -> None:
 @compliance.command("status")
 @pass_options
 @click.argument("accounts", nargs=-1, required=True)
-def compliance_status(options: Options, accounts: tuple[str, ...]) -> None:
+@json_option
+def compliance_status(options: Options, accounts: tuple[str, ...], as_json: bool) -> None:
     """Show the status of ACCOUNTS."""
     market = open_market(options)
-    for account in accounts:
-        click.echo(f"{account}  {market.compliance.status(account).name}")
+    statuses = {checksum(account): market.compliance.status(account) for account in accounts}
+    if as_json:
+        echo_json([{"account": account, "status": status} for account, status in statuses.items()])
+        return
+    for account, status in statuses.items():
+        click.echo(f"{account}  {enum_name(status)}")
 
 
 def _compliance_action(name: str, doc: str) -> None:
@@ -32,7 +39,8 @@ def _compliance_action(name: str, doc: str) -> None:
         officer = signer(key_env, dev_account)
         for account in accounts:
             receipt = getattr(market.compliance, name)(officer, account)
-            click.echo(f"{name} {account}: ok (gas {receipt['gasUsed']})")
+            status = enum_name(market.compliance.status(account))
+            click.echo(f"{name} {account}: {status} (gas {number(receipt['gasUsed'])})")
 
 
 for _name, _doc in (

@@ -22,8 +22,19 @@ import click
 
 from dfmi_py.api.market import Market
 from dfmi_py.api.settlement import Outcome, Settlement, SignedInstruction
-from dfmi_py.cli.common import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.cli.common import (
+    Options,
+    block_times,
+    chain_now,
+    echo_json,
+    json_option,
+    open_market,
+    pass_options,
+    signer,
+    signer_options,
+)
 from dfmi_py.cli.files import read_instruction, write_instruction
+from dfmi_py.display import enum_name, iso, when
 from dfmi_py.signing.settlement import Instruction
 from dfmi_py.units import format_units, to_units
 
@@ -45,14 +56,16 @@ def _units(market: Market, token: str, amount: str) -> int:
     return to_units(amount, decimals)
 
 
-def _describe(market: Market, instruction: Instruction) -> str:
+def _describe(market: Market, instruction: Instruction, now: int | None = None) -> str:
     def leg(token: str, amount: int) -> str:
         contract = market.chain.contract("CashToken", token)
         return format_units(amount, int(contract.functions.decimals().call()), contract.functions.symbol().call())
 
+    now = chain_now(market.chain) if now is None else now
     return (
         f"{instruction.party_a} delivers {leg(instruction.token_a, instruction.amount_a)}; "
-        f"{instruction.party_b} delivers {leg(instruction.token_b, instruction.amount_b)}"
+        f"{instruction.party_b} delivers {leg(instruction.token_b, instruction.amount_b)}; "
+        f"deadline {when(instruction.deadline, now)}, nonce {instruction.nonce}"
     )
 
 
@@ -234,24 +247,43 @@ def dvp_settle(options: Options, files: tuple[Path, ...], key_env: str, dev_acco
 @dvp.command("status")
 @pass_options
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
-def dvp_status(options: Options, files: tuple[Path, ...]) -> None:
+@json_option
+def dvp_status(options: Options, files: tuple[Path, ...], as_json: bool) -> None:
     """Show the state of FILES' instructions."""
     market = open_market(options)
     settlement = _settlement(market)
+    now = chain_now(market.chain)
+    rows = []
     for file in files:
         instruction = read_instruction(file).instruction
-        state = settlement.state_of(instruction)
-        click.echo(f"{file.name} {settlement.instruction_id(instruction)} {state.name}")
-        click.echo(f"  {_describe(market, instruction)}")
+        rows.append((file, settlement.instruction_id(instruction), settlement.state_of(instruction), instruction))
+    if as_json:
+        echo_json([
+            {"file": str(file), "id": id_, "state": state, "instruction": instruction}
+            for file, id_, state, instruction in rows
+        ])  # fmt: skip
+        return
+    for file, id_, state, instruction in rows:
+        click.echo(f"{file.name} {id_} {enum_name(state)}")
+        click.echo(f"  {_describe(market, instruction, now)}")
 
 
 @dvp.command("history")
 @pass_options
 @click.option("--party", help="Only instructions of this party.")
 @click.option("--from-block", type=click.IntRange(min=0), default=0, show_default=True)
-def dvp_history(options: Options, party: str | None, from_block: int) -> None:
+@json_option
+def dvp_history(options: Options, party: str | None, from_block: int, as_json: bool) -> None:
     """Every proposal, affirmation, settlement, cancellation and failure, in chain order."""
-    settlement = _settlement(open_market(options))
-    for event in settlement.history(party=party, from_block=from_block):
+    market = open_market(options)
+    events = _settlement(market).history(party=party, from_block=from_block)
+    times = block_times(market.chain, (event.block for event in events))
+    if as_json:
+        echo_json([
+            event.record() | {"time": times[event.block], "error_args": event.reason and event.reason.error_args}
+            for event in events
+        ])  # fmt: skip
+        return
+    for event in events:
         detail = event.reason.describe() if event.reason else (event.party or "")
-        click.echo(f"block {event.block:>6}  {event.kind:<9} {event.id}  {detail}")
+        click.echo(f"block {event.block:>6}  {iso(times[event.block])}  {event.kind:<9} {event.id}  {detail}")

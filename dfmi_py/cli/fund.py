@@ -14,14 +14,26 @@ AMOUNTs are in whole cash units with decimals (e.g. 2500.50).
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
 from dfmi_py.api.market import Market
-from dfmi_py.cli.common import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.cli.common import (
+    Options,
+    block_times,
+    chain_now,
+    echo_json,
+    json_option,
+    open_market,
+    pass_options,
+    signer,
+    signer_options,
+)
 from dfmi_py.cli.files import read_json_file, write_json_file
+from dfmi_py.display import duration, enum_name, iso, number, when
 from dfmi_py.errors import InputError
 from dfmi_py.signing.fund import Action, ActionKind, Approval
 from dfmi_py.units import to_units
@@ -48,10 +60,19 @@ def fund() -> None:
 
 @fund.command("status")
 @pass_options
-def status(options: Options) -> None:
+@json_option
+def status(options: Options, as_json: bool) -> None:
     """The fund's rules, totals and every member's standing."""
     market = open_market(options)
-    state, cash = market.fund.state(), market.cash
+    state, cash, now = market.fund.state(), market.cash, chain_now(market.chain)
+    members = [market.fund.member(address) for address in market.fund.members()]
+    if as_json:
+        echo_json({
+            "address": market.fund.address, "symbol": cash.symbol, "decimals": cash.decimals, "time": now,
+            **asdict(state),
+            "replenishment_deadline": state.replenishment_deadline, "members": members,
+        })  # fmt: skip
+        return
     click.echo(f"default fund {market.fund.address}")
     click.echo(
         f"  assets {cash.format(state.total_assets)} over {state.member_count} members; "
@@ -61,16 +82,15 @@ def status(options: Options) -> None:
         f"  requirement max({cash.format(state.floor_amount)}, {state.requirement_bps / 100:g}% of open IM); "
         f"threshold {state.threshold} of {state.member_count} members ({state.threshold_bps / 100:g}%, "
         f"every member to register an engine); next nonce {state.nonce}; "
-        f"replenishment window {state.replenishment_window:,} s"
+        f"replenishment window {duration(state.replenishment_window)}"
     )
     if state.replenishment_deadline is not None:
-        click.echo(f"  last draw at {state.last_draw_at}; members below requirement may be flagged after "
-                   f"{state.replenishment_deadline}")  # fmt: skip
+        click.echo(f"  last draw {when(state.last_draw_at, now)}; members below requirement may be flagged "
+                   f"from {when(state.replenishment_deadline, now)}")  # fmt: skip
     click.echo(f"  {'member':<42} {'status':<18} {'balance':>24} {'requirement':>24} {'open IM':>24}")
-    for address in market.fund.members():
-        info = market.fund.member(address)
+    for info in members:
         click.echo(
-            f"  {address:<42} {info.status.name:<18} {cash.format(info.balance):>24} "
+            f"  {info.member:<42} {enum_name(info.status):<18} {cash.format(info.balance):>24} "
             f"{cash.format(info.requirement):>24} {cash.format(info.open_im):>24}"
         )
 
@@ -81,16 +101,21 @@ def status(options: Options) -> None:
 def waterfalls(options: Options, as_json: bool) -> None:
     """How each default's loss was paid, tranche by tranche."""
     market = open_market(options)
-    for waterfall in market.waterfalls():
+    found = market.waterfalls()
+    times = block_times(market.chain, (w.block for w in found))
+    for waterfall in found:
         if as_json:
-            click.echo(json.dumps({**waterfall.record(), "member_losses": waterfall.member_losses}))
+            click.echo(json.dumps({**waterfall.record(), "time": times[waterfall.block],
+                                   "member_losses": waterfall.member_losses}))  # fmt: skip
             continue
         click.echo(
-            f"trade {waterfall.trade_id} (block {waterfall.block}): {waterfall.defaulter} defaulted on "
-            f"{waterfall.survivor}, loss {market.cash.format(waterfall.loss)}"
+            f"trade {waterfall.trade_id} (block {waterfall.block}, {iso(times[waterfall.block])}): "
+            f"{waterfall.defaulter} defaulted on {waterfall.survivor}, loss {market.cash.format(waterfall.loss)}"
         )
         for tranche, amount in waterfall.tranches().items():
             click.echo(f"  {tranche:<26} {market.cash.format(amount):>24}")
+        for member, loss in waterfall.member_losses.items():
+            click.echo(f"    {member} lost {market.cash.format(loss)}")
 
 
 # ---------------------------------------------------------------------- membership
@@ -134,8 +159,8 @@ def flag(options: Options, member: str, key_env: str, dev_account: int | None) -
 def _report(market: Market, member: str, what: str, receipt: Any) -> None:
     info = market.fund.member(member)
     click.echo(
-        f"{member} {what} (gas {int(receipt['gasUsed']):,}): balance {market.cash.format(info.balance)}, "
-        f"requirement {market.cash.format(info.requirement)}, {info.status.name}"
+        f"{member} {what} (gas {number(receipt['gasUsed'])}): balance {market.cash.format(info.balance)}, "
+        f"requirement {market.cash.format(info.requirement)}, {enum_name(info.status)}"
     )
 
 
@@ -165,7 +190,7 @@ def propose(options: Options, name: str, values: tuple[str, ...], ttl: int, out:
     _write(out, action, [])
     state = market.fund.state()
     needed = state.member_count if kind == ActionKind.REGISTER_ENGINE else state.threshold
-    click.echo(f"{action.describe()}: needs {needed} approvals", err=True)
+    click.echo(f"{_describe(market, action)}: needs {needed} approvals", err=True)
 
 
 @fund.command("approve")
@@ -180,7 +205,7 @@ def approve(options: Options, path: Path, key_env: str, dev_account: int | None)
     approvals = [a for a in approvals if a.signer.lower() != member.address.lower()]
     approvals.append(market.fund.sign(member, action))
     _write(path, action, approvals)
-    click.echo(f"{member.address} approved {action.describe()} ({len(approvals)} approvals)")
+    click.echo(f"{member.address} approved {_describe(market, action)} ({len(approvals)} approvals)")
 
 
 @fund.command("execute")
@@ -192,7 +217,32 @@ def execute(options: Options, path: Path, key_env: str, dev_account: int | None)
     market = open_market(options)
     action, approvals = _read(path)
     receipt = market.fund.execute(signer(key_env, dev_account), action, approvals)
-    click.echo(f"executed {action.describe()} (gas {int(receipt['gasUsed']):,})")
+    click.echo(f"executed {_describe(market, action)} (gas {number(receipt['gasUsed'])})")
+
+
+def _describe(market: Market, action: Action) -> str:
+    """One line for a member to read before approving: amounts in cash, times in ISO 8601."""
+    readers = next((r for kind, r in ACTIONS.values() if kind == action.kind), None)
+    try:
+        values = action.values()
+    except Exception:  # noqa: BLE001 (params the kind does not take: shown raw, as the fund would refuse them)
+        values, readers = ("0x" + action.params.hex(),), None
+    if readers is None or len(readers) != len(values):
+        shown = ", ".join(str(v) for v in values)
+    else:
+        shown = ", ".join(_show_value(market, r, v) for r, v in zip(readers, values, strict=True))
+    deadline = when(action.deadline, chain_now(market.chain))
+    return f"{action.kind.name}({shown}) nonce={action.nonce} deadline={deadline}"
+
+
+def _show_value(market: Market, reader: str, value: Any) -> str:
+    if reader == "amount":
+        return market.cash.format(int(value))
+    if reader == "seconds":
+        return duration(int(value))
+    if reader == "bps":
+        return f"{int(value):,} bps ({int(value) / 100:g}%)"
+    return str(value)
 
 
 def _read_value(market: Market, reader: str, value: str) -> Any:

@@ -18,7 +18,7 @@ import click
 
 from dfmi_py.cli.accounts import accounts
 from dfmi_py.cli.cash import cash
-from dfmi_py.cli.common import DfmiGroup, Options
+from dfmi_py.cli.common import DfmiGroup, Options, progress_shown
 from dfmi_py.cli.compliance import compliance
 from dfmi_py.cli.devnet import advance
 from dfmi_py.cli.dvp import dvp
@@ -42,6 +42,7 @@ def cli(ctx: click.Context, rpc_url: str | None, deployments_dir: Path | None, v
     """Decentralised financial market infrastructure on an EVM chain."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.with_resource(progress_shown(verbose))
     ctx.obj = Options(rpc_url=rpc_url, deployments_dir=deployments_dir)
 
 

@@ -33,18 +33,29 @@ AMOUNTs are in whole units with decimals (e.g. 12345.67).
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from dfmi_py.api.market import Market
-from dfmi_py.api.netting import DeliveryFailure, Netting, SignedObligation, ratio_text
+from dfmi_py.api.netting import DeliveryFailure, Netting, SignedObligation
 from dfmi_py.chain.client import checksum
-from dfmi_py.cli.common import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.cli.common import (
+    Options,
+    chain_now,
+    echo_json,
+    json_option,
+    open_market,
+    pass_options,
+    signer,
+    signer_options,
+)
 from dfmi_py.cli.files import read_instruction, read_json_file, write_json_file
+from dfmi_py.display import enum_name, when
 from dfmi_py.errors import InputError
-from dfmi_py.netting import Obligation, compression, credit_losses, exclude, member_order, net_positions
+from dfmi_py.netting import Compression, Obligation, compression, credit_losses, exclude, member_order, net_positions
 from dfmi_py.units import format_units, to_units
 
 
@@ -82,6 +93,12 @@ def _money(market: Market, units: int) -> str:
     return market.cash.format(units)
 
 
+def _compression_text(c: Compression, fmt: Callable[[int], str]) -> str:
+    """``gross 150.000000 DSD, net 100.000000 DSD: 33.3% compressed``."""
+    percent = float(c.ratio) if c.gross else 0.0
+    return f"gross {fmt(c.gross)}, net {fmt(c.net)}: {percent:.1%} compressed"
+
+
 # ---------------------------------------------------------------------- offline
 
 
@@ -89,7 +106,8 @@ def _money(market: Market, units: int) -> str:
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--decimals", type=click.IntRange(0, 36), default=6, show_default=True, help="Decimals of the cash.")
 @click.option("--exclude", "excluded", multiple=True, help="Recompute without this member (repeatable).")
-def net_compute(file: Path, decimals: int, excluded: tuple[str, ...]) -> None:
+@json_option
+def net_compute(file: Path, decimals: int, excluded: tuple[str, ...], as_json: bool) -> None:
     """Nets and compression of the obligations in FILE (CSV: payer,payee,amount), offline."""
     obligations = []
     try:
@@ -115,6 +133,14 @@ def net_compute(file: Path, decimals: int, excluded: tuple[str, ...]) -> None:
         raise InputError(f"not members of these obligations: {sorted(unknown)}")
     remaining = exclude(obligations, out)
     nets = net_positions(remaining, members)
+    c = compression(remaining)
+    losses = credit_losses(obligations, out)
+    if as_json:
+        echo_json({
+            "decimals": decimals, "nets": {m: nets[m] for m in members}, "excluded": out,
+            "gross": c.gross, "net": c.net, "compression": float(c.ratio) if c.gross else 0.0, "credit_losses": losses,
+        })  # fmt: skip
+        return
 
     def fmt(units: int) -> str:
         return format_units(units, decimals)
@@ -122,9 +148,8 @@ def net_compute(file: Path, decimals: int, excluded: tuple[str, ...]) -> None:
     for member in members:
         note = "  excluded" if member in out else ""
         click.echo(f"{member}  {fmt(nets[member]):>24}{note}")
-    c = compression(remaining)
-    click.echo(f"gross {fmt(c.gross)}, net {fmt(c.net)}: {float(c.ratio):.1%} compressed")
-    for member, loss in credit_losses(obligations, out).items():
+    click.echo(_compression_text(c, fmt))
+    for member, loss in losses.items():
         click.echo(f"loss of {member}: {fmt(loss)} owed by excluded members")
 
 
@@ -139,9 +164,12 @@ def net_compute(file: Path, decimals: int, excluded: tuple[str, ...]) -> None:
 def net_open(options: Options, cutoff_in: int, funding_for: int, key_env: str, dev_account: int | None) -> None:
     """Open a round (any onboarded account); prints its id."""
     netting = _netting(open_market(options))
-    cutoff = int(netting.chain.w3.eth.get_block("latest")["timestamp"]) + cutoff_in
+    now = chain_now(netting.chain)
+    cutoff = now + cutoff_in
     round_id = netting.open_round(signer(key_env, dev_account), cutoff, cutoff + funding_for)
-    click.echo(f"round {round_id}: obligations until {cutoff}, funding until {cutoff + funding_for}")
+    click.echo(
+        f"round {round_id}: obligations until {when(cutoff, now)}, funding until {when(cutoff + funding_for, now)}"
+    )
 
 
 @net.command("new")
@@ -228,9 +256,10 @@ def net_close(options: Options, round_id: int, key_env: str, dev_account: int | 
     click.echo(f"round {round_id}: close ok (gas {int(receipt['gasUsed']):,})")
 
 
-def _failure_text(failure: DeliveryFailure) -> str:
-    if failure.error is not None:
-        why = failure.error
+def _failure_text(netting: Netting, failure: DeliveryFailure) -> str:
+    decoded = netting.chain.decode_error("0x" + failure.reason.hex()) if failure.error is not None else None
+    if decoded is not None:
+        why = decoded.text
     elif failure.reason:
         why = f"reverted with 0x{failure.reason.hex()}"
     else:
@@ -245,20 +274,21 @@ def _failure_text(failure: DeliveryFailure) -> str:
 def net_settle(options: Options, round_id: int, key_env: str, dev_account: int | None) -> None:
     """Move every net of ROUND_ID (Verified) and the security leg of each of its DvPs, all or
     nothing. After the deadline, deliveries that fail are recorded instead (nothing moves)."""
-    netting = _netting(open_market(options))
+    market = open_market(options)
+    netting = _netting(market)
     receipt = netting.settle(signer(key_env, dev_account), round_id)
     gas = int(receipt["gasUsed"])
     failures = netting.failures_in(receipt)
     if failures:
         for failure in failures:
-            click.echo(f"delivery failed: {_failure_text(failure)}")
+            click.echo(f"delivery failed: {_failure_text(netting, failure)}")
         click.echo(
             f"round {round_id}: not settled, nothing moved; {len(failures)} failed deliveries recorded "
             f"(gas {gas:,}): dfmi net remove-failed {round_id}, then submit and settle again"
         )
         return
     click.echo(f"round {round_id}: settle ok (gas {gas:,})")
-    click.echo(ratio_text(netting.compression(round_id)))
+    click.echo(_compression_text(netting.compression(round_id), market.cash.format))
 
 
 @net.command("remove-failed")
@@ -272,7 +302,7 @@ def net_remove_failed(options: Options, round_id: int, key_env: str, dev_account
     failures = netting.delivery_failures(round_id)
     receipt = netting.remove_failed(signer(key_env, dev_account), round_id)
     for failure in failures:
-        click.echo(f"removed {_failure_text(failure)}")
+        click.echo(f"removed {_failure_text(netting, failure)}")
     click.echo(
         f"round {round_id}: removed {len(failures)} failed instructions (gas {int(receipt['gasUsed']):,}); "
         "submit the nets again"
@@ -360,11 +390,11 @@ def net_resolve(options: Options, round_id: int, key_env: str, dev_account: int 
     resubmit its nets."""
     netting = _netting(open_market(options))
     for failure in netting.delivery_failures(round_id):
-        click.echo(f"removing {_failure_text(failure)}")
+        click.echo(f"removing {_failure_text(netting, failure)}")
     excluded = netting.resolve(signer(key_env, dev_account), round_id)
     for member in excluded:
         click.echo(f"excluded {member}")
-    click.echo(f"round {round_id}: {netting.state(round_id).name}, {len(excluded)} excluded")
+    click.echo(f"round {round_id}: {enum_name(netting.state(round_id))}, {len(excluded)} excluded")
 
 
 # ---------------------------------------------------------------------- reads
@@ -373,28 +403,42 @@ def net_resolve(options: Options, round_id: int, key_env: str, dev_account: int 
 @net.command("show")
 @pass_options
 @click.argument("round_id", type=click.IntRange(min=1))
-def net_show(options: Options, round_id: int) -> None:
+@json_option
+def net_show(options: Options, round_id: int, as_json: bool) -> None:
     """ROUND_ID's state, every member's net and funding, and its compression."""
     market = open_market(options)
     netting = _netting(market)
     info = netting.round(round_id)
-    click.echo(f"round {round_id}: {info.state.name}, cutoff {info.cutoff}, deadline {info.deadline}")
-    for member in netting.members(round_id):
-        p = netting.position_of(round_id, member)
+    positions = [netting.position_of(round_id, member) for member in netting.members(round_id)]
+    if as_json:
+        cash = {"symbol": market.cash.symbol, "decimals": market.cash.decimals}
+        echo_json(cash | {"round": info, "compression": float(info.compression.ratio) if info.gross_value else 0.0,
+                          "positions": positions})  # fmt: skip
+        return
+    now = chain_now(market.chain)
+    click.echo(
+        f"round {round_id}: {enum_name(info.state)}, obligations until {when(info.cutoff, now)}, "
+        f"funding until {when(info.deadline, now)}"
+    )
+    for p in positions:
         note = "  excluded" if p.excluded else ""
-        click.echo(f"{member}  net {_money(market, p.net):>22}  funded {_money(market, p.funded):>20}{note}")
+        click.echo(f"{p.member}  net {_money(market, p.net):>22}  funded {_money(market, p.funded):>20}{note}")
     click.echo(
         f"{info.obligation_count} obligations ({info.instruction_count} of them DvP cash legs); "
-        f"{ratio_text(info.compression)} (units)"
+        f"{_compression_text(info.compression, market.cash.format)}"
     )
 
 
 @net.command("rounds")
 @pass_options
-def net_rounds(options: Options) -> None:
+@json_option
+def net_rounds(options: Options, as_json: bool) -> None:
     """Every round with its gross and net value: the compression achieved per round."""
     market = open_market(options)
     rows: list[dict[str, Any]] = _netting(market).compression_records()
+    if as_json:
+        echo_json({"symbol": market.cash.symbol, "decimals": market.cash.decimals, "rounds": rows})
+        return
     if not rows:
         click.echo("no rounds yet")
     for row in rows:

@@ -7,10 +7,15 @@ from pathlib import Path
 import click
 
 from dfmi_py.api.market import Market
+from dfmi_py.api.oracle import RoundData
 from dfmi_py.chain.accounts import dev_account
 from dfmi_py.cli.common import (
     Options,
     chain_for,
+    chain_now,
+    deployment_record,
+    echo_json,
+    json_option,
     open_market,
     pass_options,
     print_deployment,
@@ -21,7 +26,8 @@ from dfmi_py.cli.common import (
 from dfmi_py.deploy.config import load_config
 from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, RoleConfig, dev_account_plan
 from dfmi_py.deploy.suite import activate_roles, deploy_suite
-from dfmi_py.errors import ConfigError
+from dfmi_py.display import amount, when
+from dfmi_py.errors import ConfigError, ContractRevertError
 from dfmi_py.node.anvil import AnvilNode
 
 
@@ -115,14 +121,47 @@ def _progress(message: str) -> None:
 
 @click.command()
 @pass_options
-def status(options: Options) -> None:
-    """Show the deployed suite on the chain."""
+@json_option
+def status(options: Options, as_json: bool) -> None:
+    """Show the deployed suite on the chain: contracts, cash, and each market's latest price."""
     market = open_market(options)
+    cash, now = market.cash, chain_now(market.chain)
+    prices: dict[str, RoundData | None] = {}
+    for name, underlying in market.markets.items():
+        try:
+            prices[name] = underlying.oracle.latest()
+        except ContractRevertError as exc:
+            if exc.error != "OracleNoData":
+                raise
+            prices[name] = None
+    if as_json:
+        markets = {
+            name: {
+                "description": u.oracle.description,
+                "decimals": u.oracle.decimals,
+                "oracle": u.oracle.address,
+                "engine": u.derivatives.address,
+                "latest": prices[name],
+            }
+            for name, u in market.markets.items()
+        }
+        supply = {"symbol": cash.symbol, "decimals": cash.decimals, "total_supply": cash.total_supply()}
+        echo_json(deployment_record(market.deployment) | {
+            "time": now, "cash": supply | {"paused": cash.paused()}, "markets": markets,
+        })  # fmt: skip
+        return
     print_deployment(market.deployment)
-    for underlying in market.markets.values():
-        click.echo(f"market {underlying.name}: {underlying.description}")
-    cash = market.cash
-    click.echo(f"cash: {cash.symbol}, supply {cash.format(cash.total_supply())}, paused: {cash.paused()}")
+    paused = "paused" if cash.paused() else "moving"
+    click.echo(f"cash: {cash.symbol}, supply {cash.format(cash.total_supply())}, {paused}")
+    for name, underlying in market.markets.items():
+        latest = prices[name]
+        price = (
+            "no price yet"
+            if latest is None
+            else f"{amount(latest.answer, underlying.oracle.decimals)} "
+            f"(round {latest.round_id}, {when(latest.updated_at, now)})"
+        )
+        click.echo(f"market {name}: {underlying.description}, {price}")
 
 
 @click.command()

@@ -63,7 +63,7 @@ def test_the_papers_round_from_the_command_line(run: CliRun, tmp_path: Path) -> 
         assert run("net", "approve", "1", "--dev-account", index).exit_code == 0
     result = run("net", "settle", "1", "--dev-account", "15")
     assert result.exit_code == 0, result.output
-    assert "150000000 gross, 100000000 net: 33.3% compressed" in result.output
+    assert "gross 150.000000 DSD, net 100.000000 DSD: 33.3% compressed" in result.output
     balances = run("cash", "balance", P1.address, P2.address, P3.address).output.split()
     assert balances[1::3] == ["910.000000", "1,100.000000", "990.000000"]
     result = run("net", "rounds")
@@ -131,7 +131,7 @@ def test_a_dvp_instruction_file_enters_a_round_and_settles_with_its_net_cash(
         assert run("net", "approve", "1", "--dev-account", index).exit_code == 0
     result = run("net", "settle", "1", "--dev-account", "15")
     assert result.exit_code == 0, result.output
-    assert "400000000 gross, 400000000 net: 0.0% compressed" in result.output
+    assert "gross 400.000000 DSD, net 400.000000 DSD: 0.0% compressed" in result.output
     balances = run("cash", "balance", P1.address, P2.address, P3.address).output.split()
     assert balances[1::3] == ["1,400.000000", "700.000000", "900.000000"]
     assert [security.functions.balanceOf(p.address).call() for p in (P1, P2, P3)] == [75, 25, 0]
