@@ -105,18 +105,13 @@ def deploy(
             fresh=fresh,
             params=params,
             officer=officer,
-            progress=_progress,
         )
         if officer is not None:
             master_minter = signer(key_env, DEV_ROLE_INDEX["master_minter"])
-            activate_roles(deployment, roles, officer=officer, master_minter=master_minter, progress=_progress)
+            activate_roles(deployment, roles, officer=officer, master_minter=master_minter)
         print_deployment(deployment)
         if node is not None and keep_running:
             wait_for_interrupt(node)
-
-
-def _progress(message: str) -> None:
-    click.echo(f"  {message}", err=True)
 
 
 @click.command()
@@ -172,9 +167,7 @@ def demo(options: Options) -> None:
 
     with chain_for(options) as (chain, _):
         roles, officer = RoleConfig.devnet(), dev_account(DEV_ROLE_INDEX["compliance_officer"])
-        deployment = deploy_suite(
-            chain, dev_account(0), roles, manifest_dir=options.deployments_dir, officer=officer, progress=_progress
-        )
+        deployment = deploy_suite(chain, dev_account(0), roles, manifest_dir=options.deployments_dir, officer=officer)
         activate_roles(deployment, roles, officer=officer, master_minter=dev_account(DEV_ROLE_INDEX["master_minter"]))
         print_deployment(deployment)
         market = Market.from_deployment(deployment)

@@ -60,24 +60,24 @@ def post_price(market: Market, price: int) -> int:
 
 
 def test_status_shows_each_market_price_with_its_age(run: CliRun, deployment: Deployment, chain: Chain) -> None:
-    assert "market default: ACME / USD, no price yet" in ok(run("status"))
-    assert as_json(run("status", "--json"))["markets"]["default"]["latest"] is None
+    assert "market ACME: ACME / USD, no price yet" in ok(run("status"))
+    assert as_json(run("status", "--json"))["markets"]["ACME"]["latest"] is None
 
     round_id = post_price(Market.from_deployment(deployment), 123_456 * 10**8 + 5)
     advance(chain, 125)
 
     text = ok(run("status"))
     assert re.search(
-        rf"market default: ACME / USD, 123,456\.00000005 \(round {round_id}, {ISO} \(2 min \d+ s ago\)\)", text
+        rf"market ACME: ACME / USD, 123,456\.00000005 \(round {round_id}, {ISO} \(2 min \d+ s ago\)\)", text
     ), text
     assert "cash: DSD, supply 0.000000 DSD, moving" in text
     data = as_json(run("status", "--json"))
-    latest = data["markets"]["default"]["latest"]
+    latest = data["markets"]["ACME"]["latest"]
     assert (latest["round_id"], latest["answer"]) == (round_id, 123_456 * 10**8 + 5)
     assert data["time"] - latest["updated_at"] >= 125
     assert data["cash"] == {"symbol": "DSD", "decimals": 6, "total_supply": 0, "paused": False}
     assert data["contracts"]["CashToken"]["address"] == deployment.cash.address
-    assert data["markets"]["default"]["engine"] == deployment.engine.address
+    assert data["markets"]["ACME"]["engine"] == deployment.engine.address
 
 
 def test_compliance_status_by_name_in_text_and_json(run: CliRun, roles: Roles) -> None:
