@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import click
 
-from dfmi_py.cli.common import Options, open_market, pass_options, signer, signer_options
+from dfmi_py.chain.client import checksum
+from dfmi_py.cli.common import (
+    UNLIMITED,
+    Options,
+    allowance_units,
+    echo_json,
+    open_market,
+    pass_options,
+    show_allowance,
+    signer,
+    signer_options,
+    spender_address,
+)
 from dfmi_py.units import to_units
 
 
@@ -80,3 +92,50 @@ def cash_pause(options: Options, resume: bool, key_env: str, dev_account: int | 
     account = signer(key_env, dev_account)
     (token.unpause if resume else token.pause)(account)
     click.echo("cash movement resumed" if resume else "cash movement paused")
+
+
+# ---------------------------------------------------------------------- approvals
+
+
+@cash.command("approve")
+@pass_options
+@click.argument("spender")
+@click.argument("amount", required=False)
+@click.option("--max", "unlimited", is_flag=True, help="An unlimited allowance instead of AMOUNT.")
+@signer_options
+def cash_approve(
+    options: Options, spender: str, amount: str | None, unlimited: bool, key_env: str, dev_account: int | None
+) -> None:
+    """Let SPENDER move up to AMOUNT of the signer's cash (0 revokes; --max: unlimited).
+
+    SPENDER is an address or a component: engine (the first market's), engine:NAME, fund,
+    settlement, netting. The engine pulls IMs and variation margin, the fund contributions, the
+    settlement and netting contracts the cash legs.
+    """
+    market = open_market(options)
+    token = market.cash
+    address = spender_address(market, spender)
+    units = allowance_units(amount, unlimited, token.decimals)
+    owner = signer(key_env, dev_account)
+    receipt = token.approve(owner, address, units)
+    shown = show_allowance(units, token.decimals, token.symbol)
+    click.echo(f"{owner.address} lets {spender} ({address}) spend {shown} (gas {int(receipt['gasUsed']):,})")
+
+
+@cash.command("allowance")
+@pass_options
+@click.argument("owner")
+@click.argument("spender")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+def cash_allowance(options: Options, owner: str, spender: str, as_json: bool) -> None:
+    """What SPENDER (an address or a component, as for approve) may still move from OWNER."""
+    market = open_market(options)
+    token = market.cash
+    address = spender_address(market, spender)
+    units = token.allowance(owner, address)
+    if as_json:
+        echo_json({"owner": checksum(owner), "spender": address, "allowance": units, "unlimited": units == UNLIMITED})
+        return
+    click.echo(
+        f"{checksum(owner)} lets {spender} ({address}) spend {show_allowance(units, token.decimals, token.symbol)}"
+    )

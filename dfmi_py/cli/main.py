@@ -22,7 +22,10 @@ from dfmi_py.cli.compliance import compliance
 from dfmi_py.cli.dvp import dvp
 from dfmi_py.cli.fund import fund
 from dfmi_py.cli.net import net
+from dfmi_py.cli.oracle import oracle
+from dfmi_py.cli.security import security
 from dfmi_py.cli.suite import demo, deploy, node, status
+from dfmi_py.cli.trade import trade
 
 
 @click.group(cls=DfmiGroup)
@@ -43,7 +46,7 @@ def cli(ctx: click.Context, rpc_url: str | None, deployments_dir: Path | None, v
     ctx.obj = Options(rpc_url=rpc_url, deployments_dir=deployments_dir)
 
 
-for _command in (node, deploy, status, demo, compliance, cash, dvp, fund, net):
+for _command in (node, deploy, status, demo, compliance, cash, dvp, fund, net, trade, oracle, security):
     cli.add_command(_command)
 
 
