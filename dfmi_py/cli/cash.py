@@ -139,3 +139,28 @@ def cash_allowance(options: Options, owner: str, spender: str, as_json: bool) ->
     click.echo(
         f"{checksum(owner)} lets {spender} ({address}) spend {show_allowance(units, token.decimals, token.symbol)}"
     )
+
+
+@cash.command("remove-minter")
+@pass_options
+@click.argument("minter")
+@signer_options
+def cash_remove_minter(options: Options, minter: str, key_env: str, dev_account: int | None) -> None:
+    """Take MINTER's role and allowance away (master minter)."""
+    token = open_market(options).cash
+    receipt = token.remove_minter(signer(key_env, dev_account), minter)
+    click.echo(f"{checksum(minter)} may no longer mint (gas {int(receipt['gasUsed']):,})")
+
+
+@cash.command("sync")
+@pass_options
+@click.argument("accounts", nargs=-1, required=True)
+@signer_options
+def cash_sync(options: Options, accounts: tuple[str, ...], key_env: str, dev_account: int | None) -> None:
+    """Copy ACCOUNTS' registry status into the cash token's own copy (anyone; for accounts whose
+    status predates the token's subscription)."""
+    market = open_market(options)
+    sender = signer(key_env, dev_account)
+    for account in accounts:
+        receipt = market.cash.sync_compliance(sender, account)
+        click.echo(f"{checksum(account)} synced (gas {int(receipt['gasUsed']):,})")

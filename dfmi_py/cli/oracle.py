@@ -205,6 +205,12 @@ def status(options: Options, market_name: str | None, as_json: bool) -> None:
         else "none yet"
     )
     click.echo(f"  anchor: {anchor_text}")
+    if open_round > 1:
+        data = feed.latest()
+        fresh = "STALE" if feed.is_stale() else "fresh"
+        click.echo(
+            f"  latest: {_price(feed, data.answer)} at round {data.round_id}, {when(data.updated_at, now)}; {fresh}"
+        )
     click.echo(f"  open round {open_round}: {state.name}, {sum(reported.values())} of {config.quorum} reports")
     click.echo(f"  reporters ({len(reported)}):")
     for reporter, done in reported.items():
