@@ -597,12 +597,14 @@ def mature(
 @click.option("--cure-period", help="Seconds or a duration (1h) a margin call stays open.")
 @click.option("--max-price-age", help="Seconds or a duration: the oldest price the engine settles on.")
 @market_option
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 @signer_options
 def config(
     options: Options,
     cure_period: str | None,
     max_price_age: str | None,
     market_name: str | None,
+    as_json: bool,
     key_env: str,
     dev_account: int | None,
 ) -> None:
@@ -615,6 +617,10 @@ def config(
         receipt = engine.set_config(_sender(key_env, dev_account), cure, age)
         click.echo(f"engine settings changed (gas {int(receipt['gasUsed']):,})")
     fund = engine.contract.functions.fund().call()
+    if as_json:
+        settings = {"cure_period": engine.cure_period(), "max_price_age": engine.max_price_age(), "fund": fund}
+        echo_json({"market": book.underlying.name, "engine": engine.address, **settings})
+        return
     click.echo(
         f"engine {engine.address} ({book.underlying.name}): cure period {duration(engine.cure_period())}, "
         f"oldest price settled on {duration(engine.max_price_age())}, default fund {fund}"
@@ -856,7 +862,8 @@ def _submit(options: Options, path: Path, kind: str, key_env: str, dev_account: 
     market = open_market(options)
     change = ChangeFile.read(path)
     if change.kind != kind:
-        raise InputError(f"{path} holds a {change.kind}: submit it with `dfmi trade {_submit_verb(change)}`")
+        article = "an" if change.kind == "amendment" else "a"
+        raise InputError(f"{path} holds {article} {change.kind}: submit it with `dfmi trade {_submit_verb(change)}`")
     book = change.book(market, path)
     missing = change.missing()
     if missing:

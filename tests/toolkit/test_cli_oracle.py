@@ -128,6 +128,10 @@ def test_a_change_of_settings_proposed_approved_and_applied(run, market):
             run("oracle", "propose-change", "--quorum", "4", "--dev-account", "16")
         )
         assert "not a change id" in one_line_error(run("oracle", "approve-change", "0x1234", "--dev-account", "17"))
+        assert "OracleChangeUnknown" in one_line_error(run("oracle", "show-change", "0x" + "ab" * 32))
+        assert "OracleChangeUnknown" in one_line_error(
+            run("oracle", "approve-change", "0x" + "ab" * 32, "--dev-account", "17")
+        )
 
     proposed = _ok(
         run("oracle", "propose-change", "--heartbeat", "7200", "--max-answer", "50000", "--dev-account", "16")

@@ -58,6 +58,7 @@ def test_issue_transfer_approve_and_redeem(run, issuer, deployment):
     balances = json.loads(_ok(run("security", "balance", ALICE.address, ISSUER.address, "--json")))
     assert balances == {ALICE.address: 900, ISSUER.address: 60}
     assert f"{ALICE.address}  900 ACME30" in _ok(run("security", "balance", ALICE.address))
+    assert "not an Ethereum address" in one_line_error(run("security", "balance", "0x0"))
 
     approved = _ok(run("security", "approve", "settlement", "--max", "--dev-account", "7"))
     assert f"lets settlement ({deployment.settlement.address}) spend unlimited" in approved

@@ -76,9 +76,9 @@ def _ok(result) -> str:
     return result.output
 
 
-def _post(run, price: str) -> None:
-    """The dev reporters post ``price`` until the open round is final (quorum 3)."""
-    for reporter in REPORTERS:
+def _post(run, price: str, reporters: tuple[str, ...] = REPORTERS) -> None:
+    """Three dev reporters post ``price``: the open round is final (quorum 3)."""
+    for reporter in reporters:
         output = _ok(run("oracle", "submit", price, "--dev-account", reporter))
     assert "is final" in output
 
@@ -108,8 +108,12 @@ def _trade_id(output: str) -> int:
 # ---------------------------------------------------------------------- a forward's life
 
 
-def test_a_forward_from_proposal_to_maturity_through_the_cli_alone(run, members, chain):
-    market = members
+def test_a_forward_from_proposal_to_maturity_through_the_cli_alone(run, deployment, chain):
+    market = Market.from_deployment(deployment)
+    _ok(run("compliance", "onboard", market.derivatives.address, market.fund.address, "--dev-account", "1"))
+    for party in ("7", "8"):
+        _ok(run("cash", "mint", dev_account(int(party)).address, "100000", "--dev-account", "4"))
+        _ok(run("fund", "join", "1000", "--dev-account", party))
     proposed = _ok(
         run("trade", "propose", "--side", "buy", "--counterparty", BOB.address, "--quantity", "5", "--price", "2000",
             "--maturity", "+1d", "--im", "1000", "--dev-account", "7")
@@ -137,7 +141,7 @@ def test_a_forward_from_proposal_to_maturity_through_the_cli_alone(run, members,
     # Bob revokes the engine's allowance: round 2 at 2,200 opens a margin call for 500.
     _ok(run("cash", "approve", "engine", "0", "--dev-account", "8"))
     assert "spend 0.000000 DSD" in _ok(run("cash", "allowance", BOB.address, "engine"))
-    _post(run, "2200")
+    _post(run, "2200", ("18", "20", "21"))
     called = _ok(run("trade", "settle", "--all-due", "--dev-account", "15"))
     assert f"margin call: {BOB.address} owes 500.000000 DSD" in called
     shown = _ok(run("trade", "show", str(trade_id)))
@@ -157,7 +161,7 @@ def test_a_forward_from_proposal_to_maturity_through_the_cli_alone(run, members,
     _ok(run("cash", "approve", "engine", "--max", "--dev-account", "8"))
     assert "no final round at or after" in one_line_error(run("trade", "mature", str(trade_id), "--dev-account", "15"))
     _advance(chain, 86_400 + 60)
-    _post(run, "2150")
+    _post(run, "2150", ("21", "16", "20"))
     matured = _ok(run("trade", "mature", str(trade_id), "--dev-account", "15"))
     assert "matured at round 3, price 2,150: final VM 250.000000 DSD from the buyer" in matured
     assert market.derivatives.trade(trade_id).state is TradeState.MATURED
@@ -421,8 +425,23 @@ def test_an_amendment_signed_by_both_parties_through_a_file(run, members, live, 
         assert f"lacks the signature of the seller ({BOB.address})" in one_line_error(
             run("trade", "amend", str(path), "--dev-account", "15")
         )
-        assert "holds a amendment" in one_line_error(run("trade", "terminate", str(path), "--dev-account", "15"))
+        assert "holds an amendment" in one_line_error(run("trade", "terminate", str(path), "--dev-account", "15"))
     assert "ready: `dfmi trade amend" in _ok(run("trade", "sign", str(path), "--dev-account", "8"))
+
+    # Whoever holds the signed file cannot change what it says: a payment slipped in after the
+    # signatures, or the file pointed at another contract, is refused and nothing moves.
+    signed_file = path.read_text()
+    tampered = json.loads(signed_file)
+    tampered["message"]["payment"] = 5_000 * USD
+    path.write_text(json.dumps(tampered))
+    with leaves_unchanged(_engine_state(members, live)):
+        line = one_line_error(run("trade", "amend", str(path), "--dev-account", "15"))
+    assert f"DerivativeInvalidSignature(tradeId=1, signer={ALICE.address})" in line
+    tampered = json.loads(signed_file) | {"engine": members.fund.address}
+    path.write_text(json.dumps(tampered))
+    assert "which is not one of this deployment's" in one_line_error(run("trade", "amend", str(path)))
+    path.write_text(signed_file)
+
     amended = _ok(run("trade", "amend", str(path), "--dev-account", "15"))
     assert "trade 1: amendment applied, LIVE" in amended
     info = members.derivatives.trade(live)
@@ -467,6 +486,9 @@ def test_show_and_list_read_every_trade(run, members, live):
     assert record["quantity"] == QUANTITY
     assert record["cure_deadline"] == 0
     assert "no trade 99 on default: trades run from 1 to 1" in one_line_error(run("trade", "show", "99"))
+    assert "no trade 7 on default" in one_line_error(run("trade", "history", "7"))
+    assert "not an Ethereum address" in one_line_error(run("trade", "margin", "0xabc"))
+    assert "not an Ethereum address" in one_line_error(run("trade", "list", "--party", "alice"))
 
     _ok(
         run("trade", "propose", "--side", "buy", "--counterparty", CAROL.address, "--quantity", "0.25", "--price",
@@ -489,6 +511,12 @@ def test_engine_settings_are_shown_and_changed_by_the_admin_only(run, members):
         assert "not a duration" in one_line_error(run("trade", "config", "--cure-period", "soon", "--dev-account", "0"))
     assert "cure period 2 h, oldest price" in _ok(run("trade", "config", "--cure-period", "2h", "--dev-account", "0"))
     assert members.derivatives.cure_period() == 7_200
+    settings = json.loads(_ok(run("trade", "config", "--json")))
+    assert (settings["cure_period"], settings["max_price_age"], settings["fund"]) == (
+        7_200,
+        3_600,
+        members.fund.address,
+    )
 
 
 # ---------------------------------------------------------------------- parsing (pure)
