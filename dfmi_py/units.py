@@ -38,3 +38,37 @@ def format_units(units: int, decimals: int, symbol: str = "") -> str:
     """Format integer units as ``"1,234.50 DSD"``."""
     text = f"{from_units(units, decimals):,.{decimals}f}"  # format() does not round a Decimal
     return f"{text} {symbol}".rstrip()
+
+
+#: Seconds per unit of a typed duration.
+_DURATION_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a typed duration: ``3600``, ``90s``, ``15m``, ``12h``, ``30d``, ``2w`` or a sum
+    such as ``1d12h`` (a leading ``+`` is allowed).
+
+    Raises:
+        InputError: when the text is not such a duration or is not positive.
+    """
+    body = text.strip().removeprefix("+").lower()
+    if body.isdigit():
+        seconds = int(body)
+    else:
+        seconds, number = 0, ""
+        rest = body
+        while rest:
+            if rest[0].isdigit():
+                number += rest[0]
+                rest = rest[1:]
+                continue
+            unit = next((u for u in sorted(_DURATION_UNITS, key=len, reverse=True) if rest.startswith(u)), None)
+            if unit is None or not number:
+                raise InputError(f"{text!r} is not a duration (e.g. 3600, 90s, 15m, 12h, 30d, 1d12h)")
+            seconds += int(number) * _DURATION_UNITS[unit]
+            number, rest = "", rest[len(unit) :]
+        if number or not body:
+            raise InputError(f"{text!r} is not a duration (e.g. 3600, 90s, 15m, 12h, 30d, 1d12h)")
+    if seconds <= 0:
+        raise InputError(f"a duration must be positive, got {text!r}")
+    return seconds

@@ -46,7 +46,9 @@ def cli(ctx: click.Context, rpc_url: str | None, deployments_dir: Path | None, v
     ctx.obj = Options(rpc_url=rpc_url, deployments_dir=deployments_dir)
 
 
-for _command in (node, deploy, status, demo, compliance, cash, dvp, fund, net, trade, oracle, security):
+for _command in (node, deploy, status, demo, compliance, cash, dvp, fund, net):
+    cli.add_command(_command)
+for _command in (trade, oracle, security):
     cli.add_command(_command)
 
 

@@ -25,7 +25,6 @@ an offset is given) or a duration from the chain's time: +30d, +12h, +1d6h, +90m
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,29 +58,13 @@ from dfmi_py.cli.common import (
 from dfmi_py.cli.files import read_json_file, write_json_file
 from dfmi_py.display import amount, decimal, duration, enum_name, iso, when
 from dfmi_py.errors import InputError
-from dfmi_py.units import to_units
+from dfmi_py.units import parse_duration, to_units
 
 #: Decimals of a quantity of the underlying (the engine's fixed point).
 QUANTITY_DECIMALS = 18
 
-_DURATION_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "min": 60, "m": 60, "s": 1}
-_DURATION = re.compile(r"(\d+)(w|d|h|min|m|s)")
-
 
 # ---------------------------------------------------------------------- parsing (pure)
-
-
-def parse_duration(text: str) -> int:
-    """``30d``, ``12h``, ``1d6h``, ``90min``, ``45s`` (also ``m`` for minutes, ``w`` for weeks) in seconds.
-
-    Raises:
-        InputError: anything else.
-    """
-    compact = text.replace(" ", "").lower()
-    parts = _DURATION.findall(compact)
-    if not compact or "".join(n + u for n, u in parts) != compact:
-        raise InputError(f"{text!r} is not a duration: write e.g. 30d, 12h, 1d6h, 90min or 45s")
-    return sum(int(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
 def parse_time(text: str, now: int) -> int:
@@ -612,8 +595,8 @@ def config(
     book = _book(options, market_name)
     engine = book.engine
     if cure_period is not None or max_price_age is not None:
-        cure = _seconds(cure_period) if cure_period is not None else engine.cure_period()
-        age = _seconds(max_price_age) if max_price_age is not None else engine.max_price_age()
+        cure = parse_duration(cure_period) if cure_period is not None else engine.cure_period()
+        age = parse_duration(max_price_age) if max_price_age is not None else engine.max_price_age()
         receipt = engine.set_config(_sender(key_env, dev_account), cure, age)
         click.echo(f"engine settings changed (gas {int(receipt['gasUsed']):,})")
     fund = engine.contract.functions.fund().call()
@@ -625,10 +608,6 @@ def config(
         f"engine {engine.address} ({book.underlying.name}): cure period {duration(engine.cure_period())}, "
         f"oldest price settled on {duration(engine.max_price_age())}, default fund {fund}"
     )
-
-
-def _seconds(text: str) -> int:
-    return int(text) if text.isdigit() else parse_duration(text)
 
 
 # ---------------------------------------------------------------------- 2-of-2 changes
