@@ -78,6 +78,13 @@ def number(value: int) -> str:
     return f"{value:,}"
 
 
+def decimal(units: int, decimals: int) -> str:
+    """A fixed-point value (a quantity, a price) with thousands separators and no trailing zeros:
+    ``1,250.5``, ``5``."""
+    text = f"{from_units(units, decimals):,.{decimals}f}"  # format() does not round a Decimal
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def role_name(role: bytes | str) -> str:
     """The name of a role hash (bytes or ``0x…`` hex); the hex itself when it is no known role."""
     raw = bytes.fromhex(role[2:] if role.startswith("0x") else role) if isinstance(role, str) else bytes(role)
@@ -112,10 +119,3 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Iterable):
         return [jsonable(v) for v in value]
     return str(value)
-
-
-def decimal(units: int, decimals: int) -> str:
-    """A fixed-point value (a quantity, a price) with thousands separators and no trailing zeros:
-    ``1,250.5``, ``5``."""
-    text = f"{from_units(units, decimals):,.{decimals}f}"  # format() does not round a Decimal
-    return text.rstrip("0").rstrip(".") if "." in text else text

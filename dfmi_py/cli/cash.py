@@ -10,6 +10,7 @@ from dfmi_py.cli.common import (
     Options,
     allowance_units,
     echo_json,
+    json_option,
     open_market,
     pass_options,
     show_allowance,
@@ -17,6 +18,7 @@ from dfmi_py.cli.common import (
     signer_options,
     spender_address,
 )
+from dfmi_py.display import number
 from dfmi_py.units import to_units
 
 
@@ -119,14 +121,14 @@ def cash_approve(
     owner = signer(key_env, dev_account)
     receipt = token.approve(owner, address, units)
     shown = show_allowance(units, token.decimals, token.symbol)
-    click.echo(f"{owner.address} lets {spender} ({address}) spend {shown} (gas {int(receipt['gasUsed']):,})")
+    click.echo(f"{owner.address} lets {spender} ({address}) spend {shown} (gas {number(receipt['gasUsed'])})")
 
 
 @cash.command("allowance")
 @pass_options
 @click.argument("owner")
 @click.argument("spender")
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 def cash_allowance(options: Options, owner: str, spender: str, as_json: bool) -> None:
     """What SPENDER (an address or a component, as for approve) may still move from OWNER."""
     market = open_market(options)
@@ -149,7 +151,7 @@ def cash_remove_minter(options: Options, minter: str, key_env: str, dev_account:
     """Take MINTER's role and allowance away (master minter)."""
     token = open_market(options).cash
     receipt = token.remove_minter(signer(key_env, dev_account), minter)
-    click.echo(f"{checksum(minter)} may no longer mint (gas {int(receipt['gasUsed']):,})")
+    click.echo(f"{checksum(minter)} may no longer mint (gas {number(receipt['gasUsed'])})")
 
 
 @cash.command("sync")
@@ -163,4 +165,4 @@ def cash_sync(options: Options, accounts: tuple[str, ...], key_env: str, dev_acc
     sender = signer(key_env, dev_account)
     for account in accounts:
         receipt = market.cash.sync_compliance(sender, account)
-        click.echo(f"{checksum(account)} synced (gas {int(receipt['gasUsed']):,})")
+        click.echo(f"{checksum(account)} synced (gas {number(receipt['gasUsed'])})")

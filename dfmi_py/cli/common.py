@@ -67,6 +67,22 @@ def signer_options(func: Any) -> Any:
     )(func)
 
 
+def json_option(func: Any) -> Any:
+    """Add ``--json`` to a read: machine output, amounts in raw token units, times in Unix seconds,
+    enum values by name."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of text.")(func)
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as one JSON document (through :func:`dfmi_py.display.jsonable`)."""
+    click.echo(json.dumps(jsonable(data), indent=2))
+
+
+def chain_now(chain: Chain) -> int:
+    """The latest block's time: what the contracts compare deadlines and price ages with."""
+    return int(chain.w3.eth.get_block("latest")["timestamp"])
+
+
 def signer(key_env: str, dev_index: int | None) -> LocalAccount:
     """The account a command signs with."""
     return dev_account(dev_index) if dev_index is not None else load_account(key_env)
@@ -111,11 +127,6 @@ def market_option(func: Any) -> Any:
     return click.option(
         "--market", "market_name", metavar="NAME", help="The underlying to act on [default: the first]."
     )(func)
-
-
-def echo_json(value: Any) -> None:
-    """Print ``value`` as JSON for scripts (integers exact, enums by name: :func:`jsonable`)."""
-    click.echo(json.dumps(jsonable(value), indent=2))
 
 
 #: What a SPENDER may be besides an address (``engine:NAME``: the engine of underlying NAME).

@@ -23,8 +23,18 @@ from web3.logs import DISCARD
 from dfmi_py.api.market import Market, Underlying
 from dfmi_py.api.oracle import ChangeProposal, Oracle, OracleConfig, RoundState
 from dfmi_py.chain.client import checksum
-from dfmi_py.cli.common import Options, echo_json, market_option, open_market, pass_options, signer, signer_options
-from dfmi_py.display import decimal, duration, iso, when
+from dfmi_py.cli.common import (
+    Options,
+    chain_now,
+    echo_json,
+    json_option,
+    market_option,
+    open_market,
+    pass_options,
+    signer,
+    signer_options,
+)
+from dfmi_py.display import decimal, duration, iso, number, when
 from dfmi_py.errors import ContractRevertError, DfmiError, InputError
 from dfmi_py.units import to_units
 
@@ -40,10 +50,6 @@ def oracle() -> None:
 def _feed(options: Options, market_name: str | None) -> tuple[Market, Underlying]:
     market = open_market(options)
     return market, market.underlying(market_name)
-
-
-def _now(market: Market) -> int:
-    return int(market.chain.w3.eth.get_block("latest")["timestamp"])
 
 
 def _price(feed: Oracle, units: int) -> str:
@@ -78,7 +84,7 @@ def submit(
     receipt = feed.submit(reporter, answer, round_id)
     config = feed.config()
     click.echo(
-        f"{reporter.address} reported {_price(feed, answer)} for round {round_id} (gas {int(receipt['gasUsed']):,})"
+        f"{reporter.address} reported {_price(feed, answer)} for round {round_id} (gas {number(receipt['gasUsed'])})"
     )
     events = feed.contract.events
     jumps = events.JumpDetected().process_receipt(receipt, errors=DISCARD)
@@ -106,7 +112,7 @@ def submit(
 @oracle.command("latest")
 @pass_options
 @market_option
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 def latest(options: Options, market_name: str | None, as_json: bool) -> None:
     """The latest final answer: its round, when it was posted, and whether it is stale."""
     market, underlying = _feed(options, market_name)
@@ -120,7 +126,7 @@ def latest(options: Options, market_name: str | None, as_json: bool) -> None:
             f"no price yet: no round of {feed.description} has finalised (open round {feed.open_round()} has "
             f"{len(feed.submissions())} of {feed.config().quorum} reports)"
         ) from None
-    now, stale, heartbeat = _now(market), feed.is_stale(), feed.config().heartbeat
+    now, stale, heartbeat = chain_now(market.chain), feed.is_stale(), feed.config().heartbeat
     if as_json:
         head = {"market": underlying.name, "feed": feed.description, "decimals": feed.decimals}
         echo_json({**head, **dataclasses.asdict(data), "age": now - data.updated_at, "heartbeat": heartbeat,
@@ -137,7 +143,7 @@ def latest(options: Options, market_name: str | None, as_json: bool) -> None:
 @pass_options
 @click.option("--last", type=click.IntRange(min=1), default=10, show_default=True, help="How many recent rounds.")
 @market_option
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 def rounds(options: Options, last: int, market_name: str | None, as_json: bool) -> None:
     """The latest final rounds, each with its reports and times (rebuilt from the events)."""
     _, underlying = _feed(options, market_name)
@@ -173,7 +179,7 @@ def rounds(options: Options, last: int, market_name: str | None, as_json: bool) 
 @oracle.command("status")
 @pass_options
 @market_option
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 def status(options: Options, market_name: str | None, as_json: bool) -> None:
     """Settings, reporters, the open round (who reported) and the anchor."""
     market, underlying = _feed(options, market_name)
@@ -189,7 +195,7 @@ def status(options: Options, market_name: str | None, as_json: bool) -> None:
             "stale": feed.is_stale(),
         })  # fmt: skip
         return
-    now = _now(market)
+    now = chain_now(market.chain)
     click.echo(f"{feed.description} ({underlying.name}) at {feed.address}, {feed.decimals} decimals")
     click.echo(
         f"  tolerates f = {config.max_faults} faulty reporters; quorum {config.quorum}, jump quorum "
@@ -301,7 +307,7 @@ def approve_change(
 @pass_options
 @click.argument("change_id")
 @market_option
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 def show_change(options: Options, change_id: str, market_name: str | None, as_json: bool) -> None:
     """A proposed change: what it sets, its approvals, and whether it can still be approved."""
     _, underlying = _feed(options, market_name)

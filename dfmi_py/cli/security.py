@@ -12,6 +12,7 @@ AMOUNTs are in the security's units (whole shares by default).
 from __future__ import annotations
 
 import click
+from web3.types import TxReceipt
 
 from dfmi_py.api.market import Market
 from dfmi_py.api.security import Security
@@ -21,6 +22,7 @@ from dfmi_py.cli.common import (
     Options,
     allowance_units,
     echo_json,
+    json_option,
     open_market,
     pass_options,
     show_allowance,
@@ -28,6 +30,7 @@ from dfmi_py.cli.common import (
     signer_options,
     spender_address,
 )
+from dfmi_py.display import number
 from dfmi_py.units import to_units
 
 
@@ -41,8 +44,8 @@ def _token(options: Options) -> tuple[Market, Security]:
     return market, Security(market.chain, market.deployment.security)
 
 
-def _gas(receipt: object) -> str:
-    return f"(gas {int(receipt['gasUsed']):,})"  # type: ignore[index]
+def _gas(receipt: TxReceipt) -> str:
+    return f"(gas {number(receipt['gasUsed'])})"
 
 
 # ---------------------------------------------------------------------- reads
@@ -50,7 +53,7 @@ def _gas(receipt: object) -> str:
 
 @security.command("status")
 @pass_options
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 def status(options: Options, as_json: bool) -> None:
     """The security's name, supply and whether it is paused."""
     _, token = _token(options)
@@ -68,7 +71,7 @@ def status(options: Options, as_json: bool) -> None:
 @security.command("balance")
 @pass_options
 @click.argument("accounts", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 def balance(options: Options, accounts: tuple[str, ...], as_json: bool) -> None:
     """Units of the security ACCOUNTS hold."""
     _, token = _token(options)
@@ -84,7 +87,7 @@ def balance(options: Options, accounts: tuple[str, ...], as_json: bool) -> None:
 @pass_options
 @click.argument("owner")
 @click.argument("spender")
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 def allowance(options: Options, owner: str, spender: str, as_json: bool) -> None:
     """What SPENDER (an address or a component: settlement, netting, ...) may still move from OWNER."""
     market, token = _token(options)

@@ -48,7 +48,9 @@ from dfmi_py.api.market import Market, Underlying
 from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,
+    chain_now,
     echo_json,
+    json_option,
     market_option,
     open_market,
     pass_options,
@@ -56,7 +58,7 @@ from dfmi_py.cli.common import (
     signer_options,
 )
 from dfmi_py.cli.files import read_json_file, write_json_file
-from dfmi_py.display import amount, decimal, duration, enum_name, iso, when
+from dfmi_py.display import amount, decimal, duration, enum_name, iso, number, when
 from dfmi_py.errors import InputError
 from dfmi_py.units import parse_duration, to_units
 
@@ -154,7 +156,7 @@ class _Book:
         return amount(units, self.market.cash.decimals, self.market.cash.symbol)
 
     def now(self) -> int:
-        return int(self.market.chain.w3.eth.get_block("latest")["timestamp"])
+        return chain_now(self.market.chain)
 
     def terms(self, terms: Terms) -> str:
         return (
@@ -240,7 +242,7 @@ def _payment(book: _Book, payment: int) -> str:
 
 def _report(book: _Book, receipt: Any, done: str) -> None:
     """``done`` with the gas, then every engine event of the transaction."""
-    click.echo(f"{done} (gas {int(receipt['gasUsed']):,})")
+    click.echo(f"{done} (gas {number(receipt['gasUsed'])})")
     for event in book.engine.events_in(receipt):
         click.echo(
             f"  trade {event.trade_id}: {describe_event(book, event)}"
@@ -390,7 +392,7 @@ def deposit(options: Options, amount_: str, market_name: str | None, key_env: st
     me = _sender(key_env, dev_account)
     receipt = book.engine.deposit_margin(me, to_units(amount_, book.market.cash.decimals))
     click.echo(
-        f"deposited (gas {int(receipt['gasUsed']):,}): margin account {book.cash(book.engine.margin_of(me.address))}"
+        f"deposited (gas {number(receipt['gasUsed'])}): margin account {book.cash(book.engine.margin_of(me.address))}"
     )
 
 
@@ -405,7 +407,7 @@ def withdraw(options: Options, amount_: str, market_name: str | None, key_env: s
     me = _sender(key_env, dev_account)
     receipt = book.engine.withdraw_margin(me, to_units(amount_, book.market.cash.decimals))
     click.echo(
-        f"withdrew (gas {int(receipt['gasUsed']):,}): margin account {book.cash(book.engine.margin_of(me.address))}"
+        f"withdrew (gas {number(receipt['gasUsed'])}): margin account {book.cash(book.engine.margin_of(me.address))}"
     )
 
 
@@ -413,7 +415,7 @@ def withdraw(options: Options, amount_: str, market_name: str | None, key_env: s
 @pass_options
 @click.argument("accounts", nargs=-1)
 @market_option
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 def margin(options: Options, accounts: tuple[str, ...], market_name: str | None, as_json: bool) -> None:
     """Margin accounts, locked IMs and debts of ACCOUNTS [default: every party and depositor]."""
     book = _book(options, market_name)
@@ -498,7 +500,7 @@ def settle(
             return
     outcome = book.engine.settle_batch(keeper, ids)
     click.echo(
-        f"settled {len(outcome.settled)} of {len(ids)} trades (gas {int(outcome.receipt['gasUsed']):,}); "
+        f"settled {len(outcome.settled)} of {len(ids)} trades (gas {number(outcome.receipt['gasUsed'])}); "
         f"skipped {len(outcome.skipped)}, not due {len(outcome.not_due)}"
     )
     for event in book.engine.events_in(outcome.receipt):
@@ -580,7 +582,7 @@ def mature(
 @click.option("--cure-period", help="Seconds or a duration (1h) a margin call stays open.")
 @click.option("--max-price-age", help="Seconds or a duration: the oldest price the engine settles on.")
 @market_option
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 @signer_options
 def config(
     options: Options,
@@ -598,7 +600,7 @@ def config(
         cure = parse_duration(cure_period) if cure_period is not None else engine.cure_period()
         age = parse_duration(max_price_age) if max_price_age is not None else engine.max_price_age()
         receipt = engine.set_config(_sender(key_env, dev_account), cure, age)
-        click.echo(f"engine settings changed (gas {int(receipt['gasUsed']):,})")
+        click.echo(f"engine settings changed (gas {number(receipt['gasUsed'])})")
     fund = engine.contract.functions.fund().call()
     if as_json:
         settings = {"cure_period": engine.cure_period(), "max_price_age": engine.max_price_age(), "fund": fund}
@@ -913,7 +915,7 @@ def _exists(book: _Book, trade_id: int) -> TradeInfo:
 @pass_options
 @click.argument("trade_id", type=click.IntRange(min=1))
 @market_option
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 def show(options: Options, trade_id: int, market_name: str | None, as_json: bool) -> None:
     """Everything about trade TRADE_ID: state, parties, terms, last settlement, margins, debts."""
     book = _book(options, market_name)
@@ -954,7 +956,7 @@ def show(options: Options, trade_id: int, market_name: str | None, as_json: bool
     "--state", type=click.Choice([s.name for s in TradeState if s is not TradeState.NONE], case_sensitive=False)
 )
 @market_option
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 def list_trades(options: Options, party: str | None, state: str | None, market_name: str | None, as_json: bool) -> None:
     """Every trade of the underlying (optionally of one party, or in one state)."""
     book = _book(options, market_name)
@@ -984,7 +986,7 @@ def list_trades(options: Options, party: str | None, state: str | None, market_n
 @pass_options
 @click.argument("trade_id", type=click.IntRange(min=1), required=False)
 @market_option
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 def history(options: Options, trade_id: int | None, market_name: str | None, as_json: bool) -> None:
     """Every step of TRADE_ID (or of every trade, with margin deposits): settlements, calls, defaults."""
     book = _book(options, market_name)
