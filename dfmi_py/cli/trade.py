@@ -327,6 +327,12 @@ def propose(
     click.echo(f"trade {trade_id} proposed on {book.underlying.name}: {book.terms(terms)}")
     other = seller if me.address == buyer else buyer
     click.echo(f"  {other} confirms it with `dfmi trade confirm {trade_id}`", err=True)
+    own_im = terms.buyer_im if me.address == buyer else terms.seller_im
+    if book.market.cash.allowance(me.address, book.engine.address) < own_im:
+        click.echo(
+            f"  your IM {book.cash(own_im)} moves at confirmation: `dfmi cash approve {book.ref} AMOUNT` first",
+            err=True,
+        )
 
 
 @trade.command("confirm")

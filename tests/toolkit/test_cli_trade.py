@@ -121,6 +121,8 @@ def test_a_forward_from_proposal_to_maturity_through_the_cli_alone(run, deployme
     trade_id = _trade_id(proposed)
     assert f"{ALICE.address} buys 5 from {BOB.address} at 2,000" in proposed
     assert "IM buyer 1,000.000000 DSD, seller 1,000.000000 DSD" in proposed
+    assert f"{BOB.address} confirms it with `dfmi trade confirm {trade_id}`" in proposed
+    assert "your IM 1,000.000000 DSD moves at confirmation: `dfmi cash approve engine AMOUNT` first" in proposed
 
     # Confirmation needs both IMs approved; the CLI says who must approve before sending anything.
     line = one_line_error(run("trade", "confirm", str(trade_id), "--dev-account", "8"))
@@ -255,6 +257,8 @@ def test_propose_refuses_bad_input_before_sending_anything(run, members):
                           "--dev-account", "7"],
         "is not after the chain's time": [*base[:7], "2001-01-01T00:00:00Z", *base[8:], "--side", "buy",
                                           "--counterparty", BOB.address, "--dev-account", "7"],
+        "does not fit the engine's 96 bits": [*base[:3], "80000000000", *base[4:], "--side", "buy",
+                                               "--counterparty", BOB.address, "--dev-account", "7"],
         "no initial margin for the seller": [*base[:-2], "--buyer-im", "10", "--side", "buy", "--counterparty",
                                              BOB.address, "--dev-account", "7"],
         "no market 'nope'": [*base, "--side", "buy", "--counterparty", BOB.address, "--market", "nope",
