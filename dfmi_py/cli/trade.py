@@ -33,6 +33,7 @@ from typing import Any
 
 import click
 from eth_account.signers.local import LocalAccount
+from web3.types import TxReceipt
 
 from dfmi_py.api.derivatives import (
     AMENDMENT_KEYS,
@@ -240,7 +241,7 @@ def _payment(book: _Book, payment: int) -> str:
     return f"the {'buyer' if payment > 0 else 'seller'} pays {book.cash(abs(payment))}"
 
 
-def _report(book: _Book, receipt: Any, done: str) -> None:
+def _report(book: _Book, receipt: TxReceipt, done: str) -> None:
     """``done`` with the gas, then every engine event of the transaction."""
     click.echo(f"{done} (gas {number(receipt['gasUsed'])})")
     for event in book.engine.events_in(receipt):
@@ -249,10 +250,6 @@ def _report(book: _Book, receipt: Any, done: str) -> None:
             if event.trade_id
             else "  " + describe_event(book, event)
         )
-
-
-def _sender(key_env: str, dev_account: int | None) -> LocalAccount:
-    return signer(key_env, dev_account)
 
 
 # ---------------------------------------------------------------------- the group
@@ -302,7 +299,7 @@ def propose(
 ) -> None:
     """Propose a forward; the counterparty confirms it with `dfmi trade confirm ID`."""
     book = _book(options, market_name)
-    me = _sender(key_env, dev_account)
+    me = signer(key_env, dev_account)
     buyer, seller = parties_of(me.address, side, counterparty, buyer, seller)
     ims = []
     for name, value in (("buyer", buyer_im), ("seller", seller_im)):
@@ -359,7 +356,7 @@ def confirm(options: Options, trade_id: int, market_name: str | None, key_env: s
             f"trade {trade_id}'s TradeProposed event holds terms hashing to 0x{terms.hash().hex()}, the engine "
             f"holds 0x{held.hex()}: not confirming terms the engine would not match"
         )
-    me = _sender(key_env, dev_account)
+    me = signer(key_env, dev_account)
     counterparty = terms.seller if info.proposer is Side.BUYER else terms.buyer
     if me.address != counterparty:
         raise InputError(f"{me.address} cannot confirm trade {trade_id}: its counterparty {counterparty} confirms it")
@@ -381,7 +378,7 @@ def confirm(options: Options, trade_id: int, market_name: str | None, key_env: s
 def cancel(options: Options, trade_id: int, market_name: str | None, key_env: str, dev_account: int | None) -> None:
     """Cancel proposed trade TRADE_ID (either party)."""
     book = _book(options, market_name)
-    _report(book, book.engine.cancel(_sender(key_env, dev_account), trade_id), f"trade {trade_id} cancelled")
+    _report(book, book.engine.cancel(signer(key_env, dev_account), trade_id), f"trade {trade_id} cancelled")
 
 
 # ---------------------------------------------------------------------- margin accounts
@@ -395,7 +392,7 @@ def cancel(options: Options, trade_id: int, market_name: str | None, key_env: st
 def deposit(options: Options, amount_: str, market_name: str | None, key_env: str, dev_account: int | None) -> None:
     """Move AMOUNT of the signer's cash into its margin account (approved for the engine first)."""
     book = _book(options, market_name)
-    me = _sender(key_env, dev_account)
+    me = signer(key_env, dev_account)
     receipt = book.engine.deposit_margin(me, to_units(amount_, book.market.cash.decimals))
     click.echo(
         f"deposited (gas {number(receipt['gasUsed'])}): margin account {book.cash(book.engine.margin_of(me.address))}"
@@ -410,7 +407,7 @@ def deposit(options: Options, amount_: str, market_name: str | None, key_env: st
 def withdraw(options: Options, amount_: str, market_name: str | None, key_env: str, dev_account: int | None) -> None:
     """Move AMOUNT from the signer's margin account back to its wallet."""
     book = _book(options, market_name)
-    me = _sender(key_env, dev_account)
+    me = signer(key_env, dev_account)
     receipt = book.engine.withdraw_margin(me, to_units(amount_, book.market.cash.decimals))
     click.echo(
         f"withdrew (gas {number(receipt['gasUsed'])}): margin account {book.cash(book.engine.margin_of(me.address))}"
@@ -493,7 +490,7 @@ def settle(
     if all_due == bool(trade_ids):
         raise InputError("give the trade ids to settle, or --all-due (not both)")
     book = _book(options, market_name)
-    keeper = _sender(key_env, dev_account)
+    keeper = signer(key_env, dev_account)
     if len(trade_ids) == 1:
         _report(book, book.engine.settle(keeper, trade_ids[0]), f"trade {trade_ids[0]} settled")
         return
@@ -527,7 +524,7 @@ def _keeper_command(name: str, doc: str, act: Callable[[Derivatives, LocalAccoun
         options: Options, trade_id: int, market_name: str | None, key_env: str, dev_account: int | None
     ) -> None:
         book = _book(options, market_name)
-        receipt = act(book.engine, _sender(key_env, dev_account), trade_id)
+        receipt = act(book.engine, signer(key_env, dev_account), trade_id)
         _report(book, receipt, done.format(trade_id=trade_id, state=book.engine.trade(trade_id).state.name))
 
 
@@ -580,7 +577,7 @@ def mature(
                 "the reporters post one after it"
             )
         round_id = found
-    _report(book, book.engine.mature(_sender(key_env, dev_account), trade_id, round_id), f"trade {trade_id} matured")
+    _report(book, book.engine.mature(signer(key_env, dev_account), trade_id, round_id), f"trade {trade_id} matured")
 
 
 @trade.command("config")
@@ -605,7 +602,7 @@ def config(
     if cure_period is not None or max_price_age is not None:
         cure = parse_duration(cure_period) if cure_period is not None else engine.cure_period()
         age = parse_duration(max_price_age) if max_price_age is not None else engine.max_price_age()
-        receipt = engine.set_config(_sender(key_env, dev_account), cure, age)
+        receipt = engine.set_config(signer(key_env, dev_account), cure, age)
         click.echo(f"engine settings changed (gas {number(receipt['gasUsed'])})")
     fund = engine.contract.functions.fund().call()
     if as_json:
@@ -826,7 +823,7 @@ def sign(options: Options, path: Path, key_env: str, dev_account: int | None) ->
             f"{path} is for trade {trade_id}'s nonce {change.message['nonce']}, the trade is at nonce {info.nonce} "
             "(it changed since): write a new file"
         )
-    me = _sender(key_env, dev_account)
+    me = signer(key_env, dev_account)
     sign_with = book.engine.sign_amendment if change.kind == "amendment" else book.engine.sign_termination
     if me.address == info.buyer:
         change.buyer_signature = sign_with(me, change.message)
@@ -855,7 +852,7 @@ def _submit(options: Options, path: Path, kind: str, key_env: str, dev_account: 
     missing = change.missing()
     if missing:
         raise InputError(f"{path} lacks the signature of {' and '.join(missing)}: `dfmi trade sign {path}`")
-    sender = _sender(key_env, dev_account)
+    sender = signer(key_env, dev_account)
     trade_id = change.message["tradeId"]
     if kind == "amendment":
         receipt = book.engine.amend(sender, change.message, change.buyer_signature, change.seller_signature)
