@@ -100,7 +100,7 @@ def submit(
             f"  the median {_price(feed, args['median'])} is more than {config.max_jump_bps / 100:g}% from the anchor "
             f"{_price(feed, args['anchorAnswer'])}: the round waits for {config.jump_quorum} reports"
         )
-    else:
+    elif feed.open_round() == round_id:  # another reporter may have completed it since
         reports = len(feed.submissions(round_id))
         needed = config.jump_quorum if feed.round_state(round_id) is RoundState.AWAITING_CONFIRMATION else config.quorum
         click.echo(f"  round {round_id}: {reports} of {needed} reports")
@@ -217,7 +217,8 @@ def status(options: Options, market_name: str | None, as_json: bool) -> None:
         click.echo(
             f"  latest: {_price(feed, data.answer)} at round {data.round_id}, {when(data.updated_at, now)}; {fresh}"
         )
-    click.echo(f"  open round {open_round}: {state.name}, {sum(reported.values())} of {config.quorum} reports")
+    needed = config.jump_quorum if state is RoundState.AWAITING_CONFIRMATION else config.quorum
+    click.echo(f"  open round {open_round}: {state.name}, {sum(reported.values())} of {needed} reports")
     click.echo(f"  reporters ({len(reported)}):")
     for reporter, done in reported.items():
         click.echo(f"    {reporter}  {'reported' if done else '-'}")

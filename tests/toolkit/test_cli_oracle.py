@@ -166,3 +166,18 @@ def test_a_change_of_reporters_lists_who_comes_and_goes(run, market):
     assert "not an Ethereum address" in one_line_error(
         run("oracle", "propose-change", "--reporters", "0x12,0x34", "--dev-account", "17")
     )
+
+
+def test_a_jump_waits_for_the_jump_quorum_and_says_so(run, market):
+    for reporter in ("16", "17", "18"):
+        _ok(run("oracle", "submit", "2000", "--dev-account", reporter))
+    for reporter in ("16", "17"):
+        _ok(run("oracle", "submit", "2600", "--dev-account", reporter))
+    jumped = _ok(run("oracle", "submit", "2600", "--dev-account", "18"))
+    assert "the median 2,600 is more than 20% from the anchor 2,000: the round waits for 4 reports" in jumped
+    assert "open round 2: AWAITING_CONFIRMATION, 3 of 4 reports" in _ok(run("oracle", "status"))
+    assert "round 2 is final: 2,600, the median of 4 reports" in _ok(
+        run("oracle", "submit", "2600", "--dev-account", "20")
+    )
+    rounds = json.loads(_ok(run("oracle", "rounds", "--last", "1", "--json")))
+    assert [(r["round_id"], r["jump_detected"], r["anchor_moved"]) for r in rounds] == [(2, True, True)]
