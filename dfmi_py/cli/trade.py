@@ -348,7 +348,9 @@ def confirm(options: Options, trade_id: int, market_name: str | None, key_env: s
     engine = book.engine
     info = engine.trade(trade_id)
     if info.state is not TradeState.PROPOSED:
-        raise InputError(f"trade {trade_id} is {info.state.name}, not PROPOSED: there is nothing to confirm")
+        raise InputError(
+            f"trade {trade_id} on {book.underlying.name} is {info.state.name}, not PROPOSED: nothing to confirm"
+        )
     terms = engine.proposed_terms(trade_id)
     held = engine.proposal_hash(trade_id)
     if terms.hash() != held:
@@ -568,7 +570,8 @@ def mature(
     if round_id is None:
         if info.state not in _OPEN:
             raise InputError(
-                f"trade {trade_id} is {info.state.name}: only a LIVE trade or one under a margin call matures"
+                f"trade {trade_id} on {book.underlying.name} is {info.state.name}: only a LIVE trade "
+                "or one under a margin call matures"
             )
         found = book.underlying.oracle.first_round_at_or_after(info.maturity)
         if found is None:
@@ -709,7 +712,9 @@ def _live(book: _Book, trade_id: int, verb: str, states: tuple[TradeState, ...])
     info = book.engine.trade(trade_id)
     if info.state not in states:
         allowed = " or ".join(s.name for s in states)
-        raise InputError(f"trade {trade_id} is {info.state.name}: only a {allowed} trade can be {verb}")
+        raise InputError(
+            f"trade {trade_id} on {book.underlying.name} is {info.state.name}: only a {allowed} trade can be {verb}"
+        )
     return info
 
 

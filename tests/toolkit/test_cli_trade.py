@@ -285,8 +285,12 @@ def test_confirm_refuses_the_wrong_party_a_missing_allowance_and_a_trade_not_pro
         assert f"{CAROL.address} lets the engine spend 0.000000 DSD, less than its IM 100.000000 DSD" in (
             one_line_error(run("trade", "confirm", str(trade_id), "--dev-account", "9"))
         )
-        assert "is LIVE, not PROPOSED" in one_line_error(run("trade", "confirm", str(live), "--dev-account", "8"))
-        assert "is NONE, not PROPOSED" in one_line_error(run("trade", "confirm", "99", "--dev-account", "8"))
+        assert "trade 1 on default is LIVE, not PROPOSED" in one_line_error(
+            run("trade", "confirm", str(live), "--dev-account", "8")
+        )
+        assert "trade 99 on default is NONE, not PROPOSED" in one_line_error(
+            run("trade", "confirm", "99", "--dev-account", "8")
+        )
     # Carol approves, but she is no member of the fund: the engine refuses with the fund's error.
     _ok(run("cash", "approve", "engine", "100", "--dev-account", "9"))
     with leaves_unchanged(_engine_state(members, trade_id)):
