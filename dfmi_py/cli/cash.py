@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from dfmi_py.api.security import UNLIMITED
 from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
-    UNLIMITED,
     Options,
     allowance_units,
     echo_json,

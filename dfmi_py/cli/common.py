@@ -19,6 +19,7 @@ import click
 from eth_account.signers.local import LocalAccount
 
 from dfmi_py.api.market import Market
+from dfmi_py.api.security import UNLIMITED
 from dfmi_py.chain.accounts import dev_account, load_account
 from dfmi_py.chain.client import Chain, checksum
 from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT
@@ -154,21 +155,18 @@ def spender_address(market: Market, spender: str) -> str:
     )
 
 
-#: ``type(uint256).max``: an allowance that never decreases when spent (``--max``).
-UNLIMITED = 2**256 - 1
-
-
-def allowance_units(amount: str | None, unlimited: bool, decimals: int) -> int:
+def allowance_units(text: str | None, unlimited: bool, decimals: int) -> int:
     """The allowance an ``approve SPENDER [AMOUNT] [--max]`` command grants, in token units.
 
     Raises:
         InputError: both AMOUNT and --max, or neither.
     """
-    if unlimited == (amount is not None):
+    if unlimited == (text is not None):
         raise InputError("give an AMOUNT (0 revokes) or --max for an unlimited allowance, not both")
-    return UNLIMITED if amount is None else to_units(amount, decimals)
+    return UNLIMITED if text is None else to_units(text, decimals)
 
 
 def show_allowance(units: int, decimals: int, symbol: str) -> str:
-    """An allowance as a person reads it (``unlimited`` for :data:`UNLIMITED`)."""
+    """An allowance as a person reads it (``unlimited`` for ``type(uint256).max``, which
+    OpenZeppelin never decreases when spent)."""
     return "unlimited" if units == UNLIMITED else amount(units, decimals, symbol)
