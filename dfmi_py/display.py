@@ -17,7 +17,7 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 
-from dfmi_py.units import format_units
+from dfmi_py.units import format_units, from_units
 
 #: Every role the contracts define, by the hash they store (``DEFAULT_ADMIN_ROLE`` is zero).
 ROLE_NAMES: dict[bytes, str] = {bytes(32): "DEFAULT_ADMIN_ROLE"} | {
@@ -87,6 +87,13 @@ def amount(units: int, decimals: int, symbol: str = "") -> str:
 def number(value: int) -> str:
     """An integer with thousands separators (gas, counts, raw units)."""
     return f"{value:,}"
+
+
+def decimal(units: int, decimals: int) -> str:
+    """A fixed-point value (a quantity, a price) with thousands separators and no trailing zeros:
+    ``1,250.5``, ``5``."""
+    text = f"{from_units(units, decimals):,.{decimals}f}"  # format() does not round a Decimal
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def role_name(role: bytes | str) -> str:

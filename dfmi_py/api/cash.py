@@ -117,6 +117,11 @@ class Cash(ContractAPI):
         """Resume movement."""
         return self.chain.transact(self.contract.functions.unpause(), pauser, "unpause")
 
+    def sync_compliance(self, sender: LocalAccount, account: str) -> TxReceipt:
+        """Copy ``account``'s registry status into the token's mirror (anyone may)."""
+        call = self.contract.functions.syncCompliance(checksum(account))
+        return self.chain.transact(call, sender, "sync compliance")
+
     # ------------------------------------------------------------------ movement
 
     def transfer(self, sender: LocalAccount, to: str, amount: int) -> TxReceipt:

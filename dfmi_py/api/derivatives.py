@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from functools import cached_property
@@ -15,6 +16,7 @@ from typing import Any
 
 from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
+from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.crypto import keccak
 from web3.logs import DISCARD
 from web3.types import TxReceipt
@@ -23,8 +25,14 @@ from dfmi_py.api.base import ContractAPI
 from dfmi_py.chain.client import checksum
 from dfmi_py.errors import InputError, TransactionError
 from dfmi_py.signing import amendment_message, sign_typed, termination_message
+from dfmi_py.signing.eip712 import AMENDMENT_FIELDS, TERMINATION_FIELDS
 
 TERMS_ABI_TYPE = "(address,address,uint96,int128,uint40,uint128,uint128,bytes32)"
+#: Bits of each numeric field of ``Terms`` (``contract_price`` is a positive ``int128``).
+TERMS_BITS = {"quantity": 96, "contract_price": 127, "maturity": 40, "buyer_im": 128, "seller_im": 128}
+#: The fields of an ``Amendment`` and of a ``Termination`` message, in the struct's order.
+AMENDMENT_KEYS = tuple(f["name"] for f in AMENDMENT_FIELDS)
+TERMINATION_KEYS = tuple(f["name"] for f in TERMINATION_FIELDS)
 
 
 class TradeState(IntEnum):
@@ -68,6 +76,9 @@ class Terms:
                 raise InputError(f"{name} must be a non-negative integer, got {value!r}")
         if self.quantity == 0 or self.contract_price == 0:
             raise InputError("quantity and contract price must be positive")
+        for name, bits in TERMS_BITS.items():
+            if getattr(self, name) >= 2**bits:
+                raise InputError(f"{name} {getattr(self, name)} does not fit the engine's {bits} bits")
         if len(self.salt) != 32:
             raise InputError("salt must be 32 bytes")
 
@@ -122,6 +133,67 @@ class MarginFlow:
     payer: str
     paid: int
     owed: int
+
+
+@dataclass(frozen=True)
+class TradeEvent:
+    """One event of the engine: a step in a trade's life, or a margin account's deposit or withdrawal.
+
+    Attributes:
+        name: The Solidity event's name, e.g. ``"VariationMarginSettled"``.
+        trade_id: The trade it concerns (``None`` for ``MarginDeposited`` / ``MarginWithdrawn``).
+        block: The block it was emitted in.
+        log_index: Its position in that block.
+        timestamp: The block's time (Unix seconds).
+        args: The event's arguments by name (addresses checksummed, bytes as ``0x`` hex).
+    """
+
+    name: str
+    trade_id: int | None
+    block: int
+    log_index: int
+    timestamp: int
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BatchSettlement:
+    """What one ``settleMany`` did.
+
+    Attributes:
+        settled: Trades settled to the latest round, in the order given.
+        skipped: Trades whose settlement reverted inside the batch, with the decoded reason
+            (``"DerivativeCashPaused()"``, say); they are as they were.
+        not_due: Trades the engine passed over: not live, already settled to the latest round,
+            or past maturity (those need ``mature``).
+        receipt: The transaction's receipt.
+    """
+
+    settled: tuple[int, ...]
+    skipped: dict[int, str]
+    not_due: tuple[int, ...]
+    receipt: TxReceipt
+
+
+#: Engine events that concern one trade (``tradeId`` is their first indexed argument).
+TRADE_EVENTS = (
+    "TradeProposed",
+    "TradeCancelled",
+    "TradeConfirmed",
+    "VariationMarginSettled",
+    "MarginCalled",
+    "SettlementSkipped",
+    "MarginCallCured",
+    "DefaultDeclared",
+    "TradeAmended",
+    "TradeTerminated",
+    "TradeMatured",
+    "FundClaimFailed",
+    "FundClaimPaid",
+    "InitialMarginReleased",
+)
+#: Engine events of a party's margin account.
+ACCOUNT_EVENTS = ("MarginDeposited", "MarginWithdrawn")
 
 
 class Derivatives(ContractAPI):
@@ -334,6 +406,137 @@ class Derivatives(ContractAPI):
         """:meth:`margin_history` as plain dicts (``pandas.DataFrame(records)`` ready)."""
         return [asdict(flow) for flow in self.margin_history(trade_id)]
 
+    # ------------------------------------------------------------------ more reads
+
+    def proposed_terms(self, trade_id: int, from_block: int = 0) -> Terms:
+        """The terms ``trade_id`` was proposed with, from its ``TradeProposed`` event.
+
+        The engine stores only their hash (:meth:`proposal_hash`, while the trade is proposed);
+        compare the two before acting on what the event says.
+
+        Raises:
+            InputError: no trade ``trade_id`` was ever proposed on this engine.
+        """
+        logs = self.contract.events.TradeProposed().get_logs(
+            from_block=from_block, argument_filters={"tradeId": trade_id}
+        )
+        if not logs:
+            raise InputError(f"no trade {trade_id} was proposed on the engine at {self.address}")
+        return _terms(logs[0]["args"]["terms"])
+
+    def all_proposed_terms(self, from_block: int = 0) -> dict[int, Terms]:
+        """The proposed terms of every trade, by id, from the ``TradeProposed`` events."""
+        logs = self.contract.events.TradeProposed().get_logs(from_block=from_block)
+        return {int(log["args"]["tradeId"]): _terms(log["args"]["terms"]) for log in logs}
+
+    def proposal_hash(self, trade_id: int) -> bytes:
+        """The hash of the proposed terms while ``trade_id`` is proposed (32 zero bytes otherwise)."""
+        return bytes(self.contract.functions.proposalOf(trade_id).call())
+
+    def unpaid_claim_of(self, trade_id: int) -> int:
+        """The loss a close-out or maturity of ``trade_id`` left unpaid: the survivor's claim."""
+        return int(self.contract.functions.unpaidClaimOf(trade_id).call())
+
+    def total_margin(self) -> int:
+        """Sum of every margin account."""
+        return int(self.contract.functions.totalMargin().call())
+
+    def total_initial_margin(self) -> int:
+        """Sum of the initial margins of every live trade."""
+        return int(self.contract.functions.totalInitialMargin().call())
+
+    def cure_period(self) -> int:
+        """Seconds a margin call stays open before a default can be declared."""
+        return int(self.contract.functions.curePeriod().call())
+
+    def max_price_age(self) -> int:
+        """Oldest oracle answer (seconds) the engine settles on."""
+        return int(self.contract.functions.maxPriceAge().call())
+
+    def due(self, latest_round: int, updated_at: int, trade_ids: list[int] | None = None) -> list[int]:
+        """The trades a settlement to final round ``latest_round`` (finalised at ``updated_at``)
+        would settle: live or under a margin call, not yet settled to it, and before maturity.
+        Every trade by default."""
+        ids = trade_ids if trade_ids is not None else list(range(1, self.trade_count() + 1))
+        due = []
+        for trade_id in ids:
+            trade = self.trade(trade_id)
+            live = trade.state in (TradeState.LIVE, TradeState.MARGIN_CALL)
+            if live and trade.last_round < latest_round and updated_at < trade.maturity:
+                due.append(trade_id)
+        return due
+
+    def events(self, trade_id: int | None = None, from_block: int = 0) -> list[TradeEvent]:
+        """Every event of ``trade_id`` (or of every trade, with the margin accounts' deposits and
+        withdrawals), in chain order, with its block's time."""
+        topics = self._event_topics(TRADE_EVENTS if trade_id is not None else TRADE_EVENTS + ACCOUNT_EVENTS)
+        log_filter: dict[str, Any] = {"address": self.address, "fromBlock": from_block, "toBlock": "latest"}
+        log_filter["topics"] = [list(topics)] + ([_topic(trade_id)] if trade_id is not None else [])
+        logs = self.chain.w3.eth.get_logs(log_filter)  # type: ignore[arg-type]
+        return self._decode(logs, topics)
+
+    def events_in(self, receipt: TxReceipt) -> list[TradeEvent]:
+        """The engine's events in ``receipt`` (a transaction this API sent), in log order."""
+        own = [log for log in receipt["logs"] if log["address"] == self.address]
+        return self._decode(own, self._event_topics(TRADE_EVENTS + ACCOUNT_EVENTS))
+
+    def _event_topics(self, names: tuple[str, ...]) -> dict[str, str]:
+        """``topic0 -> event name`` for ``names``."""
+        return {"0x" + event_abi_to_log_topic(self.contract.events[name].abi).hex(): name for name in names}
+
+    def _decode(self, logs: Any, topics: dict[str, str]) -> list[TradeEvent]:
+        times: dict[int, int] = {}
+        decoded: list[TradeEvent] = []
+        for log in logs:
+            topic0 = "0x" + bytes(log["topics"][0]).hex() if log["topics"] else ""
+            name = topics.get(topic0)
+            if name is None:
+                continue
+            args = dict(self.contract.events[name]().process_log(log)["args"])
+            block = int(log["blockNumber"])
+            if block not in times:
+                times[block] = int(self.chain.w3.eth.get_block(block)["timestamp"])
+            trade_id = int(args["tradeId"]) if "tradeId" in args else None
+            plain = {key: _plain_arg(value) for key, value in args.items()}
+            decoded.append(TradeEvent(name, trade_id, block, int(log["logIndex"]), times[block], plain))
+        decoded.sort(key=lambda event: (event.block, event.log_index))
+        return decoded
+
+    # ------------------------------------------------------------------ more writes
+
+    def settle_batch(self, keeper: LocalAccount, trade_ids: list[int]) -> BatchSettlement:
+        """``settleMany(trade_ids)``: each due trade settles in its own call frame; what each did."""
+        if not trade_ids:
+            raise InputError("no trades to settle")
+        receipt = self.chain.transact(self.contract.functions.settleMany(trade_ids), keeper, "settle many")
+        events = self.events_in(receipt)
+        settled = {e.trade_id for e in events if e.name == "VariationMarginSettled"}
+        skipped: dict[int, str] = {}
+        for event in events:
+            if event.name == "SettlementSkipped" and event.trade_id is not None:
+                skipped[event.trade_id] = self.describe_revert(str(event.args["reason"]))
+        return BatchSettlement(
+            settled=tuple(t for t in trade_ids if t in settled),
+            skipped=skipped,
+            not_due=tuple(t for t in trade_ids if t not in settled and t not in skipped),
+            receipt=receipt,
+        )
+
+    def set_config(self, admin: LocalAccount, cure_period: int, max_price_age: int) -> TxReceipt:
+        """Set the cure period and the oldest price the engine settles on (admin)."""
+        for name, value in (("cure period", cure_period), ("max price age", max_price_age)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**64:
+                raise InputError(f"{name} must be a positive number of seconds, got {value!r}")
+        call = self.contract.functions.setConfig(cure_period, max_price_age)
+        return self.chain.transact(call, admin, "set engine config")
+
+    def describe_revert(self, data: str) -> str:
+        """Revert data (``0x`` hex) as ``Error(name=value, ...)`` when it is a known custom error."""
+        decoded = self.chain.decode_error(data) if len(data) >= 10 else None
+        if decoded is None:
+            return f"reverted without a known error (revert data {data})"
+        return decoded.text
+
 
 def _amendment_tuple(a: dict[str, int]) -> tuple[int, ...]:
     return (
@@ -346,3 +549,32 @@ def _amendment_tuple(a: dict[str, int]) -> tuple[int, ...]:
         a["nonce"],
         a["deadline"],
     )
+
+
+def _terms(raw: Any) -> Terms:
+    """:class:`Terms` from an event's decoded ``Terms`` struct."""
+    return Terms(
+        buyer=checksum(raw["buyer"]),
+        seller=checksum(raw["seller"]),
+        quantity=int(raw["quantity"]),
+        contract_price=int(raw["contractPrice"]),
+        maturity=int(raw["maturity"]),
+        buyer_im=int(raw["buyerIm"]),
+        seller_im=int(raw["sellerIm"]),
+        salt=bytes(raw["salt"]),
+    )
+
+
+def _topic(value: int) -> str:
+    """An indexed ``uint256`` as a log topic."""
+    return "0x" + value.to_bytes(32, "big").hex()
+
+
+def _plain_arg(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
+        return checksum(value)
+    if isinstance(value, Mapping):
+        return {key: _plain_arg(v) for key, v in value.items()}
+    return value

@@ -347,6 +347,15 @@ class Oracle(ContractAPI):
             for r in records
         ]
 
+    def is_stale(self) -> bool:
+        """True when no round has finalised yet, or the latest answer is older than the heartbeat."""
+        return bool(self.contract.functions.isStale().call())
+
+    def reported(self) -> dict[str, bool]:
+        """Each reporter, in index order, with whether it has reported in the open round."""
+        round_id = self.open_round()
+        return {reporter: self.has_reported(reporter, round_id) for reporter in self.reporters()}
+
     def change_nonce(self) -> int:
         """How many changes have been applied; a proposal binds the current value."""
         return int(self.contract.functions.changeNonce().call())

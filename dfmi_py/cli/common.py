@@ -20,13 +20,15 @@ import click
 from eth_account.signers.local import LocalAccount
 
 from dfmi_py.api.market import Market
+from dfmi_py.api.security import UNLIMITED
 from dfmi_py.chain.accounts import dev_account, load_account
-from dfmi_py.chain.client import Chain
+from dfmi_py.chain.client import Chain, checksum
 from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT
 from dfmi_py.deploy.suite import Deployment
-from dfmi_py.display import jsonable
-from dfmi_py.errors import ConfigError, DfmiError
+from dfmi_py.display import amount, jsonable
+from dfmi_py.errors import ConfigError, DfmiError, InputError
 from dfmi_py.node.anvil import AnvilNode
+from dfmi_py.units import to_units
 
 T = TypeVar("T")
 
@@ -171,3 +173,52 @@ def wait_for_interrupt(node: AnvilNode) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             time.sleep(1)
+
+
+def market_option(func: Any) -> Any:
+    """Add ``--market NAME``: the underlying (its feed and engine) a command acts on."""
+    return click.option(
+        "--market", "market_name", metavar="NAME", help="The underlying to act on [default: the first]."
+    )(func)
+
+
+#: What a SPENDER may be besides an address (``engine:NAME``: the engine of underlying NAME).
+SPENDER_NAMES = ("engine", "engine:NAME", "fund", "settlement", "netting")
+
+
+def spender_address(market: Market, spender: str) -> str:
+    """The address SPENDER names: an address, or a component of the deployment (:data:`SPENDER_NAMES`).
+
+    Raises:
+        InputError: neither an address nor a known component (the message lists the choices).
+    """
+    if spender.startswith("0x"):
+        return checksum(spender)
+    kind, _, name = spender.partition(":")
+    if kind == "engine":
+        return market.underlying(name if name else None).derivatives.address
+    components = {"fund": market.fund, "settlement": market.settlement, "netting": market.netting}
+    if spender in components:
+        return components[spender].address
+    markets = ", ".join(market.markets)
+    raise InputError(
+        f"unknown spender {spender!r}: give an address or one of engine, engine:NAME (NAME: {markets}), "
+        "fund, settlement, netting"
+    )
+
+
+def allowance_units(text: str | None, unlimited: bool, decimals: int) -> int:
+    """The allowance an ``approve SPENDER [AMOUNT] [--max]`` command grants, in token units.
+
+    Raises:
+        InputError: both AMOUNT and --max, or neither.
+    """
+    if unlimited == (text is not None):
+        raise InputError("give an AMOUNT (0 revokes) or --max for an unlimited allowance, not both")
+    return UNLIMITED if text is None else to_units(text, decimals)
+
+
+def show_allowance(units: int, decimals: int, symbol: str) -> str:
+    """An allowance as a person reads it (``unlimited`` for ``type(uint256).max``, which
+    OpenZeppelin never decreases when spent)."""
+    return "unlimited" if units == UNLIMITED else amount(units, decimals, symbol)

@@ -24,7 +24,10 @@ from dfmi_py.cli.devnet import advance
 from dfmi_py.cli.dvp import dvp
 from dfmi_py.cli.fund import fund
 from dfmi_py.cli.net import net
+from dfmi_py.cli.oracle import oracle
+from dfmi_py.cli.security import security
 from dfmi_py.cli.suite import demo, deploy, node, status
+from dfmi_py.cli.trade import trade
 
 
 @click.group(cls=DfmiGroup)
@@ -49,6 +52,8 @@ def cli(ctx: click.Context, rpc_url: str | None, deployments_dir: Path | None, v
 for _command in (node, deploy, status, demo, advance, compliance, cash, dvp, fund, net):
     cli.add_command(_command)
 cli.add_command(accounts)
+for _command in (trade, oracle, security):
+    cli.add_command(_command)
 
 
 if __name__ == "__main__":
