@@ -46,11 +46,11 @@ def _allowances(market: Market):
     return read
 
 
-@pytest.mark.parametrize("name", ["engine", "engine:default", "fund", "settlement", "netting"])
+@pytest.mark.parametrize("name", ["engine", "engine:ACME", "fund", "settlement", "netting"])
 def test_each_component_name_resolves_to_its_contract(market, name):
     expected = {
         "engine": market.derivatives.address,
-        "engine:default": market.underlying("default").derivatives.address,
+        "engine:ACME": market.underlying("ACME").derivatives.address,
         "fund": market.fund.address,
         "settlement": market.settlement.address,
         "netting": market.netting.address,
@@ -60,9 +60,9 @@ def test_each_component_name_resolves_to_its_contract(market, name):
 
 
 def test_unknown_names_list_the_choices(market):
-    with pytest.raises(InputError, match=r"unknown spender 'vault': .*engine:NAME \(NAME: default\), fund"):
+    with pytest.raises(InputError, match=r"unknown spender 'vault': .*engine:NAME \(NAME: ACME\), fund"):
         spender_address(market, "vault")
-    with pytest.raises(InputError, match="no market 'gold': this deployment has default"):
+    with pytest.raises(InputError, match="no market 'gold': this deployment has ACME"):
         spender_address(market, "engine:gold")
 
 
@@ -78,7 +78,7 @@ def test_approve_an_amount_then_unlimited_then_revoke(run, onboarded):
     assert data == {"owner": ALICE.address, "spender": market.settlement.address, "allowance": 3_000_000,
                     "unlimited": False}  # fmt: skip
     assert json.loads(_ok(run("cash", "allowance", ALICE.address, "fund", "--json")))["allowance"] == UNLIMITED
-    _ok(run("cash", "approve", "engine:default", "0", "--dev-account", "7"))
+    _ok(run("cash", "approve", "engine:ACME", "0", "--dev-account", "7"))
     assert market.cash.allowance(ALICE.address, market.derivatives.address) == 0
 
 

@@ -72,7 +72,7 @@ def test_a_round_from_the_reporters_submissions_to_the_latest_price(run, market)
 
     latest = _ok(run("oracle", "latest"))
     assert re.search(
-        r"ACME / USD \(default\): 2,000\.5 at round 1, updated 20\d\d-\d\d-\d\dT[\d:]+Z \(\d+ s ago\); fresh", latest
+        r"ACME / USD \(ACME\): 2,000\.5 at round 1, updated 20\d\d-\d\d-\d\dT[\d:]+Z \(\d+ s ago\); fresh", latest
     )
     data = json.loads(_ok(run("oracle", "latest", "--json")))
     assert (data["round_id"], data["answer"], data["stale"], data["decimals"]) == (1, 2_000_50000000, False, 8)

@@ -147,7 +147,7 @@ def test_a_forward_from_proposal_to_maturity_through_the_cli_alone(run, deployme
     called = _ok(run("trade", "settle", "--all-due", "--dev-account", "15"))
     assert f"margin call: {BOB.address} owes 500.000000 DSD" in called
     shown = _ok(run("trade", "show", str(trade_id)))
-    assert f"trade {trade_id} on default: MARGIN_CALL" in shown
+    assert f"trade {trade_id} on ACME: MARGIN_CALL" in shown
     assert f"{BOB.address} owes 500.000000 DSD; cure by 20" in shown
 
     # Too early for a default; Bob approves again and cures.
@@ -285,10 +285,10 @@ def test_confirm_refuses_the_wrong_party_a_missing_allowance_and_a_trade_not_pro
         assert f"{CAROL.address} lets the engine spend 0.000000 DSD, less than its IM 100.000000 DSD" in (
             one_line_error(run("trade", "confirm", str(trade_id), "--dev-account", "9"))
         )
-        assert "trade 1 on default is LIVE, not PROPOSED" in one_line_error(
+        assert "trade 1 on ACME is LIVE, not PROPOSED" in one_line_error(
             run("trade", "confirm", str(live), "--dev-account", "8")
         )
-        assert "trade 99 on default is NONE, not PROPOSED" in one_line_error(
+        assert "trade 99 on ACME is NONE, not PROPOSED" in one_line_error(
             run("trade", "confirm", "99", "--dev-account", "8")
         )
     # Carol approves, but she is no member of the fund: the engine refuses with the fund's error.
@@ -484,7 +484,7 @@ def test_an_early_termination_with_a_payment_from_the_seller(run, members, live,
 
 def test_show_and_list_read_every_trade(run, members, live):
     shown = _ok(run("trade", "show", str(live)))
-    assert f"trade {live} on default: LIVE (proposed by the buyer)" in shown
+    assert f"trade {live} on ACME: LIVE (proposed by the buyer)" in shown
     assert f"buyer    {ALICE.address}  IM 1,000.000000 DSD" in shown
     assert "quantity 5 at 2,000; maturity 20" in shown
     assert "last settlement: not yet settled" in shown
@@ -493,8 +493,8 @@ def test_show_and_list_read_every_trade(run, members, live):
     assert record["contract_price"] == PRICE
     assert record["quantity"] == QUANTITY
     assert record["cure_deadline"] == 0
-    assert "no trade 99 on default: trades run from 1 to 1" in one_line_error(run("trade", "show", "99"))
-    assert "no trade 7 on default" in one_line_error(run("trade", "history", "7"))
+    assert "no trade 99 on ACME: trades run from 1 to 1" in one_line_error(run("trade", "show", "99"))
+    assert "no trade 7 on ACME" in one_line_error(run("trade", "history", "7"))
     assert "not an Ethereum address" in one_line_error(run("trade", "margin", "0xabc"))
     assert "not an Ethereum address" in one_line_error(run("trade", "list", "--party", "alice"))
 
