@@ -64,6 +64,6 @@ def test_ape_run_deploy_deploys_the_suite_through_ape(tmp_path):
     manifest = Manifest.load(path)
     assert path.name == f"31337-{manifest.genesis_hash[2:12]}.json"
     assert {record.artifact for record in manifest.contracts.values()} == set(SUITE_ARTIFACTS)
-    assert [market.name for market in manifest.markets] == ["EURUSD", "XAU", "IDX50"]
+    assert [market.name for market in manifest.markets] == ["XAU", "EURUSD", "IDX50"]
     assert manifest.contracts["CashToken"].address in out.stdout
     assert manifest.contracts["DerivativeEngine@XAU"].address in out.stdout

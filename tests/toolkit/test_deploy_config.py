@@ -174,7 +174,7 @@ def three(chain, tmp_path):
 def test_each_market_has_its_own_oracle_and_engine_all_registered_with_the_one_fund(three):
     registry, fund = three.registry.functions, three.fund
     underlyings = three.underlyings()
-    assert list(underlyings) == ["EURUSD", "XAU", "IDX50"]
+    assert list(underlyings) == ["XAU", "EURUSD", "IDX50"]
     oracles = [oracle.address for oracle, _ in underlyings.values()]
     engines = [engine.address for _, engine in underlyings.values()]
     assert len(set(oracles)) == len(set(engines)) == 3
@@ -212,13 +212,13 @@ def test_each_market_is_deployed_with_its_own_settings(three):
 
 def test_market_gives_every_underlying_by_name_and_refuses_an_unknown_one(three):
     market = Market.from_deployment(three)
-    assert list(market.markets) == ["EURUSD", "XAU", "IDX50"]
-    assert market.underlying().name == "EURUSD"
-    assert market.oracle.address == market.underlying("EURUSD").oracle.address
-    assert market.derivatives.address == market.underlying("EURUSD").derivatives.address
+    assert list(market.markets) == ["XAU", "EURUSD", "IDX50"]
+    assert market.underlying().name == "XAU"
+    assert market.oracle.address == market.underlying("XAU").oracle.address
+    assert market.derivatives.address == market.underlying("XAU").derivatives.address
     assert market.underlying("xau") is market.underlying("XAU")
     assert market.underlying("XAU").oracle.address == three.underlyings()["XAU"][0].address
-    with pytest.raises(InputError, match="no market 'ACME': this deployment has EURUSD, XAU, IDX50"):
+    with pytest.raises(InputError, match="no market 'ACME': this deployment has XAU, EURUSD, IDX50"):
         market.underlying("ACME")
 
 
