@@ -1,37 +1,16 @@
-"""Tokenised cash: issuance, transfers, EIP-2612 permits and balances."""
+"""Tokenised cash: issuance by minters within allowances, redemption by the burner; what every
+token shares (movements, permits, reads) is :class:`dfmi_py.api.token.CompliantToken`."""
 
 from __future__ import annotations
-
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import cached_property
 
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
-from dfmi_py.api.base import ContractAPI
+from dfmi_py.api.token import CompliantToken, require_units
 from dfmi_py.chain.client import checksum
-from dfmi_py.errors import InputError
-from dfmi_py.signing import Domain, permit_message, sign_typed
-from dfmi_py.units import format_units
 
 
-@dataclass(frozen=True)
-class Permit:
-    """A signed EIP-2612 permit: ``owner`` lets ``spender`` spend ``value`` until ``deadline``."""
-
-    owner: str
-    spender: str
-    value: int
-    nonce: int
-    deadline: int
-    v: int
-    r: bytes
-    s: bytes
-
-
-class Cash(ContractAPI):
+class Cash(CompliantToken):
     """The tokenised cash token.
 
     Amounts are integers in the token's smallest unit (see :func:`dfmi_py.units.to_units`).
@@ -41,55 +20,15 @@ class Cash(ContractAPI):
         contract: The ``CashToken`` contract.
     """
 
-    @cached_property
-    def decimals(self) -> int:
-        """Decimals of the smallest unit."""
-        return int(self.contract.functions.decimals().call())
-
-    @cached_property
-    def symbol(self) -> str:
-        """The token symbol."""
-        return str(self.contract.functions.symbol().call())
-
-    def format(self, units: int) -> str:
-        """``units`` as a readable amount with the symbol."""
-        return format_units(units, self.decimals, self.symbol)
-
-    # ------------------------------------------------------------------ reads
-
-    def balance_of(self, account: str) -> int:
-        """Balance of ``account`` in units."""
-        return int(self.contract.functions.balanceOf(checksum(account)).call())
-
-    def balances(self, accounts: Iterable[str]) -> dict[str, int]:
-        """Balances of several accounts, by checksummed address."""
-        return {checksum(a): self.balance_of(a) for a in accounts}
-
-    def total_supply(self) -> int:
-        """Units in circulation."""
-        return int(self.contract.functions.totalSupply().call())
-
-    def allowance(self, owner: str, spender: str) -> int:
-        """What ``spender`` may still move from ``owner``."""
-        return int(self.contract.functions.allowance(checksum(owner), checksum(spender)).call())
-
     def minter_allowance(self, minter: str) -> int:
         """Units ``minter`` may still mint."""
         return int(self.contract.functions.minterAllowance(checksum(minter)).call())
-
-    def paused(self) -> bool:
-        """True while all movement is stopped."""
-        return bool(self.contract.functions.paused().call())
-
-    def nonce(self, owner: str) -> int:
-        """The next permit nonce of ``owner``."""
-        return int(self.contract.functions.nonces(checksum(owner)).call())
 
     # ------------------------------------------------------------------ issuance
 
     def configure_minter(self, master_minter: LocalAccount, minter: str, allowance: int) -> TxReceipt:
         """Make ``minter`` a minter with ``allowance`` units to mint."""
-        _require_units(allowance, "allowance", allow_zero=True)
+        require_units(allowance, "allowance", allow_zero=True)
         call = self.contract.functions.configureMinter(checksum(minter), allowance)
         return self.chain.transact(call, master_minter, "configure minter")
 
@@ -101,90 +40,10 @@ class Cash(ContractAPI):
 
     def mint(self, minter: LocalAccount, to: str, amount: int) -> TxReceipt:
         """Issue ``amount`` to ``to``."""
-        _require_units(amount, "amount")
+        require_units(amount, "amount")
         return self.chain.transact(self.contract.functions.mint(checksum(to), amount), minter, "mint")
 
     def burn(self, burner: LocalAccount, amount: int) -> TxReceipt:
         """Redeem ``amount`` from the burner's own balance."""
-        _require_units(amount, "amount")
+        require_units(amount, "amount")
         return self.chain.transact(self.contract.functions.burn(amount), burner, "burn")
-
-    def pause(self, pauser: LocalAccount) -> TxReceipt:
-        """Stop all movement."""
-        return self.chain.transact(self.contract.functions.pause(), pauser, "pause")
-
-    def unpause(self, pauser: LocalAccount) -> TxReceipt:
-        """Resume movement."""
-        return self.chain.transact(self.contract.functions.unpause(), pauser, "unpause")
-
-    def sync_compliance(self, sender: LocalAccount, account: str) -> TxReceipt:
-        """Copy ``account``'s registry status into the token's mirror (anyone may)."""
-        call = self.contract.functions.syncCompliance(checksum(account))
-        return self.chain.transact(call, sender, "sync compliance")
-
-    # ------------------------------------------------------------------ movement
-
-    def transfer(self, sender: LocalAccount, to: str, amount: int) -> TxReceipt:
-        """Move ``amount`` from ``sender`` to ``to``."""
-        _require_units(amount, "amount", allow_zero=True)
-        return self.chain.transact(self.contract.functions.transfer(checksum(to), amount), sender, "transfer")
-
-    def approve(self, owner: LocalAccount, spender: str, amount: int) -> TxReceipt:
-        """Let ``spender`` move up to ``amount`` of ``owner``'s cash."""
-        _require_units(amount, "amount", allow_zero=True)
-        return self.chain.transact(self.contract.functions.approve(checksum(spender), amount), owner, "approve")
-
-    def transfer_from(self, spender: LocalAccount, owner: str, to: str, amount: int) -> TxReceipt:
-        """Move ``amount`` from ``owner`` to ``to`` using ``spender``'s allowance."""
-        _require_units(amount, "amount", allow_zero=True)
-        call = self.contract.functions.transferFrom(checksum(owner), checksum(to), amount)
-        return self.chain.transact(call, spender, "transferFrom")
-
-    # ------------------------------------------------------------------ permits
-
-    def sign_permit(
-        self,
-        owner: LocalAccount,
-        spender: str,
-        value: int,
-        *,
-        deadline: int | None = None,
-        nonce: int | None = None,
-        domain: Domain | None = None,
-    ) -> Permit:
-        """Sign an EIP-2612 permit off-chain (no transaction).
-
-        The EIP-712 domain is read from the token (ERC-5267 ``eip712Domain``) unless given, so
-        the signature is bound to this chain, this contract and the owner's current nonce.
-
-        Args:
-            owner: The account granting the allowance; signs.
-            spender: Who may spend.
-            value: Allowance in units.
-            deadline: Unix time after which the permit is void; one hour from now by default.
-            nonce: The owner's nonce; read from the token by default.
-            domain: The EIP-712 domain; read from the token by default.
-        """
-        _require_units(value, "value", allow_zero=True)
-        deadline = deadline if deadline is not None else int(time.time()) + 3600
-        nonce = nonce if nonce is not None else self.nonce(owner.address)
-        domain = domain or self.eip712_domain()
-        spender = checksum(spender)
-        signature = sign_typed(owner, permit_message(domain, owner.address, spender, value, nonce, deadline))
-        return Permit(owner.address, spender, value, nonce, deadline, signature.v, signature.r, signature.s)
-
-    def submit_permit(self, permit: Permit, sender: LocalAccount) -> TxReceipt:
-        """Send a signed permit; anyone (``sender``) may pay for it."""
-        call = self.contract.functions.permit(
-            permit.owner, permit.spender, permit.value, permit.deadline, permit.v, permit.r, permit.s
-        )
-        return self.chain.transact(call, sender, "permit")
-
-
-def _require_units(value: int, name: str, *, allow_zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{name} must be an integer number of token units, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise InputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
-    if value >= 2**256:
-        raise InputError(f"{name} does not fit in uint256: {value}")

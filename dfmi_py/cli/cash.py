@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dfmi_py.api.security import UNLIMITED
+from dfmi_py.api.token import UNLIMITED
 from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,

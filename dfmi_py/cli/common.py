@@ -20,7 +20,7 @@ import click
 from eth_account.signers.local import LocalAccount
 
 from dfmi_py.api.market import Market
-from dfmi_py.api.security import UNLIMITED
+from dfmi_py.api.token import UNLIMITED
 from dfmi_py.chain.accounts import dev_account, load_account
 from dfmi_py.chain.client import Chain, checksum
 from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT

@@ -15,7 +15,8 @@ import click
 from web3.types import TxReceipt
 
 from dfmi_py.api.market import Market
-from dfmi_py.api.security import UNLIMITED, Security
+from dfmi_py.api.security import Security
+from dfmi_py.api.token import UNLIMITED
 from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from dfmi_py.api import Market
-from dfmi_py.api.security import UNLIMITED
+from dfmi_py.api.token import UNLIMITED
 from dfmi_py.chain import dev_account
 from dfmi_py.cli.common import spender_address
 from dfmi_py.errors import InputError

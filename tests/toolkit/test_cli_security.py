@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from dfmi_py.api.security import UNLIMITED, Security
+from dfmi_py.api.security import Security
+from dfmi_py.api.token import UNLIMITED
 from dfmi_py.chain import dev_account
 from tests.helpers import leaves_unchanged, one_line_error
 
