@@ -117,3 +117,14 @@ def test_advance_moves_a_devnet_clock_and_refuses_a_bad_duration(run, chain):
     assert "chain time is now 20" in result.output  # ISO 8601
     assert "not a duration" in one_line_error(run("advance", "2 hours"))
     assert int(chain.w3.eth.get_block("latest")["timestamp"]) == now
+
+
+def test_an_address_with_a_wrong_checksum_is_refused_before_anything_is_sent(run):
+    alice = dev_account(7).address
+    at = next(i for i, c in enumerate(alice) if i > 1 and c.isalpha())
+    typo = alice[:at] + alice[at].swapcase() + alice[at + 1 :]  # one letter's case flipped: the checksum breaks
+    assert typo.lower() == alice.lower()
+    assert "wrong EIP-55 checksum" in one_line_error(run("cash", "mint", typo, "1", "--dev-account", "4"))
+    assert "wrong EIP-55 checksum" in one_line_error(run("cash", "balance", typo))
+    # All lower case carries no checksum and is read as the same account.
+    assert run("cash", "balance", alice.lower()).exit_code == 0
