@@ -13,8 +13,9 @@ Two figures per regime:
   of each side of each trade at the regime's margin period, summed over the book.
 * **Current exposure**: at every observation ``t`` of the history, a trade's uncollateralised
   mark-to-market is ``|value(P_t) - value(P_c)|`` where ``P_c`` is the price of the latest
-  settlement whose cash has arrived by ``t`` (settlement times are ``start + k * settle_every``,
-  cash at ``+ lag``; before the first arrival ``P_c`` is the first price). The book's exposure is
+  settlement whose cash arrived strictly before ``t`` (settlement times are
+  ``start + k * settle_every``, cash at ``+ lag``; before the first arrival ``P_c`` is the first
+  price): the exposure just before a payment due at ``t`` is made, the most it reaches. The book's exposure is
   the sum over trades; the table gives its peak and its mean over the observations.
 """
 
@@ -107,12 +108,13 @@ def _exposures(prices: Sequence[PricePoint], quantity: int, scale: int, regime: 
     start = times[0]
     out = []
     for p in prices:
-        # The latest settlement whose cash has arrived: start + k * every + lag <= t.
-        arrived = p.timestamp - start - regime.lag_seconds
-        if arrived < 0:
+        # Measured just before any payment due at t: the latest settlement s = start + k * every
+        # whose cash arrived strictly before t, s + lag < t.
+        elapsed = p.timestamp - start - regime.lag_seconds
+        if elapsed <= 0:
             collected = prices[0].price
         else:
-            settled_at = start + (arrived // regime.settle_every_seconds) * regime.settle_every_seconds
+            settled_at = start + ((elapsed - 1) // regime.settle_every_seconds) * regime.settle_every_seconds
             collected = prices[bisect_right(times, settled_at) - 1].price
         out.append(abs(position_value(quantity, p.price, scale) - position_value(quantity, collected, scale)))
     return out
