@@ -7,8 +7,10 @@ window the buyer's loss is minus the sum of the VM paid to the buyer in the wind
 is that sum. A side **breaches** in a window when its loss exceeds the IM it held (strictly).
 Each (trade, side, window) is one observation; breaches are counted per trade, per member (over the
 sides it holds) and per market. Windows do not overlap so that observations are not built from the
-same flows twice (the Kupiec test assumes independent observations). The IM held is the one given
-per trade and side (constant over the trade's life).
+same flows twice (the Kupiec test assumes independent observations). The two sides of one window
+are two observations although one side's loss is the other's gain (with IMs >= 0 at most one of
+them breaches): the test then sees twice the windows, which is what a member-level count needs.
+The IM held is the one given per trade and side (constant over the trade's life).
 
 Kupiec's proportion-of-failures test (Kupiec 1995): with ``n`` observations, ``x`` breaches and the
 model's breach probability ``p = 1 - c``::
@@ -110,6 +112,10 @@ class BreachCount:
     breaches: int = 0
     worst_excess: int = 0
 
+    def kupiec(self, confidence: float) -> KupiecResult | None:
+        """Kupiec's test of this group at the model's confidence (``None`` without observations)."""
+        return kupiec(self.observations, self.breaches, confidence) if self.observations else None
+
     def add(self, loss: int, im: int) -> BreachCount:
         """This count with one more observation."""
         excess = loss - im
@@ -121,6 +127,7 @@ class BacktestReport:
     """A backtest's counts, per trade, per member and per market, and Kupiec's test over all.
 
     Attributes:
+        confidence: The model's confidence the test uses.
         total: All side-windows.
         by_trade: Per trade id.
         by_member: Per member (address or name).
@@ -128,6 +135,7 @@ class BacktestReport:
         kupiec: The test over all side-windows at the model's confidence.
     """
 
+    confidence: float
     total: BreachCount
     by_trade: dict[int, BreachCount] = field(default_factory=dict)
     by_member: dict[str, BreachCount] = field(default_factory=dict)
@@ -135,7 +143,7 @@ class BacktestReport:
     kupiec: KupiecResult | None = None
 
     def records(self) -> list[dict[str, object]]:
-        """One flat row per group (``pandas.DataFrame(report.records())`` ready)."""
+        """One flat row per group with its Kupiec p-value (``pandas.DataFrame(report.records())`` ready)."""
         rows: list[dict[str, object]] = []
         groups: Iterable[tuple[str, dict[int, BreachCount] | dict[str, BreachCount]]] = (
             ("trade", self.by_trade),
@@ -144,6 +152,7 @@ class BacktestReport:
         )
         for level, counts in groups:
             for key, c in counts.items():
+                test = c.kupiec(self.confidence)
                 rows.append(
                     {
                         "level": level,
@@ -151,6 +160,7 @@ class BacktestReport:
                         "observations": c.observations,
                         "breaches": c.breaches,
                         "worst_excess": c.worst_excess,
+                        "kupiec_p_value": None if test is None else test.p_value,
                     }
                 )
         return rows
@@ -232,5 +242,4 @@ def backtest(
                 by_trade[t.trade_id] = by_trade[t.trade_id].add(loss, im)
                 by_member[member] = by_member[member].add(loss, im)
                 by_market[t.market] = by_market[t.market].add(loss, im)
-    test = kupiec(total.observations, total.breaches, confidence) if total.observations else None
-    return BacktestReport(total, by_trade, by_member, by_market, test)
+    return BacktestReport(confidence, total, by_trade, by_member, by_market, total.kupiec(confidence))

@@ -61,8 +61,11 @@ def test_backtest_lastPartialWindowCounts():
 def test_backtest_recordsAreATable():
     trades, flows = book()
     table = pd.DataFrame(backtest(trades, flows, 10, 0.99).records())
-    assert list(table.columns) == ["level", "key", "observations", "breaches", "worst_excess"]
+    assert list(table.columns) == ["level", "key", "observations", "breaches", "worst_excess", "kupiec_p_value"]
     assert table.groupby("level")["breaches"].sum().to_dict() == {"market": 3, "member": 3, "trade": 3}
+    # Member B: 1 breach in 10 at 99% -> the same test as kupiec(10, 1, 0.99).
+    b = table[(table.level == "member") & (table.key == "B")].iloc[0]
+    assert b.kupiec_p_value == kupiec(10, 1, 0.99).p_value
 
 
 def test_backtest_rejectsAFlowOfAnUnknownTrade():
