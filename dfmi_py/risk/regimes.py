@@ -24,13 +24,14 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
-
-import pandas as pd  # type: ignore[import-untyped]
+from typing import TYPE_CHECKING, Any
 
 from dfmi_py.errors import InputError
 from dfmi_py.risk.forward import position_value
 from dfmi_py.risk.historical import HistoricalModel, PricePoint, Side, historical_im
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped]
 
 __all__ = ["BookTrade", "RegimeFigures", "SettlementRegime", "compare_regimes", "regime_figures"]
 
@@ -179,5 +180,7 @@ def compare_regimes(
         A DataFrame with columns regime, settle_every_s, lag_s, closeout_s, mpor_s, im,
         peak_exposure, mean_exposure.
     """
+    import pandas as pd  # imported on use: the rest of the risk package does not need it
+
     rows = [regime_figures(trades, prices, price, scale, model, r).record() for r in regimes]
     return pd.DataFrame(rows)
