@@ -6,7 +6,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dfmi_py.errors import ConfigError, InputError
@@ -21,6 +21,8 @@ from dfmi_py.services.feeder.decide import (
 )
 from dfmi_py.services.sources import AcceptedQuote, Quote, QuoteProblem, SourcePolicy
 
+#: Pure and fast: many more examples than the chain-bound tests' profile allows.
+PURE_EXAMPLES = 300
 NOW = 1_800_000_000
 REPORTER = "0x00000000000000000000000000000000000000A1"
 POLICY = SourcePolicy(decimals=8, max_age=60, max_jump_bps=5_000, jump_reference_max_age=600)
@@ -168,6 +170,7 @@ def feeder_states(draw: st.DrawFn) -> FeederState:
     return state(text, latest=latest, reported=reported, submissions=submissions, config=config)
 
 
+@settings(max_examples=PURE_EXAMPLES)
 @given(feeder_states())
 def test_fuzz_neverReportsTwiceInARound(s: FeederState) -> None:
     decision = decide(s)
@@ -177,6 +180,7 @@ def test_fuzz_neverReportsTwiceInARound(s: FeederState) -> None:
         assert decision.report.round_id == s.open_round
 
 
+@settings(max_examples=PURE_EXAMPLES)
 @given(feeder_states())
 def test_fuzz_reportsWheneverDeviationOrHeartbeatRequireIt(s: FeederState) -> None:
     decision = decide(s)
@@ -196,6 +200,7 @@ def test_fuzz_reportsWheneverDeviationOrHeartbeatRequireIt(s: FeederState) -> No
         assert decision.report.answer == quote.answer
 
 
+@settings(max_examples=PURE_EXAMPLES)
 @given(
     prices=st.lists(st.integers(min_value=90 * E8, max_value=110 * E8), min_size=1, max_size=40),
     steps=st.lists(st.integers(min_value=1, max_value=900), min_size=40, max_size=40),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dfmi_py.errors import ConfigError
@@ -21,6 +21,8 @@ from dfmi_py.services.sources import (
     validate_quote,
 )
 
+#: Pure and fast: many more examples than the chain-bound tests' profile allows.
+PURE_EXAMPLES = 300
 NOW = 1_800_000_000
 POLICY = SourcePolicy(decimals=8, max_age=60, max_jump_bps=1_000, jump_reference_max_age=300)
 PREVIOUS = AcceptedQuote("csv", Decimal("100"), 100 * 10**8, NOW - 30)
@@ -154,6 +156,7 @@ def test_policy_refusesInvalidSettings(kwargs: dict[str, int]) -> None:
         SourcePolicy(**(base | kwargs))
 
 
+@settings(max_examples=PURE_EXAMPLES)
 @given(
     units=st.integers(min_value=1, max_value=10**30),
     decimals=st.integers(min_value=0, max_value=18),
@@ -165,6 +168,7 @@ def test_fuzz_toAnswer_roundTripsEveryRepresentablePrice(units: int, decimals: i
     assert to_answer(Decimal(text), decimals) == units
 
 
+@settings(max_examples=PURE_EXAMPLES)
 @given(
     previous=st.integers(min_value=1, max_value=10**12),
     price=st.integers(min_value=1, max_value=10**12),

@@ -12,8 +12,8 @@ deterministic order, and what it held back and why. The rules follow the engine'
   within the per-transaction budget (the configured one, never above the block gas limit). A
   trade that alone exceeds the budget is held, with the reason. The pause does not hold a
   settlement: the engine settles from margin accounts and skips only the pulls that fail.
-- **Mature** a ``Live``/``MarginCall`` trade with the first final round at or after its maturity,
-  as ``mature`` checks it: the round is after ``lastRound``, and the round before it is at or
+- **Mature** a ``Live``/``MarginCall`` trade with the first final round after ``lastRound`` that
+  finalised at or after its maturity, as ``mature`` checks it: the round before it is at or
   below ``lastRound`` or finalised before maturity. The reader passes the rounds it knows; when
   the latest round is at or after maturity but that round cannot be identified from them, the
   trade is held (read more history).
@@ -243,13 +243,12 @@ def maturity_round(trade: TradeView, round_ids: list[int], times: list[int], rou
         times: Their ``updatedAt``, in the same order.
         rounds: ``round id -> updatedAt`` of the known rounds.
     """
-    index = bisect.bisect_left(times, trade.maturity)  # final rounds' times never decrease
+    # the first known round after lastRound finalised at or after maturity (times never decrease)
+    index = max(bisect.bisect_left(times, trade.maturity), bisect.bisect_right(round_ids, trade.last_round))
     if index == len(round_ids):
         return None
     candidate = round_ids[index]
     before = candidate - 1
-    if candidate <= trade.last_round:
-        return None
     if before > trade.last_round and not (before in rounds and rounds[before] < trade.maturity):
         return None
     return candidate
@@ -270,6 +269,8 @@ def _decide_market(market: MarketState, state: KeeperState) -> tuple[list[Action
     maturing: list[Mature] = []
     for trade in trades:
         if trade.state not in OPEN_STATES or latest is None or latest.updated_at < trade.maturity:
+            continue
+        if latest.round_id <= trade.last_round:  # settled to a round at or after maturity: wait for the next
             continue
         round_id = maturity_round(trade, round_ids, times, rounds)
         if round_id is None:
