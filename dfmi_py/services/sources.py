@@ -18,7 +18,7 @@ longer than that is accepted. The oracle's own anchor and jump quorum still guar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DecimalException, localcontext
 from enum import Enum
 
 from dfmi_py.errors import ConfigError
@@ -143,7 +143,7 @@ def _parse(value: object) -> Decimal | None:
         return None
     try:
         parsed = _EXACT.create_decimal(value)
-    except (InvalidOperation, ValueError):
+    except (DecimalException, ValueError):  # not a number, or beyond any exponent a price has
         return None
     return parsed if parsed.is_finite() else None
 

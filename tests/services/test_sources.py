@@ -50,12 +50,14 @@ def test_validate_refusesMissingTimestamp() -> None:
     assert refusal("101.5", timestamp=None) is QuoteProblem.MISSING
 
 
-@pytest.mark.parametrize("value", ["abc", "1.2.3", "NaN", "Infinity", "-inf", True, [1], {"p": 1}, b"100"])
+@pytest.mark.parametrize(
+    "value", ["abc", "1.2.3", "NaN", "Infinity", "-inf", True, [1], {"p": 1}, b"100", "1e99999", float("nan")]
+)
 def test_validate_refusesNonNumeric(value: object) -> None:
     assert refusal(value) is QuoteProblem.NOT_NUMERIC
 
 
-@pytest.mark.parametrize("value", ["0", "-1", -5, Decimal("-0.00000001"), "0.000000004"])
+@pytest.mark.parametrize("value", ["0", "-1", -5, Decimal("-0.00000001"), "0.000000004", "1e-99999"])
 def test_validate_refusesNonPositive(value: object) -> None:
     """Including a positive price that rounds to 0 at the feed's 8 decimals."""
     assert refusal(value) is QuoteProblem.NOT_POSITIVE
@@ -164,7 +166,8 @@ def test_policy_refusesInvalidSettings(kwargs: dict[str, int]) -> None:
 )
 def test_fuzz_toAnswer_roundTripsEveryRepresentablePrice(units: int, decimals: int, extra: int) -> None:
     """A price with at most the feed's decimals converts to exactly its units, however written."""
-    text = f"{Decimal(units).scaleb(-decimals):f}" + ("0" * extra if decimals else "")
+    digits = str(units).rjust(decimals + 1, "0")
+    text = f"{digits[:-decimals]}.{digits[-decimals:]}" + "0" * extra if decimals else digits
     assert to_answer(Decimal(text), decimals) == units
 
 

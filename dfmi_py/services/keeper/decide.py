@@ -16,7 +16,9 @@ deterministic order, and what it held back and why. The rules follow the engine'
   finalised at or after its maturity, as ``mature`` checks it: the round before it is at or
   below ``lastRound`` or finalised before maturity. The reader passes the rounds it knows; when
   the latest round is at or after maturity but that round cannot be identified from them, the
-  trade is held (read more history).
+  trade is held (read more history). The pause does not hold a maturity either: the engine
+  refuses one (``DerivativeCashPaused``) only when the final payment needs a wallet pull, and the
+  next call decides it again.
 - **Declare default** on a ``MarginCall`` trade once ``now`` is past its effective cure deadline
   (``cureDeadlineOf``, which already includes a full cure period after the token's last unpause),
   never while the cash token is paused. A trade due for maturity is matured instead (the final
