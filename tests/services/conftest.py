@@ -1,0 +1,1 @@
+"""Pure tests of the services' decisions: no fixture here starts a chain."""
