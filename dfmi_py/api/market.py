@@ -13,6 +13,7 @@ from dfmi_py.api.derivatives import Derivatives
 from dfmi_py.api.fund import DefaultFund
 from dfmi_py.api.netting import Netting
 from dfmi_py.api.oracle import Oracle
+from dfmi_py.api.risk import RiskReader
 from dfmi_py.api.settlement import Settlement
 from dfmi_py.api.waterfall import Waterfall, waterfalls
 from dfmi_py.chain.client import Chain
@@ -90,6 +91,11 @@ class Market:
             netting=Netting(chain, deployment.netting),
             markets=markets,
         )
+
+    @property
+    def risk(self) -> RiskReader:
+        """The risk figures (IM models, backtest, fund sizing, regimes) read from this market's chain."""
+        return RiskReader(self)
 
     def underlying(self, name: str | None = None) -> Underlying:
         """The market ``name`` (its case does not matter), or the first one when ``name`` is ``None``.
