@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dfmi_py.api.derivatives import TradeState
+from dfmi_py.api.derivatives import Terms, TradeState
 from dfmi_py.errors import InputError
 from dfmi_py.risk.backtest import BacktestReport, TradeMargin, VmFlow, backtest
 from dfmi_py.risk.forward import position_value
@@ -236,6 +236,22 @@ class RiskReader:
         buyer = historical_im(quantity, price, scale, Side.BUYER, history, model, stressed)
         seller = historical_im(quantity, price, scale, Side.SELLER, history, model, stressed)
         return ProposedIm(buyer.im, seller.im, notional, buyer.scenarios)
+
+    def terms_from_model(
+        self,
+        buyer: str,
+        seller: str,
+        quantity: int,
+        contract_price: int,
+        maturity: int,
+        model: ImModel,
+        name: str | None = None,
+        prices: Sequence[PricePoint] | None = None,
+    ) -> Terms:
+        """A forward's terms with each side's IM from ``model`` (:meth:`proposed_im`): propose them
+        with ``Derivatives.propose``; the counterparty confirms the same terms, IMs included."""
+        proposed = self.proposed_im(quantity, contract_price, model, name, prices)
+        return Terms(buyer, seller, quantity, contract_price, maturity, proposed.buyer_im, proposed.seller_im)
 
     def trade_margins(self, name: str | None = None, now: int | None = None) -> list[TradeMargin]:
         """Each confirmed trade's IMs and observed life ``[start, end]`` as the backtest takes them

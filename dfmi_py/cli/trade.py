@@ -59,12 +59,15 @@ from dfmi_py.cli.common import (
     signer_options,
 )
 from dfmi_py.cli.files import read_json_file, write_json_file
+from dfmi_py.cli.models import describe_model, im_model, model_options, read_series
 from dfmi_py.display import amount, decimal, duration, enum_name, iso, number, when
 from dfmi_py.errors import InputError
 from dfmi_py.units import parse_duration, to_units
 
 #: Decimals of a quantity of the underlying (the engine's fixed point).
 QUANTITY_DECIMALS = 18
+#: A year in seconds: the schedule's maturity buckets from a trade's maturity.
+YEAR_SECONDS = 365 * 86_400
 
 
 # ---------------------------------------------------------------------- parsing (pure)
@@ -276,9 +279,12 @@ def trade() -> None:
 @click.option("--quantity", required=True, help="Units of the underlying, e.g. 5 or 0.25.")
 @click.option("--price", required=True, help="Contract price in the feed's units, e.g. 2000.5.")
 @click.option("--maturity", required=True, help="ISO 8601 time or +DURATION from now (+30d).")
-@click.option("--im", metavar="AMOUNT", help="Initial margin of each party, in cash.")
+@click.option(
+    "--im", metavar="AMOUNT|model", help="Initial margin of each party, in cash; `model`: each side's from the model."
+)
 @click.option("--buyer-im", metavar="AMOUNT", help="The buyer's initial margin [default: --im].")
 @click.option("--seller-im", metavar="AMOUNT", help="The seller's initial margin [default: --im].")
+@model_options
 @market_option
 @signer_options
 def propose(
@@ -296,26 +302,43 @@ def propose(
     market_name: str | None,
     key_env: str,
     dev_account: int | None,
+    **settings: Any,
 ) -> None:
-    """Propose a forward; the counterparty confirms it with `dfmi trade confirm ID`."""
+    """Propose a forward; the counterparty confirms it with `dfmi trade confirm ID`.
+
+    With `--im model` each side's IM comes from the model (--model and its settings, as in
+    `dfmi risk im`); the counterparty confirms the same terms, IMs included.
+    """
     book = _book(options, market_name)
     me = signer(key_env, dev_account)
     buyer, seller = parties_of(me.address, side, counterparty, buyer, seller)
-    ims = []
-    for name, value in (("buyer", buyer_im), ("seller", seller_im)):
-        chosen = value if value is not None else im
-        if chosen is None:
-            raise InputError(f"no initial margin for the {name}: give --im AMOUNT (both) or --{name}-im AMOUNT")
-        ims.append(to_units(chosen, book.market.cash.decimals))
     now = book.now()
     expiry = parse_time(maturity, now)
     if expiry <= now:
         raise InputError(f"maturity {iso(expiry)} is not after the chain's time {iso(now)}")
+    units = to_units(quantity, QUANTITY_DECIMALS)
+    contract_price = to_units(price, book.underlying.oracle.decimals)
+    ims = []
+    if im is not None and im.strip().lower() == "model":
+        if buyer_im is not None or seller_im is not None:
+            raise InputError("--im model sets both IMs: drop --buyer-im / --seller-im")
+        model = im_model(settings, maturity_years=(expiry - now) / YEAR_SECONDS)
+        decimals = book.underlying.oracle.decimals
+        series = read_series(settings["series"], decimals) if settings["series"] is not None else None
+        proposed = book.market.risk.proposed_im(units, contract_price, model, book.underlying.name, series)
+        ims = [proposed.buyer_im, proposed.seller_im]
+        click.echo(f"IMs from the model: {describe_model(model)}", err=True)
+    else:
+        for name, value in (("buyer", buyer_im), ("seller", seller_im)):
+            chosen = value if value is not None else im
+            if chosen is None:
+                raise InputError(f"no initial margin for the {name}: give --im AMOUNT (both) or --{name}-im AMOUNT")
+            ims.append(to_units(chosen, book.market.cash.decimals))
     terms = Terms(
         buyer=buyer,
         seller=seller,
-        quantity=to_units(quantity, QUANTITY_DECIMALS),
-        contract_price=to_units(price, book.underlying.oracle.decimals),
+        quantity=units,
+        contract_price=contract_price,
         maturity=expiry,
         buyer_im=ims[0],
         seller_im=ims[1],

@@ -1,0 +1,150 @@
+"""``dfmi risk`` and ``dfmi trade propose --im model`` on the scenario of test_risk_api (rounds at
+2,000, 2,100, 1,700 an hour apart; trade 1: Alice buys 5 from Bob at 2,000, IM 1,000 each).
+
+Each refusal is one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from dfmi_py.api import TradeState
+from tests.helpers import one_line_error
+from tests.toolkit import test_risk_api
+from tests.toolkit.test_risk_api import ALICE, BOB, E8, HOUR, USD
+
+#: The same scenario as the API's tests (the same fixture, so the same cached set-up).
+scenario = test_risk_api.scenario
+
+HISTORICAL_90_VAR = ("--confidence", "0.9", "--measure", "var", "--mpor", "1h")
+
+
+def _ok(result) -> str:
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _json(result) -> dict:
+    return json.loads(_ok(result))
+
+
+def test_risk_im_schedule_is_six_percent_of_the_fx_notional(run, scenario):
+    output = _ok(run("risk", "im", "--quantity", "5", "--price", "2000", "--model", "schedule"))
+    assert "notional 10,000.000000 DSD" in output
+    assert "buyer IM  600.000000 DSD" in output
+    assert "seller IM 600.000000 DSD" in output
+
+
+def test_risk_im_of_a_trade_from_the_oracles_rounds(run, scenario):
+    data = _json(run("risk", "im", "--trade", "1", *HISTORICAL_90_VAR, "--json"))
+    # Windows 2,000 -> 2,100 and 2,100 -> 1,700; 5 units at 2,000: the buyer loses
+    # 10,000 - 5 * 1,619.04761904 = 1,904.761905, the seller 5 * 100 = 500.
+    assert (data["buyer_im"], data["seller_im"], data["scenarios"]) == (1_904_761_905, 500 * USD, 2)
+    assert (data["held_buyer_im"], data["held_seller_im"], data["history"]) == (1_000 * USD, 1_000 * USD, "oracle")
+
+
+def test_risk_im_from_a_series_file(run, scenario, tmp_path):
+    series = tmp_path / "prices.csv"
+    series.write_text("time,price\n0,100\n3600,110\n1970-01-01T02:00:00Z,99\n")
+    data = _json(
+        run("risk", "im", "--quantity", "1", "--price", "100", *HISTORICAL_90_VAR, "--series", str(series), "--json")
+    )
+    # 100 -> 110 and 110 -> 99 (x 0.9): each side's worst hourly loss on 1 unit at 100 is 10.
+    assert (data["buyer_im"], data["seller_im"], data["history"]) == (10 * USD, 10 * USD, "series")
+
+
+def test_risk_im_refusals_are_one_line(run, scenario, tmp_path):
+    assert "give --trade ID, or both --quantity and --price" in one_line_error(run("risk", "im", "--quantity", "5"))
+    line = one_line_error(run("risk", "im", "--trade", "1", "--price", "2000"))
+    assert "not both" in line
+    line = one_line_error(run("risk", "im", "--quantity", "5", "--price", "2000", "--mpor", "10h"))
+    assert "no scenarios: the history is shorter than the horizon" in line
+    line = one_line_error(run("risk", "im", "--quantity", "5", "--price", "2000", "--confidence", "1"))
+    assert "confidence must be strictly between 0 and 1" in line
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,price\n0,100\nyesterday,110\n")
+    line = one_line_error(run("risk", "im", "--quantity", "1", "--price", "100", "--series", str(bad)))
+    assert f"{bad}:3: 'yesterday' is not a time" in line
+    line = one_line_error(run("risk", "im", "--trade", "9", "--model", "schedule"))
+    assert "no trade 9 was proposed" in line
+
+
+def test_risk_backtest_counts_the_breach(run, scenario):
+    data = _json(run("risk", "backtest", "--mpor", "1h", "--json"))
+    assert (data["total"]["observations"], data["total"]["breaches"], data["total"]["rejected"]) == (6, 1, True)
+    members = {row["key"]: row for row in data["by_member"]}
+    assert (members[ALICE.address]["breaches"], members[ALICE.address]["worst_excess"]) == (1, 1_000 * USD)
+    assert members[BOB.address]["breaches"] == 0
+    output = _ok(run("risk", "backtest", "--mpor", "1h"))
+    assert "1 breaches in 6 side-windows" in output
+    assert "rejects the model's coverage at 0.05" in output
+
+
+def test_risk_fund_with_hypothetical_shocks(run, scenario):
+    name = next(iter(scenario.markets))
+    args = ("risk", "fund", "--shock", f"{name}=-2000", "--shock", f"{name.lower()}=1000")
+    data = _json(run(*args, "--json"))
+    assert (data["cover1"], data["cover2"], data["fund_total_assets"]) == (700 * USD, 700 * USD, 2_000 * USD)
+    shares = {row["member"]: row["contribution"] for row in data["members"]}
+    assert shares == {ALICE.address: 700 * USD, BOB.address: 0}
+    output = _ok(run(*args))
+    assert "cover-2 700.000000 DSD (covered)" in output
+
+
+def test_risk_fund_refusals_are_one_line(run, scenario):
+    assert "give MARKET=BPS" in one_line_error(run("risk", "fund", "--shock", "20%"))
+    assert "no market 'NOPE'" in one_line_error(run("risk", "fund", "--shock", "NOPE=-100"))
+    assert "> -10000 bps" in one_line_error(run("risk", "fund", "--shock", f"{next(iter(scenario.markets))}=-10000"))
+
+
+def test_risk_regimes_table(run, scenario):
+    data = _json(
+        run("risk", "regimes", "--regime", "every round=1h", "--regime", "two-hourly=2h", *HISTORICAL_90_VAR, "--json")
+    )
+    rows = data["regimes"]
+    assert [r["mpor_s"] for r in rows] == [HOUR, 2 * HOUR]
+    assert [r["im"] for r in rows] == [1_619_047_620 + 425 * USD, 1_275 * USD]
+    output = _ok(run("risk", "regimes", "--regime", "every round=1h", *HISTORICAL_90_VAR))
+    assert "every round" in output
+
+
+def test_risk_regimes_refusals_are_one_line(run, scenario):
+    assert "drop --model schedule" in one_line_error(run("risk", "regimes", "--model", "schedule"))
+    assert "give NAME=EVERY" in one_line_error(run("risk", "regimes", "--regime", "daily"))
+    # The default regimes need days of history; two hours of rounds give no scenario.
+    assert "no scenarios" in one_line_error(run("risk", "regimes"))
+
+
+def test_trade_propose_im_model_both_parties_sign_the_same_terms(run, scenario):
+    proposed = _ok(
+        run("trade", "propose", "--side", "buy", "--counterparty", BOB.address, "--quantity", "5", "--price", "2000",
+            "--maturity", "+30d", "--im", "model", "--model", "schedule", "--dev-account", "7")
+    )  # fmt: skip
+    trade_id = int(re.search(r"trade (\d+) proposed", proposed).group(1))
+    assert "IMs from the model: schedule (fx, 0.0821918 years)" in proposed
+    assert "IM buyer 600.000000 DSD, seller 600.000000 DSD" in proposed
+    terms = scenario.derivatives.proposed_terms(trade_id)
+    assert (terms.buyer_im, terms.seller_im) == (600 * USD, 600 * USD)
+    _ok(run("trade", "confirm", str(trade_id), "--dev-account", "8"))
+    info = scenario.derivatives.trade(trade_id)
+    assert (info.state, info.buyer_im, info.seller_im) == (TradeState.LIVE, 600 * USD, 600 * USD)
+
+
+def test_trade_propose_im_model_refuses_explicit_ims(run, scenario):
+    line = one_line_error(
+        run("trade", "propose", "--side", "buy", "--counterparty", BOB.address, "--quantity", "5", "--price", "2000",
+            "--maturity", "+30d", "--im", "model", "--buyer-im", "10", "--dev-account", "7")
+    )  # fmt: skip
+    assert "drop --buyer-im / --seller-im" in line
+    assert scenario.derivatives.trade_count() == 1
+
+
+def test_api_terms_from_model(scenario):
+    from dfmi_py.api.risk import ScheduleModel
+    from dfmi_py.risk import AssetClass
+
+    terms = scenario.risk.terms_from_model(
+        ALICE.address, BOB.address, 5 * 10**18, 2_000 * E8, 2**40 - 1, ScheduleModel(AssetClass.EQUITY)
+    )
+    assert (terms.buyer_im, terms.seller_im) == (1_500 * USD, 1_500 * USD)
