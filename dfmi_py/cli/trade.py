@@ -6,6 +6,7 @@ oracle round, declares a default once a margin call's cure period is over, and m
     dfmi trade propose --side buy --counterparty 0xBOB --quantity 5 --price 2000 --maturity +30d \\
         --im 1000 --dev-account 7                                   # trade 1: Alice buys 5 from Bob
     dfmi trade confirm 1 --dev-account 8                            # Bob confirms the same terms
+    dfmi trade propose ... --im model --model historical --mpor 2h  # or each side's IM from a model
     dfmi trade settle --all-due --dev-account 15                    # anyone, after each new round
     dfmi trade cure 1 --dev-account 8                               # the debtor pays a margin call
     dfmi trade default 1 --dev-account 15                           # or anyone, after the cure period
