@@ -296,7 +296,9 @@ def test_fund_status_and_waterfalls_after_a_default(
 # ====================================================================== progress
 
 
-def test_deploy_reports_each_contract_on_stderr_whatever_the_verbosity(node, tmp_path: Path) -> None:
+def test_deploy_reports_each_contract_on_stderr_whatever_the_verbosity(node, chain, tmp_path: Path) -> None:
+    # `chain` puts the test under the chain's isolation: the suite it deploys on the session node
+    # is reverted afterwards, so the next test's kept setups find the chain as they left it.
     runner = CliRunner(mix_stderr=False)
     base = ["--rpc-url", node.rpc_url, "--deployments-dir", str(tmp_path)]
     first = runner.invoke(cli, [*base, "deploy", "--dev-account", "0"], catch_exceptions=False)

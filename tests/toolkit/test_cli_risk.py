@@ -29,14 +29,14 @@ def _json(result) -> dict:
     return json.loads(_ok(result))
 
 
-def test_risk_im_schedule_is_six_percent_of_the_fx_notional(run, scenario):
+def test_risk_im_schedule_is_six_percent_of_the_fx_notional(scenario, run):
     output = _ok(run("risk", "im", "--quantity", "5", "--price", "2000", "--model", "schedule"))
     assert "notional 10,000.000000 DSD" in output
     assert "buyer IM  600.000000 DSD" in output
     assert "seller IM 600.000000 DSD" in output
 
 
-def test_risk_im_of_a_trade_from_the_oracles_rounds(run, scenario):
+def test_risk_im_of_a_trade_from_the_oracles_rounds(scenario, run):
     data = _json(run("risk", "im", "--trade", "1", *HISTORICAL_90_VAR, "--json"))
     # Windows 2,000 -> 2,100 and 2,100 -> 1,700; 5 units at 2,000: the buyer loses
     # 10,000 - 5 * 1,619.04761904 = 1,904.761905, the seller 5 * 100 = 500.
@@ -44,7 +44,7 @@ def test_risk_im_of_a_trade_from_the_oracles_rounds(run, scenario):
     assert (data["held_buyer_im"], data["held_seller_im"], data["history"]) == (1_000 * USD, 1_000 * USD, "oracle")
 
 
-def test_risk_im_from_a_series_file(run, scenario, tmp_path):
+def test_risk_im_from_a_series_file(scenario, run, tmp_path):
     series = tmp_path / "prices.csv"
     series.write_text("time,price\n0,100\n3600,110\n1970-01-01T02:00:00Z,99\n")
     data = _json(
@@ -54,7 +54,7 @@ def test_risk_im_from_a_series_file(run, scenario, tmp_path):
     assert (data["buyer_im"], data["seller_im"], data["history"]) == (10 * USD, 10 * USD, "series")
 
 
-def test_risk_im_refusals_are_one_line(run, scenario, tmp_path):
+def test_risk_im_refusals_are_one_line(scenario, run, tmp_path):
     assert "give --trade ID, or both --quantity and --price" in one_line_error(run("risk", "im", "--quantity", "5"))
     line = one_line_error(run("risk", "im", "--trade", "1", "--price", "2000"))
     assert "not both" in line
@@ -70,7 +70,7 @@ def test_risk_im_refusals_are_one_line(run, scenario, tmp_path):
     assert "no trade 9 was proposed" in line
 
 
-def test_risk_backtest_counts_the_breach(run, scenario):
+def test_risk_backtest_counts_the_breach(scenario, run):
     data = _json(run("risk", "backtest", "--mpor", "1h", "--json"))
     assert (data["total"]["observations"], data["total"]["breaches"], data["total"]["rejected"]) == (6, 1, True)
     members = {row["key"]: row for row in data["by_member"]}
@@ -81,7 +81,7 @@ def test_risk_backtest_counts_the_breach(run, scenario):
     assert "rejects the model's coverage at 0.05" in output
 
 
-def test_risk_fund_with_hypothetical_shocks(run, scenario):
+def test_risk_fund_with_hypothetical_shocks(scenario, run):
     name = next(iter(scenario.markets))
     args = ("risk", "fund", "--shock", f"{name}=-2000", "--shock", f"{name.lower()}=1000")
     data = _json(run(*args, "--json"))
@@ -92,13 +92,13 @@ def test_risk_fund_with_hypothetical_shocks(run, scenario):
     assert "cover-2 700.000000 DSD (covered)" in output
 
 
-def test_risk_fund_refusals_are_one_line(run, scenario):
+def test_risk_fund_refusals_are_one_line(scenario, run):
     assert "give MARKET=BPS" in one_line_error(run("risk", "fund", "--shock", "20%"))
     assert "no market 'NOPE'" in one_line_error(run("risk", "fund", "--shock", "NOPE=-100"))
     assert "> -10000 bps" in one_line_error(run("risk", "fund", "--shock", f"{next(iter(scenario.markets))}=-10000"))
 
 
-def test_risk_regimes_table(run, scenario):
+def test_risk_regimes_table(scenario, run):
     data = _json(
         run("risk", "regimes", "--regime", "every round=1h", "--regime", "two-hourly=2h", *HISTORICAL_90_VAR, "--json")
     )
@@ -109,14 +109,14 @@ def test_risk_regimes_table(run, scenario):
     assert "every round" in output
 
 
-def test_risk_regimes_refusals_are_one_line(run, scenario):
+def test_risk_regimes_refusals_are_one_line(scenario, run):
     assert "drop --model schedule" in one_line_error(run("risk", "regimes", "--model", "schedule"))
     assert "give NAME=EVERY" in one_line_error(run("risk", "regimes", "--regime", "daily"))
     # The default regimes need days of history; two hours of rounds give no scenario.
     assert "no scenarios" in one_line_error(run("risk", "regimes"))
 
 
-def test_trade_propose_im_model_both_parties_sign_the_same_terms(run, scenario):
+def test_trade_propose_im_model_both_parties_sign_the_same_terms(scenario, run):
     proposed = _ok(
         run("trade", "propose", "--side", "buy", "--counterparty", BOB.address, "--quantity", "5", "--price", "2000",
             "--maturity", "+30d", "--im", "model", "--model", "schedule", "--dev-account", "7")
@@ -131,7 +131,7 @@ def test_trade_propose_im_model_both_parties_sign_the_same_terms(run, scenario):
     assert (info.state, info.buyer_im, info.seller_im) == (TradeState.LIVE, 600 * USD, 600 * USD)
 
 
-def test_trade_propose_im_model_refuses_explicit_ims(run, scenario):
+def test_trade_propose_im_model_refuses_explicit_ims(scenario, run):
     line = one_line_error(
         run("trade", "propose", "--side", "buy", "--counterparty", BOB.address, "--quantity", "5", "--price", "2000",
             "--maturity", "+30d", "--im", "model", "--buyer-im", "10", "--dev-account", "7")
