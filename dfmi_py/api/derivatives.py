@@ -495,7 +495,7 @@ class Derivatives(ContractAPI):
             args = dict(self.contract.events[name]().process_log(log)["args"])
             block = int(log["blockNumber"])
             if block not in times:
-                times[block] = int(self.chain.w3.eth.get_block(block)["timestamp"])
+                times.update(self.chain.block_times([block]))
             trade_id = int(args["tradeId"]) if "tradeId" in args else None
             plain = {key: _plain_arg(value) for key, value in args.items()}
             decoded.append(TradeEvent(name, trade_id, block, int(log["logIndex"]), times[block], plain))

@@ -374,7 +374,7 @@ class DefaultFund(ContractAPI):
     def action(self, kind: ActionKind, *values: Any, deadline: int | None = None, nonce: int | None = None) -> Action:
         """An action of ``kind`` with the fund's current nonce, valid for an hour by default."""
         if deadline is None:
-            deadline = int(self.chain.w3.eth.get_block("latest")["timestamp"]) + DEFAULT_ACTION_TTL
+            deadline = self.chain.now() + DEFAULT_ACTION_TTL
         if nonce is None:
             nonce = int(self.contract.functions.nonce().call())
         return Action.build(kind, *values, nonce=nonce, deadline=deadline)

@@ -737,7 +737,7 @@ class Netting(ContractAPI):
         ]
 
     def _now(self) -> int:
-        return int(self.chain.w3.eth.get_block("latest")["timestamp"])
+        return self.chain.now()
 
 
 def ratio_text(compression: Compression) -> str:

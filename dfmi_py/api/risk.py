@@ -201,7 +201,7 @@ class RiskReader:
         return out
 
     def _now(self) -> int:
-        return int(self.market.chain.w3.eth.get_block("latest")["timestamp"])
+        return self.market.chain.now()
 
     # ------------------------------------------------------------------ the figures
 

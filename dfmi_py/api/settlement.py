@@ -428,7 +428,7 @@ class Settlement(ContractAPI):
         return []
 
     def _now(self) -> int:
-        return int(self.chain.w3.eth.get_block("latest")["timestamp"])
+        return self.chain.now()
 
 
 _KINDS = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -77,6 +77,14 @@ class Chain:
         return self._chain_id
 
     # ------------------------------------------------------------------ contracts
+
+    def now(self) -> int:
+        """The latest block's time (unix seconds): the chain's clock, not the wall clock."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def block_times(self, blocks: Iterable[int]) -> dict[int, int]:
+        """The time of each of ``blocks`` (each block read once)."""
+        return {block: int(self.w3.eth.get_block(block)["timestamp"]) for block in set(blocks)}
 
     def contract(self, name: str, address: str) -> Contract:
         """A web3 contract object for the compiled contract ``name`` at ``address``."""

@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,16 +82,6 @@ def json_option(func: Any) -> Any:
 def echo_json(data: Any) -> None:
     """Print ``data`` as one JSON document (through :func:`dfmi_py.display.jsonable`)."""
     click.echo(json.dumps(jsonable(data), indent=2))
-
-
-def chain_now(chain: Chain) -> int:
-    """The latest block's time: what the contracts compare deadlines and price ages with."""
-    return int(chain.w3.eth.get_block("latest")["timestamp"])
-
-
-def block_times(chain: Chain, blocks: Iterable[int]) -> dict[int, int]:
-    """The time of each of ``blocks`` (each read once)."""
-    return {block: int(chain.w3.eth.get_block(block)["timestamp"]) for block in set(blocks)}
 
 
 def signer(key_env: str, dev_index: int | None) -> LocalAccount:

@@ -24,8 +24,6 @@ from dfmi_py.api.market import Market
 from dfmi_py.api.settlement import Outcome, Settlement, SignedInstruction
 from dfmi_py.cli.common import (
     Options,
-    block_times,
-    chain_now,
     echo_json,
     json_option,
     open_market,
@@ -61,7 +59,7 @@ def _describe(market: Market, instruction: Instruction, now: int | None = None) 
         contract = market.chain.contract("CashToken", token)
         return format_units(amount, int(contract.functions.decimals().call()), contract.functions.symbol().call())
 
-    now = chain_now(market.chain) if now is None else now
+    now = market.chain.now() if now is None else now
     return (
         f"{instruction.party_a} delivers {leg(instruction.token_a, instruction.amount_a)}; "
         f"{instruction.party_b} delivers {leg(instruction.token_b, instruction.amount_b)}; "
@@ -121,7 +119,7 @@ def dvp_new(
     security = security or market.deployment.security.address
     cash_token = cash_token or market.deployment.cash.address
     settlement = _settlement(market)
-    deadline = settlement.chain.w3.eth.get_block("latest")["timestamp"] + deadline_in
+    deadline = settlement.chain.now() + deadline_in
     instruction = settlement.dvp(
         seller, security, _units(market, security, quantity), buyer, cash_token, _units(market, cash_token, price),
         deadline=deadline, nonce=nonce,
@@ -154,7 +152,7 @@ def dvp_pvp(
     """A PvP: PAYER_A pays AMOUNT_A of token CURRENCY_A to PAYER_B, who pays AMOUNT_B of CURRENCY_B."""
     market = open_market(options)
     settlement = _settlement(market)
-    deadline = settlement.chain.w3.eth.get_block("latest")["timestamp"] + deadline_in
+    deadline = settlement.chain.now() + deadline_in
     instruction = settlement.pvp(
         payer_a, currency_a, _units(market, currency_a, amount_a), payer_b, currency_b,
         _units(market, currency_b, amount_b), deadline=deadline, nonce=nonce,
@@ -252,7 +250,7 @@ def dvp_status(options: Options, files: tuple[Path, ...], as_json: bool) -> None
     """Show the state of FILES' instructions."""
     market = open_market(options)
     settlement = _settlement(market)
-    now = chain_now(market.chain)
+    now = market.chain.now()
     rows = []
     for file in files:
         instruction = read_instruction(file).instruction
@@ -277,7 +275,7 @@ def dvp_history(options: Options, party: str | None, from_block: int, as_json: b
     """Every proposal, affirmation, settlement, cancellation and failure, in chain order."""
     market = open_market(options)
     events = _settlement(market).history(party=party, from_block=from_block)
-    times = block_times(market.chain, (event.block for event in events))
+    times = market.chain.block_times(event.block for event in events)
     if as_json:
         echo_json([
             event.record() | {"time": times[event.block], "error_args": event.reason and event.reason.error_args}

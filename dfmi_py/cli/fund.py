@@ -23,8 +23,6 @@ import click
 from dfmi_py.api.market import Market
 from dfmi_py.cli.common import (
     Options,
-    block_times,
-    chain_now,
     echo_json,
     json_option,
     open_market,
@@ -64,7 +62,7 @@ def fund() -> None:
 def status(options: Options, as_json: bool) -> None:
     """The fund's rules, totals and every member's standing."""
     market = open_market(options)
-    state, cash, now = market.fund.state(), market.cash, chain_now(market.chain)
+    state, cash, now = market.fund.state(), market.cash, market.chain.now()
     members = [market.fund.member(address) for address in market.fund.members()]
     if as_json:
         echo_json({
@@ -102,7 +100,7 @@ def waterfalls(options: Options, as_json: bool) -> None:
     """How each default's loss was paid, tranche by tranche."""
     market = open_market(options)
     found = market.waterfalls()
-    times = block_times(market.chain, (w.block for w in found))
+    times = market.chain.block_times(w.block for w in found)
     for waterfall in found:
         if as_json:
             click.echo(json.dumps({**waterfall.record(), "time": times[waterfall.block],
@@ -185,7 +183,7 @@ def propose(options: Options, name: str, values: tuple[str, ...], ttl: int, out:
     if len(values) != len(readers):
         raise InputError(f"{name} takes {len(readers)} value(s): {' '.join(r.upper() for r in readers)}")
     parsed = [_read_value(market, reader, value) for reader, value in zip(readers, values, strict=True)]
-    now = int(market.chain.w3.eth.get_block("latest")["timestamp"])
+    now = market.chain.now()
     action = market.fund.action(kind, *parsed, deadline=now + ttl)
     _write(out, action, [])
     state = market.fund.state()
@@ -231,7 +229,7 @@ def _describe(market: Market, action: Action) -> str:
         shown = ", ".join(str(v) for v in values)
     else:
         shown = ", ".join(_show_value(market, r, v) for r, v in zip(readers, values, strict=True))
-    deadline = when(action.deadline, chain_now(market.chain))
+    deadline = when(action.deadline, market.chain.now())
     return f"{action.kind.name}({shown}) nonce={action.nonce} deadline={deadline}"
 
 

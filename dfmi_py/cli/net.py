@@ -44,7 +44,6 @@ from dfmi_py.api.netting import DeliveryFailure, Netting, SignedObligation
 from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,
-    chain_now,
     echo_json,
     json_option,
     open_market,
@@ -164,7 +163,7 @@ def net_compute(file: Path, decimals: int, excluded: tuple[str, ...], as_json: b
 def net_open(options: Options, cutoff_in: int, funding_for: int, key_env: str, dev_account: int | None) -> None:
     """Open a round (any onboarded account); prints its id."""
     netting = _netting(open_market(options))
-    now = chain_now(netting.chain)
+    now = netting.chain.now()
     cutoff = now + cutoff_in
     round_id = netting.open_round(signer(key_env, dev_account), cutoff, cutoff + funding_for)
     click.echo(
@@ -415,7 +414,7 @@ def net_show(options: Options, round_id: int, as_json: bool) -> None:
         echo_json(cash | {"round": info, "compression": float(info.compression.ratio) if info.gross_value else 0.0,
                           "positions": positions})  # fmt: skip
         return
-    now = chain_now(market.chain)
+    now = market.chain.now()
     click.echo(
         f"round {round_id}: {enum_name(info.state)}, obligations until {when(info.cutoff, now)}, "
         f"funding until {when(info.deadline, now)}"

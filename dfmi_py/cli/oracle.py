@@ -25,7 +25,6 @@ from dfmi_py.api.oracle import ChangeProposal, Oracle, OracleConfig, RoundState
 from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,
-    chain_now,
     echo_json,
     json_option,
     market_option,
@@ -126,7 +125,7 @@ def latest(options: Options, market_name: str | None, as_json: bool) -> None:
             f"no price yet: no round of {feed.description} has finalised (open round {feed.open_round()} has "
             f"{len(feed.submissions())} of {feed.config().quorum} reports)"
         ) from None
-    now, stale, heartbeat = chain_now(market.chain), feed.is_stale(), feed.config().heartbeat
+    now, stale, heartbeat = market.chain.now(), feed.is_stale(), feed.config().heartbeat
     if as_json:
         head = {"market": underlying.name, "feed": feed.description, "decimals": feed.decimals}
         echo_json({**head, **dataclasses.asdict(data), "age": now - data.updated_at, "heartbeat": heartbeat,
@@ -195,7 +194,7 @@ def status(options: Options, market_name: str | None, as_json: bool) -> None:
             "stale": feed.is_stale(),
         })  # fmt: skip
         return
-    now = chain_now(market.chain)
+    now = market.chain.now()
     click.echo(f"{feed.description} ({underlying.name}) at {feed.address}, {feed.decimals} decimals")
     click.echo(
         f"  tolerates f = {config.max_faults} faulty reporters; quorum {config.quorum}, jump quorum "

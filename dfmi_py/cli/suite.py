@@ -12,7 +12,6 @@ from dfmi_py.chain.accounts import dev_account
 from dfmi_py.cli.common import (
     Options,
     chain_for,
-    chain_now,
     deployment_record,
     echo_json,
     json_option,
@@ -120,7 +119,7 @@ def deploy(
 def status(options: Options, as_json: bool) -> None:
     """Show the deployed suite on the chain: contracts, cash, and each market's latest price."""
     market = open_market(options)
-    cash, now = market.cash, chain_now(market.chain)
+    cash, now = market.cash, market.chain.now()
     prices: dict[str, RoundData | None] = {}
     for name, underlying in market.markets.items():
         try:

@@ -50,7 +50,6 @@ from dfmi_py.api.market import Market, Underlying
 from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,
-    chain_now,
     echo_json,
     json_option,
     market_option,
@@ -161,7 +160,7 @@ class _Book:
         return amount(units, self.market.cash.decimals, self.market.cash.symbol)
 
     def now(self) -> int:
-        return chain_now(self.market.chain)
+        return self.market.chain.now()
 
     def terms(self, terms: Terms) -> str:
         return (

@@ -34,7 +34,6 @@ from dfmi_py.errors import DeploymentError, ManifestError
 logger = logging.getLogger(__name__)
 
 #: A function that shows one step of a long deployment to a person (e.g. ``click.echo``).
-Progress = Callable[[str], None]
 
 
 def oracle_key(market: str) -> str:
@@ -280,7 +279,6 @@ def deploy_suite(
     fresh: bool = False,
     params: MarketParams | None = None,
     officer: LocalAccount | None = None,
-    progress: Progress | None = None,
 ) -> Deployment:
     """Deploy (or reuse) every contract, grant roles, and write the manifest.
 
@@ -297,7 +295,6 @@ def deploy_suite(
         officer: The compliance officer's key, to onboard the contracts that hold cash (every
             engine, the fund, the settlement and netting contracts). Without it, the officer must
             onboard them before use.
-        progress: Shown each contract deployed and each transaction sent (the log has them too).
 
     Returns:
         The deployment, with its manifest saved.
@@ -309,7 +306,6 @@ def deploy_suite(
     """
     params = params or MarketParams()
     _check_oracle_roles(params, roles)
-    say = _reporter(progress)
     genesis = _genesis_hash(chain)
     path = manifest_path(chain.chain_id, genesis, manifest_dir)
     previous = None if fresh else _previous_manifest(path, chain.chain_id, genesis)
@@ -333,13 +329,13 @@ def deploy_suite(
                     logger.info("reusing %s at %s", spec.key, record.address)
                     manifest.contracts[spec.key] = record
             continue
-        _deploy_group(chain, deployer, group, reasons, manifest, say)
+        _deploy_group(chain, deployer, group, reasons, manifest)
         redeployed.update(spec.key for spec in group)
         # Saved once the group is complete: a group cut short is deployed again next time.
         manifest.save(path)
     deployment = Deployment(chain=chain, manifest=manifest, manifest_file=path)
-    _configure(deployment, deployer, roles, params, say)
-    _onboard_system_accounts(deployment, officer, say)
+    _configure(deployment, deployer, roles, params)
+    _onboard_system_accounts(deployment, officer)
     manifest.save(path)
     logger.info("manifest written to %s", path)
     return deployment
@@ -351,7 +347,6 @@ def _deploy_group(
     group: tuple[ContractSpec, ...],
     reasons: list[str | None],
     manifest: Manifest,
-    say: Progress,
 ) -> None:
     culprit = next(spec.key for spec, reason in zip(group, reasons, strict=True) if reason)
     addresses = {key: record.address for key, record in manifest.contracts.items()}
@@ -362,7 +357,7 @@ def _deploy_group(
         predicted = get_create_address(deployer.address, Nonce(nonce + len(group) - 1))
         addresses[last.key] = predicted
     for spec, reason in zip(group, reasons, strict=True):
-        say(f"deploying {spec.key} ({reason or f'deployed together with {culprit}'})")
+        _say(f"deploying {spec.key} ({reason or f'deployed together with {culprit}'})")
         contract, receipt = chain.deploy(spec.artifact, spec.args(addresses), deployer)
         if spec is last and predicted is not None and contract.address != predicted:
             raise DeploymentError(
@@ -408,9 +403,7 @@ def load_deployment(chain: Chain, manifest_dir: Path | None = None) -> Deploymen
 # ---------------------------------------------------------------------- roles and settings
 
 
-def _configure(
-    deployment: Deployment, deployer: LocalAccount, roles: RoleConfig, params: MarketParams, say: Progress
-) -> None:
+def _configure(deployment: Deployment, deployer: LocalAccount, roles: RoleConfig, params: MarketParams) -> None:
     chain, registry = deployment.chain, deployment.registry
     grants = [
         ("ComplianceRegistry", "COMPLIANCE_ROLE", roles.compliance_officer),
@@ -425,15 +418,15 @@ def _configure(
         contract = deployment.contract(key)
         role = contract.functions[role_name]().call()
         if not contract.functions.hasRole(role, holder).call():
-            say(f"granting {role_name} on {key} to {holder}")
+            _say(f"granting {role_name} on {key} to {holder}")
             chain.transact(contract.functions.grantRole(role, holder), deployer, f"grant {role_name}")
     _check_oracles(deployment, roles, params)
-    _configure_engines(deployment, deployer, params, say)
+    _configure_engines(deployment, deployer, params)
     _check_fund(deployment, params)
     for key in ("CashToken", "SecurityToken"):
         token = deployment.contract(key)
         if not registry.functions.isSubscriber(token.address).call():
-            say(f"subscribing {key} to the registry's status changes")
+            _say(f"subscribing {key} to the registry's status changes")
             chain.transact(registry.functions.addSubscriber(token.address), deployer, "subscribe token")
     if roles.admin != deployer.address:
         admin_of = ["ComplianceRegistry", "CashToken", *(m.engine for m in deployment.markets), "SecurityToken"]
@@ -441,7 +434,7 @@ def _configure(
             contract = deployment.contract(key)
             admin_role = contract.functions.DEFAULT_ADMIN_ROLE().call()
             if not contract.functions.hasRole(admin_role, roles.admin).call():
-                say(f"handing the admin role of {key} to {roles.admin}")
+                _say(f"handing the admin role of {key} to {roles.admin}")
                 chain.transact(contract.functions.grantRole(admin_role, roles.admin), deployer, "grant admin")
             if contract.functions.hasRole(admin_role, deployer.address).call():
                 chain.transact(
@@ -477,7 +470,7 @@ def _check_oracles(deployment: Deployment, roles: RoleConfig, params: MarketPara
             )
 
 
-def _configure_engines(deployment: Deployment, deployer: LocalAccount, params: MarketParams, say: Progress) -> None:
+def _configure_engines(deployment: Deployment, deployer: LocalAccount, params: MarketParams) -> None:
     """Give a reused engine the configuration's cure period and price age, as its admin (else warn)."""
     engines = {name: engine for name, (_, engine) in deployment.underlyings().items()}
     for market in params.markets:
@@ -487,7 +480,7 @@ def _configure_engines(deployment: Deployment, deployer: LocalAccount, params: M
             continue
         admin_role = engine.functions.DEFAULT_ADMIN_ROLE().call()
         if engine.functions.hasRole(admin_role, deployer.address).call():
-            say(f"setting {engine_key(market.name)}'s cure period and maximum price age")
+            _say(f"setting {engine_key(market.name)}'s cure period and maximum price age")
             deployment.chain.transact(
                 engine.functions.setConfig(wanted.cure_period, wanted.max_price_age), deployer, "set engine config"
             )
@@ -532,7 +525,7 @@ def _system_accounts(deployment: Deployment) -> list[tuple[str, str]]:
     return [(key, deployment.manifest.address(key)) for key in keys]
 
 
-def _onboard_system_accounts(deployment: Deployment, officer: LocalAccount | None, say: Progress) -> None:
+def _onboard_system_accounts(deployment: Deployment, officer: LocalAccount | None) -> None:
     registry = deployment.registry
     pending = [(key, a) for key, a in _system_accounts(deployment) if registry.functions.statusOf(a).call() == 0]
     if not pending:
@@ -541,7 +534,7 @@ def _onboard_system_accounts(deployment: Deployment, officer: LocalAccount | Non
         for key, address in pending:
             logger.warning("%s at %s holds cash: the compliance officer must onboard it", key, address)
         return
-    say(f"onboarding {', '.join(key for key, _ in pending)}")
+    _say(f"onboarding {', '.join(key for key, _ in pending)}")
     deployment.chain.transact(registry.functions.onboardBatch([a for _, a in pending]), officer, "onboard contracts")
 
 
@@ -551,7 +544,6 @@ def activate_roles(
     *,
     officer: LocalAccount,
     master_minter: LocalAccount,
-    progress: Progress | None = None,
 ) -> None:
     """Make the role holders able to act at once: the compliance officer onboards the minter, the
     burner and the security's issuer, and the master minter gives the minter
@@ -561,16 +553,15 @@ def activate_roles(
     On a devnet, ``dfmi deploy`` does this with the development keys, so every role works right
     after it (``dfmi cash mint … --dev-account 4``).
     """
-    say = _reporter(progress)
     registry, cash = deployment.registry, deployment.cash
     holders = dict.fromkeys(h for h in (roles.minter, roles.burner, roles.issuer) if h is not None)
     pending = [h for h in holders if registry.functions.statusOf(h).call() == 0]
     if pending:
-        say(f"onboarding the minter, burner and issuer: {', '.join(pending)}")
+        _say(f"onboarding the minter, burner and issuer: {', '.join(pending)}")
         deployment.chain.transact(registry.functions.onboardBatch(pending), officer, "onboard role holders")
     minter_role = cash.functions.MINTER_ROLE().call()
     if not cash.functions.hasRole(minter_role, roles.minter).call():
-        say(f"configuring the minter {roles.minter}")
+        _say(f"configuring the minter {roles.minter}")
         deployment.chain.transact(
             cash.functions.configureMinter(roles.minter, roles.minter_allowance), master_minter, "configure minter"
         )
@@ -608,13 +599,9 @@ def _previous_manifest(path: Path, chain_id: int, genesis: str) -> Manifest | No
     return manifest
 
 
-def _reporter(progress: Progress | None) -> Progress:
-    def say(message: str) -> None:
-        logger.info("%s", message)
-        if progress is not None:
-            progress(message)
-
-    return say
+def _say(message: str) -> None:
+    """One step of the deployment, at INFO (the CLI shows these on stderr; library use is silent)."""
+    logger.info("%s", message)
 
 
 def _genesis_hash(chain: Chain) -> str:

@@ -194,7 +194,7 @@ def _forwards(
             _joiner(fund, members[name], amount * unit),
         )
     done("reporters post ACME at 100.00 (median of 3 of 5)", lambda: post(100 * tick))
-    now = int(market.chain.w3.eth.get_block("latest")["timestamp"])
+    now = market.chain.now()
     forward = Terms(
         alice.address, bob.address, 1_000 * 10**18, 100 * tick, now + 30 * 86_400, 20_000 * unit, 20_000 * unit
     )
