@@ -1,4 +1,4 @@
-"""The operators' services (price feeder, margin keeper): their pure decision layer.
+"""The operators' services (price feeder, margin keeper).
 
 Deciding is kept apart from acting: :mod:`dfmi_py.services.sources` validates source quotes,
 :mod:`dfmi_py.services.feeder.decide` and :mod:`dfmi_py.services.keeper.decide` turn a state read

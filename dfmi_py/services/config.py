@@ -1,0 +1,111 @@
+"""The services' configuration: one TOML file, validated at start, keys from the environment.
+
+Each service's settings extend :class:`ServiceSettings` (the feeder's in
+:mod:`dfmi_py.services.feeder.config`, the keeper's in :mod:`dfmi_py.services.keeper.config`).
+:func:`load_settings` reads a file and raises :class:`~dfmi_py.errors.ConfigError` naming the
+offending key (``sender.max_fee_gwei: Input should be greater than 0``). Private keys never sit
+in the file: ``key_env`` names the environment variable that holds one.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dfmi_py.errors import ConfigError
+from dfmi_py.services.runtime import RuntimeConfig
+from dfmi_py.services.sender import SenderConfig
+
+GWEI = 10**9
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SenderSettings(_Strict):
+    """``[sender]``: how transactions are sent (see :class:`dfmi_py.services.sender.SenderConfig`)."""
+
+    gas_headroom_percent: int = Field(20, ge=0, le=200)
+    max_fee_gwei: float = Field(500, gt=0)
+    priority_fee_gwei: float = Field(1, ge=0)
+    bump_percent: int = Field(15, ge=10, le=100)
+    bump_after_blocks: int = Field(3, ge=1)
+    max_bumps: int = Field(5, ge=0)
+    rpc_retries: int = Field(5, ge=1)
+    backoff_seconds: float = Field(0.5, gt=0)
+    receipt_timeout: float = Field(120, gt=0)
+
+    def sender_config(self, confirmations: int) -> SenderConfig:
+        """The sender's settings."""
+        return SenderConfig(
+            confirmations=confirmations,
+            gas_headroom_percent=self.gas_headroom_percent,
+            max_fee_per_gas=int(self.max_fee_gwei * GWEI),
+            priority_fee=int(self.priority_fee_gwei * GWEI),
+            bump_percent=self.bump_percent,
+            bump_after_blocks=self.bump_after_blocks,
+            max_bumps=self.max_bumps,
+            rpc_retries=self.rpc_retries,
+            backoff_seconds=self.backoff_seconds,
+            receipt_timeout=self.receipt_timeout,
+        )
+
+
+class ServiceSettings(_Strict):
+    """Settings every service has (top-level keys of its file)."""
+
+    rpc_url: str | None = None
+    manifest_dir: Path | None = None
+    key_env: str = Field("DFMI_KEY", min_length=1)
+    poll_interval: float = Field(1.0, gt=0)
+    confirmations: int = Field(0, ge=0)
+    watchdog_seconds: float = Field(300, gt=0)
+    status_interval: float = Field(60, gt=0)
+    unavailable_seconds: float = Field(600, gt=0)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    sender: SenderSettings = SenderSettings()
+
+    def runtime_config(self) -> RuntimeConfig:
+        """The loop's settings."""
+        return RuntimeConfig(
+            poll_interval=self.poll_interval,
+            confirmations=self.confirmations,
+            watchdog_seconds=self.watchdog_seconds,
+            status_interval=self.status_interval,
+            unavailable_seconds=self.unavailable_seconds,
+        )
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def load_settings(path: Path, model: type[S]) -> S:
+    """Read and validate ``path`` as ``model``.
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or a key is unknown or invalid (named).
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return validate_settings(data, model, str(path))
+
+
+def validate_settings(data: object, model: type[S], where: str = "configuration") -> S:
+    """Validate already-parsed settings; errors name the key."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{where}: {key}: {first['msg']}{more}") from None
