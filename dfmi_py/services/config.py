@@ -60,7 +60,7 @@ class ServiceSettings(_Strict):
 
     rpc_url: str | None = None
     manifest_dir: Path | None = None
-    key_env: str = Field("DFMI_KEY", min_length=1)
+    key_env: str = Field("DFMI_PRIVATE_KEY", min_length=1)
     poll_interval: float = Field(1.0, gt=0)
     confirmations: int = Field(0, ge=0)
     watchdog_seconds: float = Field(300, gt=0)
