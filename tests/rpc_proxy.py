@@ -73,6 +73,12 @@ class RpcProxy:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def received(self) -> int:
+        """HTTP requests received, failed ones included."""
+        with self._lock:
+            return self._count
+
     def methods(self) -> list[str]:
         """The methods of every request received, in order."""
         with self._lock:

@@ -162,7 +162,14 @@ class Chain:
         """
         if not rpc_url.startswith(("http://", "https://")):
             raise ChainConnectionError(f"RPC URL must start with http:// or https://, got {rpc_url!r}")
-        w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        # The chain id is asked before every call and estimate (web3's validation): once is enough.
+        provider = Web3.HTTPProvider(
+            rpc_url,
+            request_kwargs={"timeout": timeout},
+            cache_allowed_requests=True,
+            cacheable_requests={"eth_chainId"},
+        )
+        w3 = Web3(provider)
         try:
             w3.eth.chain_id  # noqa: B018 (a round trip to check the node answers)
         except Exception as exc:  # noqa: BLE001 (any failure here means: no usable node)
@@ -304,11 +311,20 @@ class Chain:
         with self._nonce_lock:
             return max(latest, self._nonces.get(key, (0, 0))[0])
 
-    def release_nonces(self, address: str, count: int = 1) -> None:
-        """``count`` nonces reserved with :meth:`next_nonce` are done (mined, or abandoned)."""
+    def release_nonces(self, address: str, count: int = 1, *, unused_from: int | None = None) -> None:
+        """``count`` nonces reserved with :meth:`next_nonce` are done (mined, or abandoned).
+
+        Args:
+            address: The sender.
+            count: How many of its reserved nonces are done.
+            unused_from: Nothing was sent with this nonce and the reserved ones after it: the next
+                reservation starts here again (no gap is left).
+        """
         key = to_checksum_address(address)
         with self._nonce_lock:
             local, in_flight = self._nonces.get(key, (0, 0))
+            if unused_from is not None:
+                local = min(local, unused_from)
             if in_flight <= count:
                 self._nonces.pop(key, None)
             else:
