@@ -69,7 +69,9 @@ def suite(direct: Chain, tmp_path_factory: pytest.TempPathFactory) -> Deployment
 
 @pytest.fixture
 def proxy(anvil: AnvilNode) -> Iterator[RpcProxy]:
+    """The node as a proof-of-authority chain without the pending tag, as every test sees it."""
     with RpcProxy(anvil.rpc_url) as rpc:
+        rpc.poa_extradata = rpc.no_pending = True
         yield rpc
     assert rpc.saw_pending() == []
 
@@ -278,6 +280,10 @@ def test_the_fee_cap_turns_a_stuck_transaction_failed(
     assert [line["max_fee"] for line in events.named("sent", "bump")] == [3 * GWEI, cap]
     assert result.sends == 2
     assert _nonce(direct, account) == before
+    # It may still be mined: its nonce stays taken until a resync reads the node's count again.
+    assert sender.chain.expected_nonce(account.address) == before + 1
+    sender.resync()
+    assert sender.chain.expected_nonce(account.address) == before
 
 
 def test_a_dropped_transaction_is_rebroadcast(
@@ -383,10 +389,13 @@ def test_every_third_request_failing_slows_a_batch_down_only(
     account = MEMBERS["flaky"]
     before = _nonce(direct, account)
     proxy.fail_every = 3
+    proxy.receipt_errors = 4  # and the first receipts fail as on a node importing the block
     results = make_sender(account, rpc_retries=3).send_all([_transfer(suite, n) for n in (1, 2, 3)])
     assert [r.status for r in results] == [TxStatus.MINED] * 3
+    assert [r.sends for r in results] == [1, 1, 1]
     assert _nonce(direct, account) == before + 3
     assert len(events.named("rpc_error")) > 0
+    assert proxy.receipt_errors <= 0
 
 
 def test_rpc_down_for_good_raises_after_the_bounded_retries(

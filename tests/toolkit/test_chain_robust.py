@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from dfmi_py.chain import Chain, dev_account
+from dfmi_py.chain import Chain, Fees, dev_account
 from dfmi_py.chain.client import FALLBACK_PRIORITY_FEE
 from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, RoleConfig
 from dfmi_py.deploy.suite import Deployment, deploy_suite
@@ -222,3 +222,28 @@ def test_a_receipt_error_reads_as_not_yet(proxy: RpcProxy, suite: Deployment) ->
     proxy.receipt_errors = 4
     assert chain.wait_receipt(receipt["transactionHash"], timeout=5) == receipt
     assert proxy.receipt_errors == 0
+
+
+def test_fees_bump_rounds_up_and_never_passes_the_cap() -> None:
+    fees = Fees(base_fee=10, max_fee_per_gas=21, max_priority_fee_per_gas=1)
+    assert fees.params() == {"maxFeePerGas": 21, "maxPriorityFeePerGas": 1}
+    assert fees.bumped(15, cap=100) == Fees(10, 25, 2)  # 24.15 and 1.15, rounded up: a node wants +10% at least
+    assert fees.bumped(50, cap=30) == Fees(10, 30, 2)
+    assert Fees(10, 40, 35).capped(30) == Fees(10, 30, 30)  # the tip never above the fee
+    legacy = Fees(base_fee=None, max_fee_per_gas=None, max_priority_fee_per_gas=None, gas_price=20)
+    assert (legacy.dynamic, legacy.params(), legacy.ceiling) == (False, {"gasPrice": 20}, 20)
+    assert legacy.bumped(15, cap=22).gas_price == 22
+
+
+class _BerlinAnvil(AnvilNode):
+    def command(self) -> list[str]:
+        return [*super().command(), "--hardfork", "berlin"]
+
+
+def test_a_chain_before_london_gets_a_gas_price() -> None:
+    with _BerlinAnvil() as node:
+        chain = Chain(Web3(Web3.HTTPProvider(node.rpc_url)))
+        fees = chain.fees()
+        assert fees.base_fee is None
+        assert fees.gas_price == chain.w3.eth.gas_price > 0
+        assert fees.params() == {"gasPrice": fees.gas_price}
