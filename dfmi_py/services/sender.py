@@ -282,6 +282,7 @@ class TxSender:
         self, planned: list[tuple[int, TxRequest, int]], results: list[TxResult | None], head: int
     ) -> list[_Flight]:
         fees = self._first_fees()
+        chain_id = self._rpc(lambda: self.chain.chain_id)
         first = self._rpc(self.chain.next_nonce, self.address, len(planned))
         flights: list[_Flight] = []
         for k, (index, request, gas) in enumerate(planned):
@@ -289,7 +290,7 @@ class TxSender:
                 **call_params(request.call, self.address),
                 "gas": gas,
                 "nonce": Nonce(first + k),
-                "chainId": self.chain.chain_id,
+                "chainId": chain_id,
             }
             flight = _Flight(index, request, first + k, tx, fees, since_block=head)
             try:
@@ -578,7 +579,8 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, requests.RequestException | ConnectionError | TimeoutError | ProviderConnectionError):
         return True
     if isinstance(exc, Web3RPCError):
-        return _rpc_code(exc) in TRANSIENT_CODES
+        # Some nodes answer a revert without data as an internal error: that is an answer.
+        return _rpc_code(exc) in TRANSIENT_CODES and "revert" not in str(exc).lower()
     return False
 
 
