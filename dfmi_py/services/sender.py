@@ -38,8 +38,9 @@ How it sends:
   then :class:`RpcUnavailableError`. web3's HTTP provider may retry a call itself before that (its
   ``exception_retry_configuration``); pass a provider without it for the sender's figures to be
   the only ones.
-- Logs: one JSON line per ``sent``, ``bump``, ``rebroadcast``, ``mined`` (and ``reverted``,
-  ``failed``, ``done``, ``refused``, ``dry_run``, ``rpc_error``) with the transaction hash, nonce,
+- Logs: one JSON line per ``sent``, ``bump``, ``rebroadcast``, ``mined`` (and ``included`` before
+  the confirmations, ``reorged``, ``reverted``, ``failed``, ``done``, ``refused``, ``dry_run``,
+  ``rpc_error``) with the transaction hash, nonce,
   fees and gas, plus the request's ``action``, ``market`` and ``fields``.
 
 Trust and adversaries: the node is the operator's and reports the chain truthfully, but may be
@@ -376,6 +377,15 @@ class TxSender:
             for flight in list(open_flights):
                 if flight.receipt is None:
                     flight.receipt = self._find_receipt(flight)
+                    if flight.receipt is not None and cfg.confirmations > 0:
+                        self._log(
+                            "included",
+                            flight.request,
+                            tx=HexBytes(flight.receipt["transactionHash"]).to_0x_hex(),
+                            nonce=flight.nonce,
+                            block=int(flight.receipt["blockNumber"]),
+                            confirmations=cfg.confirmations,
+                        )
                 if flight.receipt is not None:
                     if self._confirmed(flight, head):
                         results[flight.index] = self._finish(flight)

@@ -30,7 +30,7 @@ from tests.helpers import send_unmined
 from tests.rpc_proxy import RpcProxy
 
 GWEI = 10**9
-_ROLES = ("batch", "bump", "original", "cap", "drop", "refuse", "revert", "down", "flaky", "gone", "deep")
+_ROLES = ("batch", "bump", "original", "cap", "drop", "refuse", "revert", "down", "flaky", "gone", "deep", "reorg")
 MEMBERS = {name: dev_account(i) for i, name in enumerate(_ROLES, start=7)}
 RECIPIENT = dev_account(19)
 OUTSIDER = dev_account(6)  # the pauser: never onboarded
@@ -429,3 +429,27 @@ def test_confirmations_wait_for_two_blocks(
     assert result.block is not None
     assert latest - result.block >= 2
     assert events.named("mined")[0]["block"] == result.block
+
+
+def test_a_receipt_lost_in_a_reorganisation_is_waited_for_again(
+    suite: Deployment, direct: Chain, miner: Miner, make_sender: Callable[..., TxSender], events: Events
+) -> None:
+    account = MEMBERS["reorg"]
+    before = _nonce(direct, account)
+    sender = make_sender(account, confirmations=2, bump_after_blocks=5)
+    with in_background(lambda: sender.send_all([_transfer(suite, 15)])) as future:
+        sent = events.wait("sent")[0]
+        first_block = miner.mine()
+        assert events.wait("included")[0]["block"] == first_block
+        miner.rpc("anvil_reorg", 1, [])  # the block is replaced by one without it; the node forgets it
+        miner.mine()
+        miner.mine()  # deep enough: the sender looks again and finds no receipt
+        assert events.wait("reorged")[0]["block"] == first_block
+        miner.mine()
+        assert events.wait("rebroadcast")[0]["tx"] == sent["tx"]
+        landed = miner.mine()
+        miner.mine()
+        miner.mine()
+        result = _only(future.result(timeout=15))
+    assert (result.status, result.tx_hash, result.block) == (TxStatus.MINED, sent["tx"], landed)
+    assert _nonce(direct, account) == before + 1
