@@ -40,8 +40,8 @@ How it sends:
   the only ones.
 - Logs: one JSON line per ``sent``, ``bump``, ``rebroadcast``, ``mined`` (and ``included`` before
   the confirmations, ``reorged``, ``reverted``, ``failed``, ``done``, ``refused``, ``dry_run``,
-  ``rpc_error``) with the transaction hash, nonce,
-  fees and gas, plus the request's ``action``, ``market`` and ``fields``.
+  ``rpc_error``) with the transaction hash, nonce, fees and gas (``gas_limit`` when sent, ``gas``
+  used when mined), plus the request's ``action``, ``market`` and ``fields``.
 
 Trust and adversaries: the node is the operator's and reports the chain truthfully, but may be
 slow, drop transactions, answer errors or go away; another process may hold the same key (a
@@ -340,7 +340,7 @@ class TxSender:
         fields: dict[str, Any] = {
             "tx": version.tx_hash.to_0x_hex(),
             "nonce": flight.nonce,
-            "gas": int(flight.tx["gas"]),
+            "gas_limit": int(flight.tx["gas"]),
             **_fee_fields(fees),
         }
         if event == "bump":
