@@ -17,8 +17,9 @@ import pytest
 
 from dfmi_py.errors import ConfigError
 from dfmi_py.node.anvil import free_port
-from dfmi_py.services.config import validate_settings
-from dfmi_py.services.feeder.config import FeederSettings
+from dfmi_py.paths import PROJECT_ROOT
+from dfmi_py.services.config import load_settings, validate_settings
+from dfmi_py.services.feeder.config import FeederSettings, FeedSettings
 from dfmi_py.services.feeder.service import gather_quotes, safe_quote
 from dfmi_py.services.feeds import YEAR_SECONDS, CsvReplaySource, GbmSource, HttpJsonSource
 from dfmi_py.services.sources import AcceptedQuote, Quote, QuoteProblem, Refusal, SourcePolicy, validate_quote
@@ -429,3 +430,13 @@ def test_settings_errors_name_the_key(table: dict[str, object], key: str) -> Non
 def test_settings_need_a_feed() -> None:
     with pytest.raises(ConfigError, match=r"^cfg: feeds: Field required"):
         validate_settings({}, FeederSettings, "cfg")
+
+
+def test_the_documented_example_is_valid() -> None:
+    settings = load_settings(PROJECT_ROOT / "examples" / "feeder.toml", FeederSettings)
+    assert [s.kind for s in settings.feeds["ACME"].sources] == ["http", "csv", "gbm"]
+    documented = (PROJECT_ROOT / "examples" / "feeder.toml").read_text()
+    every_key = {*FeederSettings.model_fields, *FeedSettings.model_fields}
+    for key in every_key - {"feeds", "sources", "sender"}:
+        assert f"{key} =" in documented, f"examples/feeder.toml does not show {key}"
+    assert "[sender]" in documented
