@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import logging
 import math
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -46,6 +47,8 @@ from dfmi_py.services.sources import Quote
 YEAR_SECONDS = 365 * 86_400
 #: Steps drawn per chunk of the simulation (one generator per chunk, keyed by the seed and index).
 CHUNK = 1024
+#: The largest answer an HTTP source reads (a price is a few hundred bytes).
+MAX_BODY_BYTES = 1_000_000
 #: A timestamp above this is taken as milliseconds (year 5138 in seconds).
 _MILLIS_ABOVE = 10**11
 
@@ -336,8 +339,9 @@ class HttpJsonSource:
     path into the JSON (``data.0.price``: key ``data``, then list index 0, then key ``price``);
     ``timestamp_path`` likewise, for the quote's time (Unix seconds or milliseconds, or an ISO 8601
     text); without it a quote is timestamped ``now``, the time it was read. Numbers are parsed as
-    exact decimals. A timeout, a refused connection, a status other than 200, a body that is not
-    JSON and a path the body lacks each become a refused quote naming the problem.
+    exact decimals. A timeout (``timeout`` bounds the whole exchange, a slow trickle included), a
+    refused connection, a status other than 200, an answer larger than :data:`MAX_BODY_BYTES`, a
+    body that is not JSON and a path the body lacks each become a refused quote naming the problem.
 
     Args:
         name: The source's name.
@@ -383,19 +387,26 @@ class HttpJsonSource:
             return Quote(self._name, None, None, error=reason)
 
         url = self.url.replace("{asset}", asset)
+        deadline = time.monotonic() + self.timeout
         try:
-            response = self.session.get(url, timeout=self.timeout)
+            with self.session.get(url, timeout=self.timeout, stream=True) as response:
+                if response.status_code != 200:
+                    return failed(f"HTTP {response.status_code} from {url}")
+                body_bytes = bytearray()
+                while chunk := response.raw.read1(65_536, decode_content=True):  # what has arrived
+                    body_bytes += chunk
+                    if len(body_bytes) > MAX_BODY_BYTES:
+                        return failed(f"the answer of {url} is larger than {MAX_BODY_BYTES:,} bytes")
+                    if time.monotonic() > deadline:
+                        raise requests.Timeout
         except requests.Timeout:
             return failed(f"no answer from {url} within {self.timeout:g} s")
         except requests.RequestException as exc:
             return failed(f"request to {url} failed: {type(exc).__name__}")
-        with response:
-            if response.status_code != 200:
-                return failed(f"HTTP {response.status_code} from {url}")
-            try:
-                body = json.loads(response.text, parse_float=Decimal)
-            except ValueError:
-                return failed(f"the answer of {url} is not JSON")
+        try:
+            body = json.loads(bytes(body_bytes), parse_float=Decimal)
+        except ValueError:  # not JSON, not UTF-8, or an integer of more digits than Python reads
+            return failed(f"the answer of {url} is not JSON")
         found, price = _at_path(body, self.price_path)
         if not found:
             return failed(f"no {self.price_path!r} in the answer of {url}: {price}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import math
@@ -264,6 +265,26 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if self.path == "/slow":
             time.sleep(1.0)
+        if self.path == "/trickle":  # each byte in time for the socket timeout, the whole too late
+            body = b'{"data": [{"price": 1}]}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.05)
+            return
+        if self.path == "/gzip":
+            data = gzip.compress(b'{"price": "42.5"}')
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        if self.path == "/big":
+            routes["/big"] = (200, '{"data": [{"price": 1, "pad": "' + "x" * 1_100_000 + '"}]}')
         status, body = routes.get(self.path, (200, "{}"))
         data = body.encode()
         self.send_response(status)
@@ -308,6 +329,7 @@ def test_http_numbers_are_exact_and_times_take_several_forms(server: str) -> Non
     )
     bad_time = HttpJsonSource("api", server + "/badtime", "price", timestamp_path="time").quote("A", 0)
     assert bad_time.error == "time = 'soon' is not a time"
+    assert HttpJsonSource("api", server + "/gzip", "price").quote("A", 9) == Quote("api", "42.5", 9)
     garbled = HttpJsonSource("api", server + "/garbled", "price").quote("A", 50)
     assert judge(garbled, 50) == Refusal("api", QuoteProblem.NOT_NUMERIC, "value '12,5'")
 
@@ -319,6 +341,8 @@ def test_http_numbers_are_exact_and_times_take_several_forms(server: str) -> Non
         ("/badjson", "the answer of {url} is not JSON"),
         ("/missing", "no 'data.0.price' in the answer of {url}: data is a list of 0, no index '0'"),
         ("/slow", "no answer from {url} within 0.3 s"),
+        ("/trickle", "no answer from {url} within 0.3 s"),
+        ("/big", "the answer of {url} is larger than 1,000,000 bytes"),
     ],
 )
 def test_http_failures_become_refused_quotes_with_the_reason(server: str, path: str, reason: str) -> None:
