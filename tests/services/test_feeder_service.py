@@ -13,6 +13,8 @@ import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,6 +259,39 @@ def test_never_reports_twice_in_a_round(suite: Suite, logs: Callable[[], list[di
         )
         == 1
     )
+
+
+def test_a_report_that_fails_on_chain_is_decided_again_on_the_next_block(
+    suite: Suite, logs: Callable[[], list[dict[str, Any]]]
+) -> None:
+    # Three feeders decide on one head and their reports land in one block: the last one mined
+    # finalises the round, with more gas than its estimate (made where it only opened the round)
+    # allowed. The round must still finalise: that feeder decides again on the next block.
+    feeders = {index: feeder(suite, index, fixed(price)) for index, price in ((16, "100"), (17, "101"), (18, "102"))}
+    provider = suite.chain.w3.provider
+    provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        start = head(suite.chain)
+        threads = [threading.Thread(target=service.step, args=(start,)) for service in feeders.values()]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(suite.chain.w3.eth.get_block("pending")["transactions"]) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        for thread in threads:
+            thread.join(timeout=10)
+    finally:
+        provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    [failed] = [line for line in reports(logs()) if line["status"] != "mined"]
+    assert failed["level"] == "error"
+    open_round, submitted = oracle_state(suite)
+    assert (open_round, len(submitted)) == (1, 2), "the round waits for the third report"
+    retrying = next(service for service in feeders.values() if service.feed_status["ACME"].last_report_round is None)
+    retrying.step(head(suite.chain))
+    latest = suite.market.oracle.latest()
+    assert (latest.round_id, latest.answer) == (1, 101 * UNIT)
+    assert reports(logs())[-1]["reason"] == "join"
 
 
 # ---------------------------------------------------------------------------------- deviation, heartbeat
