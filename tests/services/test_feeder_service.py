@@ -434,7 +434,7 @@ def test_feed_once_dry_run_sends_nothing_and_prints_the_report(suite: Suite, tmp
         text=True,
         timeout=60,
         env=env,
-        cwd=tmp_path,
+        cwd=PROJECT_ROOT,  # the CSV path is taken from the configuration file's folder, not from here
     )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]

@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dfmi_py.errors import ConfigError
 from dfmi_py.node.anvil import free_port
@@ -78,6 +80,30 @@ def test_csv_quotes_the_latest_row_of_the_asset_at_or_before_now(tmp_path: Path)
     accepted = judge(source.quote("ACME", 1100), 1100)
     assert isinstance(accepted, AcceptedQuote)
     assert accepted.answer == 10_125_000_000
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 50), st.sampled_from(["ACME", "BTC"]), st.integers(1, 10**6)), min_size=1, max_size=30
+    ),
+    asks=st.lists(st.integers(-5, 60), min_size=1, max_size=10),
+)
+def test_csv_quote_is_the_latest_row_by_time_then_line(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[int, str, int]], asks: list[int]
+) -> None:
+    path = tmp_path_factory.mktemp("csv") / "prices.csv"
+    path.write_text("timestamp,asset,price\n" + "".join(f"{t},{a},{p}\n" for t, a, p in rows))
+    source = CsvReplaySource("replay", path)
+    for now in asks:
+        for asset in ("ACME", "BTC"):
+            seen = [(t, line, p) for line, (t, a, p) in enumerate(rows) if a == asset and t <= now]
+            quote = source.quote(asset, now)
+            if seen:
+                t, _, p = max(seen)
+                assert quote == Quote("replay", str(p), t)
+            else:
+                assert quote.value is None
+                assert quote.error is not None
 
 
 def test_csv_relative_replay_maps_the_first_row_to_the_first_now(tmp_path: Path) -> None:
@@ -188,6 +214,15 @@ def test_gbm_is_a_function_of_seed_start_and_time() -> None:
     assert quote.timestamp == START + 60 * 5_000, "timestamped at its step"
     assert quote.value != gbm(seed=43).quote("ACME", late).value
     assert quote.value != Decimal(100)
+
+
+@given(st.lists(st.integers(0, 40_000), min_size=1, max_size=8))
+def test_gbm_price_does_not_depend_on_what_was_asked_before(steps: list[int]) -> None:
+    walked = gbm(seed=3)
+    for step in steps:
+        walked.price(step)
+    for step in reversed(steps):
+        assert walked.price(step) == gbm(seed=3).price(step)
 
 
 def test_gbm_quotes_exact_decimals() -> None:
