@@ -144,25 +144,15 @@ class CsvReplaySource:
                 continue
             cells = [c.strip() for c in cells]
             asset = cells[1] if len(cells) >= 2 and cells[1] else None
-            try:
-                timestamp = int(cells[0])
-                time_error = None if timestamp >= 0 else f"timestamp {cells[0]!r} is negative"
-            except ValueError:
-                timestamp, time_error = previous_time, f"timestamp {cells[0]!r} is not Unix seconds"
-            if time_error is not None:
-                timestamp = previous_time
-            error = (
-                f"line {line}: {len(cells)} columns, expected 3 (timestamp,asset,price)"
-                if len(cells) != 3
-                else f"line {line}: {time_error}"
-                if time_error is not None
-                else f"line {line}: no asset"
-                if asset is None
-                else None
-            )
+            timestamp, problem = _row_time(cells[0], previous_time)
+            if len(cells) != 3:
+                problem = f"{len(cells)} columns, expected 3 (timestamp,asset,price)"
+            elif problem is None and asset is None:
+                problem = "no asset"
+            error = f"line {line}: {problem}" if problem is not None else None
             value = cells[2] if len(cells) == 3 and error is None else None
-            if error is not None:
-                self._bad(line, error.split(": ", 1)[1])
+            if problem is not None:
+                self._bad(line, problem)
             elif not _is_positive_number(value):
                 self._bad(line, f"price {value!r} is not a positive number")
             previous_time = timestamp
@@ -192,6 +182,17 @@ class CsvReplaySource:
         if best.error is not None:
             return Quote(self._name, None, timestamp, error=best.error)
         return Quote(self._name, best.value, timestamp)
+
+
+def _row_time(cell: str, previous: int) -> tuple[int, str | None]:
+    """A row's time, or the previous row's and why its own is unusable."""
+    try:
+        timestamp = int(cell)
+    except ValueError:
+        return previous, f"timestamp {cell!r} is not Unix seconds"
+    if timestamp < 0:
+        return previous, f"timestamp {cell!r} is negative"
+    return timestamp, None
 
 
 def _is_positive_number(value: str | None) -> bool:
