@@ -140,6 +140,10 @@ class TxRequest:
         market: The market it concerns (a metrics label).
         fields: Extra log fields (trade ids, round, amount...).
         done_errors: Custom error names whose revert means the work is already done.
+        min_gas: Gas limit floor. The estimate runs on the latest block; a call whose cost depends
+            on what lands before it in the same block (the report that finalises an oracle round
+            costs about twice one that opens it) sets the limit its dearest path needs. Unused gas
+            is not paid for.
     """
 
     call: ContractFunction
@@ -147,6 +151,7 @@ class TxRequest:
     market: str
     fields: Mapping[str, Any] = field(default_factory=dict)
     done_errors: frozenset[str] = frozenset()
+    min_gas: int = 0
 
 
 @dataclass(frozen=True)
@@ -271,7 +276,8 @@ class TxSender:
                 results[index] = TxResult(request, TxStatus.DRY_RUN, gas_used=gas)
                 self._log("dry_run", request, gas=gas)
                 continue
-            planned.append((index, request, with_headroom(gas, self.config.gas_headroom_percent)))
+            limit = max(with_headroom(gas, self.config.gas_headroom_percent), request.min_gas)
+            planned.append((index, request, limit))
         if planned:
             self._release_mined_stuck()
             head = self._rpc(lambda: int(self.chain.w3.eth.block_number))

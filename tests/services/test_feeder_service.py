@@ -33,6 +33,7 @@ from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, RoleConfig
 from dfmi_py.deploy.suite import deploy_suite
 from dfmi_py.node import AnvilNode
 from dfmi_py.paths import PROJECT_ROOT
+from dfmi_py.services.feeder import service as feeder_service
 from dfmi_py.services.feeder.config import Feed, FeedSettings
 from dfmi_py.services.feeder.service import FeederService
 from dfmi_py.services.feeds import PriceSource
@@ -261,12 +262,8 @@ def test_never_reports_twice_in_a_round(suite: Suite, logs: Callable[[], list[di
     )
 
 
-def test_a_report_that_fails_on_chain_is_decided_again_on_the_next_block(
-    suite: Suite, logs: Callable[[], list[dict[str, Any]]]
-) -> None:
-    # Three feeders decide on one head and their reports land in one block: the last one mined
-    # finalises the round, with more gas than its estimate (made where it only opened the round)
-    # allowed. The round must still finalise: that feeder decides again on the next block.
+def _three_reports_in_one_block(suite: Suite) -> dict[int, FeederService]:
+    """Three feeders decide on one head; their reports land in one block."""
     feeders = {index: feeder(suite, index, fixed(price)) for index, price in ((16, "100"), (17, "101"), (18, "102"))}
     provider = suite.chain.w3.provider
     provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
@@ -283,6 +280,27 @@ def test_a_report_that_fails_on_chain_is_decided_again_on_the_next_block(
             thread.join(timeout=10)
     finally:
         provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    return feeders
+
+
+def test_reports_decided_on_one_head_finalise_the_round_in_one_block(
+    suite: Suite, logs: Callable[[], list[dict[str, Any]]]
+) -> None:
+    # Each estimate is made where the report only opens or joins the round; the one mined last
+    # finalises it and needs about twice the gas: the gas floor lets it.
+    _three_reports_in_one_block(suite)
+    assert [line["status"] for line in reports(logs())] == ["mined"] * 3
+    latest = suite.market.oracle.latest()
+    assert (latest.round_id, latest.answer) == (1, 101 * UNIT)
+
+
+def test_a_report_that_fails_on_chain_is_decided_again_on_the_next_block(
+    suite: Suite, logs: Callable[[], list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the gas floor the report mined last runs out of gas on its estimate. The round must
+    # still finalise: that feeder decides again on the next block.
+    monkeypatch.setattr(feeder_service, "REPORT_GAS_FLOOR", 0)
+    feeders = _three_reports_in_one_block(suite)
     [failed] = [line for line in reports(logs()) if line["status"] != "mined"]
     assert failed["level"] == "error"
     open_round, submitted = oracle_state(suite)

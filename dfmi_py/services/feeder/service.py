@@ -45,6 +45,11 @@ from dfmi_py.services.sources import AcceptedQuote, Quote, SourcePolicy, validat
 
 #: Refusals of a report that mean the round needs nothing more from this feeder.
 DONE_ERRORS = frozenset({"OracleAlreadyReported", "OracleWrongRound"})
+#: Gas limit floor of a report. Feeders estimate on the same block, where a report only opens or
+#: joins the round (43,514 / 41,702 gas); the one mined last finalises it (80,107 at a quorum of
+#: 3, the median of more reports for a jump) and would run out of gas on the estimate: it then
+#: lands a block late. Unused gas is not paid for.
+REPORT_GAS_FLOOR = 250_000
 #: Decisions worth a log line even when nothing is sent and no source was refused.
 _NOTABLE = frozenset({FeedReason.NO_VALID_QUOTE, FeedReason.OUT_OF_BOUNDS})
 
@@ -149,6 +154,7 @@ class FeederService:
                 market=feed.market,
                 fields={"round": decision.report.round_id, "answer": decision.report.answer},
                 done_errors=DONE_ERRORS,
+                min_gas=REPORT_GAS_FLOOR,
             )
             for feed, _, decision in decided
             if decision.report is not None
