@@ -21,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 
 from dfmi_py.api.market import Market
 from dfmi_py.cli.common import Options, signer
-from dfmi_py.errors import ConfigError
+from dfmi_py.errors import ChainConnectionError, ConfigError, ManifestError
 from dfmi_py.services.config import ServiceSettings, load_settings
 from dfmi_py.services.logs import configure_logging, log_event, service_logger
 from dfmi_py.services.metrics import ServiceMetrics
@@ -85,7 +85,12 @@ def run_service(
     once: bool,
     metrics_port: int | None,
 ) -> None:
-    """Start service ``name`` and run it until stopped; exits the process with its exit code."""
+    """Start service ``name`` and run it until stopped; exits the process with its exit code.
+
+    Before anything runs: an invalid file, key or option exits 78 (:attr:`ExitCode.CONFIG`), a
+    node that does not answer exits 69 (:attr:`ExitCode.UNAVAILABLE`), each with one line naming
+    the problem. Then the runner's exit code (0 when stopped by SIGTERM, SIGINT, ``--once``).
+    """
     try:
         settings = load_settings(config_path, model)
         rpc_url = options.rpc_url or settings.rpc_url
@@ -94,24 +99,45 @@ def run_service(
         account = signer(key_env or settings.key_env, dev_account)
     except ConfigError as exc:
         raise ServiceExit(str(exc), ExitCode.CONFIG) from None
-    market = Market.connect(rpc_url, manifest_dir=options.deployments_dir or settings.manifest_dir)
-    configure_logging(settings.log_level)
+    try:
+        configure_logging(settings.log_level, log_file=settings.log_file)
+    except OSError as exc:
+        raise ServiceExit(
+            f"{config_path}: log_file: cannot open {settings.log_file}: {exc.strerror}", ExitCode.CONFIG
+        ) from None
+    try:
+        market = Market.connect(rpc_url, manifest_dir=options.deployments_dir or settings.manifest_dir)
+    except ChainConnectionError as exc:
+        raise ServiceExit(str(exc), ExitCode.UNAVAILABLE) from None
+    except ManifestError as exc:
+        raise ServiceExit(str(exc), ExitCode.CONFIG) from None
     logger = service_logger(name)
     metrics = ServiceMetrics(name)
     port = metrics_port if metrics_port is not None else settings.metrics_port
     sender = TxSender(market.chain, account, settings.sender.sender_config(settings.confirmations), dry_run=dry_run)
     service = build(ServiceContext(settings, market, account, sender, metrics, dry_run))
     runner = ServiceRunner(service, market.chain, settings.runtime_config(), metrics, logger)
-    previous = {sig: signal.signal(sig, lambda *_: runner.request_stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def stop(signum: int, _frame: object) -> None:
+        # Only set an event here: logging from a signal handler could deadlock on its lock.
+        runner.request_stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         if port is not None:
-            served = metrics.serve(port, settings.metrics_host)
+            try:
+                served = metrics.serve(port, settings.metrics_host)
+            except OSError as exc:
+                service.close()
+                raise ServiceExit(
+                    f"cannot serve metrics on {settings.metrics_host}:{port}: {exc.strerror}", ExitCode.CONFIG
+                ) from None
             log_event(logger, "metrics", url=f"http://{settings.metrics_host}:{served}/metrics")
-        log_event(logger, "started", account=account.address, rpc_url=rpc_url, dry_run=dry_run)
+        log_event(logger, "started", account=account.address, rpc_url=rpc_url, dry_run=dry_run, once=once)
         code = runner.run(max_steps=1 if once else None)
     finally:
         metrics.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if code != ExitCode.OK:
-        raise ServiceExit(f"{name} stopped: {code.name.lower()}", code)
+        raise ServiceExit(f"{name} stopped: {code.name.lower()} (exit {int(code)})", code)
