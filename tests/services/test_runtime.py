@@ -245,7 +245,10 @@ def test_runner_acts_on_the_latest_block_less_the_confirmation_depth(anvil, w3, 
     logger, _ = lines
     service = FakeService()
     runner, _ = make_runner(anvil.rpc_url, service, logger, RuntimeConfig(**{**FAST.__dict__, "confirmations": 2}))
+    while int(w3.eth.block_number) < 3:
+        mine(w3)
     with running(runner):
+        wait_until(lambda: service.steps() == [int(w3.eth.block_number) - 2])
         latest = mine(w3)
         wait_until(lambda: service.steps() and service.steps()[-1] == latest - 2)
         latest = mine(w3)
@@ -334,7 +337,7 @@ def test_a_node_that_never_returns_ends_the_run_with_exit_69(anvil, lines):
             wait_until(lambda: "code" in result)
             elapsed = time.monotonic() - started
     assert result["code"] == ExitCode.UNAVAILABLE == 69
-    assert 0.5 <= elapsed < 1.5
+    assert 0.5 <= elapsed < 3  # gives up at 0.5 s (slack for a loaded machine)
     assert captured.events("unavailable")[0]["down_seconds"] >= 0.5
     assert captured.events("stopped")[0]["reason"] == "unavailable"
     assert service.closed == 1
@@ -346,7 +349,7 @@ def test_no_new_block_for_the_watchdog_period_ends_the_run_with_exit_75(anvil, l
     runner, _ = make_runner(anvil.rpc_url, service, logger, RuntimeConfig(**{**FAST.__dict__, "watchdog_seconds": 0.3}))
     started = time.monotonic()
     assert runner.run() == ExitCode.WATCHDOG == 75
-    assert 0.3 <= time.monotonic() - started < 1.5
+    assert 0.3 <= time.monotonic() - started < 3  # fires at 0.3 s (slack for a loaded machine)
     (watchdog,) = captured.events("watchdog")
     assert watchdog["level"] == "error"
     assert watchdog["last_block"] == service.steps()[0]
