@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -23,6 +24,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,11 @@ from web3 import Web3
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy.roles import RoleConfig
 from dfmi_py.deploy.suite import deploy_suite
+from dfmi_py.errors import ConfigError
 from dfmi_py.node import AnvilNode
 from dfmi_py.paths import PROJECT_ROOT
-from dfmi_py.services.logs import JsonLineFormatter, service_logger
+from dfmi_py.services.config import ServiceSettings, load_settings
+from dfmi_py.services.logs import ROOT, JsonLineFormatter, configure_logging, log_event, service_logger
 from dfmi_py.services.metrics import ServiceMetrics
 from dfmi_py.services.runtime import ExitCode, Head, RuntimeConfig, ServiceRunner
 from dfmi_py.services.sender import RpcUnavailableError
@@ -510,10 +514,10 @@ def service_command(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) 
     return Command(argv, folder)
 
 
-def spawn(command: Command, config: Path) -> subprocess.Popen[str]:
+def spawn(command: Command, config: Path, *extra: str) -> subprocess.Popen[str]:
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(command.cwd), str(PROJECT_ROOT)])}
     return subprocess.Popen(
-        [*command.argv, "--config", str(config)],
+        [*command.argv, "--config", str(config), *extra],
         cwd=command.cwd,
         env=env,
         stderr=subprocess.PIPE,
@@ -560,3 +564,59 @@ def test_a_bad_configuration_file_exits_78_with_the_key_named_in_one_line(servic
     (line,) = [line for line in stderr.splitlines() if line.strip()]
     assert "sender.max_fee_gwei" in line
     assert str(config) in line
+
+
+def test_a_busy_metrics_port_exits_78_in_one_line_before_anything_runs(service_command, tmp_path):
+    config = tmp_path / "slow.toml"
+    config.write_text("poll_interval = 0.05\n")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = spawn(service_command, config, "--metrics-port", str(port))
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == ExitCode.CONFIG
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in stderr.splitlines()[-1]
+    assert "step_begun" not in stderr
+
+
+# ---------------------------------------------------------------------- logging and settings
+
+
+def test_log_file_gets_the_json_lines_and_is_reopened_when_rotated_away(tmp_path):
+    log_file = tmp_path / "keeper.log"
+    root = logging.getLogger(ROOT)
+    level, propagate = root.level, root.propagate
+    configure_logging("INFO", io.StringIO())
+    handler = configure_logging("INFO", log_file=log_file)
+    try:
+        installed = [h for h in root.handlers if isinstance(h, logging.StreamHandler)]
+        assert installed == [handler]  # configuring again replaced the first handler
+        logger = service_logger("keeper")
+        log_event(logger, "settled", market="XAU", round=7, trades=[1, 2], amount=Decimal("1.50"))
+        log_file.rename(tmp_path / "keeper.log.1")  # what logrotate does
+        log_event(logger, "settled", market="XAU", round=8, trades=[3])
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        root.setLevel(level)
+        root.propagate = propagate
+    (first,) = [json.loads(line) for line in (tmp_path / "keeper.log.1").read_text().splitlines()]
+    (second,) = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert first["service"] == "keeper"
+    assert first["event"] == "settled"
+    assert (first["market"], first["round"], first["trades"], first["amount"]) == ("XAU", 7, [1, 2], "1.50")
+    assert second["round"] == 8
+
+
+def test_settings_refuse_a_watchdog_no_longer_than_a_poll_and_name_the_key(tmp_path):
+    path = tmp_path / "service.toml"
+    path.write_text("poll_interval = 30\nwatchdog_seconds = 20\n")
+    with pytest.raises(ConfigError, match=r"service\.toml: watchdog_seconds: must be longer than poll_interval"):
+        load_settings(path, ServiceSettings)
+    path.write_text("backoff_seconds = 5\nbackoff_max_seconds = 1\n")
+    with pytest.raises(ConfigError, match=r"backoff_max_seconds: must be at least backoff_seconds"):
+        load_settings(path, ServiceSettings)
+    path.write_text('poll_interval = 2\nbackoff_seconds = 0.1\nlog_file = "/var/log/dfmi/keeper.log"\n')
+    config = load_settings(path, ServiceSettings).runtime_config()
+    assert (config.poll_interval, config.backoff_seconds, config.backoff_max_seconds) == (2, 0.1, 30)
