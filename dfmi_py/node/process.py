@@ -46,6 +46,12 @@ def rpc_chain_id(url: str, timeout: float) -> int:
         return int(json.loads(response.read())["result"], 16)
 
 
+def _accepts_connections(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
+
+
 class NodeProcess(ABC):
     """A local node process on ``host:port``; subclasses give its command line.
 
@@ -91,10 +97,21 @@ class NodeProcess(ABC):
         """Start the process and wait until it answers JSON-RPC.
 
         Raises:
-            NodeError: if it cannot start, exits, or does not answer within ``timeout`` seconds.
+            NodeError: if the port is taken, or the node cannot start, exits, or does not answer
+                within ``timeout`` seconds (whatever it started is stopped).
         """
         if self._process is not None:
             raise NodeError(f"{self.kind} is already running (pid {self._process.pid})")
+        if _accepts_connections(self.host, self.port):
+            # Checked first: a node already there would answer in our place while ours starts.
+            raise NodeError(f"cannot start {self.kind}: port {self.port} on {self.host} is in use")
+        try:
+            return self._start(timeout)
+        except NodeError:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> Self:
         cmd = self.command()
         logger.info("starting %s on %s", self.kind, self.rpc_url)
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
@@ -108,7 +125,6 @@ class NodeProcess(ABC):
                 cwd=self.working_dir(),
             )
         except OSError as exc:
-            self._close_stderr()
             raise NodeError(f"cannot start {self.kind} ({cmd[0]}): {exc}") from exc
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -118,11 +134,9 @@ class NodeProcess(ABC):
             except (OSError, urllib.error.URLError, ValueError, KeyError):
                 time.sleep(0.05)
                 continue
-            # Something answered: make sure it is ours, not another node already on the port.
             self._raise_if_exited()
-            logger.info("%s ready on %s (pid %s)", self.kind, self.rpc_url, self._process.pid)
+            logger.info("%s ready on %s (pid %s)", self.kind, self.rpc_url, self.pid)
             return self
-        self.stop()
         raise NodeError(f"{self.kind} did not answer on {self.rpc_url} within {timeout:.0f} s")
 
     def _raise_if_exited(self) -> None:

@@ -11,11 +11,13 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from web3 import Web3
 
 from dfmi_py.api.market import Market
 from dfmi_py.cli.main import cli
+from dfmi_py.errors import NodeError
 from dfmi_py.node import HardhatNode
 from dfmi_py.node.hardhat import HARDHAT_DIR
 from dfmi_py.paths import PROJECT_ROOT
@@ -55,6 +57,11 @@ def test_hardhat_node_answers_with_its_chain_id_and_accounts_and_stops_by_pid_le
     assert subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, check=False).returncode == 1
     assert node.pid is None
     assert not (HARDHAT_DIR / "artifacts").exists()  # its scratch files went to a temporary folder
+
+
+def test_hardhat_node_refuses_a_port_another_node_answers_on(hardhat_node):
+    with pytest.raises(NodeError, match=f"port {hardhat_node.port} on 127.0.0.1 is in use"):
+        HardhatNode(hardhat_node.port).start()
 
 
 def test_deploy_with_the_defaults_on_hardhat(hardhat_node, tmp_path):
