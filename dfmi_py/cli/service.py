@@ -4,7 +4,8 @@ A service command takes ``--config FILE`` (its TOML settings), the signer (``--k
 devnet, ``--dev-account``), ``--dry-run``, ``--once`` and ``--metrics-port``; ``--rpc-url`` and
 ``--deployments-dir`` are the CLI's global options and win over the file. :func:`run_service`
 loads and validates the settings, connects, builds the service, serves the metrics, runs the loop
-with SIGTERM and SIGINT asking it to stop after the step in flight, and exits with the runner's
+with SIGTERM and SIGINT asking it to stop after the step in flight (a second signal abandons that
+step: the service rebuilds its state from the chain at the next start), and exits with the runner's
 :class:`~dfmi_py.services.runtime.ExitCode` (78 for a configuration error, before anything runs).
 """
 
@@ -119,7 +120,10 @@ def run_service(
     runner = ServiceRunner(service, market.chain, settings.runtime_config(), metrics, logger)
 
     def stop(signum: int, _frame: object) -> None:
-        # Only set an event here: logging from a signal handler could deadlock on its lock.
+        # The first signal lets the step in flight finish; a second one abandons it. Only set an
+        # event or raise here: logging from a signal handler could deadlock on the logging lock.
+        if runner.stopping.is_set():
+            raise KeyboardInterrupt
         runner.request_stop()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}

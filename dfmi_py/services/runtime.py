@@ -32,7 +32,9 @@ What :meth:`ServiceRunner.run` does (one thread; only the metrics server has its
   then the last block, steps, faults and uptime.
 - **Stop.** :meth:`ServiceRunner.request_stop` (the CLI calls it on SIGTERM and SIGINT) lets the
   step in flight finish and ends with :attr:`ExitCode.OK`; every wait is on the stop event, so a
-  stop during a poll or a backoff takes effect at once.
+  stop during a poll or a backoff takes effect at once. A ``KeyboardInterrupt`` (the CLI raises
+  one on a second signal) abandons the step in flight (``abandoned``) and ends with
+  :attr:`ExitCode.OK` too: the service keeps nothing the next start's ``sync()`` cannot rebuild.
 
 The service is closed (``close()``) whatever ends the run, and a ``stopped`` line gives the exit
 code's name with the steps and faults.
@@ -214,6 +216,11 @@ class ServiceRunner:
         code = ExitCode.FAILURE
         try:
             code = self._loop(max_steps)
+        except KeyboardInterrupt:
+            # A second SIGTERM/SIGINT (see dfmi_py.cli.service): the step in flight is abandoned.
+            # Nothing is lost: what it did is on the chain, and the next start re-syncs from there.
+            log_event(self.logger, "abandoned", logging.WARNING, steps=self.steps)
+            code = ExitCode.OK
         except Exception as exc:  # noqa: BLE001 (a bug in the service: logged with its traceback, exit 1)
             log_event(self.logger, "failed", logging.ERROR, error=type(exc).__name__, detail=str(exc), exc_info=exc)
             code = ExitCode.FAILURE

@@ -445,6 +445,7 @@ def test_metrics_endpoint_serves_the_last_block_and_closes_cleanly(anvil, w3, li
 
 SERVICE_SCRIPT = '''
 """A small service command: run_service with a service that logs each step and takes a while."""
+import os
 import time
 
 import click
@@ -467,7 +468,7 @@ class Slow:
 
     def step(self, head):
         log_event(self.log, "step_begun", block=head.number)
-        time.sleep(0.5)
+        time.sleep(float(os.environ.get("SLOW_STEP_SECONDS", "0.5")))
         self.steps += 1
         log_event(self.log, "step_done", block=head.number)
 
@@ -514,8 +515,11 @@ def service_command(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) 
     return Command(argv, folder)
 
 
-def spawn(command: Command, config: Path, *extra: str) -> subprocess.Popen[str]:
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(command.cwd), str(PROJECT_ROOT)])}
+def spawn(command: Command, config: Path, *extra: str, step_seconds: float = 0.5) -> subprocess.Popen[str]:
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join([str(command.cwd), str(PROJECT_ROOT)]),
+        "SLOW_STEP_SECONDS": str(step_seconds),
+    }
     return subprocess.Popen(
         [*command.argv, "--config", str(config), *extra],
         cwd=command.cwd,
@@ -553,6 +557,30 @@ def test_a_signal_lets_the_step_in_flight_finish_and_the_command_exits_0(service
     assert seen[-1]["reason"] == "ok"
     assert seen[-1]["steps"] == 1
     assert "started" in events
+
+
+def test_a_second_signal_abandons_the_step_in_flight_and_the_command_exits_0(service_command, tmp_path):
+    config = tmp_path / "slow.toml"
+    config.write_text("poll_interval = 0.05\n")
+    process = spawn(service_command, config, step_seconds=60)
+    assert process.stderr is not None
+    try:
+        for raw in process.stderr:
+            if any(line["event"] == "step_begun" for line in json_lines(raw)):
+                break
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        assert process.poll() is None  # the first signal waits for the step
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert time.monotonic() - sent < 5  # not the step's 60 s
+    events = [line["event"] for line in json_lines(rest)]
+    assert process.returncode == 0, rest
+    assert events[-3:] == ["abandoned", "closed", "stopped"]
+    assert "step_done" not in events
 
 
 def test_a_bad_configuration_file_exits_78_with_the_key_named_in_one_line(service_command, tmp_path):
