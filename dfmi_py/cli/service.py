@@ -22,11 +22,11 @@ from eth_account.signers.local import LocalAccount
 
 from dfmi_py.api.market import Market
 from dfmi_py.cli.common import Options, signer
-from dfmi_py.errors import ChainConnectionError, ConfigError, ManifestError
+from dfmi_py.errors import ConfigError, ManifestError
 from dfmi_py.services.config import ServiceSettings, load_settings
 from dfmi_py.services.logs import configure_logging, log_event, service_logger
 from dfmi_py.services.metrics import ServiceMetrics
-from dfmi_py.services.runtime import ExitCode, Service, ServiceRunner
+from dfmi_py.services.runtime import FAULTS, ExitCode, Service, ServiceRunner
 from dfmi_py.services.sender import TxSender
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -88,15 +88,18 @@ def run_service(
 ) -> None:
     """Start service ``name`` and run it until stopped; exits the process with its exit code.
 
-    Before anything runs: an invalid file, key or option exits 78 (:attr:`ExitCode.CONFIG`), a
-    node that does not answer exits 69 (:attr:`ExitCode.UNAVAILABLE`), each with one line naming
-    the problem. Then the runner's exit code (0 when stopped by SIGTERM, SIGINT, ``--once``).
+    Before anything runs: an invalid file, key or option, or no deployment on the chain, exits 78
+    (:attr:`ExitCode.CONFIG`); a node that does not answer while the service is built exits 69
+    (:attr:`ExitCode.UNAVAILABLE`); each with one line naming the problem. Then the runner's exit
+    code (0 when stopped by SIGTERM, SIGINT, ``--once``).
     """
     try:
         settings = load_settings(config_path, model)
         rpc_url = options.rpc_url or settings.rpc_url
         if not rpc_url:
             raise ConfigError("no chain given: pass --rpc-url URL, set DFMI_RPC_URL or rpc_url in the file")
+        if not rpc_url.startswith(("http://", "https://")):
+            raise ConfigError(f"rpc_url: must start with http:// or https://, got {rpc_url!r}")
         account = signer(key_env or settings.key_env, dev_account)
     except ConfigError as exc:
         raise ServiceExit(str(exc), ExitCode.CONFIG) from None
@@ -106,17 +109,17 @@ def run_service(
         raise ServiceExit(
             f"{config_path}: log_file: cannot open {settings.log_file}: {exc.strerror}", ExitCode.CONFIG
         ) from None
-    try:
-        market = Market.connect(rpc_url, manifest_dir=options.deployments_dir or settings.manifest_dir)
-    except ChainConnectionError as exc:
-        raise ServiceExit(str(exc), ExitCode.UNAVAILABLE) from None
-    except ManifestError as exc:
-        raise ServiceExit(str(exc), ExitCode.CONFIG) from None
     logger = service_logger(name)
     metrics = ServiceMetrics(name)
     port = metrics_port if metrics_port is not None else settings.metrics_port
-    sender = TxSender(market.chain, account, settings.sender.sender_config(settings.confirmations), dry_run=dry_run)
-    service = build(ServiceContext(settings, market, account, sender, metrics, dry_run))
+    try:
+        market = Market.connect(rpc_url, manifest_dir=options.deployments_dir or settings.manifest_dir)
+        sender = TxSender(market.chain, account, settings.sender.sender_config(settings.confirmations), dry_run=dry_run)
+        service = build(ServiceContext(settings, market, account, sender, metrics, dry_run))
+    except FAULTS as exc:
+        raise ServiceExit(f"{name} cannot start: {exc}", ExitCode.UNAVAILABLE) from None
+    except (ConfigError, ManifestError) as exc:
+        raise ServiceExit(str(exc), ExitCode.CONFIG) from None
     runner = ServiceRunner(service, market.chain, settings.runtime_config(), metrics, logger)
 
     def stop(signum: int, _frame: object) -> None:

@@ -36,7 +36,7 @@ from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy.roles import RoleConfig
 from dfmi_py.deploy.suite import deploy_suite
 from dfmi_py.errors import ConfigError
-from dfmi_py.node import AnvilNode
+from dfmi_py.node import AnvilNode, free_port
 from dfmi_py.paths import PROJECT_ROOT
 from dfmi_py.services.config import ServiceSettings, load_settings
 from dfmi_py.services.logs import ROOT, JsonLineFormatter, configure_logging, log_event, service_logger
@@ -606,6 +606,17 @@ def test_a_busy_metrics_port_exits_78_in_one_line_before_anything_runs(service_c
     assert process.returncode == ExitCode.CONFIG
     assert f"cannot serve metrics on 127.0.0.1:{port}" in stderr.splitlines()[-1]
     assert "step_begun" not in stderr
+
+
+def test_a_node_that_does_not_answer_at_start_exits_69_in_one_line(service_command, tmp_path):
+    config = tmp_path / "slow.toml"
+    config.write_text("poll_interval = 0.05\n")
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    process = spawn(service_command, config, "--rpc-url", nowhere)  # the last --rpc-url wins
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == ExitCode.UNAVAILABLE
+    (line,) = [line for line in stderr.splitlines() if line.strip()]
+    assert f"no Ethereum JSON-RPC node answers at {nowhere}" in line
 
 
 # ---------------------------------------------------------------------- logging and settings
