@@ -245,6 +245,16 @@ def test_runner_syncs_at_start_then_steps_once_per_new_block(anvil, w3, lines):
     assert service.closed == 1
 
 
+def test_max_steps_one_syncs_steps_the_latest_block_once_and_exits_0(anvil, w3, lines):
+    logger, captured = lines
+    service = FakeService()
+    runner, _ = make_runner(anvil.rpc_url, service, logger)
+    assert runner.run(max_steps=1) == ExitCode.OK  # what --once runs
+    assert service.calls == [("sync", None), ("step", int(w3.eth.block_number)), ("stepped", int(w3.eth.block_number))]
+    assert service.closed == 1
+    assert captured.events("stopped")[0]["steps"] == 1
+
+
 def test_runner_acts_on_the_latest_block_less_the_confirmation_depth(anvil, w3, lines):
     logger, _ = lines
     service = FakeService()
