@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from web3 import Web3
+from web3.exceptions import Web3RPCError
 
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy.roles import RoleConfig
@@ -318,24 +320,29 @@ def test_node_down_is_backed_off_then_resynced_and_stepped_when_it_returns(anvil
     assert kinds == ["sync", "step", *["sync"] * len(faults), "step", "step"]
 
 
-def test_a_fault_raised_by_the_service_resyncs_and_steps_the_same_head_again(anvil, w3, lines):
+def test_faults_raised_by_the_service_resync_and_step_the_same_head_again(anvil, w3, lines):
     logger, captured = lines
     service = FakeService()
-    service.fail["step"] = [RpcUnavailableError("node gone through every retry")]
-    service.fail["sync"] = [ConnectionError("refused")]
+    service.fail["sync"] = [requests.exceptions.ReadTimeout("read timed out"), ConnectionError("refused")]
+    service.fail["step"] = [RpcUnavailableError("node gone through every retry"), Web3RPCError("header not found")]
     runner, _ = make_runner(anvil.rpc_url, service, logger)
     head = int(w3.eth.block_number)
-    with running(runner):
+    with running(runner) as result:
         wait_until(lambda: service.steps() == [head])
+    assert result["code"] == ExitCode.OK
     assert service.calls == [
         ("sync", None),
+        ("sync", None),
+        ("sync", None),
+        ("step", head),
         ("sync", None),
         ("step", head),
         ("sync", None),
         ("step", head),
         ("stepped", head),
     ]
-    assert [f["error"] for f in captured.events("fault")] == ["ConnectionError", "RpcUnavailableError"]
+    errors = [f["error"] for f in captured.events("fault")]
+    assert errors == ["ReadTimeout", "ConnectionError", "RpcUnavailableError", "Web3RPCError"]
 
 
 def test_a_node_that_never_returns_ends_the_run_with_exit_69(anvil, lines):
