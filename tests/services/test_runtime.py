@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import requests
 from web3 import Web3
-from web3.exceptions import Web3RPCError
+from web3.exceptions import ContractLogicError, Web3RPCError
 
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy.roles import RoleConfig
@@ -377,16 +377,24 @@ def test_no_new_block_for_the_watchdog_period_ends_the_run_with_exit_75(anvil, l
     assert service.closed == 1
 
 
-def test_an_unexpected_exception_ends_the_run_with_exit_1_its_traceback_logged_and_the_service_closed(anvil, lines):
+@pytest.mark.parametrize(
+    "error",
+    [ZeroDivisionError("a bug in the service"), ContractLogicError("execution reverted: a revert nobody handled")],
+    ids=["bug", "unhandled revert"],  # a revert is no fault: retrying would change nothing
+)
+def test_an_unexpected_exception_ends_the_run_with_exit_1_its_traceback_logged_and_the_service_closed(
+    anvil, lines, error
+):
     logger, captured = lines
     service = FakeService()
-    service.fail["step"] = [ZeroDivisionError("a bug in the service")]
+    service.fail["step"] = [error]
     runner, _ = make_runner(anvil.rpc_url, service, logger)
     assert runner.run() == ExitCode.FAILURE == 1
     (failed,) = captured.events("failed")
-    assert failed["error"] == "ZeroDivisionError"
+    assert failed["error"] == type(error).__name__
     assert "Traceback" in failed["exception"]
-    assert "a bug in the service" in failed["exception"]
+    assert str(error) in failed["exception"]
+    assert captured.events("fault") == []
     assert service.closed == 1
     assert captured.events("stopped")[0]["reason"] == "failure"
 
