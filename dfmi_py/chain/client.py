@@ -154,8 +154,16 @@ class Chain:
         self.last_receipt: TxReceipt | None = None
 
     @classmethod
-    def connect(cls, rpc_url: str, *, timeout: float = 30.0, artifacts: Artifacts | None = None) -> Chain:
+    def connect(
+        cls, rpc_url: str, *, timeout: float = 30.0, retries: bool = True, artifacts: Artifacts | None = None
+    ) -> Chain:
         """Connect to a JSON-RPC endpoint and check that it answers.
+
+        Args:
+            rpc_url: ``http://`` or ``https://`` URL.
+            timeout: Seconds a request may take.
+            retries: Keep web3's own retries of a failed request (about 2 s). The services turn
+                them off: their sender and runner retry with their own backoff, counted in metrics.
 
         Raises:
             ChainConnectionError: when the URL is malformed or nothing answers there.
@@ -168,6 +176,7 @@ class Chain:
             request_kwargs={"timeout": timeout},
             cache_allowed_requests=True,
             cacheable_requests={"eth_chainId"},
+            **({} if retries else {"exception_retry_configuration": None}),
         )
         w3 = Web3(provider)
         try:

@@ -113,8 +113,21 @@ def run_service(
     metrics = ServiceMetrics(name)
     port = metrics_port if metrics_port is not None else settings.metrics_port
     try:
-        market = Market.connect(rpc_url, manifest_dir=options.deployments_dir or settings.manifest_dir)
-        sender = TxSender(market.chain, account, settings.sender.sender_config(settings.confirmations), dry_run=dry_run)
+        # The sender and the runner retry with their own backoff (counted): web3's retries are off.
+        market = Market.connect(
+            rpc_url,
+            manifest_dir=options.deployments_dir or settings.manifest_dir,
+            timeout=settings.rpc_timeout,
+            retries=False,
+        )
+        sender = TxSender(
+            market.chain,
+            account,
+            settings.sender.sender_config(settings.confirmations),
+            dry_run=dry_run,
+            logger=logger,
+            metrics=metrics,
+        )
         service = build(ServiceContext(settings, market, account, sender, metrics, dry_run))
     except FAULTS as exc:
         raise ServiceExit(f"{name} cannot start: {exc}", ExitCode.UNAVAILABLE) from None

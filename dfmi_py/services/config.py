@@ -63,6 +63,7 @@ class ServiceSettings(_Strict):
         manifest_dir: Folder of deployment manifests (``--deployments-dir`` wins).
         key_env: Environment variable holding the signing key (``--key-env`` wins).
         poll_interval: Seconds between head polls.
+        rpc_timeout: Seconds one JSON-RPC request may take before it counts as a fault.
         confirmations: Blocks below the latest a head must be (and a transaction must have on top).
         watchdog_seconds: No new block for this long: exit 75.
         status_interval: Seconds between status lines.
@@ -81,6 +82,7 @@ class ServiceSettings(_Strict):
     manifest_dir: Path | None = None
     key_env: str = Field("DFMI_PRIVATE_KEY", min_length=1)
     poll_interval: float = Field(1.0, gt=0)
+    rpc_timeout: float = Field(10, gt=0)
     confirmations: int = Field(0, ge=0)
     watchdog_seconds: float = Field(300, gt=0)
     status_interval: float = Field(60, gt=0)

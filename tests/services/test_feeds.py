@@ -476,7 +476,7 @@ def test_settings_read_each_kind_of_source() -> None:
         (feed_table(heartbeat=5), "feeds.ACME.heartbeat"),
         (
             feed_table(sources=[{"kind": "csv", "path": "a", "name": "x"}, {"kind": "csv", "path": "b", "name": "x"}]),
-            "feeds.ACME: Value error, sources.1.name: 'x' names two sources",
+            "feeds.ACME: sources.1.name: 'x' names two sources",
         ),
     ],
 )
