@@ -6,6 +6,7 @@ settlement regimes compared, all from the chain's own history::
     dfmi risk im --quantity 5 --price 2000 --series prices.csv --mpor 2h --buffer-bps 2500
     dfmi risk backtest --mpor 1h --confidence 0.99             # breaches per trade, member, market; Kupiec
     dfmi risk fund --shock EURUSD=-2000 --shock EURUSD=1000    # cover-1 / cover-2, contributions
+    dfmi risk fund --propose action.json                       # ... and the action adopting them
     dfmi risk regimes --regime "every round=1h" --regime "daily T+1=1d,1d,2d"
 
 QUANTITY in units of the underlying, PRICE in the feed's units; durations as 90s, 15m, 2h, 5d.
@@ -14,16 +15,18 @@ Every command takes --json (amounts in raw cash units, times in Unix seconds).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from dfmi_py.api.market import Market, Underlying
 from dfmi_py.cli.common import Options, echo_json, json_option, market_option, open_market, pass_options
+from dfmi_py.cli.fund import describe_action, write_action
 from dfmi_py.cli.models import describe_model, historical_model, im_model, model_options, read_series
 from dfmi_py.display import amount, decimal, duration, number
 from dfmi_py.errors import InputError
-from dfmi_py.risk import BreachCount, HistoricalModel, SettlementRegime
+from dfmi_py.risk import BreachCount, FundSizing, HistoricalModel, SettlementRegime
 from dfmi_py.units import parse_duration, to_units
 
 #: Decimals of a quantity of the underlying (the engine's fixed point).
@@ -208,12 +211,31 @@ def parse_shock(text: str) -> tuple[str, int]:
 @click.option("--shock", "shocks", multiple=True, metavar="MARKET=BPS", help="A hypothetical shock (repeatable).")
 @click.option("--no-historical", is_flag=True, help="Only the hypothetical shocks.")
 @click.option("--floor", "floor_", metavar="AMOUNT", default="0", show_default=True, help="Minimum fund size, cash.")
+@click.option(
+    "--propose", "propose_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="Also write the fund governance action adopting the contributions as the members' own requirements "
+    "(approve and execute it with dfmi fund approve/execute).",
+)  # fmt: skip
+@click.option(
+    "--ttl", type=click.IntRange(min=1), default=3_600, show_default=True, help="Seconds --propose's action is valid."
+)
 @json_option
 def fund_command(
-    options: Options, mpor: str, shocks: tuple[str, ...], no_historical: bool, floor_: str, as_json: bool
+    options: Options,
+    mpor: str,
+    shocks: tuple[str, ...],
+    no_historical: bool,
+    floor_: str,
+    propose_path: Path | None,
+    ttl: int,
+    as_json: bool,
 ) -> None:
     """Each member's uncovered stressed loss beyond its IM, cover-1 / cover-2 against the fund's
-    total assets, and contributions in proportion to each member's stressed exposure."""
+    total assets, and contributions in proportion to each member's stressed exposure.
+
+    With --propose FILE, the contributions become a SET_MEMBER_REQUIREMENTS action in FILE: each
+    member's requirement is then at least its contribution while it has open trades, once the
+    fund's threshold of members approve it (dfmi fund approve FILE) and anyone executes it."""
     market = open_market(options)
     by_market: dict[str, list[int]] = {}
     for text in shocks:
@@ -221,6 +243,8 @@ def fund_command(
         by_market.setdefault(market.underlying(name).name, []).append(bps)
     floor = to_units(floor_, market.cash.decimals)
     sizing = market.risk.fund_sizing(parse_duration(mpor), by_market, floor, historical=not no_historical)
+    if propose_path is not None:
+        _propose_contributions(market, sizing, propose_path, ttl)
     if as_json:
         echo_json(
             {
@@ -248,7 +272,19 @@ def fund_command(
             f"  {m.member:<42} {_cash(market, m.im):>22} {_cash(market, m.worst_loss):>22} "
             f"{_cash(market, m.uncovered):>22} {_cash(market, m.contribution):>22}  {m.scenario}"
         )
-    click.echo("  adopting the contributions is a fund governance action (not done here)", err=True)
+    if propose_path is None:
+        click.echo("  adopting the contributions is a fund governance action: --propose FILE writes it", err=True)
+
+
+def _propose_contributions(market: Market, sizing: FundSizing, path: Path, ttl: int) -> None:
+    """Write the action adopting ``sizing``'s contributions as each member's own requirement."""
+    if not sizing.members:
+        raise InputError("no member has a stressed exposure: there is no contribution to adopt")
+    contributions = {m.member: m.contribution for m in sizing.members}
+    action = market.fund.member_requirements_action(contributions, deadline=market.chain.now() + ttl)
+    write_action(path, action)
+    needed = market.fund.state().threshold
+    click.echo(f"wrote {path}: {describe_action(market, action)}; needs {needed} approvals", err=True)
 
 
 # ---------------------------------------------------------------------- risk regimes
