@@ -243,8 +243,7 @@ def fund_command(
         by_market.setdefault(market.underlying(name).name, []).append(bps)
     floor = to_units(floor_, market.cash.decimals)
     sizing = market.risk.fund_sizing(parse_duration(mpor), by_market, floor, historical=not no_historical)
-    if propose_path is not None:
-        _propose_contributions(market, sizing, propose_path, ttl)
+    proposal = None if propose_path is None else _propose_contributions(market, sizing, propose_path, ttl)
     if as_json:
         echo_json(
             {
@@ -255,6 +254,7 @@ def fund_command(
                 "covers_1": sizing.covers_1,
                 "covers_2": sizing.covers_2,
                 "members": sizing.records(),
+                "proposal": proposal,
             }
         )
         return
@@ -272,19 +272,26 @@ def fund_command(
             f"  {m.member:<42} {_cash(market, m.im):>22} {_cash(market, m.worst_loss):>22} "
             f"{_cash(market, m.uncovered):>22} {_cash(market, m.contribution):>22}  {m.scenario}"
         )
-    if propose_path is None:
+    if proposal is None:
         click.echo("  adopting the contributions is a fund governance action: --propose FILE writes it", err=True)
+    else:
+        click.echo(f"  wrote {proposal['file']}: {proposal['action']}; needs {proposal['approvals_needed']} approvals")
 
 
-def _propose_contributions(market: Market, sizing: FundSizing, path: Path, ttl: int) -> None:
-    """Write the action adopting ``sizing``'s contributions as each member's own requirement."""
+def _propose_contributions(market: Market, sizing: FundSizing, path: Path, ttl: int) -> dict[str, Any]:
+    """Write the action adopting ``sizing``'s contributions as each member's own requirement;
+    what was written (file, the action described, its nonce and the approvals it needs)."""
     if not sizing.members:
         raise InputError("no member has a stressed exposure: there is no contribution to adopt")
     contributions = {m.member: m.contribution for m in sizing.members}
     action = market.fund.member_requirements_action(contributions, deadline=market.chain.now() + ttl)
     write_action(path, action)
-    needed = market.fund.state().threshold
-    click.echo(f"wrote {path}: {describe_action(market, action)}; needs {needed} approvals", err=True)
+    return {
+        "file": str(path),
+        "action": describe_action(market, action),
+        "nonce": action.nonce,
+        "approvals_needed": market.fund.state().threshold,
+    }
 
 
 # ---------------------------------------------------------------------- risk regimes

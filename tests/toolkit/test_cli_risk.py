@@ -12,7 +12,7 @@ import re
 from dfmi_py.api import TradeState
 from tests.helpers import one_line_error
 from tests.toolkit import test_risk_api
-from tests.toolkit.test_risk_api import ALICE, BOB, E8, HOUR, USD
+from tests.toolkit.test_risk_api import ALICE, BOB, E8, HOUR, KEEPER, USD
 
 #: The same scenario as the API's tests (the same fixture, so the same cached set-up).
 scenario = test_risk_api.scenario
@@ -90,6 +90,61 @@ def test_risk_fund_with_hypothetical_shocks(scenario, run):
     assert shares == {ALICE.address: 700 * USD, BOB.address: 0}
     output = _ok(run(*args))
     assert "cover-2 700.000000 DSD (covered)" in output
+
+
+def test_risk_fund_propose_writes_the_action_members_approve_and_execute(scenario, run, tmp_path):
+    """A 50% fall costs Alice 5 x 850 = 4,250 against her 1,000 IM: 3,250 uncovered, her whole
+    suggested contribution (Bob loses 850 < 1,000 on a 10% rise: nothing). Adopted, it becomes her
+    requirement (above the 1,000 floor) while her trade is open."""
+    name = next(iter(scenario.markets))
+    action = tmp_path / "contributions.json"
+    result = run("risk", "fund", "--shock", f"{name}=-5000", "--shock", f"{name}=1000", "--no-historical",
+                 "--propose", str(action), "--json")  # fmt: skip
+    data = _json(result)
+    assert {row["member"]: row["contribution"] for row in data["members"]} == {
+        ALICE.address: 3_250 * USD,
+        BOB.address: 0,
+    }
+    assert (data["proposal"]["file"], data["proposal"]["nonce"], data["proposal"]["approvals_needed"]) == (
+        str(action),
+        0,
+        2,
+    )
+    written = json.loads(action.read_text())
+    assert (written["action"]["kind"], written["approvals"]) == ("SET_MEMBER_REQUIREMENTS", [])
+    assert scenario.fund.member_requirement_of(ALICE.address) == 0
+
+    for index in ("7", "8"):
+        assert "SET_MEMBER_REQUIREMENTS(" in _ok(run("fund", "approve", str(action), "--dev-account", index))
+    output = _ok(run("fund", "execute", str(action), "--dev-account", "15"))
+    assert f"{ALICE.address}=3,250.000000 DSD" in output
+    members = {m["member"]: m for m in _json(run("fund", "status", "--json"))["members"]}
+    assert (members[ALICE.address]["member_requirement"], members[ALICE.address]["requirement"]) == (
+        3_250 * USD,
+        3_250 * USD,
+    )
+    assert members[ALICE.address]["status"] == "BELOW_REQUIREMENT"
+    assert (members[BOB.address]["member_requirement"], members[BOB.address]["requirement"]) == (0, 1_000 * USD)
+    # Executed once: the file's nonce is spent.
+    assert "FundInvalidNonce" in one_line_error(run("fund", "execute", str(action), "--dev-account", "15"))
+
+
+def test_fund_propose_member_requirements_from_the_command_line(scenario, run, tmp_path):
+    action = tmp_path / "action.json"
+    result = run("fund", "propose", "member-requirements", f"{BOB.address}=1500", f"{ALICE.address}=2000.5",
+                 "-o", str(action))  # fmt: skip
+    _ok(result)
+    low, high = sorted([ALICE.address, BOB.address], key=lambda a: int(a, 16))
+    amounts = {ALICE.address: "2,000.500000 DSD", BOB.address: "1,500.000000 DSD"}
+    assert f"SET_MEMBER_REQUIREMENTS({low}={amounts[low]}, {high}={amounts[high]})" in result.output
+    assert "needs 2 approvals" in result.output
+    for line, text in (
+        (("member-requirements",), "one or more MEMBER=AMOUNT"),
+        (("member-requirements", ALICE.address), "give MEMBER=AMOUNT"),
+        (("member-requirements", f"{ALICE.address}=1", f"{ALICE.address.lower()}=2"), "given twice"),
+        (("member-requirements", f"{KEEPER.address}=1"), "not members of the fund"),
+    ):
+        assert text in one_line_error(run("fund", "propose", *line))
 
 
 def test_risk_fund_refusals_are_one_line(scenario, run):
