@@ -16,7 +16,7 @@ stress sizing and the settlement-regime table. Nothing here sends a transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from dfmi_py.api.derivatives import Terms, TradeState
@@ -178,6 +178,28 @@ class RiskReader:
                     event.timestamp,
                 )
         return [lives[i] for i in sorted(lives)]
+
+    def current_terms(self, trade_id: int, name: str | None = None) -> Terms:
+        """``trade_id``'s terms as they stand: those it was proposed with, and the quantity,
+        maturity and IMs of its latest ``TradeAmended`` event if both parties amended it (the
+        contract price never changes: an amendment settles any difference as a payment).
+
+        Raises:
+            InputError: no trade ``trade_id`` was proposed on the market's engine.
+        """
+        engine = self._underlying(name).derivatives
+        terms = engine.proposed_terms(trade_id)
+        amended = engine.contract.events.TradeAmended().get_logs(from_block=0, argument_filters={"tradeId": trade_id})
+        if not amended:
+            return terms
+        last = max(amended, key=lambda log: (log["blockNumber"], log["logIndex"]))["args"]
+        return replace(
+            terms,
+            quantity=int(last["quantity"]),
+            maturity=int(last["maturity"]),
+            buyer_im=int(last["buyerIm"]),
+            seller_im=int(last["sellerIm"]),
+        )
 
     def vm_flows(self, name: str | None = None) -> list[VmFlow]:
         """Every settled variation margin of the market, at its block's time."""

@@ -52,7 +52,12 @@ def _open(options: Options, market_name: str | None) -> tuple[Market, Underlying
 
 @risk.command("im")
 @pass_options
-@click.option("--trade", "trade_id", type=click.IntRange(min=1), help="Take quantity and price from trade ID's terms.")
+@click.option(
+    "--trade",
+    "trade_id",
+    type=click.IntRange(min=1),
+    help="Take quantity and price from trade ID's terms (as last amended).",
+)
 @click.option("--quantity", help="Units of the underlying, e.g. 5 or 0.25.")
 @click.option("--price", help="Contract price in the feed's units, e.g. 2000.5.")
 @model_options
@@ -76,7 +81,7 @@ def im(
     decimals = underlying.oracle.decimals
     held: tuple[int, int] | None = None
     if trade_id is not None:
-        terms = underlying.derivatives.proposed_terms(trade_id)
+        terms = market.risk.current_terms(trade_id, underlying.name)
         units, price_units, held = terms.quantity, terms.contract_price, (terms.buyer_im, terms.seller_im)
     else:
         units, price_units = to_units(str(quantity), QUANTITY_DECIMALS), to_units(str(price), decimals)

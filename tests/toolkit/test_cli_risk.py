@@ -44,6 +44,32 @@ def test_risk_im_of_a_trade_from_the_oracles_rounds(scenario, run):
     assert (data["held_buyer_im"], data["held_seller_im"], data["history"]) == (1_000 * USD, 1_000 * USD, "oracle")
 
 
+def test_risk_im_of_a_trade_takes_its_amended_terms(scenario, run):
+    """Amended to 10 units with 1,500 of IM each, trade 1 is priced on those: the schedule's 6% of
+    10 x 2,000 = 1,200 a side, against the 1,500 now held."""
+    deadline = scenario.chain.now() + HOUR
+    amendment = scenario.derivatives.amendment(
+        1, quantity=10 * 10**18, buyer_im=1_500 * USD, seller_im=1_500 * USD, deadline=deadline
+    )
+    signatures = [scenario.derivatives.sign_amendment(party, amendment) for party in (ALICE, BOB)]
+    scenario.derivatives.amend(KEEPER, amendment, *signatures)
+    terms = scenario.risk.current_terms(1)
+    assert (terms.quantity, terms.contract_price, terms.buyer_im, terms.seller_im) == (
+        10 * 10**18,
+        2_000 * E8,
+        1_500 * USD,
+        1_500 * USD,
+    )
+    data = _json(run("risk", "im", "--trade", "1", "--model", "schedule", "--json"))
+    assert (data["quantity"], data["notional"], data["buyer_im"], data["seller_im"]) == (
+        10 * 10**18,
+        20_000 * USD,
+        1_200 * USD,
+        1_200 * USD,
+    )
+    assert (data["held_buyer_im"], data["held_seller_im"]) == (1_500 * USD, 1_500 * USD)
+
+
 def test_risk_im_from_a_series_file(scenario, run, tmp_path):
     series = tmp_path / "prices.csv"
     series.write_text("time,price\n0,100\n3600,110\n1970-01-01T02:00:00Z,99\n")
