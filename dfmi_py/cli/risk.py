@@ -4,6 +4,7 @@ settlement regimes compared, all from the chain's own history::
     dfmi risk im --quantity 5 --price 2000                     # historical ES 99% over 1 h, both sides
     dfmi risk im --trade 1 --model schedule --asset-class fx   # the schedule for trade 1's terms
     dfmi risk im --quantity 5 --price 2000 --series prices.csv --mpor 2h --buffer-bps 2500
+    dfmi risk im --trade 1 --lookback 30d --stressed 2020-03-01..2020-04-30 --series prices.csv
     dfmi risk backtest --mpor 1h --confidence 0.99             # breaches per trade, member, market; Kupiec
     dfmi risk fund --shock EURUSD=-2000 --shock EURUSD=1000    # cover-1 / cover-2, contributions
     dfmi risk fund --propose action.json                       # ... and the action adopting them
@@ -23,10 +24,17 @@ import click
 from dfmi_py.api.market import Market, Underlying
 from dfmi_py.cli.common import Options, echo_json, json_option, market_option, open_market, pass_options
 from dfmi_py.cli.fund import describe_action, write_action
-from dfmi_py.cli.models import describe_model, historical_model, im_model, model_options, read_series
-from dfmi_py.display import amount, decimal, duration, number
+from dfmi_py.cli.models import (
+    describe_model,
+    historical_model,
+    im_model,
+    model_options,
+    read_series,
+    stressed_period,
+)
+from dfmi_py.display import amount, decimal, duration, iso, number
 from dfmi_py.errors import InputError
-from dfmi_py.risk import BreachCount, FundSizing, HistoricalModel, SettlementRegime
+from dfmi_py.risk import BreachCount, FundSizing, HistoricalModel, PricePoint, SettlementRegime
 from dfmi_py.units import parse_duration, to_units
 
 #: Decimals of a quantity of the underlying (the engine's fixed point).
@@ -87,7 +95,10 @@ def im(
         units, price_units = to_units(str(quantity), QUANTITY_DECIMALS), to_units(str(price), decimals)
     model = im_model(settings)
     series = read_series(settings["series"], decimals) if settings["series"] is not None else None
-    proposed = market.risk.proposed_im(units, price_units, model, underlying.name, series)
+    stressed = stressed_period(
+        settings, model, lambda: series if series is not None else market.risk.price_history(underlying.name)
+    )
+    proposed = market.risk.proposed_im(units, price_units, model, underlying.name, series, stressed)
     record: dict[str, Any] = {
         "market": underlying.name,
         "model": describe_model(model),
@@ -98,6 +109,7 @@ def im(
         "seller_im": proposed.seller_im,
         "scenarios": proposed.scenarios,
         "history": "series" if series is not None else ("oracle" if proposed.scenarios else None),
+        "stressed": _stressed_record(stressed),
     }
     if trade_id is not None and held is not None:
         record |= {"trade_id": trade_id, "held_buyer_im": held[0], "held_seller_im": held[1]}
@@ -111,10 +123,22 @@ def im(
     click.echo(f"  model  {describe_model(model)}")
     if proposed.scenarios:
         click.echo(f"  scenarios {number(proposed.scenarios)} from the {record['history']}")
+    if stressed:
+        click.echo(
+            f"  stressed period {iso(stressed[0].timestamp)} .. {iso(stressed[-1].timestamp)} "
+            f"({number(len(stressed))} prices) added to the look-back"
+        )
     click.echo(f"  buyer IM  {_cash(market, proposed.buyer_im)}")
     click.echo(f"  seller IM {_cash(market, proposed.seller_im)}")
     if held is not None:
         click.echo(f"  held by trade {trade_id}: buyer {_cash(market, held[0])}, seller {_cash(market, held[1])}")
+
+
+def _stressed_record(points: list[PricePoint]) -> dict[str, int] | None:
+    """The stressed period's first and last price times and its number of prices (``None``: none)."""
+    if not points:
+        return None
+    return {"from": points[0].timestamp, "to": points[-1].timestamp, "prices": len(points)}
 
 
 # ---------------------------------------------------------------------- risk backtest
@@ -344,6 +368,8 @@ def regimes_command(
         raise InputError("the regimes compare historical-simulation IMs: drop --model schedule")
     if settings["series"] is not None:
         raise InputError("the regimes use the oracle's own rounds: drop --series")
+    if settings["stressed"] is not None:
+        raise InputError("the regimes compare the oracle's history as it is: drop --stressed")
     model: HistoricalModel = historical_model(settings)
     market, underlying = _open(options, market_name)
     cure = underlying.derivatives.cure_period()

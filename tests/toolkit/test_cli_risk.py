@@ -80,6 +80,57 @@ def test_risk_im_from_a_series_file(scenario, run, tmp_path):
     assert (data["buyer_im"], data["seller_im"], data["history"]) == (10 * USD, 10 * USD, "series")
 
 
+def test_risk_im_adds_a_stressed_period_to_the_lookback(scenario, run, tmp_path):
+    """A crash (100 -> 50) in the first hours, calm (100 -> 101 -> 100) a day later. With a 2 h
+    look-back the buyer's worst hourly loss on 1 unit at 100 is 0.990100 (101 -> 100 moves 100 to
+    99.00990099, the loss rounded up to the cent's ten-thousandth);
+    the stressed period's 2 windows join the look-back's 2 and the 90% VaR (k = ceil(0.9 x 4) = 4,
+    the worst) becomes the crash's 50. The seller's worst stays the rise's 1."""
+    series = tmp_path / "prices.csv"
+    start = 1_583_020_800  # 2020-03-01T00:00:00Z
+    rows = [(0, 100), (HOUR, 50), (2 * HOUR, 50), (24 * HOUR, 100), (25 * HOUR, 101), (26 * HOUR, 100)]
+    series.write_text("time,price\n" + "".join(f"{start + t},{p}\n" for t, p in rows))
+    base = ("risk", "im", "--quantity", "1", "--price", "100", *HISTORICAL_90_VAR, "--lookback", "2h",
+            "--series", str(series), "--json")  # fmt: skip
+    calm = _json(run(*base))
+    assert (calm["buyer_im"], calm["seller_im"], calm["scenarios"], calm["stressed"]) == (990_100, USD, 2, None)
+    stressed = _json(run(*base, "--stressed", f"2020-03-01..{start + 2 * HOUR}"))
+    assert (stressed["buyer_im"], stressed["seller_im"], stressed["scenarios"]) == (50 * USD, USD, 4)
+    assert stressed["stressed"] == {"from": start, "to": start + 2 * HOUR, "prices": 3}
+    output = _ok(run(*base[:-1], "--stressed", "2020-03-01T00:00:00+00:00..2020-03-01T02:00:00Z"))
+    assert "stressed period 2020-03-01T00:00:00Z .. 2020-03-01T02:00:00Z (3 prices) added to the look-back" in output
+
+
+def test_trade_propose_im_model_takes_the_stressed_period(scenario, run, tmp_path):
+    """The stressed period reaches the IMs a proposal carries: a 20% fall in it, none in the look-back."""
+    series = tmp_path / "prices.csv"
+    start = 1_583_020_800  # 2020-03-01T00:00:00Z
+    rows = [(0, 2_000), (HOUR, 1_600), (24 * HOUR, 2_000), (25 * HOUR, 2_000)]
+    series.write_text("time,price\n" + "".join(f"{start + t},{p}\n" for t, p in rows))
+    proposed = _ok(
+        run("trade", "propose", "--side", "buy", "--counterparty", BOB.address, "--quantity", "5", "--price", "2000",
+            "--maturity", "+30d", "--im", "model", *HISTORICAL_90_VAR, "--lookback", "1h", "--series", str(series),
+            "--stressed", f"{start}..{start + HOUR}", "--dev-account", "7")
+    )  # fmt: skip
+    trade_id = int(re.search(r"trade (\d+) proposed", proposed).group(1))
+    terms = scenario.derivatives.proposed_terms(trade_id)
+    # Buyer: 5 x (2,000 - 1,600) = 2,000 from the stressed window; seller: the flat look-back's 0.
+    assert (terms.buyer_im, terms.seller_im) == (2_000 * USD, 0)
+
+
+def test_stressed_refusals_are_one_line(scenario, run):
+    im = ("risk", "im", "--quantity", "5", "--price", "2000")
+    assert "give FROM..TO" in one_line_error(run(*im, "--stressed", "2020-03-01"))
+    assert "ends before it starts" in one_line_error(run(*im, "--stressed", "2020-04-30..2020-03-01"))
+    assert "'someday' is not a time" in one_line_error(run(*im, "--stressed", "someday..2020-03-01"))
+    # The oracle's rounds are from the chain's clock: nothing in 2020, so no window would be added.
+    line = one_line_error(run(*im, "--stressed", "2020-03-01..2020-04-30"))
+    assert "0 price(s) of the history fall in that period" in line
+    line = one_line_error(run(*im, "--model", "schedule", "--stressed", "0..7200"))
+    assert "--stressed is a setting of the historical model" in line
+    assert "drop --stressed" in one_line_error(run("risk", "regimes", "--stressed", "0..7200"))
+
+
 def test_risk_im_refusals_are_one_line(scenario, run, tmp_path):
     assert "give --trade ID, or both --quantity and --price" in one_line_error(run("risk", "im", "--quantity", "5"))
     line = one_line_error(run("risk", "im", "--trade", "1", "--price", "2000"))
