@@ -304,18 +304,23 @@ class RiskReader:
         shocks_bps: Mapping[str, Sequence[int]] | None = None,
         floor: int = 0,
         historical: bool = True,
+        market_wide_bps: Sequence[int] = (),
     ) -> FundSizing:
         """Cover-1 / cover-2 of the live books under the worst historical moves over ``mpor_seconds``
-        (every market together) and the hypothetical ``shocks_bps`` per market, against the fund's
-        total assets, with the contributions in proportion to each member's stressed exposure.
+        (every market together), the hypothetical ``shocks_bps`` per market and the
+        ``market_wide_bps`` shocks (each one scenario moving every market of a live trade at once),
+        against the fund's total assets, with the contributions in proportion to each member's
+        stressed exposure.
 
         Raises:
-            InputError: a shock names an unknown market, or there is no scenario.
+            InputError: a shock names an unknown market or is at most -10,000 bps, or there is no
+                scenario.
         """
         shocks = {self.market.underlying(k).name: list(v) for k, v in (shocks_bps or {}).items()}
         positions = self.positions()
+        traded = list(dict.fromkeys(p.market for p in positions))
         # Only the markets with a live trade or a shock are priced: a feed without a round has no price.
-        names = list(dict.fromkeys([p.market for p in positions] + list(shocks)))
+        names = list(dict.fromkeys(traded + list(shocks)))
         markets = {n: self.market.markets[n] for n in names}
         prices = {n: u.oracle.latest().answer for n, u in markets.items()}
         scales = {n: u.derivatives.value_scale for n, u in markets.items()}
@@ -324,6 +329,11 @@ class RiskReader:
             histories = {n: self.price_history(n) for n in markets}
             scenarios += historical_scenarios(prices, histories, mpor_seconds)
         scenarios += hypothetical_scenarios(prices, shocks)
+        for bps in market_wide_bps:
+            if bps <= -10_000:
+                raise InputError(f"a shock must be > -10000 bps (a price stays > 0), got {bps}")
+            moved = {n: max(1, prices[n] * (10_000 + bps) // 10_000) for n in traded}
+            scenarios.append(StressScenario(f"every market {bps:+d}bps", moved))
         fund_size = self.market.fund.state().total_assets
         return size_fund(positions, prices, scales, scenarios, fund_size, floor)
 

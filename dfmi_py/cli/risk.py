@@ -7,6 +7,7 @@ settlement regimes compared, all from the chain's own history::
     dfmi risk im --trade 1 --lookback 30d --stressed 2020-03-01..2020-04-30 --series prices.csv
     dfmi risk backtest --mpor 1h --confidence 0.99             # breaches per trade, member, market; Kupiec
     dfmi risk fund --shock EURUSD=-2000 --shock EURUSD=1000    # cover-1 / cover-2, contributions
+    dfmi risk fund --shock -2000 --shock 1000                  # every traded market at once
     dfmi risk fund --propose action.json                       # ... and the action adopting them
     dfmi risk regimes --regime "every round=1h" --regime "daily T+1=1d,1d,2d"
 
@@ -218,26 +219,32 @@ def backtest_command(
 # ---------------------------------------------------------------------- risk fund
 
 
-def parse_shock(text: str) -> tuple[str, int]:
-    """``MARKET=BPS`` (``EURUSD=-2000``) as a market name and a shock in basis points.
+def parse_shock(text: str) -> tuple[str | None, int]:
+    """``MARKET=BPS`` (``EURUSD=-2000``) as a market name and a shock in basis points; a bare
+    ``BPS`` (``-2000``) moves every market of a live trade at once (the name is ``None``).
 
     Raises:
         InputError: not of that form.
     """
-    name, sep, bps = text.partition("=")
+    name, sep, bps = text.rpartition("=")
     try:
         value = int(bps.strip())
     except ValueError:
         value = None
-    if not sep or not name.strip() or value is None:
-        raise InputError(f"--shock {text!r}: give MARKET=BPS, e.g. EURUSD=-2000 for a 20% fall")
-    return name.strip(), value
+    if (sep and not name.strip()) or value is None:
+        raise InputError(
+            f"--shock {text!r}: give MARKET=BPS, e.g. EURUSD=-2000 for a 20% fall, or BPS for every market"
+        )
+    return (name.strip() or None), value
 
 
 @risk.command("fund")
 @pass_options
 @click.option("--mpor", default="1h", show_default=True, help="The window of the worst historical moves.")
-@click.option("--shock", "shocks", multiple=True, metavar="MARKET=BPS", help="A hypothetical shock (repeatable).")
+@click.option(
+    "--shock", "shocks", multiple=True, metavar="[MARKET=]BPS",
+    help="A hypothetical shock (repeatable): one market's, or every traded market's at once without MARKET=.",
+)  # fmt: skip
 @click.option("--no-historical", is_flag=True, help="Only the hypothetical shocks.")
 @click.option("--floor", "floor_", metavar="AMOUNT", default="0", show_default=True, help="Minimum fund size, cash.")
 @click.option(
@@ -267,11 +274,17 @@ def fund_command(
     fund's threshold of members approve it (dfmi fund approve FILE) and anyone executes it."""
     market = open_market(options)
     by_market: dict[str, list[int]] = {}
+    everywhere: list[int] = []
     for text in shocks:
         name, bps = parse_shock(text)
-        by_market.setdefault(market.underlying(name).name, []).append(bps)
+        if name is None:
+            everywhere.append(bps)
+        else:
+            by_market.setdefault(market.underlying(name).name, []).append(bps)
     floor = to_units(floor_, market.cash.decimals)
-    sizing = market.risk.fund_sizing(parse_duration(mpor), by_market, floor, historical=not no_historical)
+    sizing = market.risk.fund_sizing(
+        parse_duration(mpor), by_market, floor, historical=not no_historical, market_wide_bps=everywhere
+    )
     proposal = None if propose_path is None else _propose_contributions(market, sizing, propose_path, ttl)
     if as_json:
         echo_json(

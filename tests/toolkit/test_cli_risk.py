@@ -169,6 +169,16 @@ def test_risk_fund_with_hypothetical_shocks(scenario, run):
     assert "cover-2 700.000000 DSD (covered)" in output
 
 
+def test_risk_fund_shocks_without_a_market_move_every_traded_market(scenario, run):
+    """The same figures as the named shocks (one market here), under a scenario of every market."""
+    data = _json(run("risk", "fund", "--shock", "-2000", "--shock", "1000", "--no-historical", "--json"))
+    assert (data["cover1"], data["cover2"]) == (700 * USD, 700 * USD)
+    rows = {row["member"]: (row["contribution"], row["scenario"]) for row in data["members"]}
+    assert rows[ALICE.address] == (700 * USD, "every market -2000bps")
+    assert "> -10000 bps" in one_line_error(run("risk", "fund", "--shock", "-10000"))
+    assert "give MARKET=BPS" in one_line_error(run("risk", "fund", "--shock", "=100"))
+
+
 def test_risk_fund_propose_writes_the_action_members_approve_and_execute(scenario, run, tmp_path):
     """A 50% fall costs Alice 5 x 850 = 4,250 against her 1,000 IM: 3,250 uncovered, her whole
     suggested contribution (Bob loses 850 < 1,000 on a 10% rise: nothing). Adopted, it becomes her
