@@ -6,7 +6,9 @@ What the chain gives, per market (underlying):
 * each **trade's margins and life**: the IMs it was confirmed with (or last amended to), from its
   ``TradeConfirmed`` event's time to the time it matured, was terminated or was closed out
   (``DefaultDeclared``) — or to now while it lives;
-* its **settled variation margin**: every ``VariationMarginSettled`` event with its block's time;
+* its **variation margin**: every ``VariationMarginSettled`` event's mark (paid or, under a margin
+  call, owed) and every ``TradeMatured`` event's final mark, with its block's time. A close-out's
+  loss (``DefaultDeclared``) is the debt of marks already among them, so it is not added again;
 * the members' **books**: every side of every live trade (or under a margin call), with its IM.
 
 From these the readers compute the IM a model proposes for a new trade, the backtest, the fund's
@@ -202,11 +204,16 @@ class RiskReader:
         )
 
     def vm_flows(self, name: str | None = None) -> list[VmFlow]:
-        """Every settled variation margin of the market, at its block's time."""
+        """Every variation margin the market's trades were marked to, at its block's time: each
+        settlement's (``VariationMarginSettled``) and each maturity's final one (``TradeMatured``).
+
+        A mark counts whether it was paid or became a margin call's debt. A close-out's loss
+        (``DefaultDeclared.loss``) is that debt, the sum of marks already here, so it adds no flow.
+        """
         return [
             VmFlow(int(e.trade_id), e.timestamp, int(e.args["vmToBuyer"]))
             for e in self._underlying(name).derivatives.events()
-            if e.name == "VariationMarginSettled" and e.trade_id is not None
+            if e.name in ("VariationMarginSettled", "TradeMatured") and e.trade_id is not None
         ]
 
     def positions(self) -> list[Position]:
