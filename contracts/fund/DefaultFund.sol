@@ -43,7 +43,8 @@ import {Signatures} from "../utils/Signatures.sol";
 ///        requirement governance adopted for it, read only while it has open IM; one for the pool
 ///        (assets, shares), one for the rules, nonce and member count, one for the last draw
 ///        and the replenishment window: a 2-of-3 withdrawal reads five cold slots of the fund. Limits: pool and member shares and assets below 2^128, open IM
-///        below 2^96, the floor below 2^96, 65,535 exhaustions; beyond them calls revert.
+///        below 2^96, the floor and members' own requirements below 2^96, 65,535 exhaustions;
+///        beyond them calls revert.
 ///
 ///      Invariants (tested in tests/fund/test_fund_properties.py):
 ///      - cash.balanceOf(fund) == totalAssets + surplus, and surplus changes only by direct
@@ -54,7 +55,11 @@ import {Signatures} from "../utils/Signatures.sol";
 ///      - a claim pays at most `totalAssets` before it, and never more than the loss;
 ///      - a survivors' tranche lowers every other member's balance in proportion to it (within
 ///        one unit of rounding);
-///      - cash leaves the fund only through {claim} (to a registered engine) and {execute}.
+///      - cash leaves the fund only through {claim} (to a registered engine) and {execute};
+///      - adopting members' own requirements ({ActionKind.SetMemberRequirements}) moves no cash
+///        and changes no share, balance or total; a member's requirement is
+///        `max(floor, ceil(bps * openIm), openIm > 0 ? own : 0)`, and {onTradeOpened} accepts
+///        exactly when an unflagged member's balance meets it with the new IM.
 contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
@@ -509,8 +514,13 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
             // Two offsets and two lengths at least; abi.decode checks the rest of the layout.
             if (params.length < 128) revert FundInvalidAction(kind);
             (address[] memory members, uint256[] memory amounts) = abi.decode(params, (address[], uint256[]));
-            // Only the canonical encoding: one list of values has one params, hence one digest.
-            if (params.length != 128 + 32 * (members.length + amounts.length)) revert FundInvalidAction(kind);
+            // Only the canonical encoding (heads 64 and 96 + 32 * members, nothing after the
+            // amounts): one list of values has one params, hence one digest to approve.
+            if (
+                params.length != 128 + 32 * (members.length + amounts.length)
+                    || uint256(bytes32(params[0:32])) != 64
+                    || uint256(bytes32(params[32:64])) != 96 + 32 * members.length
+            ) revert FundInvalidAction(kind);
             _setMemberRequirements(members, amounts);
         } else {
             revert FundInvalidAction(kind);

@@ -234,7 +234,16 @@ def test_setMemberRequirements_refusesParamsThatAreNotTheCanonicalEncoding(
     a, b, _ = members
     canonical = bytes(abi_encode(["address[]", "uint256[]"], [[a.address], [USD]]))
     nonce, deadline = 0, world.now() + 3600
-    for params in (canonical[:96], canonical + b"\x00" * 32):
+    word = 32
+    # The same values with the two lists in the other order (heads 128 and 64): decodes, but a
+    # second encoding of one action would be a second digest to approve.
+    swapped = (
+        (128).to_bytes(word, "big")
+        + (64).to_bytes(word, "big")
+        + canonical[4 * word :]
+        + canonical[2 * word : 4 * word]
+    )
+    for params in (canonical[:96], canonical + b"\x00" * 32, swapped):
         with expect_revert("FundInvalidAction", kind=KIND):
             world.execute(Action(KIND, params, nonce, deadline), [a, b])
     world.execute(Action(KIND, canonical, nonce, deadline), [a, b])
