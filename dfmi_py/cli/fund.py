@@ -85,7 +85,8 @@ def status(options: Options, as_json: bool) -> None:
         f"cash held {cash.format(state.cash_balance)} (surplus {cash.format(state.surplus)})"
     )
     click.echo(
-        f"  requirement max({cash.format(state.floor_amount)}, {state.requirement_bps / 100:g}% of open IM); "
+        f"  requirement max({cash.format(state.floor_amount)}, {state.requirement_bps / 100:g}% of open IM, "
+        "own minimum while trading); "
         f"threshold {state.threshold} of {state.member_count} members ({state.threshold_bps / 100:g}%, "
         f"every member to register an engine); next nonce {state.nonce}; "
         f"replenishment window {duration(state.replenishment_window)}"
