@@ -23,6 +23,7 @@ from dfmi_py.cli.compliance import compliance
 from dfmi_py.cli.devnet import advance
 from dfmi_py.cli.dvp import dvp
 from dfmi_py.cli.fund import fund
+from dfmi_py.cli.keeper import keeper
 from dfmi_py.cli.net import net
 from dfmi_py.cli.oracle import oracle
 from dfmi_py.cli.risk import risk
@@ -53,7 +54,7 @@ def cli(ctx: click.Context, rpc_url: str | None, deployments_dir: Path | None, v
 for _command in (node, deploy, status, demo, advance, compliance, cash, dvp, fund, net):
     cli.add_command(_command)
 cli.add_command(accounts)
-for _command in (trade, oracle, security, risk):
+for _command in (trade, oracle, security, risk, keeper):
     cli.add_command(_command)
 
 
