@@ -33,8 +33,8 @@ class KeeperSettings(ServiceSettings):
     markets: list[str] | None = Field(None, min_length=1)
     batch_base_gas: int = Field(60_000, ge=21_000)
     default_trade_gas: int = Field(32_000, gt=0)
-    max_trade_gas: int = Field(110_000, gt=0)
-    tx_gas_budget: int = Field(8_000_000, gt=0)
+    max_trade_gas: int = Field(110_000, gt=0, validate_default=True)
+    tx_gas_budget: int = Field(6_000_000, gt=0, validate_default=True)
     log_chunk_blocks: int = Field(DEFAULT_CHUNK_BLOCKS, ge=1, le=1_000_000)
     start_block: int | None = Field(None, ge=0)
 
