@@ -8,24 +8,28 @@ from pathlib import Path
 import click
 
 from dfmi_py.cli.common import Options
-from dfmi_py.cli.service import ServiceContext, run_service, service_options
+from dfmi_py.cli.service import ServiceContext, ServiceExit, run_service, service_options
+from dfmi_py.errors import ConfigError
 from dfmi_py.services.keeper.config import KeeperSettings
 from dfmi_py.services.keeper.read import KeeperReader
 from dfmi_py.services.keeper.service import KeeperService
 from dfmi_py.services.logs import service_logger
-from dfmi_py.services.runtime import Service
+from dfmi_py.services.runtime import ExitCode, Service
 
 
 def build_keeper(context: ServiceContext[KeeperSettings]) -> Service:
     """The keeper service for ``context``'s settings, connection and signer."""
     settings = context.settings
-    reader = KeeperReader(
-        context.market,
-        settings.keeper_config(),
-        settings.markets,
-        log_chunk_blocks=settings.log_chunk_blocks,
-        start_block=settings.start_block,
-    )
+    try:
+        reader = KeeperReader(
+            context.market,
+            settings.keeper_config(),
+            settings.markets,
+            log_chunk_blocks=settings.log_chunk_blocks,
+            start_block=settings.start_block,
+        )
+    except ConfigError as exc:  # a market the deployment does not have: a configuration error
+        raise ServiceExit(str(exc), ExitCode.CONFIG) from None
     return KeeperService(
         context.market,
         reader,

@@ -38,6 +38,7 @@ from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.address import to_checksum_address
 from web3.contract import Contract
 
 from dfmi_py.api.derivatives import TRADE_EVENTS, TradeState
@@ -103,6 +104,7 @@ class _EventSpec:
     indexed: tuple[tuple[str, str], ...]  # (name, type) of the indexed inputs, in topic order
     data_names: tuple[str, ...]
     data_types: tuple[str, ...]
+    addresses: tuple[str, ...]  # inputs of type address (checksummed when decoded)
 
 
 def _specs(contract: Contract, names: Iterable[str]) -> dict[bytes, _EventSpec]:
@@ -116,6 +118,7 @@ def _specs(contract: Contract, names: Iterable[str]) -> dict[bytes, _EventSpec]:
             tuple((i["name"], i["type"]) for i in inputs if i["indexed"]),
             tuple(i["name"] for i in inputs if not i["indexed"]),
             tuple(_abi_type(i) for i in inputs if not i["indexed"]),
+            tuple(i["name"] for i in inputs if i["type"] == "address"),
         )
     return specs
 
@@ -136,6 +139,8 @@ def _decode(spec: _EventSpec, log: Any) -> dict[str, Any]:
     data = bytes(log["data"])
     if spec.data_types:
         args.update(zip(spec.data_names, abi_decode(list(spec.data_types), data), strict=True))
+    for name in spec.addresses:
+        args[name] = to_checksum_address(args[name])
     return args
 
 
