@@ -22,21 +22,28 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
 
+from dfmi_py.api import Market
 from dfmi_py.api.derivatives import TradeState
+from dfmi_py.chain import Chain, dev_account
+from dfmi_py.deploy.roles import DEV_ROLE_INDEX
+from dfmi_py.deploy.suite import Deployment
+from dfmi_py.errors import ChainConnectionError
 from dfmi_py.services.config import validate_settings
 from dfmi_py.services.keeper.config import KeeperSettings
 from dfmi_py.services.keeper.read import KeeperReader
 from dfmi_py.services.keeper.service import KeeperService
 from dfmi_py.services.logs import service_logger
 from dfmi_py.services.metrics import ServiceMetrics
-from dfmi_py.services.runtime import ExitCode, ServiceRunner
+from dfmi_py.services.runtime import ExitCode, Head, ServiceRunner
 from dfmi_py.services.sender import TxSender, TxStatus
 from tests.helpers import cli_runner
 from tests.services.keeper_world import DAY, KEEPERS, PARTIES, PROJECT_ROOT, World, start_world
 
 A, B, C, D, E = PARTIES
 MARKETS = ("XAU", "EURUSD", "IDX50")
+PAUSER = dev_account(DEV_ROLE_INDEX["pauser"])
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +234,43 @@ def test_two_keepers_at_once_settle_nothing_twice(w: World) -> None:
     assert _settled_total(first_metrics) + _settled_total(second_metrics) == 6
     statuses = Counter(r.status for k in (first, second) for r in k.last_results)
     assert set(statuses) <= {TxStatus.MINED, TxStatus.DONE}
+
+
+def test_trades_skipped_while_the_cash_is_paused_wait_then_settle_at_once_after_the_unpause(
+    w: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "dfmi_py.services")
+    keeper, metrics = _keeper(w, KEEPERS[0])
+    keeper.sync()
+    rounds = _move_every_price(w, 150)
+    w.market.cash.pause(PAUSER)
+    keeper.step(w.head())  # every payer must be pulled from its wallet: every trade is skipped
+    assert {r.status for r in keeper.last_results} == {TxStatus.MINED}
+    skipped = [s["trade"] for line in _events(caplog, "settled") for s in line["skipped"]]
+    assert len(skipped) == 6
+    assert all("DerivativeCashPaused" in s["reason"] for line in _events(caplog, "settled") for s in line["skipped"])
+    assert _settled_total(metrics) == 0
+    w.rpc("evm_mine", [])
+    keeper.step(w.head())
+    assert keeper.last_results == []  # no gas spent every block on a batch that would skip again
+    w.market.cash.unpause(PAUSER)
+    keeper.step(w.head())
+    _assert_every_due_trade_settled_once(w, rounds)
+    assert _settled_total(metrics) == 6
+
+
+def test_a_node_that_does_not_answer_is_a_fault_for_the_runner(world: World) -> None:
+    dead = Chain(Web3(Web3.HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 2})), world.chain.artifacts)
+    deployment = world.market.deployment
+    market = Market.from_deployment(Deployment(dead, deployment.manifest, deployment.manifest_file))
+    settings = KeeperSettings()
+    reader = KeeperReader(market, settings.keeper_config())
+    sender = TxSender(dead, KEEPERS[0], settings.sender.sender_config(0))
+    keeper = KeeperService(market, reader, sender, ServiceMetrics("keeper"), service_logger("keeper"), max_trade_gas=1)
+    with pytest.raises(ChainConnectionError, match="reading the chain failed"):
+        keeper.sync()
+    with pytest.raises(ChainConnectionError, match="reading the chain failed"):
+        keeper.step(Head(1, "0x" + "00" * 32, 0))
 
 
 def test_a_bad_configuration_exits_78_naming_the_key(world: World, tmp_path: Path) -> None:

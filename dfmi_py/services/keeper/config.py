@@ -1,10 +1,11 @@
 """``dfmi keeper``'s settings: the shared service keys plus the keeper's own (see examples/keeper.toml).
 
 Gas figures (bench/results/gas.md and bench/results/keeper_latency.md): a trade settled inside a
-``settleMany`` batch costs about 28,150 gas in steady state; one whose settlement opens a margin
-call costs about three times that. Batches are sized with ``default_trade_gas`` per trade; when
-``max_trade_gas`` per trade could take a batch past the block gas limit, the keeper estimates it
-first and splits it while the estimate is too high.
+``settleMany`` batch costs 24,000-28,150 gas in steady state, and one whose settlement opens a
+margin call 30,000-61,000 (more when its parties' accounts are cold; a lone ``settle`` that opens
+one costs 96,932 with the transaction's fixed cost). Batches are sized with ``default_trade_gas``
+per trade; when ``max_trade_gas`` per trade (1.5 times the measured worst) could take a batch past
+the block gas limit, the keeper estimates it first and halves it while the estimate is too high.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class KeeperSettings(ServiceSettings):
     markets: list[str] | None = Field(None, min_length=1)
     batch_base_gas: int = Field(60_000, ge=21_000)
     default_trade_gas: int = Field(32_000, gt=0)
-    max_trade_gas: int = Field(110_000, gt=0, validate_default=True)
-    tx_gas_budget: int = Field(6_000_000, gt=0, validate_default=True)
+    max_trade_gas: int = Field(90_000, gt=0, validate_default=True)
+    tx_gas_budget: int = Field(8_000_000, gt=0, validate_default=True)
     log_chunk_blocks: int = Field(DEFAULT_CHUNK_BLOCKS, ge=1, le=1_000_000)
     start_block: int | None = Field(None, ge=0)
 

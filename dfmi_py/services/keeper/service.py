@@ -10,10 +10,16 @@
   calls opened, defaults and their waterfall, maturities.
 
 What a temporary condition blocks (a pause, a stale price, an RPC fault) is not remembered: the
-next head decides it again from the chain. A refusal that means "someone else already did it"
-(a second keeper) counts as done, never as a failure to retry; a ``settleMany`` whose trades a
-second keeper settled first settles nothing and counts nothing (the engine skips trades already
-settled to the round).
+next head decides it again from the chain. One exception keeps a long condition from costing gas
+every block: a trade that a mined ``settleMany`` skipped (``SettlementSkipped``: the cash token is
+paused and its payer's wallet had to be pulled, or the engine is frozen) is sent again for the same
+round only every ``skip_retry_blocks`` blocks, and at once after an unpause or for a new round.
+Transport and JSON-RPC errors while reading become :class:`~dfmi_py.errors.ChainConnectionError`:
+the runner backs off and syncs.
+
+A refusal that means "someone else already did it" (a second keeper) counts as done, never as a
+failure to retry; a ``settleMany`` whose trades a second keeper settled first settles nothing and
+counts nothing (the engine skips trades already settled to the round).
 
 Trust: the keeper holds one key that can only trigger what anyone may trigger (settle, mature,
 declare a default after the cure period, retry a fund claim); amounts come from the oracle and
@@ -24,11 +30,14 @@ delay the keeper, not make it pay.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from web3.exceptions import TimeExhausted, Web3RPCError
 
 from dfmi_py.api.derivatives import TradeState
 from dfmi_py.api.market import Market
+from dfmi_py.errors import ChainConnectionError
 from dfmi_py.services.keeper.decide import (
     Action,
     DeclareDefault,
@@ -54,6 +63,11 @@ MATURE_DONE = frozenset({"DerivativeUnexpectedState"})
 DEFAULT_DONE = frozenset({"DerivativeUnexpectedState"})
 #: ``retryFundClaim``: nothing pending any more (someone retried it).
 RETRY_DONE = frozenset({"DerivativeNoPendingFundClaim"})
+
+#: Blocks before a trade a batch skipped is sent again for the same round (a new round: at once).
+DEFAULT_SKIP_RETRY_BLOCKS = 20
+
+T = TypeVar("T")
 
 #: Log event per outcome of a sent action.
 _EVENTS = {
@@ -82,6 +96,7 @@ class KeeperService:
         max_trade_gas: Gas of the costliest single settlement in a batch (see
             :class:`~dfmi_py.services.keeper.config.KeeperSettings`).
         confirmations: ``sync()`` reads the latest block less this many.
+        skip_retry_blocks: Blocks before a trade a batch skipped is sent again for the same round.
     """
 
     name = "keeper"
@@ -96,6 +111,7 @@ class KeeperService:
         *,
         max_trade_gas: int,
         confirmations: int = 0,
+        skip_retry_blocks: int = DEFAULT_SKIP_RETRY_BLOCKS,
     ) -> None:
         self.market = market
         self.reader = reader
@@ -106,8 +122,12 @@ class KeeperService:
         self.confirmations = confirmations
         self.last_decision: KeeperDecision | None = None
         self.last_results: list[TxResult] = []
+        self.skip_retry_blocks = skip_retry_blocks
         self._held: set[tuple[str, int | None, str]] = set()
         self._block_times: dict[int, int] = {}
+        #: ``(market, trade) -> (round, block, lastUnpausedAt)`` of the last batch that skipped it.
+        self._skipped: dict[tuple[str, int], tuple[int, int, int]] = {}
+        self._head = 0
 
     # ------------------------------------------------------------------ the Service protocol
 
@@ -115,15 +135,22 @@ class KeeperService:
         """Read every market again from the chain (start, after a fault); forget the sender's state."""
         self.sender.resync()
         w3 = self.market.chain.w3
-        latest = int(w3.eth.block_number)
-        block = w3.eth.get_block(max(0, latest - self.confirmations))
-        head = Head(int(block["number"]), "0x" + bytes(block["hash"]).hex(), int(block["timestamp"]))
-        self.reader.sync(head)
+
+        def read() -> Head:
+            latest = int(w3.eth.block_number)
+            block = w3.eth.get_block(max(0, latest - self.confirmations))
+            head = Head(int(block["number"]), "0x" + bytes(block["hash"]).hex(), int(block["timestamp"]))
+            self.reader.sync(head)
+            return head
+
+        head = _reading(read)
+        self._skipped.clear()
         log_event(self.logger, "synced", block=head.number, calls=self.reader.last_calls, **self._counts())
 
     def step(self, head: Head) -> None:
         """Follow the chain to ``head``, decide, send, log and count."""
-        resynced = self.reader.update(head)
+        resynced = _reading(lambda: self.reader.update(head))
+        self._head = head.number
         if resynced and self.reader.full_syncs > 1:
             self.sender.resync()
             log_event(self.logger, "resynced", level=logging.WARNING, block=head.number, calls=self.reader.last_calls)
@@ -161,6 +188,9 @@ class KeeperService:
         for action in actions:
             engine = self.market.markets[action.market].derivatives.contract.functions
             if isinstance(action, SettleBatch):
+                action = self._without_recent_skips(action)
+                if not action.trade_ids:
+                    continue
                 for ids in self._split(action):
                     requests.append(
                         TxRequest(
@@ -184,6 +214,22 @@ class KeeperService:
                     TxRequest(call, "retry_fund_claim", action.market, {"trades": [action.trade_id]}, RETRY_DONE)
                 )
         return requests
+
+    def _without_recent_skips(self, batch: SettleBatch) -> SettleBatch:
+        """``batch`` less the trades a batch skipped for the same round fewer than
+        ``skip_retry_blocks`` blocks ago, with no unpause of the cash token since."""
+        keep = []
+        for trade_id in batch.trade_ids:
+            skipped = self._skipped.get((batch.market, trade_id))
+            if skipped is not None:
+                round_id, block, unpaused_at = skipped
+                same = round_id == batch.round_id and unpaused_at == self.reader.last_unpaused_at
+                if same and self._head - block < self.skip_retry_blocks:
+                    continue
+            keep.append(trade_id)
+        if len(keep) == len(batch.trade_ids):
+            return batch
+        return SettleBatch(batch.market, batch.round_id, tuple(keep), batch.gas)
 
     def _split(self, batch: SettleBatch) -> list[tuple[int, ...]]:
         """``batch``'s trades in batches that fit a block even if every trade opened a margin call,
@@ -247,7 +293,9 @@ class KeeperService:
         defaults: list[dict[str, Any]] = []
         matured: list[dict[str, int]] = []
         fund_paid: list[dict[str, int]] = []
+        skipped: list[dict[str, Any]] = []
         rounds = self.reader.records[market].rounds
+        derivatives = self.market.markets[market].derivatives
         block_time = self._block_time(int(result.block or 0))
         for name, args in self.reader.engine_events(market, result.receipt):
             trade_id = int(args.get("tradeId", 0))
@@ -284,6 +332,11 @@ class KeeperService:
                 )
             elif name == "FundClaimPaid":
                 fund_paid.append({"trade": trade_id, "paid": int(args["paid"]), "unpaid": int(args["unpaid"])})
+            elif name == "SettlementSkipped":
+                reason = derivatives.describe_revert("0x" + bytes(args["reason"]).hex())
+                skipped.append({"trade": trade_id, "reason": reason})
+                round_id = int(result.request.fields.get("round", 0))
+                self._skipped[(market, trade_id)] = (round_id, int(result.block or 0), self.reader.last_unpaused_at)
         effects: dict[str, Any] = {"settled": len(settled), "vm_paid": vm_paid}
         if margin_calls:
             effects["margin_calls"] = margin_calls
@@ -293,6 +346,8 @@ class KeeperService:
             effects["matured"] = matured
         if fund_paid:
             effects["fund_paid"] = fund_paid
+        if skipped:
+            effects["skipped"] = skipped
         return effects
 
     def _block_time(self, number: int) -> int:
@@ -323,3 +378,12 @@ class KeeperService:
             "trades": len(states),
             "open": sum(1 for s in states if s in (TradeState.LIVE, TradeState.MARGIN_CALL)),
         }
+
+
+def _reading(read: Callable[[], T]) -> T:
+    """Run ``read``; a transport or JSON-RPC error becomes a :class:`ChainConnectionError` (a fault
+    the runner backs off from and recovers by syncing)."""
+    try:
+        return read()
+    except (OSError, TimeExhausted, Web3RPCError) as exc:
+        raise ChainConnectionError(f"reading the chain failed ({type(exc).__name__}: {exc})") from exc
