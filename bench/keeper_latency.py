@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -59,6 +60,7 @@ OFFICER = dev_account(DEV_ROLE_INDEX["compliance_officer"])
 MINTER = dev_account(DEV_ROLE_INDEX["minter"])
 MASTER_MINTER = dev_account(DEV_ROLE_INDEX["master_minter"])
 KEEPER = dev_account(13)
+BARE = dev_account(14)
 BLAST_BATCH = 500
 
 
@@ -78,6 +80,8 @@ class Figures:
     batch_gas: list[int] = field(default_factory=list)
     batch_sizes: list[int] = field(default_factory=list)
     margin_call_gas_per_trade: int = 0
+    keeper_runs: list[float] = field(default_factory=list)
+    bare_runs: list[float] = field(default_factory=list)
 
 
 class Blaster:
@@ -227,6 +231,26 @@ def keeper(market: Market, figures: Figures | None = None) -> KeeperService:
     return service
 
 
+def _snapshot(chain: Chain) -> str:
+    return str(chain.w3.provider.make_request("evm_snapshot", [])["result"])  # type: ignore[arg-type]
+
+
+def new_rounds(market: Market) -> dict[str, int]:
+    """A new final round (+1%) in every market; their ids."""
+    for name in market.markets:
+        post_round(market, name, market.markets[name].oracle.latest().answer * 101 // 100)
+    return {name: u.oracle.latest().round_id for name, u in market.markets.items()}
+
+
+def check_settled(market: Market, rounds: dict[str, int]) -> None:
+    """Every trade is live and settled to ``rounds``."""
+    for name, underlying in market.markets.items():
+        for trade_id in range(1, underlying.derivatives.trade_count() + 1):
+            trade = underlying.derivatives.trade(trade_id)
+            assert trade.state == TradeState.LIVE, (name, trade_id, trade)
+            assert trade.last_round == rounds[name], (name, trade_id, trade)
+
+
 def revert(chain: Chain, snapshot: str) -> None:
     """Back to ``snapshot`` (Anvil forgets a snapshot once reverted to)."""
     reply = chain.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
@@ -253,7 +277,7 @@ def timed(obj: Any, name: str, parts: dict[str, float]) -> None:
     setattr(obj, name, wrapper)
 
 
-def measure(trades: int, party_count: int) -> Figures:
+def measure(trades: int, party_count: int, repeat: int) -> Figures:
     figures = Figures(trades)
     started = time.monotonic()
     with AnvilNode(accounts=DEV_ACCOUNT_COUNT) as node, tempfile.TemporaryDirectory() as manifests:
@@ -273,53 +297,72 @@ def measure(trades: int, party_count: int) -> Figures:
         assert runner.run(max_steps=1) == ExitCode.OK
         figures.setup_seconds = time.monotonic() - started
 
-        # the measured keeper syncs before the rounds (a keeper runs all along)
-        service = keeper(market, figures)
-        service.step(head(chain))
-        assert not service.last_results, "the steady state left something due"
-        for name in market.markets:
-            post_round(market, name, market.markets[name].oracle.latest().answer * 101 // 100)
-        snapshot = chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-        rounds = {name: u.oracle.latest().round_id for name, u in market.markets.items()}
+        # S0: the steady state; each repetition starts from it
+        snapshot = _snapshot(chain)
+        keeper_runs: list[float] = []
+        bare_runs: list[float] = []
+        state = {"snapshot": snapshot}
 
-        # (a) the keeper, the real path
-        parts: dict[str, float] = {}
-        timed(service.reader, "update", parts)
-        timed(service.sender, "send_all", parts)
-        t0 = time.monotonic()
-        service.step(head(chain))
-        figures.keeper_seconds = time.monotonic() - t0
-        figures.parts = dict(parts)  # what (a) spent (the check below adds to ``parts``)
-        figures.step_calls = service.reader.last_calls
-        batches: list[tuple[str, list[int]]] = []
-        for result in service.last_results:
-            assert result.status is TxStatus.MINED, result
-            batches.append((result.request.market, list(result.request.fields["trades"])))
-            figures.batch_gas.append(result.gas_used)
-            figures.batch_sizes.append(len(result.request.fields["trades"]))
-        service.step(head(chain))
-        assert not service.last_results, "the keeper left something due after its step"
+        def back() -> None:
+            revert(chain, state["snapshot"])
+            state["snapshot"] = _snapshot(chain)
+
+        def run_keeper() -> tuple[float, list[tuple[str, list[int]]]]:
+            """(a) the keeper, the real path; it synced before the rounds (a keeper runs all along).
+            Its parts are recorded (the last run's stay)."""
+            service = keeper(market, figures)
+            service.step(head(chain))
+            assert not service.last_results, "the steady state left something due"
+            rounds = new_rounds(market)
+            parts: dict[str, float] = {}
+            timed(service.reader, "update", parts)
+            timed(service.sender, "send_all", parts)
+            t0 = time.monotonic()
+            service.step(head(chain))
+            elapsed = time.monotonic() - t0
+            sent = [(r.request.market, list(r.request.fields["trades"])) for r in service.last_results]
+            assert all(r.status is TxStatus.MINED for r in service.last_results), service.last_results
+            figures.parts = dict(parts)  # what (a) spent (the check below adds to ``parts``)
+            figures.step_calls = service.reader.last_calls
+            figures.batch_gas = [r.gas_used for r in service.last_results]
+            figures.batch_sizes = [len(ids) for _, ids in sent]
+            service.step(head(chain))
+            assert not service.last_results, "the keeper left something due after its step"
+            check_settled(market, rounds)
+            back()
+            return elapsed, sent
+
+        def run_bare(batches: list[tuple[str, list[int]]]) -> float:
+            """(b) the bare script: the same batches, precomputed, from the same state."""
+            rounds = new_rounds(market)
+            calls = [(market.markets[n].derivatives.contract.functions.settleMany(ids)) for n, ids in batches]
+            t0 = time.monotonic()
+            for call in calls:
+                chain.transact(call, BARE, "settle many")
+            elapsed = time.monotonic() - t0
+            check_settled(market, rounds)
+            back()
+            return elapsed
+
+        # one unmeasured run of each warms the node's caches with the very transactions measured
+        _, batches = run_keeper()
+        run_bare(batches)
+        for repetition in range(repeat):  # alternate which goes first
+            if repetition % 2 == 0:
+                elapsed, sent = run_keeper()
+                bare_runs.append(run_bare(batches))
+            else:
+                bare_runs.append(run_bare(batches))
+                elapsed, sent = run_keeper()
+            assert sent == batches, "the keeper's batches differ between runs"
+            keeper_runs.append(elapsed)
         figures.batches = len(batches)
-        for name, underlying in market.markets.items():
-            for trade_id in range(1, underlying.derivatives.trade_count() + 1):
-                trade = underlying.derivatives.trade(trade_id)
-                assert trade.state == TradeState.LIVE, (name, trade_id, trade)
-                assert trade.last_round == rounds[name], (name, trade_id, trade)
-
-        # (b) the bare script: the same batches, precomputed
-        revert(chain, snapshot)
-        snapshot = chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-        bare = dev_account(14)
-        calls = [(market.markets[n].derivatives.contract.functions.settleMany(ids)) for n, ids in batches]
-        t0 = time.monotonic()
-        for call in calls:
-            chain.transact(call, bare, "settle many")
-        figures.bare_seconds = time.monotonic() - t0
-        for name, underlying in market.markets.items():
-            assert underlying.derivatives.trade(1).last_round == rounds[name]
+        figures.keeper_runs, figures.bare_runs = keeper_runs, bare_runs
+        figures.keeper_seconds = statistics.median(keeper_runs)
+        figures.bare_seconds = statistics.median(bare_runs)
 
         # gas of a batch whose every trade opens a margin call (sellers who stopped paying)
-        revert(chain, snapshot)
+        new_rounds(market)
         figures.margin_call_gas_per_trade = margin_call_gas(market, chain, node.rpc_url, parties)
         session.close()
     return figures
@@ -355,13 +398,14 @@ def margin_call_gas(market: Market, chain: Chain, url: str, parties: list[LocalA
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trades", type=int, nargs="+", default=[1_000, 10_000])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of (a) and (b) each; medians reported")
     parser.add_argument("--parties", type=int, default=0, help="parties (default: trades / 20, at least 30)")
     args = parser.parse_args(argv)
     results = []
     for trades in args.trades:
         parties = args.parties or max(30, trades // 20)
         started = time.monotonic()
-        figures = measure(trades, parties)
+        figures = measure(trades, parties, args.repeat)
         print(json.dumps(figures.__dict__, default=str), file=sys.stderr)
         results.append((figures, parties, time.monotonic() - started))
     text = report(results)
@@ -382,6 +426,8 @@ def report(results: list[tuple[Figures, int, float]]) -> str:
         "(a) the keeper's real path (`KeeperService.step`: reader update, pure decision, the sender),",
         "timed from the moment the three rounds are final until the last batch is mined; (b) a bare",
         "script sending the same `settleMany` batches, precomputed, through `Chain.transact`.",
+        "Each of (a) and (b) runs three times from the same state (snapshot/revert), in alternating",
+        "order, after one unmeasured run of both (it warms the node's caches); medians shown.",
         "The runner's poll interval (1 s by default) comes on top of (a): the keeper sees a new head",
         "at most one poll after it is mined.",
         "",
@@ -397,6 +443,11 @@ def report(results: list[tuple[Figures, int, float]]) -> str:
             f"{f.keeper_seconds / f.bare_seconds:.2f} | {update:.2f} | {other:.2f} | {send:.2f} | {f.step_calls} | "
             f"{f.sync_seconds:.1f} ({f.sync_calls}) |"
         )
+    lines += [""]
+    for f, _, _ in results:
+        runs_a = ", ".join(f"{x:.2f}" for x in f.keeper_runs)
+        runs_b = ", ".join(f"{x:.2f}" for x in f.bare_runs)
+        lines.append(f"- {f.trades:,} trades: (a) runs {runs_a} s; (b) runs {runs_b} s.")
     lines += ["", "Gas (each `settleMany` receipt's `gasUsed`):", ""]
     for f, _, _ in results:
         per_trade = [g / n for g, n in zip(f.batch_gas, f.batch_sizes, strict=True) if n]

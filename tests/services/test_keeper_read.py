@@ -248,6 +248,32 @@ def test_an_update_costs_the_same_few_requests_for_ten_or_sixty_trades(fresh: Wo
     assert costs == [(5, 5), (5, 5)]
 
 
+def test_an_update_cut_short_by_the_node_reads_everything_again_next_time(fresh: World) -> None:
+    w = fresh
+    trade_id = w.open_trade("EURUSD", A, B, w.market.markets["EURUSD"].oracle.latest().answer)
+    reader = _reader(w, log_chunk_blocks=2)  # several eth_getLogs per update
+    reader.sync(w.head())
+    w.post("EURUSD", w.market.markets["EURUSD"].oracle.latest().answer * 102 // 100)
+    w.market.markets["EURUSD"].derivatives.settle(KEEPER, trade_id)
+    original, seen = w.w3.eth.get_logs, []
+
+    def failing_second_chunk(params: Any) -> Any:
+        seen.append(params)
+        if len(seen) == 2:
+            raise ConnectionError("the node went away")
+        return original(params)
+
+    w.w3.eth.get_logs = failing_second_chunk  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ConnectionError):
+            reader.update(w.head())
+    finally:
+        w.w3.eth.get_logs = original  # type: ignore[method-assign]
+    assert reader.last is None
+    assert reader.update(w.head()) is True  # a full sync
+    _assert_matches_chain(reader, w)
+
+
 def test_a_reader_refuses_a_market_the_suite_does_not_have(world: World) -> None:
     from dfmi_py.errors import ConfigError
 

@@ -220,8 +220,12 @@ class KeeperReader:
     # ------------------------------------------------------------------ reading
 
     def sync(self, head: Head) -> None:
-        """Read every trade and final round again, up to ``head`` (a full sync)."""
+        """Read every trade and final round again, up to ``head`` (a full sync).
+
+        A sync cut short by an error leaves the reader unsynced: the next :meth:`update` syncs.
+        """
         before = self.rpc_calls
+        self.last = None
         self.records = {n: MarketRecord(n, self.market.markets[n]) for n in self.names}
         for record in self.records.values():
             engine = record.underlying.derivatives.contract.functions
@@ -251,7 +255,17 @@ class KeeperReader:
 
         Returns:
             True when it had to read everything again (first call, or a reorg).
+
+        An update cut short by an error (the node failed between two requests) leaves the reader
+        unsynced: the next call reads everything again rather than trust a half-applied range.
         """
+        try:
+            return self._update(head)
+        except BaseException:
+            self.last = None
+            raise
+
+    def _update(self, head: Head) -> bool:
         before = self.rpc_calls
         if self.last is None:
             self.sync(head)
