@@ -297,18 +297,23 @@ class KeeperService:
         rounds = self.reader.records[market].rounds
         derivatives = self.market.markets[market].derivatives
         block_time = self._block_time(int(result.block or 0))
-        for name, args in self.reader.engine_events(market, result.receipt):
-            trade_id = int(args.get("tradeId", 0))
+        lag = self.metrics.settlement_lag.labels(market)
+        for event in self.reader.engine_events(market, result.receipt):
+            name = event.name
+            if name == "ConfigUpdated":
+                continue
+            trade_id = event.int("tradeId")
             if name == "VariationMarginSettled":
                 settled.append(trade_id)
-                vm_paid += int(args["paid"])
-                self.metrics.trades_settled.labels(market).inc()
-                known = rounds.get(int(args["roundId"]))
+                vm_paid += event.int("paid")
+                known = rounds.get(event.int("roundId"))
                 if known is not None:
-                    self.metrics.settlement_lag.labels(market).observe(max(0, block_time - known[1]))
+                    lag.observe(max(0, block_time - known[1]))
             elif name == "MarginCalled":
+                args = event.args
                 margin_calls.append({"trade": trade_id, "amount": int(args["amount"])})
             elif name == "DefaultDeclared":
+                args = event.args
                 defaults.append(
                     {
                         "trade": trade_id,
@@ -321,6 +326,7 @@ class KeeperService:
                     }
                 )
             elif name == "TradeMatured":
+                args = event.args
                 matured.append(
                     {
                         "trade": trade_id,
@@ -331,12 +337,16 @@ class KeeperService:
                     }
                 )
             elif name == "FundClaimPaid":
+                args = event.args
                 fund_paid.append({"trade": trade_id, "paid": int(args["paid"]), "unpaid": int(args["unpaid"])})
             elif name == "SettlementSkipped":
+                args = event.args
                 reason = derivatives.describe_revert("0x" + bytes(args["reason"]).hex())
                 skipped.append({"trade": trade_id, "reason": reason})
                 round_id = int(result.request.fields.get("round", 0))
                 self._skipped[(market, trade_id)] = (round_id, int(result.block or 0), self.reader.last_unpaused_at)
+        if settled:
+            self.metrics.trades_settled.labels(market).inc(len(settled))
         effects: dict[str, Any] = {"settled": len(settled), "vm_paid": vm_paid}
         if margin_calls:
             effects["margin_calls"] = margin_calls
