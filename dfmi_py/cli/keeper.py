@@ -38,6 +38,7 @@ def build_keeper(context: ServiceContext[KeeperSettings]) -> Service:
         service_logger("keeper"),
         max_trade_gas=settings.max_trade_gas,
         confirmations=settings.confirmations,
+        skip_retry_blocks=settings.skip_retry_blocks,
     )
 
 

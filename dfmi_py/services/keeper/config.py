@@ -15,6 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from dfmi_py.services.config import ServiceSettings
 from dfmi_py.services.keeper.decide import KeeperConfig
 from dfmi_py.services.keeper.read import DEFAULT_CHUNK_BLOCKS
+from dfmi_py.services.keeper.service import DEFAULT_SKIP_RETRY_BLOCKS
 
 
 class KeeperSettings(ServiceSettings):
@@ -29,6 +30,8 @@ class KeeperSettings(ServiceSettings):
         tx_gas_budget: Most gas a settlement batch is sized to (never above the block gas limit).
         log_chunk_blocks: Most blocks per ``eth_getLogs`` request.
         start_block: First block whose events are read; the suite's deployment block when omitted.
+        skip_retry_blocks: Blocks before a trade that a batch skipped (cash paused, engine frozen)
+            is sent again for the same round (at once after an unpause or for a new round).
     """
 
     markets: list[str] | None = Field(None, min_length=1)
@@ -38,6 +41,7 @@ class KeeperSettings(ServiceSettings):
     tx_gas_budget: int = Field(8_000_000, gt=0, validate_default=True)
     log_chunk_blocks: int = Field(DEFAULT_CHUNK_BLOCKS, ge=1, le=1_000_000)
     start_block: int | None = Field(None, ge=0)
+    skip_retry_blocks: int = Field(DEFAULT_SKIP_RETRY_BLOCKS, ge=1)
 
     @field_validator("max_trade_gas")
     @classmethod
