@@ -32,6 +32,7 @@ from dfmi_py.deploy.suite import Deployment
 from dfmi_py.errors import ChainConnectionError
 from dfmi_py.services.config import validate_settings
 from dfmi_py.services.keeper.config import KeeperSettings
+from dfmi_py.services.keeper.decide import SettleBatch, decide
 from dfmi_py.services.keeper.read import KeeperReader
 from dfmi_py.services.keeper.service import KeeperService
 from dfmi_py.services.logs import service_logger
@@ -257,6 +258,34 @@ def test_trades_skipped_while_the_cash_is_paused_wait_then_settle_at_once_after_
     keeper.step(w.head())
     _assert_every_due_trade_settled_once(w, rounds)
     assert _settled_total(metrics) == 6
+
+
+def test_a_batch_whose_estimate_would_not_fit_the_block_is_split(w: World) -> None:
+    # four XAU trades packed into one batch at 20,000 gas each; with a block gas limit of 200,000
+    # the node cannot even estimate it, and the worst case (90,000 a trade) could exceed the
+    # block: the keeper estimates and halves until every batch's estimate plus headroom fits
+    for _ in range(2):
+        w.open_trade("XAU", E, A, xau_price(w))
+    limit = 200_000
+    w.rpc("anvil_setBlockGasLimit", [hex(limit)])
+    try:
+        w.rpc("evm_mine", [])
+        keeper, metrics = _keeper(w, KEEPERS[0], markets=["XAU"], batch_base_gas=21_000, default_trade_gas=20_000)
+        keeper.sync()
+        (decided,) = (a for a in decide(keeper.reader.state()).actions if isinstance(a, SettleBatch))
+        assert decided.trade_ids == (1, 2, 3, 4)
+        rounds = {"XAU": w.post("XAU", xau_price(w) * 101 // 100)}
+        keeper.step(w.head())
+    finally:
+        w.rpc("anvil_setBlockGasLimit", [hex(30_000_000)])
+    sent = [r.request.fields["trades"] for r in keeper.last_results]
+    assert len(sent) > 1
+    assert [t for batch in sent for t in batch] == [1, 2, 3, 4]
+    assert {r.status for r in keeper.last_results} == {TxStatus.MINED}
+    assert all(r.gas_used * 120 // 100 <= limit for r in keeper.last_results)
+    for trade_id in w.trade_ids("XAU"):
+        assert (trade_id, rounds["XAU"]) in w.settlements("XAU")
+    assert metrics.trades_settled.labels("XAU")._value.get() == 4
 
 
 def test_a_node_that_does_not_answer_is_a_fault_for_the_runner(world: World) -> None:

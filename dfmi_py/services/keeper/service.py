@@ -33,7 +33,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from web3.exceptions import TimeExhausted, Web3RPCError
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    ContractPanicError,
+    TimeExhausted,
+    Web3RPCError,
+)
 
 from dfmi_py.api.derivatives import TradeState
 from dfmi_py.api.market import Market
@@ -157,7 +163,7 @@ class KeeperService:
         decision = decide(self.reader.state())
         self.last_decision = decision
         self._log_held(decision.held)
-        requests = self._requests(decision.actions)
+        requests = _reading(lambda: self._requests(decision.actions))  # estimates (see _split)
         self.last_results = self.sender.send_all(requests) if requests else []
         for result in self.last_results:
             self._record(result)
@@ -248,8 +254,12 @@ class KeeperService:
             engine = self.market.markets[batch.market].derivatives.contract.functions
             try:
                 estimate = int(engine.settleMany(list(ids)).estimate_gas({"from": self.sender.address}))
-            except Exception:  # noqa: BLE001 (the sender reports the refusal when it estimates again)
-                done.append(ids)
+            except (ContractCustomError, ContractLogicError, ContractPanicError):
+                done.append(ids)  # a refusal: the sender reports it when it estimates again
+                continue
+            except (Web3RPCError, ValueError):  # no estimate within the node's cap (the block's gas)
+                half = len(ids) // 2
+                pending[:0] = [ids[:half], ids[half:]]
                 continue
             if estimate * headroom // 100 <= limit:
                 done.append(ids)
