@@ -53,8 +53,6 @@ def log_event(
     logger: logging.Logger,
     event: str,
     level: int = logging.INFO,
-    *,
-    exc_info: BaseException | None = None,
     **fields: Any,
 ) -> None:
     """Log ``event`` with ``fields`` as one structured line.
@@ -63,9 +61,10 @@ def log_event(
         logger: The service's logger (:func:`service_logger`).
         event: What happened (``"settled"``, ``"fault"``...), the line's ``event``.
         level: The record's level.
-        exc_info: An exception whose traceback goes in the line's ``exception`` field.
-        **fields: The action's fields.
+        **fields: The action's fields; ``exc_info``, an exception, is not a field: its traceback
+            goes in the line's ``exception`` field.
     """
+    exc_info = fields.pop("exc_info", None)
     logger.log(level, event, extra={_FIELDS: fields}, exc_info=exc_info)
 
 

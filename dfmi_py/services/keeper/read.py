@@ -1,0 +1,538 @@
+"""The keeper's view of the chain: every trade of every market it serves, kept current cheaply.
+
+:class:`KeeperReader` builds the :class:`~dfmi_py.services.keeper.decide.KeeperState` that
+:func:`~dfmi_py.services.keeper.decide.decide` takes.
+
+- **Full sync** (at start, after a fault, after a reorg): the engines' trade events and the
+  oracles' ``AnswerUpdated`` events from ``start_block`` to the head, in chunks of
+  ``log_chunk_blocks`` (providers cap the range of ``eth_getLogs``), one request per chunk for
+  every contract at once. Each trade's state, last round, maturity and raw cure deadline follow
+  from its events in chain order; views are read only where events cannot tell or to confirm:
+  each engine's ``maxPriceAge``/``curePeriod`` and each oracle's latest round at the head,
+  ``fundClaimPendingOf`` for the trades that saw a ``FundClaimFailed``, and ``tradeOf`` for a
+  trade whose events start before ``start_block``.
+- **Incremental update** per head: the logs from the last block read plus one to the head, the
+  trades they touch updated. The cost does not grow with the number of trades: one
+  ``eth_getBlockByNumber``, one ``eth_getLogs`` per chunk and two ``eth_call`` (the cash token's
+  ``paused`` and ``lastUnpausedAt``) per step, plus a block read when the head jumped.
+- **Reorgs**: when the head does not extend the last block read (its parent hash, or the hash of
+  that block now, differs from what was recorded), everything is read again.
+
+Every read names the head block (``block_identifier`` / ``toBlock``), so views and logs agree.
+The effective cure deadline (``cureDeadlineOf``) is computed as the engine does: the margin
+call's own deadline (from ``MarginCalled``), or ``lastUnpausedAt + curePeriod`` when later.
+
+The working state is a cache: losing it loses nothing, a new reader (a restart) reads it again.
+
+Trust: the reader trusts the node it is given to answer honestly about the chain (a lying node
+can make the keeper send transactions the contracts then refuse, never make it pay anyone);
+it trusts nothing else. Every decision it feeds is re-checked by the contracts on execution.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.address import to_checksum_address
+from web3.contract import Contract
+
+from dfmi_py.api.derivatives import TRADE_EVENTS, TradeState
+from dfmi_py.api.market import Market, Underlying
+from dfmi_py.errors import ConfigError
+from dfmi_py.services.keeper.decide import FinalRound, KeeperConfig, KeeperState, MarketState, TradeView
+from dfmi_py.services.runtime import Head
+
+logger = logging.getLogger(__name__)
+
+#: The engine's events the reader follows (the trades' events and its settings).
+ENGINE_EVENTS = (*TRADE_EVENTS, "ConfigUpdated")
+#: The oracle's Chainlink event: ``AnswerUpdated(int256 indexed current, uint256 indexed roundId, uint256 updatedAt)``.
+ORACLE_EVENT = "AnswerUpdated"
+#: Blocks per ``eth_getLogs`` request unless configured (many providers cap ranges at 2,000-10,000).
+DEFAULT_CHUNK_BLOCKS = 2_000
+
+
+@dataclass
+class TradeRecord:
+    """One trade as the events tell it (see :class:`~dfmi_py.services.keeper.decide.TradeView`).
+
+    Attributes:
+        state: The engine's state.
+        last_round: The round of its last settlement (0 before the first).
+        maturity: Unix seconds (amendments change it).
+        cure_deadline: The margin call's own deadline (``tradeOf().cureDeadline``; 0 without one).
+        fund_claim_pending: A claim on the default fund failed and was not paid yet.
+    """
+
+    state: TradeState
+    last_round: int = 0
+    maturity: int = 0
+    cure_deadline: int = 0
+    fund_claim_pending: bool = False
+
+
+@dataclass
+class MarketRecord:
+    """One market's engine, oracle and trades as read."""
+
+    name: str
+    underlying: Underlying
+    max_price_age: int = 0
+    cure_period: int = 0
+    #: ``round id -> (answer, updatedAt)`` of the final rounds read.
+    rounds: dict[int, tuple[int, int]] = field(default_factory=dict)
+    trades: dict[int, TradeRecord] = field(default_factory=dict)
+
+    @property
+    def latest(self) -> FinalRound | None:
+        """The latest final round read."""
+        if not self.rounds:
+            return None
+        round_id = max(self.rounds)
+        price, updated_at = self.rounds[round_id]
+        return FinalRound(round_id, price, updated_at)
+
+
+@dataclass(frozen=True)
+class _EventSpec:
+    name: str
+    indexed: tuple[tuple[str, str], ...]  # (name, type) of the indexed inputs, in topic order
+    data_names: tuple[str, ...]
+    data_types: tuple[str, ...]
+    addresses: tuple[str, ...]  # inputs of type address (checksummed when decoded)
+    #: Integer fields read straight from their 32-byte word: ``name -> (in topics, index, signed)``
+    #: (a static tuple's fields as ``tuple.field``). Reading a word costs a microsecond where a
+    #: full eth_abi decode costs a hundred or more: the keeper reads tens of thousands at a sync.
+    ints: Mapping[str, tuple[bool, int, bool]]
+
+
+def _specs(contract: Contract, names: Iterable[str]) -> dict[bytes, _EventSpec]:
+    """``topic0 -> how to decode`` for the events ``names`` of ``contract``'s ABI."""
+    specs: dict[bytes, _EventSpec] = {}
+    for name in names:
+        abi = contract.events[name].abi
+        inputs = abi["inputs"]
+        specs[bytes(event_abi_to_log_topic(abi))] = _EventSpec(
+            name,
+            tuple((i["name"], i["type"]) for i in inputs if i["indexed"]),
+            tuple(i["name"] for i in inputs if not i["indexed"]),
+            tuple(_abi_type(i) for i in inputs if not i["indexed"]),
+            tuple(i["name"] for i in inputs if i["type"] == "address"),
+            _int_words(inputs),
+        )
+    return specs
+
+
+def _int_words(inputs: Sequence[Any]) -> dict[str, tuple[bool, int, bool]]:
+    """Where each integer field of an event sits (see :attr:`_EventSpec.ints`).
+
+    The ABI puts every static value in the data's head at a fixed word and a dynamic one's offset
+    in one word, so positions follow from the types; a type whose size is not known here ends
+    the mapping (the fields after it are then decoded with eth_abi).
+    """
+    words: dict[str, tuple[bool, int, bool]] = {}
+    topic = 1
+    for item in inputs:
+        if item["indexed"]:
+            if _is_int(item["type"]):
+                words[item["name"]] = (True, topic, item["type"].startswith("int"))
+            topic += 1
+    position = 0
+    for item in (i for i in inputs if not i["indexed"]):
+        size = _static_words(item, str(item["name"]), position, words)
+        if size is None:
+            break
+        position += size
+    return words
+
+
+def _is_int(kind: str) -> bool:
+    return kind.startswith(("uint", "int")) and not kind.endswith("]")
+
+
+def _static_words(item: Any, name: str, position: int, words: dict[str, tuple[bool, int, bool]]) -> int | None:
+    """Words ``item`` takes in the head (recording its integer fields), or ``None`` if unknown."""
+    kind = str(item["type"])
+    if kind == "tuple":
+        total = 0
+        for component in item["components"]:
+            size = _static_words(component, f"{name}.{component['name']}", position + total, words)
+            if size is None:
+                return None
+            total += size
+        return total
+    if _is_int(kind):
+        words[name] = (False, position, kind.startswith("int"))
+        return 1
+    if kind in ("address", "bool") or (kind.startswith("bytes") and kind != "bytes"):
+        return 1
+    if kind in ("bytes", "string"):
+        return 1  # the offset of the value in the tail
+    return None
+
+
+class EventLog:
+    """One event of a log, its integers read on demand from their words, the rest with eth_abi.
+
+    Attributes:
+        name: The event's name.
+        log: The raw log.
+    """
+
+    __slots__ = ("_args", "_spec", "log", "name")
+
+    def __init__(self, spec: _EventSpec, log: Any) -> None:
+        self._spec = spec
+        self._args: dict[str, Any] | None = None
+        self.name = spec.name
+        self.log = log
+
+    def int(self, field: str) -> int:
+        """The integer field ``field`` (``terms.maturity`` for a tuple's field)."""
+        where = self._spec.ints.get(field)
+        if where is None:
+            value: Any = self.args
+            for part in field.split("."):
+                value = value[part]
+            return int(value)
+        in_topics, index, signed = where
+        word = bytes(self.log["topics"][index]) if in_topics else bytes(self.log["data"])[32 * index : 32 * index + 32]
+        return int.from_bytes(word, "big", signed=signed)
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """Every argument by name (addresses checksummed, tuples as dicts)."""
+        if self._args is None:
+            self._args = _decode(self._spec, self.log)
+        return self._args
+
+
+def _abi_type(item: Any) -> str:
+    """The ABI type string of an input, tuples spelled out (``(address,uint96,...)``)."""
+    kind = str(item["type"])
+    if kind.startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[len("tuple") :]
+    return kind
+
+
+def _decode(spec: _EventSpec, log: Any) -> dict[str, Any]:
+    """The arguments of ``log`` by name (indexed value types from their topics; eth_abi for the data)."""
+    args: dict[str, Any] = {}
+    for (name, kind), topic in zip(spec.indexed, log["topics"][1:], strict=False):
+        args[name] = abi_decode([kind], bytes(topic))[0]
+    data = bytes(log["data"])
+    if spec.data_types:
+        args.update(zip(spec.data_names, abi_decode(list(spec.data_types), data), strict=True))
+    for name in spec.addresses:
+        args[name] = to_checksum_address(args[name])
+    return args
+
+
+class KeeperReader:
+    """Reads and follows every trade and final round of the markets a keeper serves.
+
+    Args:
+        market: The deployed suite.
+        markets: Names of the markets to serve (``None``: every market of the suite).
+        config: The keeper's gas settings (passed through to the state).
+        log_chunk_blocks: Most blocks per ``eth_getLogs`` request.
+        start_block: First block whose events are read (``None``: the earliest deployment block of
+            the served engines and oracles, from the manifest).
+
+    Raises:
+        ConfigError: a market name the suite does not have, or a chunk size below 1.
+    """
+
+    def __init__(
+        self,
+        market: Market,
+        config: KeeperConfig,
+        markets: Sequence[str] | None = None,
+        *,
+        log_chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
+        start_block: int | None = None,
+    ) -> None:
+        if log_chunk_blocks < 1:
+            raise ConfigError(f"log_chunk_blocks must be at least 1, got {log_chunk_blocks}")
+        names = list(market.markets) if markets is None else list(markets)
+        unknown = [n for n in names if n not in market.markets]
+        if unknown or not names:
+            raise ConfigError(
+                f"markets: {', '.join(unknown) or '(none)'} not in this deployment; it has {', '.join(market.markets)}"
+            )
+        self.market = market
+        self.chain = market.chain
+        self.w3 = market.chain.w3
+        self.config = config
+        self.names = tuple(names)
+        self.log_chunk_blocks = log_chunk_blocks
+        manifest = market.deployment.manifest
+        self.start_block = (
+            start_block
+            if start_block is not None
+            else min(
+                manifest.record(key).block
+                for record in manifest.markets
+                if record.name in self.names
+                for key in (record.oracle, record.engine)
+            )
+        )
+        underlyings = [market.markets[n] for n in self.names]
+        first = underlyings[0]
+        self._engine_specs = _specs(first.derivatives.contract, ENGINE_EVENTS)
+        self._oracle_specs = _specs(first.oracle.contract, (ORACLE_EVENT,))
+        self._by_engine = {u.derivatives.address.lower(): u.name for u in underlyings}
+        self._by_oracle = {u.oracle.address.lower(): u.name for u in underlyings}
+        self._addresses = [u.derivatives.address for u in underlyings] + [u.oracle.address for u in underlyings]
+        self._topics = ["0x" + t.hex() for t in (*self._engine_specs, *self._oracle_specs)]
+        self.records: dict[str, MarketRecord] = {}
+        #: The last block read (number, hash); ``None`` before the first sync.
+        self.last: tuple[int, str] | None = None
+        self.cash_paused = False
+        self.last_unpaused_at = 0
+        self.block_gas_limit = 0
+        self.now = 0
+        #: JSON-RPC requests made, in total and by the last :meth:`sync`/:meth:`update`.
+        self.rpc_calls = 0
+        self.last_calls = 0
+        self.full_syncs = 0
+        #: Trades touched by the last update, ``(market, trade id)``.
+        self.touched: set[tuple[str, int]] = set()
+        #: Trades read with ``tradeOf`` at the head during this read: their later events are in it.
+        self._from_view: set[tuple[str, int]] = set()
+
+    # ------------------------------------------------------------------ reading
+
+    def sync(self, head: Head) -> None:
+        """Read every trade and final round again, up to ``head`` (a full sync).
+
+        A sync cut short by an error leaves the reader unsynced: the next :meth:`update` syncs.
+        """
+        before = self.rpc_calls
+        self.last = None
+        self.records = {n: MarketRecord(n, self.market.markets[n]) for n in self.names}
+        for record in self.records.values():
+            engine = record.underlying.derivatives.contract.functions
+            record.max_price_age = int(self._call(engine.maxPriceAge(), head))
+            record.cure_period = int(self._call(engine.curePeriod(), head))
+        self.touched = set()
+        self._read_logs(self.start_block, head.number, head)
+        for record in self.records.values():
+            # the latest round even when it finalised before start_block
+            oracle = record.underlying.oracle.contract.functions
+            if int(self._call(oracle.openRound(), head)) > 1:
+                round_id, answer, _, updated_at, _ = self._call(oracle.latestRoundData(), head)
+                record.rounds.setdefault(int(round_id), (int(answer), int(updated_at)))
+            engine = record.underlying.derivatives.contract.functions
+            for trade_id, trade in record.trades.items():
+                if trade.fund_claim_pending:  # confirm with the view (few trades)
+                    trade.fund_claim_pending = bool(self._call(engine.fundClaimPendingOf(trade_id), head))
+        block = self._block(head.number)
+        self._read_head_views(head, block)
+        self.last = (head.number, head.hash)
+        self.full_syncs += 1
+        self.last_calls = self.rpc_calls - before
+        logger.info("full sync to block %s: %s calls", head.number, self.last_calls)
+
+    def update(self, head: Head) -> bool:
+        """Follow the chain to ``head``: read the logs since the last block read.
+
+        Returns:
+            True when it had to read everything again (first call, or a reorg).
+
+        An update cut short by an error (the node failed between two requests) leaves the reader
+        unsynced: the next call reads everything again rather than trust a half-applied range.
+        """
+        try:
+            return self._update(head)
+        except BaseException:
+            self.last = None
+            raise
+
+    def _update(self, head: Head) -> bool:
+        before = self.rpc_calls
+        if self.last is None:
+            self.sync(head)
+            return True
+        last_number, last_hash = self.last
+        if head.number < last_number or (head.number == last_number and head.hash != last_hash):
+            self.sync(head)
+            return True
+        if head.number == last_number:
+            self.last_calls = 0
+            self.touched = set()
+            return False
+        block = self._block(head.number)
+        if _hex(block["hash"]) != head.hash.lower():  # the head moved on since the runner read it
+            self.sync(head)
+            return True
+        parent = _hex(block["parentHash"])
+        if head.number == last_number + 1:
+            extends = parent == last_hash.lower()
+        else:
+            extends = _hex(self._block(last_number)["hash"]) == last_hash.lower()
+        if not extends:
+            logger.warning("reorg: block %s is no longer %s; reading everything again", last_number, last_hash)
+            self.sync(head)
+            return True
+        self.touched = set()
+        self._read_logs(last_number + 1, head.number, head)
+        self._read_head_views(head, block)
+        self.last = (head.number, head.hash)
+        self.last_calls = self.rpc_calls - before
+        return False
+
+    def state(self) -> KeeperState:
+        """The state :func:`~dfmi_py.services.keeper.decide.decide` takes, as of the last block read."""
+        markets = []
+        for record in self.records.values():
+            resumed = self.last_unpaused_at + record.cure_period
+            trades = tuple(
+                TradeView(
+                    trade_id=trade_id,
+                    state=trade.state,
+                    last_round=trade.last_round,
+                    maturity=trade.maturity,
+                    cure_deadline=max(trade.cure_deadline, resumed) if trade.state == TradeState.MARGIN_CALL else 0,
+                    fund_claim_pending=trade.fund_claim_pending,
+                )
+                for trade_id, trade in record.trades.items()
+                if trade.state in (TradeState.LIVE, TradeState.MARGIN_CALL) or trade.fund_claim_pending
+            )
+            rounds = {round_id: updated_at for round_id, (_, updated_at) in record.rounds.items()}
+            markets.append(MarketState(record.name, record.latest, record.max_price_age, rounds, trades))
+        return KeeperState(self.now, self.cash_paused, self.block_gas_limit, tuple(markets), self.config)
+
+    def engine_events(self, market: str, receipt: Any) -> list[EventLog]:
+        """The events ``market``'s engine emitted in ``receipt``, in log order."""
+        if receipt is None:
+            return []
+        address = self.market.markets[market].derivatives.address.lower()
+        events = []
+        for log in receipt["logs"]:
+            spec = self._engine_specs.get(bytes(log["topics"][0])) if log["topics"] else None
+            if spec is not None and str(log["address"]).lower() == address:
+                events.append(EventLog(spec, log))
+        return events
+
+    # ------------------------------------------------------------------ internals
+
+    def _count(self) -> None:
+        self.rpc_calls += 1
+
+    def _call(self, call: Any, head: Head) -> Any:
+        self._count()
+        return call.call(block_identifier=head.number)
+
+    def _block(self, number: int) -> Any:
+        self._count()
+        return self.w3.eth.get_block(number)
+
+    def _read_head_views(self, head: Head, block: Any) -> None:
+        cash = self.market.cash.contract.functions
+        self.cash_paused = bool(self._call(cash.paused(), head))
+        self.last_unpaused_at = int(self._call(cash.lastUnpausedAt(), head))
+        self.block_gas_limit = int(block["gasLimit"])
+        self.now = int(block["timestamp"])
+
+    def _read_logs(self, from_block: int, to_block: int, head: Head) -> None:
+        self._from_view = set()
+        start = from_block
+        while start <= to_block:
+            end = min(to_block, start + self.log_chunk_blocks - 1)
+            self._count()
+            logs = self.w3.eth.get_logs(
+                {
+                    "address": self._addresses,  # type: ignore[typeddict-item]
+                    "fromBlock": start,
+                    "toBlock": end,
+                    "topics": [self._topics],
+                }
+            )
+            ordered = sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
+            for log in ordered:
+                self._apply(log, head)
+            start = end + 1
+
+    def _apply(self, log: Any, head: Head) -> None:
+        address = str(log["address"]).lower()
+        topic0 = bytes(log["topics"][0]) if log["topics"] else b""
+        if address in self._by_oracle:
+            spec = self._oracle_specs.get(topic0)
+            if spec is None:
+                return
+            answer = EventLog(spec, log)
+            record = self.records[self._by_oracle[address]]
+            record.rounds[answer.int("roundId")] = (answer.int("current"), answer.int("updatedAt"))
+            return
+        name = self._by_engine.get(address)
+        spec = self._engine_specs.get(topic0)
+        if name is None or spec is None:
+            return
+        args = EventLog(spec, log)
+        record = self.records[name]
+        if spec.name == "ConfigUpdated":
+            record.cure_period, record.max_price_age = args.int("curePeriod"), args.int("maxPriceAge")
+            return
+        trade_id = args.int("tradeId")
+        self.touched.add((name, trade_id))
+        if (name, trade_id) in self._from_view:
+            return
+        event = spec.name
+        if event == "TradeProposed":
+            record.trades[trade_id] = TradeRecord(TradeState.PROPOSED, maturity=args.int("terms.maturity"))
+            return
+        trade = record.trades.get(trade_id)
+        if trade is None:  # proposed before start_block: ask the engine once
+            record.trades[trade_id] = self._trade_from_view(record, trade_id, head)
+            self._from_view.add((name, trade_id))
+            return  # the view already includes this event's effect (read at the head)
+        if event == "TradeCancelled":
+            trade.state = TradeState.CANCELLED
+        elif event == "TradeConfirmed":
+            trade.state = TradeState.LIVE
+        elif event == "VariationMarginSettled":
+            trade.last_round = args.int("roundId")
+        elif event == "MarginCalled":
+            trade.state = TradeState.MARGIN_CALL
+            trade.cure_deadline = args.int("cureDeadline")
+        elif event == "MarginCallCured":
+            if trade.state == TradeState.MARGIN_CALL:
+                trade.state = TradeState.LIVE
+            trade.cure_deadline = 0
+        elif event == "DefaultDeclared":
+            trade.state = TradeState.DEFAULTED
+        elif event == "TradeAmended":
+            trade.maturity = args.int("maturity")
+        elif event == "TradeTerminated":
+            trade.state = TradeState.TERMINATED
+        elif event == "TradeMatured":
+            trade.state = TradeState.MATURED
+            trade.last_round = args.int("roundId")
+        elif event == "FundClaimFailed":
+            trade.fund_claim_pending = True
+        elif event == "FundClaimPaid":
+            trade.fund_claim_pending = False
+
+    def _trade_from_view(self, record: MarketRecord, trade_id: int, head: Head) -> TradeRecord:
+        engine = record.underlying.derivatives.contract.functions
+        raw = self._call(engine.tradeOf(trade_id), head)
+        pending = bool(self._call(engine.fundClaimPendingOf(trade_id), head))
+        # Trade struct: buyer, maturity, state, debtor, proposer, nonce, seller, quantity,
+        # lastPrice, lastRound, cureDeadline, buyerIm, sellerIm, debt
+        return TradeRecord(
+            state=TradeState(int(raw[2])),
+            last_round=int(raw[9]),
+            maturity=int(raw[1]),
+            cure_deadline=int(raw[10]),
+            fund_claim_pending=pending,
+        )
+
+
+def _hex(value: Any) -> str:
+    return ("0x" + bytes(value).hex()).lower()
