@@ -11,6 +11,7 @@ step: the service rebuilds its state from the chain at the next start), and exit
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from dfmi_py.api.market import Market
 from dfmi_py.cli.common import Options, signer
 from dfmi_py.errors import ConfigError, ManifestError
 from dfmi_py.services.config import ServiceSettings, load_settings
-from dfmi_py.services.logs import configure_logging, log_event, service_logger
+from dfmi_py.services.logs import json_logging, log_event, service_logger
 from dfmi_py.services.metrics import ServiceMetrics
 from dfmi_py.services.runtime import FAULTS, ExitCode, Service, ServiceRunner
 from dfmi_py.services.sender import TxSender
@@ -103,12 +104,28 @@ def run_service(
         account = signer(key_env or settings.key_env, dev_account)
     except ConfigError as exc:
         raise ServiceExit(str(exc), ExitCode.CONFIG) from None
-    try:
-        configure_logging(settings.log_level, log_file=settings.log_file)
-    except OSError as exc:
-        raise ServiceExit(
-            f"{config_path}: log_file: cannot open {settings.log_file}: {exc.strerror}", ExitCode.CONFIG
-        ) from None
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(json_logging(settings.log_level, log_file=settings.log_file))
+        except OSError as exc:
+            raise ServiceExit(
+                f"{config_path}: log_file: cannot open {settings.log_file}: {exc.strerror}", ExitCode.CONFIG
+            ) from None
+        _run(options, name, settings, build, account, rpc_url, dry_run=dry_run, once=once, metrics_port=metrics_port)
+
+
+def _run(
+    options: Options,
+    name: str,
+    settings: S,
+    build: Callable[[ServiceContext[S]], Service],
+    account: LocalAccount,
+    rpc_url: str,
+    *,
+    dry_run: bool,
+    once: bool,
+    metrics_port: int | None,
+) -> None:
     logger = service_logger(name)
     metrics = ServiceMetrics(name)
     port = metrics_port if metrics_port is not None else settings.metrics_port

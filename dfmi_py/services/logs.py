@@ -12,11 +12,13 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import logging.handlers
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -99,3 +101,19 @@ def configure_logging(
     root.setLevel(level.upper())
     root.propagate = False
     return handler
+
+
+@contextlib.contextmanager
+def json_logging(level: str = "INFO", stream: IO[str] | None = None, *, log_file: Path | None = None) -> Iterator[None]:
+    """:func:`configure_logging` for the block, then the services' loggers as they were (a
+    command run in-process, as tests and notebooks do, leaves the process's logging unchanged)."""
+    root = logging.getLogger(ROOT)
+    level_before, propagate_before = root.level, root.propagate
+    handler = configure_logging(level, stream, log_file=log_file)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        root.setLevel(level_before)
+        root.propagate = propagate_before

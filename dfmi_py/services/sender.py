@@ -7,7 +7,9 @@ The contract the callers (the feeder, the keeper) rely on:
   ``eth_estimateGas``) that reverts with an error named in ``done_errors`` is ``DONE`` (someone
   else did it: a second keeper, a second feeder), any other revert is ``REVERTED`` with the
   error's name and text; neither is sent. A transaction mined with status 0 all the same is
-  ``REVERTED`` with its custom error (recovered by :meth:`dfmi_py.chain.Chain.revert_error`).
+  ``REVERTED`` with its custom error (recovered by :meth:`dfmi_py.chain.Chain.revert_error`), or
+  ``DONE`` when that error is in ``done_errors``: a race lost in the block (another feeder's
+  report finalised the round first), with the gas it cost.
 - It raises :class:`RpcUnavailableError` only when the node stayed unreachable through every
   retry; the caller re-syncs its state from the chain (and calls :meth:`TxSender.resync`) and
   decides again.
@@ -516,10 +518,14 @@ class TxSender:
             )
         error = self._rpc(self.chain.revert_error, receipt, flight.request.action)
         name = error.error if isinstance(error, ContractRevertError) else None
-        self._log("reverted", flight.request, level=logging.WARNING, error=name, detail=str(error), **common)
+        if name is not None and name in flight.request.done_errors:  # a race lost within the block
+            status, event, level = TxStatus.DONE, "done", logging.INFO
+        else:
+            status, event, level = TxStatus.REVERTED, "reverted", logging.WARNING
+        self._log(event, flight.request, level=level, error=name, detail=str(error), **common)
         return TxResult(
             flight.request,
-            TxStatus.REVERTED,
+            status,
             tx_hash=tx_hash,
             block=int(receipt["blockNumber"]),
             gas_used=int(receipt["gasUsed"]),

@@ -193,9 +193,10 @@ class FeederService:
             fields.update(error=result.error, detail=result.detail)
         self.metrics.actions.labels(self.name, market, "report", status.value).inc()
         level = logging.INFO
+        if result.tx_hash is not None:  # mined, or mined as a failure (gas spent all the same)
+            self.metrics.gas_spent.labels(self.name, market, "report").inc(result.gas_used)
         if status is TxStatus.MINED:
             self.metrics.reports.labels(market, decision.reason.name.lower()).inc()
-            self.metrics.gas_spent.labels(self.name, market, "report").inc(result.gas_used)
             feed_status = self.feed_status[market]
             feed_status.last_report_round = snapshot.open_round
             feed_status.last_answer = accepted.answer if accepted is not None else None

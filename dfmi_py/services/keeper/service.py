@@ -275,12 +275,16 @@ class KeeperService:
         service, market, action = self.metrics.service, request.market, request.action
         self.metrics.actions.labels(service, market, action, result.status.value).inc()
         fields: dict[str, Any] = {"market": market, "action": action, **request.fields}
+        if result.tx_hash is not None and result.receipt is not None:  # gas spent, even on a failure
+            self.metrics.gas_spent.labels(service, market, action).inc(result.gas_used)
         if result.status is not TxStatus.MINED:
             if result.status in (TxStatus.REVERTED, TxStatus.FAILED):
                 reason = result.error or result.status.value
                 self.metrics.failures.labels(service, market, action, reason).inc()
             level = logging.WARNING if result.status in (TxStatus.REVERTED, TxStatus.FAILED) else logging.INFO
-            extra = {"gas": result.gas_used} if result.status is TxStatus.DRY_RUN else {}
+            extra: dict[str, Any] = {"gas": result.gas_used} if result.status is TxStatus.DRY_RUN else {}
+            if result.tx_hash is not None:  # mined as a failure: its hash and the gas it cost
+                extra.update(tx=result.tx_hash, gas=result.gas_used)
             log_event(
                 self.logger,
                 _OUTCOME_EVENTS[result.status],
@@ -291,7 +295,6 @@ class KeeperService:
                 detail=result.detail,
             )
             return
-        self.metrics.gas_spent.labels(service, market, action).inc(result.gas_used)
         fields.update(self._effects(market, result))
         log_event(self.logger, _EVENTS.get(action, action), **fields, tx=result.tx_hash, gas=result.gas_used)
 
