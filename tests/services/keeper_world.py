@@ -1,4 +1,5 @@
-"""A three-market suite on an Anvil of its own, for the keeper's tests (reader and service).
+"""A three-market suite on a node of its own (Anvil; Hardhat for the second-node test), for the
+services' tests (keeper reader and service, faults, the second node).
 
 The session ``chain`` fixture reverts between tests and serves the contract tests; the keeper
 follows a chain over many blocks, so its tests start their own node and deployment (once per
@@ -22,11 +23,12 @@ from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy.config import load_config
 from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, RoleConfig
 from dfmi_py.deploy.suite import deploy_suite
-from dfmi_py.node import AnvilNode
+from dfmi_py.node import AnvilNode, HardhatNode
 from dfmi_py.services.runtime import Head
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 THREE_MARKETS = PROJECT_ROOT / "examples" / "three-markets.toml"
+MARKETS = ("XAU", "EURUSD", "IDX50")
 #: Members 7-11 trade; 13 and 14 run keepers (never onboarded: anyone may settle).
 PARTIES = tuple(dev_account(i) for i in range(7, 12))
 KEEPERS = (dev_account(13), dev_account(14))
@@ -42,7 +44,7 @@ UNLIMITED = 2**256 - 1
 class World:
     """The node, the suite and helpers to move it."""
 
-    node: AnvilNode
+    node: AnvilNode | HardhatNode
     chain: Chain
     market: Market
     manifest_dir: Path
@@ -138,25 +140,61 @@ def start_world(tmp: Path) -> Iterator[World]:
     """Start a node, deploy the three-market suite, fund and onboard the parties, post a first
     price in every market (XAU 2,000, EURUSD 1.10, IDX50 5,000)."""
     with AnvilNode(accounts=DEV_ACCOUNT_COUNT) as node:
-        session = requests.Session()
-        session.trust_env = False
-        provider = Web3.HTTPProvider(
-            node.rpc_url, session=session, cache_allowed_requests=True, cacheable_requests={"eth_chainId"}
-        )
-        chain = Chain(Web3(provider))
-        deployment = deploy_suite(
-            chain, ADMIN, RoleConfig.devnet(), manifest_dir=tmp, params=load_config(THREE_MARKETS), officer=OFFICER
-        )
-        market = Market.from_deployment(deployment)
-        market.compliance.onboard(OFFICER, [p.address for p in (*PARTIES, MINTER)])
-        market.cash.configure_minter(MASTER_MINTER, MINTER.address, 10**18)
-        for party in PARTIES:
-            market.cash.mint(MINTER, party.address, 1_000_000 * 10**6)
-            market.fund.join(party, 10_000 * 10**6)
-            for underlying in market.markets.values():
-                market.cash.approve(party, underlying.derivatives.address, UNLIMITED)
-        world = World(node, chain, market, tmp, session)
-        for name, price in (("XAU", 2_000), ("EURUSD", 1.10), ("IDX50", 5_000)):
-            world.post(name, round(price * world.unit(name)))
-        yield world
-        session.close()
+        yield from world_on(node, tmp)
+
+
+def world_on(node: AnvilNode | HardhatNode, tmp: Path) -> Iterator[World]:
+    """:func:`start_world` on a running ``node``."""
+    session = requests.Session()
+    session.trust_env = False
+    provider = Web3.HTTPProvider(
+        node.rpc_url, session=session, cache_allowed_requests=True, cacheable_requests={"eth_chainId"}
+    )
+    chain = Chain(Web3(provider))
+    deployment = deploy_suite(
+        chain, ADMIN, RoleConfig.devnet(), manifest_dir=tmp, params=load_config(THREE_MARKETS), officer=OFFICER
+    )
+    market = Market.from_deployment(deployment)
+    market.compliance.onboard(OFFICER, [p.address for p in (*PARTIES, MINTER)])
+    market.cash.configure_minter(MASTER_MINTER, MINTER.address, 10**18)
+    for party in PARTIES:
+        market.cash.mint(MINTER, party.address, 1_000_000 * 10**6)
+        market.fund.join(party, 10_000 * 10**6)
+        for underlying in market.markets.values():
+            market.cash.approve(party, underlying.derivatives.address, UNLIMITED)
+    world = World(node, chain, market, tmp, session)
+    for name, price in (("XAU", 2_000), ("EURUSD", 1.10), ("IDX50", 5_000)):
+        world.post(name, round(price * world.unit(name)))
+    yield world
+    session.close()
+
+
+# ---------------------------------------------------------------------- what the services' tests end with
+
+
+def latest_rounds(world: World) -> dict[str, int]:
+    return {name: world.market.markets[name].oracle.latest().round_id for name in MARKETS}
+
+
+def settled_to(world: World, rounds: dict[str, int]) -> bool:
+    """Every trade of every market settled to ``rounds``."""
+    return all(
+        {trade for trade, round_id in world.settlements(name) if round_id == rounds[name]} == set(world.trade_ids(name))
+        for name in MARKETS
+    )
+
+
+def assert_settled_exactly_once(world: World, rounds_seen: list[dict[str, int]]) -> None:
+    """No (trade, round) settled twice, and every trade settled to every round the test waited for."""
+    for name in MARKETS:
+        settlements = world.settlements(name)
+        assert len(settlements) == len(set(settlements)), f"{name}: a (trade, round) settled twice: {settlements}"
+        for rounds in rounds_seen:
+            for trade_id in world.trade_ids(name):
+                assert (trade_id, rounds[name]) in settlements, f"{name}: trade {trade_id} missed round {rounds[name]}"
+
+
+def new_rounds(world: World, before: dict[str, int]) -> dict[str, int] | None:
+    """The markets' latest rounds once every one moved past ``before``."""
+    now = latest_rounds(world)
+    return now if all(now[name] > before[name] for name in MARKETS) else None

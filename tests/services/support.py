@@ -1,16 +1,19 @@
 """Test support shared by the services' tests: captured JSON log lines, mining by hand, a
-call in the background."""
+call in the background, a local price endpoint and the feeders' settings that read it."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from dfmi_py.chain import Chain
+from tests.services.keeper_world import MARKETS, World
 
 
 class Events(logging.Handler):
@@ -59,3 +62,49 @@ class Miner:
 def in_background(fn: Callable[[], Any]) -> Iterator[Future[Any]]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         yield pool.submit(fn)
+
+
+class PriceServer:
+    """A local exchange: ``GET /ASSET`` answers ``{"price": "..."}`` with the price the test set."""
+
+    def __init__(self, prices: dict[str, str]) -> None:
+        self.prices = dict(prices)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                asset = self.path.strip("/")
+                body = json.dumps({"price": server.prices[asset]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def move(self, world: World, bps: int) -> None:
+        """Every price ``bps`` from the markets' latest answers."""
+        for name in MARKETS:
+            oracle = world.market.markets[name].oracle
+            answer = oracle.latest().answer * (10_000 + bps) // 10_000
+            self.prices[name] = str(answer / 10**oracle.decimals)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def feeder_settings(server: PriceServer) -> str:
+    text = ""
+    for name in MARKETS:
+        text += f"[feeds.{name}]\ndeviation_bps = 50\nheartbeat_margin = 60\nmax_age = 60\n"
+        text += "max_jump_bps = 2000\njump_reference_max_age = 600\n"
+        text += f'[[feeds.{name}.sources]]\nkind = "http"\nurl = "{server.url}/{{asset}}"\nprice_path = "price"\n'
+    return text
