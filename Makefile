@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Hardhat's node (a second JSON-RPC implementation for the tests) and the Node 22 that runs it.
+HARDHAT := toolchain/hardhat
+HARDHAT_PATH := $(CURDIR)/$(HARDHAT)/node_modules/.bin:$$PATH
 # ape-solidity finds the compiler through py-solc-x's install folder: ours holds the solc-js wrapper.
 export SOLCX_BINARY_PATH := $(CURDIR)/toolchain/solcx
 
@@ -41,7 +44,7 @@ $(SLITHER_VENV)/.installed: toolchain/slither/requirements.txt
 	$(SLITHER_VENV)/bin/pip install --quiet -r toolchain/slither/requirements.txt
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(HARDHAT)/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -58,5 +61,15 @@ node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Hardhat 3's node, the second JSON-RPC implementation the tests run the toolkit on, in its own folder.
+# It needs Node 22, which the npm package `node` (in the same folder) brings: the first install puts it
+# in place (npm, still on the machine's Node, skips EDR's native binding, which asks for Node 22); the
+# second runs npm on that Node 22 and adds the binding. The last line fails if the binding does not load.
+$(HARDHAT)/node_modules/.installed: $(HARDHAT)/package.json $(HARDHAT)/package-lock.json
+	cd $(HARDHAT) && npm install --no-audit --no-fund --loglevel=error
+	cd $(HARDHAT) && PATH="$(HARDHAT_PATH)" npm install --no-audit --no-fund --loglevel=error
+	cd $(HARDHAT) && PATH="$(HARDHAT_PATH)" node --input-type=module -e 'await import("@nomicfoundation/edr")'
+	touch $@
+
 clean:
-	rm -rf $(VENV) $(SLITHER_VENV) node_modules build .build contracts/.cache
+	rm -rf $(VENV) $(SLITHER_VENV) node_modules $(HARDHAT)/node_modules build .build contracts/.cache

@@ -111,6 +111,13 @@ def measure(bench: Bench) -> list[Row]:
     # 5 members, 60%: 3 approvals.
     fund5, _ = bench.new_fund(accounts[:5])
     rows.append(Row("withdraw above requirement, 3-of-5 approvals", _withdrawal(fund5, accounts[:3], relayer)))
+    # The members' own requirements (a cover-2 sizing's contributions), every member named: a first
+    # adoption writes a fresh slot per member, a later one rewrites them.
+    for when, base in (("first adoption", 2_000), ("changed again", 3_000)):
+        requirements = {a.address: (base + 100 * i) * USD for i, a in enumerate(accounts[:5])}
+        action = fund5.member_requirements_action(requirements)
+        receipt = fund5.execute(relayer, action, [fund5.sign(s, action) for s in accounts[:3]])
+        rows.append(Row(f"set 5 members' own requirements ({when}), 3-of-5 approvals", int(receipt["gasUsed"])))
 
     # Engine reports.
     opened = bench._send(bench.engine.functions.open(fund3.address, accounts[2].address, 50_000 * USD))
@@ -153,7 +160,17 @@ OUTRO = (
     "two events 3,393; ABI decoding, hashing and control flow 9,466. A Safe writes one slot (its\n"
     "nonce); a fund whose draws must not loop over members keeps shares, so a withdrawal also\n"
     "writes the member's shares and the pool. Any implementation with k-of-n signatures, shares\n"
-    "and compliant cash needs about 74,000 before decoding and control flow: about 79,000 at best."
+    "and compliant cash needs about 74,000 before decoding and control flow: about 79,000 at best.\n"
+    "\n"
+    "Rows that grew by more than 3% against the previous report (commit f5da6ee):\n"
+    "- onTradeOpened (was 42,143, +5.4%): a member's own requirement (SetMemberRequirements) lives\n"
+    "  in a second slot of its record, the first being full (shares 128, open IM 96, epoch 16, two\n"
+    "  flags); the requirement with the new IM reads it cold (+2,100) whenever IM is open. Without\n"
+    "  open IM it is not read: joins (-748) and withdrawals of members without open trades do not\n"
+    "  pay for it. A bit in the first slot could skip the read for members without one, but funds\n"
+    "  that adopt their sizing give every trading member one, so it would save nothing there.\n"
+    "- The two `set 5 members' own requirements` rows are new: a first adoption writes a fresh slot\n"
+    "  per member (22,100 each), a change rewrites it (5,000 each); one event per member changed."
 )
 
 

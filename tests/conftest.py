@@ -25,7 +25,7 @@ from dfmi_py.build import compile_contracts
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, FIRST_MEMBER_INDEX, RoleConfig
 from dfmi_py.deploy.suite import Deployment, deploy_suite
-from dfmi_py.node import AnvilNode
+from dfmi_py.node import AnvilNode, HardhatNode
 from tests.helpers import Roles, SetupCache
 
 #: Units the minter may mint in the base scenario (a trillion dollars at 6 decimals).
@@ -68,6 +68,13 @@ def node() -> Iterator[AnvilNode]:
     """One anvil process for the whole session."""
     with AnvilNode(accounts=DEV_ACCOUNT_COUNT) as anvil:
         yield anvil
+
+
+@pytest.fixture(scope="session")
+def hardhat_node() -> Iterator[HardhatNode]:
+    """One Hardhat node for the session: a second, independent JSON-RPC implementation (nothing deployed)."""
+    with HardhatNode(accounts=DEV_ACCOUNT_COUNT) as hardhat:
+        yield hardhat
 
 
 @pytest.fixture(scope="session")

@@ -39,10 +39,12 @@ import {Signatures} from "../utils/Signatures.sol";
 ///        new kind needs no new typehash. Approvals are sorted by signer, which makes
 ///        duplicates detectable in one pass; EOAs are checked with ECDSA, contract members
 ///        (e.g. a bank's own multisig) with ERC-1271.
-///      - Storage. One slot per member (shares, open IM, epoch, flags), one for the pool
+///      - Storage. One slot per member (shares, open IM, epoch, flags) and a second one for the
+///        requirement governance adopted for it, read only while it has open IM; one for the pool
 ///        (assets, shares), one for the rules, nonce and member count, one for the last draw
 ///        and the replenishment window: a 2-of-3 withdrawal reads five cold slots of the fund. Limits: pool and member shares and assets below 2^128, open IM
-///        below 2^96, the floor below 2^96, 65,535 exhaustions; beyond them calls revert.
+///        below 2^96, the floor and members' own requirements below 2^96, 65,535 exhaustions;
+///        beyond them calls revert.
 ///
 ///      Invariants (tested in tests/fund/test_fund_properties.py):
 ///      - cash.balanceOf(fund) == totalAssets + surplus, and surplus changes only by direct
@@ -53,7 +55,11 @@ import {Signatures} from "../utils/Signatures.sol";
 ///      - a claim pays at most `totalAssets` before it, and never more than the loss;
 ///      - a survivors' tranche lowers every other member's balance in proportion to it (within
 ///        one unit of rounding);
-///      - cash leaves the fund only through {claim} (to a registered engine) and {execute}.
+///      - cash leaves the fund only through {claim} (to a registered engine) and {execute};
+///      - adopting members' own requirements ({ActionKind.SetMemberRequirements}) moves no cash
+///        and changes no share, balance or total; a member's requirement is
+///        `max(floor, ceil(bps * openIm), openIm > 0 ? own : 0)`, and {onTradeOpened} accepts
+///        exactly when an unflagged member's balance meets it with the new IM.
 contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
@@ -77,6 +83,10 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
         uint16 epoch;
         bool joined;
         bool flagged;
+        /// The member's own minimum requirement ({ActionKind.SetMemberRequirements}). The first
+        /// slot is full (128 + 96 + 16 + 8 + 8 bits), so it opens a second one, read only when
+        /// the member has open IM: joining, contributing and claims do not pay for it.
+        uint96 requirement;
     }
 
     /// @dev The pool, in one slot. 2^128 units of cash or shares are beyond any real fund; a
@@ -326,6 +336,11 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
     }
 
     /// @inheritdoc IDefaultFund
+    function memberRequirementOf(address member) external view returns (uint256) {
+        return _members[member].requirement;
+    }
+
+    /// @inheritdoc IDefaultFund
     function openImOf(address member) external view returns (uint256) {
         return _members[member].openIm;
     }
@@ -359,10 +374,16 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
         return Math.mulDiv(shares, pool.assets, pool.shares);
     }
 
+    /// @dev `max(floor, ceil(bps * openIm), adopted)`, the adopted one only while IM is open (see
+    ///      {IDefaultFund-memberRequirementOf}); without open IM the second slot is not read.
     function _requirement(MemberRecord storage m) private view returns (uint256) {
-        uint256 fromIm = Math.mulDiv(m.openIm, requirementBps, BPS, Math.Rounding.Ceil);
-        uint256 floor_ = floorAmount;
-        return fromIm > floor_ ? fromIm : floor_;
+        uint256 openIm = m.openIm;
+        uint256 required = floorAmount;
+        if (openIm == 0) return required;
+        uint256 fromIm = Math.mulDiv(openIm, requirementBps, BPS, Math.Rounding.Ceil);
+        if (fromIm > required) required = fromIm;
+        uint256 adopted = m.requirement;
+        return adopted > required ? adopted : required;
     }
 
     /// @dev Adds `amount` to the pool for `m`; rounds the shares down (in the pool's favour).
@@ -489,6 +510,18 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
         } else if (kind == ActionKind.ReleaseSurplus) {
             if (params.length != 32) revert FundInvalidAction(kind);
             _releaseSurplus(abi.decode(params, (address)));
+        } else if (kind == ActionKind.SetMemberRequirements) {
+            // Two offsets and two lengths at least; abi.decode checks the rest of the layout.
+            if (params.length < 128) revert FundInvalidAction(kind);
+            (address[] memory members, uint256[] memory amounts) = abi.decode(params, (address[], uint256[]));
+            // Only the canonical encoding (heads 64 and 96 + 32 * members, nothing after the
+            // amounts): one list of values has one params, hence one digest to approve.
+            if (
+                params.length != 128 + 32 * (members.length + amounts.length)
+                    || uint256(bytes32(params[0:32])) != 64
+                    || uint256(bytes32(params[32:64])) != 96 + 32 * members.length
+            ) revert FundInvalidAction(kind);
+            _setMemberRequirements(members, amounts);
         } else {
             revert FundInvalidAction(kind);
         }
@@ -546,6 +579,33 @@ contract DefaultFund is IDefaultFund, EIP712, ReentrancyGuard {
         requirementBps = uint16(bps);
         floorAmount = uint96(floor_);
         emit RequirementChanged(bps, floor_);
+    }
+
+    /// @dev Members strictly ascending (duplicates found in one pass, as for approvals), every one
+    ///      a member, amounts below 2^96. An unchanged amount is neither written nor announced. At
+    ///      most `memberCount` entries can pass, so the loop is bounded by the membership.
+    function _setMemberRequirements(address[] memory members, uint256[] memory amounts) private {
+        uint256 count = members.length;
+        if (count == 0 || count != amounts.length) revert FundInvalidRequirementList(count, amounts.length);
+        address previous = address(0);
+        for (uint256 i = 0; i < count; ++i) {
+            address member = members[i];
+            // The first entry has nothing before it (address zero is never a member: see below).
+            if (i > 0 && member <= previous) {
+                if (member == previous) revert FundDuplicateMember(member);
+                revert FundMembersNotSorted(previous, member);
+            }
+            previous = member;
+            MemberRecord storage m = _members[member];
+            if (!m.joined) revert FundNotMember(member);
+            uint256 amount = amounts[i];
+            if (amount > type(uint96).max) revert FundInvalidMemberRequirement(member, amount);
+            uint256 before = m.requirement;
+            if (amount == before) continue;
+            // amount < 2^96, checked above.
+            m.requirement = uint96(amount);
+            emit MemberRequirementChanged(member, before, amount);
+        }
     }
 
     function _setReplenishmentWindow(uint256 window) private {

@@ -5,8 +5,8 @@ import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 
 /// @notice Where a member stands with the fund.
 /// @dev None: never joined. GoodStanding: balance >= requirement and not flagged.
-///      BelowRequirement: balance < requirement (after a draw, a withdrawal of the requirement's
-///      growth, or new trades), not yet flagged. Flagged: missed the replenishment window after a
+///      BelowRequirement: balance < requirement (after a draw, new trades, or a requirement
+///      governance raised), not yet flagged. Flagged: missed the replenishment window after a
 ///      draw; stays so, whatever its balance, until a contribution brings it back to its
 ///      requirement. Derived on every read from the member's record, never stored.
 enum MemberStatus {
@@ -35,6 +35,10 @@ enum EngineStatus {
 ///         - DeregisterEngine: (address engine)
 ///         - Withdraw: (address member, uint256 amount); the member must be one of the approvers
 ///         - ReleaseSurplus: (address to); cash sent to the fund outside {join}/{contribute}
+///         - SetMemberRequirements: (address[] members, uint256[] amounts); each member's own
+///           minimum requirement (e.g. the contributions a cover-2 stress test suggests), members
+///           strictly ascending, every one a member, amounts below 2^96 (zero removes one). See
+///           {memberRequirementOf} for when it counts and what a member below it may still do.
 enum ActionKind {
     None,
     SetThreshold,
@@ -43,7 +47,8 @@ enum ActionKind {
     RegisterEngine,
     DeregisterEngine,
     Withdraw,
-    ReleaseSurplus
+    ReleaseSurplus,
+    SetMemberRequirements
 }
 
 /// @notice A governance action, signed (EIP-712) by at least `threshold` members.
@@ -71,8 +76,10 @@ struct Approval {
 ///
 ///         - Membership: an account the compliance registry holds `Active` joins by contributing
 ///           tokenised cash. Its requirement is
-///           `max(floorAmount, ceil(requirementBps * openIm / 10_000))`, where `openIm` is the sum
-///           of the initial margins of its open trades as registered engines report them.
+///           `max(floorAmount, ceil(requirementBps * openIm / 10_000), openIm > 0 ? memberRequirement : 0)`,
+///           where `openIm` is the sum of the initial margins of its open trades as registered
+///           engines report them and `memberRequirement` the minimum governance adopted for it
+///           ({ActionKind.SetMemberRequirements}, {memberRequirementOf}).
 ///         - Governance: every rule change, and every movement of cash out of the fund other than
 ///           the waterfall, happens through {execute} with the EIP-712 approvals of at least
 ///           {threshold} distinct members — a share (`thresholdBps`, more than half) of the
@@ -109,7 +116,8 @@ struct Approval {
 ///           `verifyingContract` this fund; no salt. {eip712Domain} (EIP-5267) returns them.
 ///         - Type, exactly as hashed (it references no other type):
 ///           `Action(uint8 kind,bytes params,uint256 nonce,uint256 deadline)`
-///           `kind` is the {ActionKind}'s index (SetThreshold = 1 ... ReleaseSurplus = 7);
+///           `kind` is the {ActionKind}'s index (SetThreshold = 1 ... ReleaseSurplus = 7,
+///           SetMemberRequirements = 8);
 ///           `params` is `abi.encode` of the kind's values (see {ActionKind}) and, being `bytes`,
 ///           enters the struct hash as `keccak256(params)`; `nonce` is the fund's {nonce};
 ///           `deadline` the last second (block timestamp) the action may execute.
@@ -159,6 +167,8 @@ interface IDefaultFund is IERC5267 {
     /// @notice The share of members an action needs is now `thresholdBps` (was `previous`).
     event ThresholdChanged(uint256 previous, uint256 thresholdBps);
     event RequirementChanged(uint256 requirementBps, uint256 floorAmount);
+    /// @notice Governance set `member`'s own minimum requirement to `amount` (was `previous`).
+    event MemberRequirementChanged(address indexed member, uint256 previous, uint256 amount);
     event ReplenishmentWindowChanged(uint256 replenishmentWindow);
     event EngineRegistered(address indexed engine);
     event EngineDeregistered(address indexed engine);
@@ -228,6 +238,16 @@ interface IDefaultFund is IERC5267 {
     error FundWithdrawalNotApprovedByMember(address member);
     /// @notice The fund holds no cash beyond its members' balances.
     error FundNoSurplus();
+    /// @notice {ActionKind.SetMemberRequirements} needs one amount per member and at least one
+    ///         member: it gave `members` members and `amounts` amounts.
+    error FundInvalidRequirementList(uint256 members, uint256 amounts);
+    /// @notice `member` appears twice in {ActionKind.SetMemberRequirements}.
+    error FundDuplicateMember(address member);
+    /// @notice {ActionKind.SetMemberRequirements} lists members strictly ascending (which makes a
+    ///         duplicate detectable in one pass): `member` came after `previous`.
+    error FundMembersNotSorted(address previous, address member);
+    /// @notice `amount`, the requirement proposed for `member`, is above 2^96 - 1.
+    error FundInvalidMemberRequirement(address member, uint256 amount);
 
     // ------------------------------------------------------------------ members
 
@@ -288,8 +308,26 @@ interface IDefaultFund is IERC5267 {
     function balanceOf(address member) external view returns (uint256);
     /// @notice `member`'s shares (zero when the fund was exhausted since it last contributed).
     function sharesOf(address member) external view returns (uint256);
-    /// @notice `max(floorAmount, ceil(requirementBps * openImOf(member) / 10_000))`.
+    /// @notice `max(floorAmount, ceil(requirementBps * openImOf(member) / 10_000), m)` where `m` is
+    ///         {memberRequirementOf} while the member has open initial margin, zero otherwise.
     function requirementOf(address member) external view returns (uint256);
+    /// @notice The minimum requirement governance adopted for `member` with
+    ///         {ActionKind.SetMemberRequirements} (zero: none).
+    /// @dev What it does, and does not do, to the member's money:
+    ///      - It counts in {requirementOf} only while the member has open initial margin: a member
+    ///        whose trades have all closed needs the floor alone, so the others cannot lock its
+    ///        balance for good by raising its requirement; they can only ask it to cover the risk
+    ///        it keeps open.
+    ///      - It moves no cash and burns no share. A member it puts below its requirement is
+    ///        `BelowRequirement`: {onTradeOpened} refuses its new trades and IM increases
+    ///        (`FundNotInGoodStanding`) until it contributes; its open trades still settle, mature
+    ///        and close (closing needs no standing); a withdrawal must leave it at its requirement.
+    ///      - {flagMissedReplenishment} applies as to any member below its requirement: only once
+    ///        the window after the last draw has passed, which may already be the case when the
+    ///        requirement rises (then anyone may flag it at once). Flagged, it is refused new trades
+    ///        in the same way until a contribution brings it to its requirement; nothing else
+    ///        follows: the waterfall draws on it like on any member, no one else gains a claim.
+    function memberRequirementOf(address member) external view returns (uint256);
     /// @notice Sum of the initial margins of `member`'s open trades, as engines reported them.
     function openImOf(address member) external view returns (uint256);
     /// @notice The cash the fund owes its members (the cash it holds, but for any surplus).

@@ -9,7 +9,7 @@ each default cost each member, from the chain's logs alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from fractions import Fraction
@@ -24,7 +24,14 @@ from web3.types import EventData, TxReceipt
 from dfmi_py.api.base import ContractAPI
 from dfmi_py.chain.client import checksum
 from dfmi_py.errors import InputError
-from dfmi_py.signing.fund import Action, ActionKind, Approval, sign_action, sorted_approvals
+from dfmi_py.signing.fund import (
+    Action,
+    ActionKind,
+    Approval,
+    member_requirements_values,
+    sign_action,
+    sorted_approvals,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +224,8 @@ class MemberInfo:
     balance: int
     requirement: int
     open_im: int
+    #: The minimum governance adopted for it (counts only while it has open IM).
+    member_requirement: int = 0
 
     @property
     def excess(self) -> int:
@@ -296,8 +305,13 @@ class DefaultFund(ContractAPI):
     # ------------------------------------------------------------------ member reads
 
     def requirement_of(self, member: str) -> int:
-        """``max(floor, ceil(requirementBps * open IM / 10_000))``."""
+        """``max(floor, ceil(requirementBps * open IM / 10_000), adopted)``; the adopted minimum
+        (:meth:`member_requirement_of`) counts only while the member has open IM."""
         return int(self.contract.functions.requirementOf(checksum(member)).call())
+
+    def member_requirement_of(self, member: str) -> int:
+        """The minimum requirement governance adopted for ``member`` (0: none)."""
+        return int(self.contract.functions.memberRequirementOf(checksum(member)).call())
 
     def balance_of(self, member: str) -> int:
         """Cash ``member``'s shares are worth now (rounded down)."""
@@ -338,6 +352,7 @@ class DefaultFund(ContractAPI):
             balance=self.balance_of(address),
             requirement=self.requirement_of(address),
             open_im=self.open_im_of(address),
+            member_requirement=self.member_requirement_of(address),
         )
 
     def unpaid_claim_of(self, defaulter: str, survivor: str) -> int:
@@ -378,6 +393,22 @@ class DefaultFund(ContractAPI):
         if nonce is None:
             nonce = int(self.contract.functions.nonce().call())
         return Action.build(kind, *values, nonce=nonce, deadline=deadline)
+
+    def member_requirements_action(
+        self, requirements: Mapping[str, int], *, deadline: int | None = None, nonce: int | None = None
+    ) -> Action:
+        """The ``SET_MEMBER_REQUIREMENTS`` action adopting ``{member: amount}`` (cash units; 0
+        removes a member's own requirement), members sorted as the fund requires.
+
+        Raises:
+            InputError: no member, one given twice, a negative amount, or one that is not a member
+                (checked here so members do not sign an action the fund would refuse).
+        """
+        members, amounts = member_requirements_values(requirements)
+        strangers = [m for m in members if not self.contract.functions.isMember(m).call()]
+        if strangers:
+            raise InputError(f"not members of the fund: {', '.join(strangers)}")
+        return self.action(ActionKind.SET_MEMBER_REQUIREMENTS, members, amounts, deadline=deadline, nonce=nonce)
 
     def sign(self, member: LocalAccount, action: Action) -> Approval:
         """``member``'s approval of ``action``."""

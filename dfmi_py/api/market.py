@@ -133,11 +133,16 @@ class Market:
         return sorted(found, key=lambda waterfall: waterfall.block)
 
     @classmethod
-    def connect(cls, rpc_url: str, *, manifest_dir: Path | None = None) -> Market:
-        """Connect to ``rpc_url`` and open the suite its manifest records.
+    def connect(
+        cls, rpc_url: str, *, manifest_dir: Path | None = None, timeout: float = 30.0, retries: bool = True
+    ) -> Market:
+        """Connect to ``rpc_url`` and open the suite its manifest records (``timeout`` and
+        ``retries`` as in :meth:`dfmi_py.chain.Chain.connect`).
 
         Raises:
             ChainConnectionError: nothing answers at ``rpc_url``.
             ManifestError: the suite is not deployed there.
         """
-        return cls.from_deployment(load_deployment(Chain.connect(rpc_url), manifest_dir))
+        return cls.from_deployment(
+            load_deployment(Chain.connect(rpc_url, timeout=timeout, retries=retries), manifest_dir)
+        )

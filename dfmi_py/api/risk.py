@@ -6,7 +6,9 @@ What the chain gives, per market (underlying):
 * each **trade's margins and life**: the IMs it was confirmed with (or last amended to), from its
   ``TradeConfirmed`` event's time to the time it matured, was terminated or was closed out
   (``DefaultDeclared``) — or to now while it lives;
-* its **settled variation margin**: every ``VariationMarginSettled`` event with its block's time;
+* its **variation margin**: every ``VariationMarginSettled`` event's mark (paid or, under a margin
+  call, owed) and every ``TradeMatured`` event's final mark, with its block's time. A close-out's
+  loss (``DefaultDeclared``) is the debt of marks already among them, so it is not added again;
 * the members' **books**: every side of every live trade (or under a margin call), with its IM.
 
 From these the readers compute the IM a model proposes for a new trade, the backtest, the fund's
@@ -16,7 +18,7 @@ stress sizing and the settlement-regime table. Nothing here sends a transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from dfmi_py.api.derivatives import Terms, TradeState
@@ -179,12 +181,39 @@ class RiskReader:
                 )
         return [lives[i] for i in sorted(lives)]
 
+    def current_terms(self, trade_id: int, name: str | None = None) -> Terms:
+        """``trade_id``'s terms as they stand: those it was proposed with, and the quantity,
+        maturity and IMs of its latest ``TradeAmended`` event if both parties amended it (the
+        contract price never changes: an amendment settles any difference as a payment).
+
+        Raises:
+            InputError: no trade ``trade_id`` was proposed on the market's engine.
+        """
+        engine = self._underlying(name).derivatives
+        terms = engine.proposed_terms(trade_id)
+        amended = engine.contract.events.TradeAmended().get_logs(from_block=0, argument_filters={"tradeId": trade_id})
+        if not amended:
+            return terms
+        last = max(amended, key=lambda log: (log["blockNumber"], log["logIndex"]))["args"]
+        return replace(
+            terms,
+            quantity=int(last["quantity"]),
+            maturity=int(last["maturity"]),
+            buyer_im=int(last["buyerIm"]),
+            seller_im=int(last["sellerIm"]),
+        )
+
     def vm_flows(self, name: str | None = None) -> list[VmFlow]:
-        """Every settled variation margin of the market, at its block's time."""
+        """Every variation margin the market's trades were marked to, at its block's time: each
+        settlement's (``VariationMarginSettled``) and each maturity's final one (``TradeMatured``).
+
+        A mark counts whether it was paid or became a margin call's debt. A close-out's loss
+        (``DefaultDeclared.loss``) is that debt, the sum of marks already here, so it adds no flow.
+        """
         return [
             VmFlow(int(e.trade_id), e.timestamp, int(e.args["vmToBuyer"]))
             for e in self._underlying(name).derivatives.events()
-            if e.name == "VariationMarginSettled" and e.trade_id is not None
+            if e.name in ("VariationMarginSettled", "TradeMatured") and e.trade_id is not None
         ]
 
     def positions(self) -> list[Position]:
@@ -282,18 +311,23 @@ class RiskReader:
         shocks_bps: Mapping[str, Sequence[int]] | None = None,
         floor: int = 0,
         historical: bool = True,
+        market_wide_bps: Sequence[int] = (),
     ) -> FundSizing:
         """Cover-1 / cover-2 of the live books under the worst historical moves over ``mpor_seconds``
-        (every market together) and the hypothetical ``shocks_bps`` per market, against the fund's
-        total assets, with the contributions in proportion to each member's stressed exposure.
+        (every market together), the hypothetical ``shocks_bps`` per market and the
+        ``market_wide_bps`` shocks (each one scenario moving every market of a live trade at once),
+        against the fund's total assets, with the contributions in proportion to each member's
+        stressed exposure.
 
         Raises:
-            InputError: a shock names an unknown market, or there is no scenario.
+            InputError: a shock names an unknown market or is at most -10,000 bps, or there is no
+                scenario.
         """
         shocks = {self.market.underlying(k).name: list(v) for k, v in (shocks_bps or {}).items()}
         positions = self.positions()
+        traded = list(dict.fromkeys(p.market for p in positions))
         # Only the markets with a live trade or a shock are priced: a feed without a round has no price.
-        names = list(dict.fromkeys([p.market for p in positions] + list(shocks)))
+        names = list(dict.fromkeys(traded + list(shocks)))
         markets = {n: self.market.markets[n] for n in names}
         prices = {n: u.oracle.latest().answer for n, u in markets.items()}
         scales = {n: u.derivatives.value_scale for n, u in markets.items()}
@@ -302,6 +336,11 @@ class RiskReader:
             histories = {n: self.price_history(n) for n in markets}
             scenarios += historical_scenarios(prices, histories, mpor_seconds)
         scenarios += hypothetical_scenarios(prices, shocks)
+        for bps in market_wide_bps:
+            if bps <= -10_000:
+                raise InputError(f"a shock must be > -10000 bps (a price stays > 0), got {bps}")
+            moved = {n: max(1, prices[n] * (10_000 + bps) // 10_000) for n in traded}
+            scenarios.append(StressScenario(f"every market {bps:+d}bps", moved))
         fund_size = self.market.fund.state().total_assets
         return size_fund(positions, prices, scales, scenarios, fund_size, floor)
 

@@ -1,8 +1,28 @@
-"""A connection to one chain, with the compiled artifacts to build contracts and decode reverts."""
+"""A connection to one chain, with the compiled artifacts to build contracts and decode reverts.
+
+Every transaction the toolkit sends goes through :class:`Chain`, written to work on any JSON-RPC
+node, not only on Anvil:
+
+- proof-of-authority chains (Clique, QBFT, IBFT) put more than 32 bytes in a block's
+  ``extraData``: web3's ``ExtraDataToPOAMiddleware`` is injected on every connection;
+- nothing asks for the pending block (some nodes refuse that tag): nonces come from the
+  ``"latest"`` count plus a local count of this connection's transactions in flight, and fees are
+  set explicitly (EIP-1559 from the latest block's base fee, or a gas price before London);
+- a receipt query that fails while the node imports the block is read as "not yet";
+- a node whose gas estimate does not fail on a revert cannot make us send a failing transaction:
+  every transaction is first run with ``eth_call`` (a revert raises the decoded custom error and
+  nothing is sent); a transaction mined with status 0 is replayed to recover its custom error.
+
+Adversary assumptions: the node is trusted to report the chain truthfully (it is the operator's);
+it may be slow, drop transactions, or fail requests, and none of that may make us sign two
+transactions with one nonce unknowingly or report a refusal as a success.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -17,8 +37,15 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
-from web3.types import TxParams, TxReceipt
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    ContractPanicError,
+    TransactionNotFound,
+    Web3RPCError,
+)
+from web3.middleware import ExtraDataToPOAMiddleware
+from web3.types import BlockIdentifier, Nonce, TxParams, TxReceipt, Wei
 
 from dfmi_py.build import Artifacts, compile_contracts
 from dfmi_py.display import abi_value, call_text
@@ -26,16 +53,87 @@ from dfmi_py.errors import REVERT_CLASSES, ChainConnectionError, ContractRevertE
 
 logger = logging.getLogger(__name__)
 
-#: Seconds between receipt polls; web3's 0.1 s default makes every transaction slow on a devnet.
+#: First pause between receipt polls; it grows by half each poll up to
+#: :data:`RECEIPT_POLL_MAX_SECONDS` (a devnet answers at once, a public chain in seconds).
 RECEIPT_POLL_SECONDS = 0.005
+RECEIPT_POLL_MAX_SECONDS = 1.0
+#: Seconds :meth:`Chain.transact` waits for a receipt.
+RECEIPT_TIMEOUT_SECONDS = 120.0
 #: Head-room over the node's gas estimate, in percent. An estimate run in the same second as an
 #: earlier write of block.timestamp misses the cost of rewriting that slot when the transaction is
 #: mined a second later (seen on Anvil with the default fund's last-draw time).
 GAS_HEADROOM_PERCENT = 20
+#: Priority fee (wei) when the node does not answer ``eth_maxPriorityFeePerGas`` (not every node
+#: has it: it is outside the execution API specification).
+FALLBACK_PRIORITY_FEE = 10**9
+#: Name of the proof-of-authority middleware in web3's onion.
+POA_MIDDLEWARE = "proof_of_authority"
+
+#: What web3 raises for a revert in ``eth_call`` and ``eth_estimateGas``.
+REVERTS = (ContractCustomError, ContractLogicError, ContractPanicError)
+
+
+@dataclass(frozen=True)
+class Fees:
+    """What a transaction offers to pay per unit of gas.
+
+    On a chain with EIP-1559 (London and later) ``max_fee_per_gas`` and
+    ``max_priority_fee_per_gas`` are set and ``gas_price`` is ``None``; before London only
+    ``gas_price`` is set.
+
+    Attributes:
+        base_fee: The latest block's base fee (``None`` before London).
+        max_fee_per_gas: ``maxFeePerGas`` (wei).
+        max_priority_fee_per_gas: ``maxPriorityFeePerGas`` (wei).
+        gas_price: ``gasPrice`` (wei) of a legacy transaction.
+    """
+
+    base_fee: int | None
+    max_fee_per_gas: int | None
+    max_priority_fee_per_gas: int | None
+    gas_price: int | None = None
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether these are EIP-1559 fees."""
+        return self.max_fee_per_gas is not None
+
+    @property
+    def ceiling(self) -> int:
+        """The most one unit of gas may cost (``maxFeePerGas`` or ``gasPrice``)."""
+        return int(self.max_fee_per_gas if self.max_fee_per_gas is not None else self.gas_price or 0)
+
+    def params(self) -> TxParams:
+        """The transaction fields: ``maxFeePerGas`` and ``maxPriorityFeePerGas``, or ``gasPrice``."""
+        if self.max_fee_per_gas is not None:
+            return {
+                "maxFeePerGas": self.max_fee_per_gas,  # type: ignore[typeddict-item]
+                "maxPriorityFeePerGas": self.max_priority_fee_per_gas or 0,  # type: ignore[typeddict-item]
+            }
+        return {"gasPrice": self.gas_price or 0}  # type: ignore[typeddict-item]
+
+    def capped(self, cap: int) -> Fees:
+        """These fees with no field above ``cap`` (wei)."""
+        if self.max_fee_per_gas is not None:
+            top = min(self.max_fee_per_gas, cap)
+            return Fees(self.base_fee, top, min(self.max_priority_fee_per_gas or 0, top))
+        return Fees(self.base_fee, None, None, min(self.gas_price or 0, cap))
+
+    def bumped(self, percent: int, cap: int) -> Fees:
+        """Every fee raised by ``percent`` (rounded up), none above ``cap``."""
+
+        def up(value: int | None) -> int | None:
+            return None if value is None else -(-value * (100 + percent) // 100)
+
+        raised = Fees(self.base_fee, up(self.max_fee_per_gas), up(self.max_priority_fee_per_gas), up(self.gas_price))
+        return raised.capped(cap)
 
 
 class Chain:
     """A web3 connection plus the project's artifacts.
+
+    The connection gets web3's proof-of-authority middleware (layer 0) when it lacks it, so
+    blocks of a PoA chain read like any other.
 
     Args:
         w3: A connected Web3 instance.
@@ -44,22 +142,43 @@ class Chain:
 
     def __init__(self, w3: Web3, artifacts: Artifacts | None = None) -> None:
         self.w3 = w3
+        if POA_MIDDLEWARE not in w3.middleware_onion:
+            w3.middleware_onion.inject(ExtraDataToPOAMiddleware, name=POA_MIDDLEWARE, layer=0)
         self.artifacts = artifacts if artifacts is not None else compile_contracts()
         self._errors = _error_table(self.artifacts)
         self._chain_id: int | None = None
+        #: Per address: the next nonce and how many reserved nonces are still in flight.
+        self._nonces: dict[str, tuple[int, int]] = {}
+        self._nonce_lock = threading.Lock()
         #: The receipt of the last transaction this connection sent (for gas and logs).
         self.last_receipt: TxReceipt | None = None
 
     @classmethod
-    def connect(cls, rpc_url: str, *, timeout: float = 30.0, artifacts: Artifacts | None = None) -> Chain:
+    def connect(
+        cls, rpc_url: str, *, timeout: float = 30.0, retries: bool = True, artifacts: Artifacts | None = None
+    ) -> Chain:
         """Connect to a JSON-RPC endpoint and check that it answers.
+
+        Args:
+            rpc_url: ``http://`` or ``https://`` URL.
+            timeout: Seconds a request may take.
+            retries: Keep web3's own retries of a failed request (about 2 s). The services turn
+                them off: their sender and runner retry with their own backoff, counted in metrics.
 
         Raises:
             ChainConnectionError: when the URL is malformed or nothing answers there.
         """
         if not rpc_url.startswith(("http://", "https://")):
             raise ChainConnectionError(f"RPC URL must start with http:// or https://, got {rpc_url!r}")
-        w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        # The chain id is asked before every call and estimate (web3's validation): once is enough.
+        provider = Web3.HTTPProvider(
+            rpc_url,
+            request_kwargs={"timeout": timeout},
+            cache_allowed_requests=True,
+            cacheable_requests={"eth_chainId"},
+            **({} if retries else {"exception_retry_configuration": None}),
+        )
+        w3 = Web3(provider)
         try:
             w3.eth.chain_id  # noqa: B018 (a round trip to check the node answers)
         except Exception as exc:  # noqa: BLE001 (any failure here means: no usable node)
@@ -98,60 +217,223 @@ class Chain:
         """
         artifact = self.artifacts[name]
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        try:
-            tx = factory.constructor(*args).build_transaction(self._base_tx(sender))
-        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-            raise self.decode_revert(exc, f"deploy {name}") from None
-        receipt = self._send(tx, sender, f"deploy {name}")
+        action = f"deploy {name}"
+        tx: TxParams = {"from": sender.address, "data": factory.constructor(*args).data_in_transaction, "value": Wei(0)}
+        gas = self._preflight(tx, action)
+        receipt = self._send(tx, gas, sender, action)
         address = receipt["contractAddress"]
         if address is None:
-            raise TransactionError(f"deploy {name}: the receipt has no contract address")
+            raise TransactionError(f"{action}: the receipt has no contract address")
         return self.contract(name, address), receipt
 
     # ------------------------------------------------------------------ transactions
 
     def transact(self, call: ContractFunction, sender: LocalAccount, action: str = "") -> TxReceipt:
-        """Estimate, sign, send and wait for a contract call.
+        """Check, sign, send and wait for a contract call.
 
-        A call the contract would reject raises before anything is sent.
+        The call is first run with ``eth_call`` and estimated (:meth:`preflight`): a call the
+        contract would reject raises before anything is sent. A transaction mined with status 0
+        all the same (the state moved in between) raises its custom error, recovered by replaying
+        it (:meth:`revert_error`).
 
         Raises:
             ContractRevertError: the contract rejects the call; carries the custom error.
             TransactionError: the transaction failed for another reason.
         """
         action = action or call.fn_name
-        try:
-            tx = call.build_transaction(self._base_tx(sender))
-        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-            raise self.decode_revert(exc, action) from None
-        tx["gas"] = int(tx["gas"]) * (100 + GAS_HEADROOM_PERCENT) // 100
-        return self._send(tx, sender, action)
+        tx = call_params(call, sender.address)
+        gas = self._preflight(tx, action)
+        return self._send(tx, gas, sender, action)
 
     def call(self, call: ContractFunction, action: str = "") -> Any:
         """Run a view call, decoding a revert into :class:`ContractRevertError`."""
         try:
             return call.call()
-        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+        except REVERTS as exc:
             raise self.decode_revert(exc, action or call.fn_name) from None
 
-    def _base_tx(self, sender: LocalAccount) -> TxParams:
-        return {
-            "from": sender.address,
-            "nonce": self.w3.eth.get_transaction_count(sender.address, "pending"),
-            "chainId": self.chain_id,
-        }
+    def preflight(self, call: ContractFunction, sender: str, action: str = "") -> int:
+        """Run ``call`` from ``sender`` with ``eth_call`` on the latest block, then estimate its gas.
 
-    def _send(self, tx: TxParams, sender: LocalAccount, action: str) -> TxReceipt:
-        signed = sender.sign_transaction(cast(dict[str, Any], tx))
+        The ``eth_call`` catches a revert even on a node whose ``eth_estimateGas`` does not fail
+        on one.
+
+        Returns:
+            The node's gas estimate, without head-room (see :func:`with_headroom`).
+
+        Raises:
+            ContractRevertError: the contract rejects the call (nothing was sent).
+            TransactionError: the call fails without a custom error.
+        """
+        return self._preflight(call_params(call, sender), action or call.fn_name)
+
+    def _preflight(self, tx: TxParams, action: str) -> int:
         try:
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=RECEIPT_POLL_SECONDS)
-        except TimeExhausted as exc:
-            raise TransactionError(f"{action}: no receipt after 120 s ({exc})") from None
-        except ValueError as exc:  # the node refused the transaction (nonce, funds, ...)
-            raise TransactionError(f"{action}: the node refused the transaction: {exc}") from None
+            self.w3.eth.call(tx, "latest")
+            return int(self.w3.eth.estimate_gas(tx))
+        except REVERTS as exc:
+            raise self.decode_revert(exc, action) from None
+
+    def fees(self, priority_fee: int | None = None) -> Fees:
+        """The fees of a transaction sent now, read from the latest block.
+
+        EIP-1559 chains: ``maxFeePerGas`` is twice the latest base fee plus the priority fee
+        (room for six full blocks in a row before the transaction is priced out); the priority
+        fee is ``priority_fee`` when given, else the node's ``eth_maxPriorityFeePerGas``, else
+        :data:`FALLBACK_PRIORITY_FEE`. Chains before London: the node's ``eth_gasPrice``.
+        """
+        block = self.w3.eth.get_block("latest")
+        base = block.get("baseFeePerGas")
+        if base is None:
+            return Fees(None, None, None, int(self.w3.eth.gas_price))
+        if priority_fee is None:
+            try:
+                priority_fee = int(self.w3.eth._max_priority_fee())
+            except Web3RPCError as exc:
+                logger.debug("eth_maxPriorityFeePerGas unavailable (%s): %s wei", exc, FALLBACK_PRIORITY_FEE)
+                priority_fee = FALLBACK_PRIORITY_FEE
+        return Fees(int(base), 2 * int(base) + priority_fee, priority_fee)
+
+    # ------------------------------------------------------------------ nonces
+
+    def next_nonce(self, address: str, count: int = 1) -> int:
+        """Reserve ``count`` consecutive nonces for ``address``; the first.
+
+        The first is the larger of the node's ``"latest"`` transaction count and the next nonce
+        after this connection's transactions still in flight. Hand every reserved nonce back
+        with :meth:`release_nonces` once its transaction is mined or abandoned: with nothing in
+        flight, the next reservation reads the node's count alone (it may have gone down: a
+        reorganisation, a devnet snapshot reverted).
+        """
+        key = to_checksum_address(address)
+        latest = int(self.w3.eth.get_transaction_count(key, "latest"))
+        with self._nonce_lock:
+            local, in_flight = self._nonces.get(key, (0, 0))
+            nonce = max(latest, local)
+            self._nonces[key] = (nonce + count, in_flight + count)
+        return nonce
+
+    def expected_nonce(self, address: str) -> int:
+        """The nonce the next transaction from ``address`` takes (nothing reserved)."""
+        key = to_checksum_address(address)
+        latest = int(self.w3.eth.get_transaction_count(key, "latest"))
+        with self._nonce_lock:
+            return max(latest, self._nonces.get(key, (0, 0))[0])
+
+    def release_nonces(self, address: str, count: int = 1, *, unused_from: int | None = None) -> None:
+        """``count`` nonces reserved with :meth:`next_nonce` are done (mined, or abandoned).
+
+        Args:
+            address: The sender.
+            count: How many of its reserved nonces are done.
+            unused_from: Nothing was sent with this nonce and the reserved ones after it: the next
+                reservation starts here again (no gap is left).
+        """
+        key = to_checksum_address(address)
+        with self._nonce_lock:
+            local, in_flight = self._nonces.get(key, (0, 0))
+            if unused_from is not None:
+                local = min(local, unused_from)
+            if in_flight <= count:
+                self._nonces.pop(key, None)
+            else:
+                self._nonces[key] = (local, in_flight - count)
+
+    def forget_nonce(self, address: str) -> None:
+        """Drop what this connection knows of ``address``'s nonces: the next one is read from the node.
+
+        After a refused send or a fault, the node's count is the truth.
+        """
+        with self._nonce_lock:
+            self._nonces.pop(to_checksum_address(address), None)
+
+    # ------------------------------------------------------------------ receipts
+
+    def receipt(self, tx_hash: bytes | str) -> TxReceipt | None:
+        """The receipt of ``tx_hash``, or ``None`` while there is none.
+
+        A JSON-RPC error counts as "not yet": some nodes answer with one while they import the
+        block that holds the transaction. Transport errors (connection refused, timeouts, HTTP
+        5xx) propagate.
+        """
+        try:
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+        except Web3RPCError as exc:
+            logger.debug("receipt of %s not available yet: %s", HexBytes(tx_hash).to_0x_hex(), exc)
+            return None
+
+    def wait_receipt(self, tx_hash: bytes | str, timeout: float = RECEIPT_TIMEOUT_SECONDS) -> TxReceipt:
+        """Poll :meth:`receipt` until there is one.
+
+        Raises:
+            TransactionError: no receipt within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        pause = RECEIPT_POLL_SECONDS
+        while True:
+            receipt = self.receipt(tx_hash)
+            if receipt is not None:
+                return receipt
+            if time.monotonic() >= deadline:
+                raise TransactionError(f"transaction {HexBytes(tx_hash).to_0x_hex()}: no receipt after {timeout:g} s")
+            time.sleep(pause)
+            pause = min(pause * 1.5, RECEIPT_POLL_MAX_SECONDS)
+
+    def revert_error(self, receipt: TxReceipt, action: str = "") -> ContractRevertError | TransactionError:
+        """Why a transaction mined with status 0 failed.
+
+        The transaction is replayed with ``eth_call`` (same sender, data, value and gas) on the
+        state before its block, then on the state after it; the first custom error found is
+        returned, decoded. Without one, a :class:`TransactionError` that says so.
+        """
+        tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
+        tx = self.w3.eth.get_transaction(receipt["transactionHash"])
+        replay: TxParams = {"from": tx["from"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
+        if tx.get("to"):
+            replay["to"] = tx["to"]
+        block = int(receipt["blockNumber"])
+        seen = "no reason recovered"
+        for at in (max(0, block - 1), block):
+            error = self._replay(replay, at, action)
+            if isinstance(error, ContractRevertError):
+                return error
+            if error is not None:
+                seen = str(error)
+        return TransactionError(f"{action}: transaction {tx_hash} reverted on-chain ({seen})")
+
+    def _replay(self, tx: TxParams, at: BlockIdentifier, action: str) -> ContractRevertError | TransactionError | None:
+        try:
+            self.w3.eth.call(tx, at)
+        except REVERTS as exc:
+            return self.decode_revert(exc, action)
+        except Web3RPCError as exc:  # the state is pruned, or the node cannot replay
+            logger.debug("replay at block %s failed: %s", at, exc)
+        return None
+
+    def _send(self, tx: TxParams, gas: int, sender: LocalAccount, action: str) -> TxReceipt:
+        nonce = self.next_nonce(sender.address)
+        try:
+            fees = self.fees()
+            full: TxParams = {
+                **tx,
+                **fees.params(),
+                "gas": with_headroom(gas),
+                "nonce": Nonce(nonce),
+                "chainId": self.chain_id,
+            }
+            signed = sender.sign_transaction(cast(dict[str, Any], full))
+            try:
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except (Web3RPCError, ValueError) as exc:  # the node refused it (nonce, funds, fees...)
+                self.forget_nonce(sender.address)
+                raise TransactionError(f"{action}: the node refused the transaction: {exc}") from None
+            receipt = self.wait_receipt(tx_hash)
+        finally:
+            self.release_nonces(sender.address)
         if receipt["status"] != 1:
-            raise TransactionError(f"{action}: transaction {tx_hash.hex()} reverted on-chain")
+            raise self.revert_error(receipt, action)
         logger.debug("%s: mined in block %s, gas %s", action, receipt["blockNumber"], receipt["gasUsed"])
         self.last_receipt = receipt
         return receipt
@@ -293,3 +575,18 @@ def checksum(address: str) -> ChecksumAddress:
     if digits != digits.lower() and digits != digits.upper() and address != result:
         raise InputError(f"{address!r} has a wrong EIP-55 checksum (a typo?): did you mean {result}?")
     return result
+
+
+def with_headroom(gas: int, percent: int = GAS_HEADROOM_PERCENT) -> int:
+    """``gas`` plus ``percent`` per cent (the gas limit sent for an estimate)."""
+    return gas * (100 + percent) // 100
+
+
+def call_params(call: ContractFunction, sender: str) -> TxParams:
+    """The ``eth_call`` / ``eth_estimateGas`` fields of ``call`` sent by ``sender`` (no gas, fees or nonce)."""
+    return {
+        "from": to_checksum_address(sender),
+        "to": to_checksum_address(call.address),
+        "data": call._encode_transaction_data(),
+        "value": Wei(0),
+    }

@@ -7,6 +7,9 @@ collected so far. Any member builds it, each signer adds an approval, anyone sub
     dfmi fund approve action.json --dev-account 7                 # each signer, in turn
     dfmi fund approve action.json --dev-account 8
     dfmi fund execute action.json --dev-account 15                # anyone submits
+    dfmi fund propose member-requirements 0xA=12000 0xB=8000 -o action.json   # members' own minimums
+
+`dfmi risk fund --propose FILE` writes the member-requirements action of the suggested contributions.
 
 AMOUNTs are in whole cash units with decimals (e.g. 2500.50).
 """
@@ -36,6 +39,9 @@ from dfmi_py.errors import InputError
 from dfmi_py.signing.fund import Action, ActionKind, Approval
 from dfmi_py.units import to_units
 
+#: The reader of an action that takes any number of ``MEMBER=AMOUNT`` values.
+REQUIREMENTS = "member=amount"
+
 #: Governance actions by their command-line name, with how each argument is read.
 ACTIONS: dict[str, tuple[ActionKind, tuple[str, ...]]] = {
     "threshold": (ActionKind.SET_THRESHOLD, ("bps",)),
@@ -45,6 +51,8 @@ ACTIONS: dict[str, tuple[ActionKind, tuple[str, ...]]] = {
     "deregister-engine": (ActionKind.DEREGISTER_ENGINE, ("address",)),
     "withdraw": (ActionKind.WITHDRAW, ("address", "amount")),
     "release-surplus": (ActionKind.RELEASE_SURPLUS, ("address",)),
+    # Any number of MEMBER=AMOUNT values (see REQUIREMENTS).
+    "member-requirements": (ActionKind.SET_MEMBER_REQUIREMENTS, (REQUIREMENTS,)),
 }
 
 
@@ -77,7 +85,8 @@ def status(options: Options, as_json: bool) -> None:
         f"cash held {cash.format(state.cash_balance)} (surplus {cash.format(state.surplus)})"
     )
     click.echo(
-        f"  requirement max({cash.format(state.floor_amount)}, {state.requirement_bps / 100:g}% of open IM); "
+        f"  requirement max({cash.format(state.floor_amount)}, {state.requirement_bps / 100:g}% of open IM, "
+        "own minimum while trading); "
         f"threshold {state.threshold} of {state.member_count} members ({state.threshold_bps / 100:g}%, "
         f"every member to register an engine); next nonce {state.nonce}; "
         f"replenishment window {duration(state.replenishment_window)}"
@@ -176,19 +185,25 @@ def propose(options: Options, name: str, values: tuple[str, ...], ttl: int, out:
 
     \b
     threshold BPS | requirement BPS AMOUNT | window SECONDS | register-engine ADDRESS |
-    deregister-engine ADDRESS | withdraw MEMBER AMOUNT | release-surplus ADDRESS
+    deregister-engine ADDRESS | withdraw MEMBER AMOUNT | release-surplus ADDRESS |
+    member-requirements MEMBER=AMOUNT... (each member's own minimum; 0 removes it)
     """
     market = open_market(options)
     kind, readers = ACTIONS[name]
-    if len(values) != len(readers):
-        raise InputError(f"{name} takes {len(readers)} value(s): {' '.join(r.upper() for r in readers)}")
-    parsed = [_read_value(market, reader, value) for reader, value in zip(readers, values, strict=True)]
-    now = market.chain.now()
-    action = market.fund.action(kind, *parsed, deadline=now + ttl)
-    _write(out, action, [])
+    deadline = market.chain.now() + ttl
+    if readers == (REQUIREMENTS,):
+        if not values:
+            raise InputError(f"{name} takes one or more MEMBER=AMOUNT values")
+        action = market.fund.member_requirements_action(read_requirements(market, values), deadline=deadline)
+    else:
+        if len(values) != len(readers):
+            raise InputError(f"{name} takes {len(readers)} value(s): {' '.join(r.upper() for r in readers)}")
+        parsed = [_read_value(market, reader, value) for reader, value in zip(readers, values, strict=True)]
+        action = market.fund.action(kind, *parsed, deadline=deadline)
+    write_action(out, action)
     state = market.fund.state()
     needed = state.member_count if kind == ActionKind.REGISTER_ENGINE else state.threshold
-    click.echo(f"{_describe(market, action)}: needs {needed} approvals", err=True)
+    click.echo(f"{describe_action(market, action)}: needs {needed} approvals", err=True)
 
 
 @fund.command("approve")
@@ -203,7 +218,7 @@ def approve(options: Options, path: Path, key_env: str, dev_account: int | None)
     approvals = [a for a in approvals if a.signer.lower() != member.address.lower()]
     approvals.append(market.fund.sign(member, action))
     _write(path, action, approvals)
-    click.echo(f"{member.address} approved {_describe(market, action)} ({len(approvals)} approvals)")
+    click.echo(f"{member.address} approved {describe_action(market, action)} ({len(approvals)} approvals)")
 
 
 @fund.command("execute")
@@ -215,17 +230,43 @@ def execute(options: Options, path: Path, key_env: str, dev_account: int | None)
     market = open_market(options)
     action, approvals = _read(path)
     receipt = market.fund.execute(signer(key_env, dev_account), action, approvals)
-    click.echo(f"executed {_describe(market, action)} (gas {number(receipt['gasUsed'])})")
+    click.echo(f"executed {describe_action(market, action)} (gas {number(receipt['gasUsed'])})")
 
 
-def _describe(market: Market, action: Action) -> str:
+def read_requirements(market: Market, values: tuple[str, ...]) -> dict[str, int]:
+    """``MEMBER=AMOUNT`` values (amounts in cash with decimals) as ``{member: cash units}``.
+
+    Raises:
+        InputError: a value not of that form, or a member given twice.
+    """
+    requirements: dict[str, int] = {}
+    for text in values:
+        member, sep, amount = text.partition("=")
+        if not sep or not member.strip() or not amount.strip():
+            raise InputError(f"{text!r}: give MEMBER=AMOUNT, e.g. 0x70997970C51812dc3A010C7d01b50e0d17dc79C8=12000")
+        key = member.strip().lower()
+        if key in requirements:
+            raise InputError(f"{member.strip()} is given twice: one requirement per member")
+        requirements[key] = to_units(amount.strip(), market.cash.decimals)
+    return requirements
+
+
+def write_action(path: Path | None, action: Action) -> None:
+    """Write ``action`` with no approval yet as the file ``dfmi fund approve/execute`` read."""
+    _write(path, action, [])
+
+
+def describe_action(market: Market, action: Action) -> str:
     """One line for a member to read before approving: amounts in cash, times in ISO 8601."""
     readers = next((r for kind, r in ACTIONS.values() if kind == action.kind), None)
     try:
         values = action.values()
     except Exception:  # noqa: BLE001 (params the kind does not take: shown raw, as the fund would refuse them)
         values, readers = ("0x" + action.params.hex(),), None
-    if readers is None or len(readers) != len(values):
+    if readers == (REQUIREMENTS,):
+        members, amounts = values
+        shown = ", ".join(f"{m}={market.cash.format(int(a))}" for m, a in zip(members, amounts, strict=False))
+    elif readers is None or len(readers) != len(values):
         shown = ", ".join(str(v) for v in values)
     else:
         shown = ", ".join(_show_value(market, r, v) for r, v in zip(readers, values, strict=True))

@@ -22,6 +22,7 @@ from dfmi_py.cli.common import DfmiGroup, Options, progress_shown
 from dfmi_py.cli.compliance import compliance
 from dfmi_py.cli.devnet import advance
 from dfmi_py.cli.dvp import dvp
+from dfmi_py.cli.feed import feed
 from dfmi_py.cli.fund import fund
 from dfmi_py.cli.keeper import keeper
 from dfmi_py.cli.net import net
@@ -54,7 +55,7 @@ def cli(ctx: click.Context, rpc_url: str | None, deployments_dir: Path | None, v
 for _command in (node, deploy, status, demo, advance, compliance, cash, dvp, fund, net):
     cli.add_command(_command)
 cli.add_command(accounts)
-for _command in (trade, oracle, security, risk, keeper):
+for _command in (trade, oracle, security, risk, feed, keeper):
     cli.add_command(_command)
 
 

@@ -1,9 +1,10 @@
-"""Initial-margin model options shared by ``dfmi risk`` and ``dfmi trade propose --im model``, and
-the ``--series`` price history file (CSV of ``time,price``)."""
+"""Initial-margin model options shared by ``dfmi risk`` and ``dfmi trade propose --im model``, the
+``--series`` price history file (CSV of ``time,price``) and the ``--stressed FROM..TO`` period."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import click
 from dfmi_py.api.risk import ImModel, ScheduleModel
 from dfmi_py.errors import InputError
 from dfmi_py.risk import AssetClass, HistoricalModel, HorizonMethod, Measure, PricePoint
+from dfmi_py.risk.historical import horizon_ratios
 from dfmi_py.units import parse_duration, to_units
 
 #: The option names :func:`model_options` adds, as the command function receives them.
@@ -29,6 +31,7 @@ MODEL_KEYS = (
     "buffer_bps",
     "floor_bps",
     "series",
+    "stressed",
 )
 
 
@@ -74,6 +77,12 @@ def model_options(func: Any) -> Any:
             "--series",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="Historical: a CSV of time,price (Unix seconds or ISO 8601; feed units) instead of the rounds.",
+        ),
+        click.option(
+            "--stressed",
+            metavar="FROM..TO",
+            help="Historical: add the scenarios of this period of the history (ISO 8601 or Unix seconds, "
+            "inclusive) to the look-back's, e.g. 2020-03-01..2020-04-30 (anti-procyclicality).",
         ),
     ]
     for option in reversed(options):
@@ -169,4 +178,45 @@ def read_series(path: Path, decimals: int) -> list[PricePoint]:
                 raise InputError(f"{path}:{number}: {exc}") from None
     if not points:
         raise InputError(f"{path}: no price in the series")
+    return points
+
+
+def parse_period(text: str) -> tuple[int, int]:
+    """``FROM..TO`` (each Unix seconds or ISO 8601) as ``(from, to)`` in Unix seconds, ``from < to``.
+
+    Raises:
+        InputError: not of that form, or ``to`` not after ``from``.
+    """
+    start, sep, end = text.partition("..")
+    if not sep or not start.strip() or not end.strip():
+        raise InputError(f"--stressed {text!r}: give FROM..TO, e.g. 2020-03-01..2020-04-30 or 1583020800..1588204800")
+    first, last = parse_instant(start), parse_instant(end)
+    if last <= first:
+        raise InputError(f"--stressed {text!r}: the period ends before it starts")
+    return first, last
+
+
+def stressed_period(
+    settings: dict[str, Any], model: ImModel, history: Callable[[], Sequence[PricePoint]]
+) -> list[PricePoint]:
+    """The prices of ``history`` (the model's own: the oracle's rounds or ``--series``) within the
+    ``--stressed`` period, whose scenarios the historical model adds to its look-back's; none
+    without the option.
+
+    Raises:
+        InputError: the option with the schedule, or a period in which no window of the model's
+            horizon fits (it would silently add nothing).
+    """
+    text = settings["stressed"]
+    if text is None:
+        return []
+    if isinstance(model, ScheduleModel):
+        raise InputError("--stressed is a setting of the historical model: drop it, or drop --model schedule")
+    first, last = parse_period(text)
+    points = [p for p in history() if first <= p.timestamp <= last]
+    if not horizon_ratios(points, model.horizon_seconds):
+        raise InputError(
+            f"--stressed {text}: {len(points)} price(s) of the history fall in that period, "
+            f"no window of {model.horizon_seconds} s fits: widen it or give a --series that covers it"
+        )
     return points

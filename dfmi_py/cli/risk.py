@@ -4,8 +4,11 @@ settlement regimes compared, all from the chain's own history::
     dfmi risk im --quantity 5 --price 2000                     # historical ES 99% over 1 h, both sides
     dfmi risk im --trade 1 --model schedule --asset-class fx   # the schedule for trade 1's terms
     dfmi risk im --quantity 5 --price 2000 --series prices.csv --mpor 2h --buffer-bps 2500
+    dfmi risk im --trade 1 --lookback 30d --stressed 2020-03-01..2020-04-30 --series prices.csv
     dfmi risk backtest --mpor 1h --confidence 0.99             # breaches per trade, member, market; Kupiec
     dfmi risk fund --shock EURUSD=-2000 --shock EURUSD=1000    # cover-1 / cover-2, contributions
+    dfmi risk fund --shock -2000 --shock 1000                  # every traded market at once
+    dfmi risk fund --propose action.json                       # ... and the action adopting them
     dfmi risk regimes --regime "every round=1h" --regime "daily T+1=1d,1d,2d"
 
 QUANTITY in units of the underlying, PRICE in the feed's units; durations as 90s, 15m, 2h, 5d.
@@ -14,16 +17,25 @@ Every command takes --json (amounts in raw cash units, times in Unix seconds).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from dfmi_py.api.market import Market, Underlying
 from dfmi_py.cli.common import Options, echo_json, json_option, market_option, open_market, pass_options
-from dfmi_py.cli.models import describe_model, historical_model, im_model, model_options, read_series
-from dfmi_py.display import amount, decimal, duration, number
+from dfmi_py.cli.fund import describe_action, write_action
+from dfmi_py.cli.models import (
+    describe_model,
+    historical_model,
+    im_model,
+    model_options,
+    read_series,
+    stressed_period,
+)
+from dfmi_py.display import amount, decimal, duration, iso, number
 from dfmi_py.errors import InputError
-from dfmi_py.risk import BreachCount, HistoricalModel, SettlementRegime
+from dfmi_py.risk import BreachCount, FundSizing, HistoricalModel, PricePoint, SettlementRegime
 from dfmi_py.units import parse_duration, to_units
 
 #: Decimals of a quantity of the underlying (the engine's fixed point).
@@ -49,7 +61,12 @@ def _open(options: Options, market_name: str | None) -> tuple[Market, Underlying
 
 @risk.command("im")
 @pass_options
-@click.option("--trade", "trade_id", type=click.IntRange(min=1), help="Take quantity and price from trade ID's terms.")
+@click.option(
+    "--trade",
+    "trade_id",
+    type=click.IntRange(min=1),
+    help="Take quantity and price from trade ID's terms (as last amended).",
+)
 @click.option("--quantity", help="Units of the underlying, e.g. 5 or 0.25.")
 @click.option("--price", help="Contract price in the feed's units, e.g. 2000.5.")
 @model_options
@@ -73,13 +90,16 @@ def im(
     decimals = underlying.oracle.decimals
     held: tuple[int, int] | None = None
     if trade_id is not None:
-        terms = underlying.derivatives.proposed_terms(trade_id)
+        terms = market.risk.current_terms(trade_id, underlying.name)
         units, price_units, held = terms.quantity, terms.contract_price, (terms.buyer_im, terms.seller_im)
     else:
         units, price_units = to_units(str(quantity), QUANTITY_DECIMALS), to_units(str(price), decimals)
     model = im_model(settings)
     series = read_series(settings["series"], decimals) if settings["series"] is not None else None
-    proposed = market.risk.proposed_im(units, price_units, model, underlying.name, series)
+    stressed = stressed_period(
+        settings, model, lambda: series if series is not None else market.risk.price_history(underlying.name)
+    )
+    proposed = market.risk.proposed_im(units, price_units, model, underlying.name, series, stressed)
     record: dict[str, Any] = {
         "market": underlying.name,
         "model": describe_model(model),
@@ -90,6 +110,7 @@ def im(
         "seller_im": proposed.seller_im,
         "scenarios": proposed.scenarios,
         "history": "series" if series is not None else ("oracle" if proposed.scenarios else None),
+        "stressed": _stressed_record(stressed),
     }
     if trade_id is not None and held is not None:
         record |= {"trade_id": trade_id, "held_buyer_im": held[0], "held_seller_im": held[1]}
@@ -103,10 +124,22 @@ def im(
     click.echo(f"  model  {describe_model(model)}")
     if proposed.scenarios:
         click.echo(f"  scenarios {number(proposed.scenarios)} from the {record['history']}")
+    if stressed:
+        click.echo(
+            f"  stressed period {iso(stressed[0].timestamp)} .. {iso(stressed[-1].timestamp)} "
+            f"({number(len(stressed))} prices) added to the look-back"
+        )
     click.echo(f"  buyer IM  {_cash(market, proposed.buyer_im)}")
     click.echo(f"  seller IM {_cash(market, proposed.seller_im)}")
     if held is not None:
         click.echo(f"  held by trade {trade_id}: buyer {_cash(market, held[0])}, seller {_cash(market, held[1])}")
+
+
+def _stressed_record(points: list[PricePoint]) -> dict[str, int] | None:
+    """The stressed period's first and last price times and its number of prices (``None``: none)."""
+    if not points:
+        return None
+    return {"from": points[0].timestamp, "to": points[-1].timestamp, "prices": len(points)}
 
 
 # ---------------------------------------------------------------------- risk backtest
@@ -186,41 +219,73 @@ def backtest_command(
 # ---------------------------------------------------------------------- risk fund
 
 
-def parse_shock(text: str) -> tuple[str, int]:
-    """``MARKET=BPS`` (``EURUSD=-2000``) as a market name and a shock in basis points.
+def parse_shock(text: str) -> tuple[str | None, int]:
+    """``MARKET=BPS`` (``EURUSD=-2000``) as a market name and a shock in basis points; a bare
+    ``BPS`` (``-2000``) moves every market of a live trade at once (the name is ``None``).
 
     Raises:
         InputError: not of that form.
     """
-    name, sep, bps = text.partition("=")
+    name, sep, bps = text.rpartition("=")
     try:
         value = int(bps.strip())
     except ValueError:
         value = None
-    if not sep or not name.strip() or value is None:
-        raise InputError(f"--shock {text!r}: give MARKET=BPS, e.g. EURUSD=-2000 for a 20% fall")
-    return name.strip(), value
+    if (sep and not name.strip()) or value is None:
+        raise InputError(
+            f"--shock {text!r}: give MARKET=BPS, e.g. EURUSD=-2000 for a 20% fall, or BPS for every market"
+        )
+    return (name.strip() or None), value
 
 
 @risk.command("fund")
 @pass_options
 @click.option("--mpor", default="1h", show_default=True, help="The window of the worst historical moves.")
-@click.option("--shock", "shocks", multiple=True, metavar="MARKET=BPS", help="A hypothetical shock (repeatable).")
+@click.option(
+    "--shock", "shocks", multiple=True, metavar="[MARKET=]BPS",
+    help="A hypothetical shock (repeatable): one market's, or every traded market's at once without MARKET=.",
+)  # fmt: skip
 @click.option("--no-historical", is_flag=True, help="Only the hypothetical shocks.")
 @click.option("--floor", "floor_", metavar="AMOUNT", default="0", show_default=True, help="Minimum fund size, cash.")
+@click.option(
+    "--propose", "propose_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="Also write the fund governance action adopting the contributions as the members' own requirements "
+    "(approve and execute it with dfmi fund approve/execute).",
+)  # fmt: skip
+@click.option(
+    "--ttl", type=click.IntRange(min=1), default=3_600, show_default=True, help="Seconds --propose's action is valid."
+)
 @json_option
 def fund_command(
-    options: Options, mpor: str, shocks: tuple[str, ...], no_historical: bool, floor_: str, as_json: bool
+    options: Options,
+    mpor: str,
+    shocks: tuple[str, ...],
+    no_historical: bool,
+    floor_: str,
+    propose_path: Path | None,
+    ttl: int,
+    as_json: bool,
 ) -> None:
     """Each member's uncovered stressed loss beyond its IM, cover-1 / cover-2 against the fund's
-    total assets, and contributions in proportion to each member's stressed exposure."""
+    total assets, and contributions in proportion to each member's stressed exposure.
+
+    With --propose FILE, the contributions become a SET_MEMBER_REQUIREMENTS action in FILE: each
+    member's requirement is then at least its contribution while it has open trades, once the
+    fund's threshold of members approve it (dfmi fund approve FILE) and anyone executes it."""
     market = open_market(options)
     by_market: dict[str, list[int]] = {}
+    everywhere: list[int] = []
     for text in shocks:
         name, bps = parse_shock(text)
-        by_market.setdefault(market.underlying(name).name, []).append(bps)
+        if name is None:
+            everywhere.append(bps)
+        else:
+            by_market.setdefault(market.underlying(name).name, []).append(bps)
     floor = to_units(floor_, market.cash.decimals)
-    sizing = market.risk.fund_sizing(parse_duration(mpor), by_market, floor, historical=not no_historical)
+    sizing = market.risk.fund_sizing(
+        parse_duration(mpor), by_market, floor, historical=not no_historical, market_wide_bps=everywhere
+    )
+    proposal = None if propose_path is None else _propose_contributions(market, sizing, propose_path, ttl)
     if as_json:
         echo_json(
             {
@@ -231,6 +296,7 @@ def fund_command(
                 "covers_1": sizing.covers_1,
                 "covers_2": sizing.covers_2,
                 "members": sizing.records(),
+                "proposal": proposal,
             }
         )
         return
@@ -248,7 +314,26 @@ def fund_command(
             f"  {m.member:<42} {_cash(market, m.im):>22} {_cash(market, m.worst_loss):>22} "
             f"{_cash(market, m.uncovered):>22} {_cash(market, m.contribution):>22}  {m.scenario}"
         )
-    click.echo("  adopting the contributions is a fund governance action (not done here)", err=True)
+    if proposal is None:
+        click.echo("  adopting the contributions is a fund governance action: --propose FILE writes it", err=True)
+    else:
+        click.echo(f"  wrote {proposal['file']}: {proposal['action']}; needs {proposal['approvals_needed']} approvals")
+
+
+def _propose_contributions(market: Market, sizing: FundSizing, path: Path, ttl: int) -> dict[str, Any]:
+    """Write the action adopting ``sizing``'s contributions as each member's own requirement;
+    what was written (file, the action described, its nonce and the approvals it needs)."""
+    if not sizing.members:
+        raise InputError("no member has a stressed exposure: there is no contribution to adopt")
+    contributions = {m.member: m.contribution for m in sizing.members}
+    action = market.fund.member_requirements_action(contributions, deadline=market.chain.now() + ttl)
+    write_action(path, action)
+    return {
+        "file": str(path),
+        "action": describe_action(market, action),
+        "nonce": action.nonce,
+        "approvals_needed": market.fund.state().threshold,
+    }
 
 
 # ---------------------------------------------------------------------- risk regimes
@@ -296,6 +381,8 @@ def regimes_command(
         raise InputError("the regimes compare historical-simulation IMs: drop --model schedule")
     if settings["series"] is not None:
         raise InputError("the regimes use the oracle's own rounds: drop --series")
+    if settings["stressed"] is not None:
+        raise InputError("the regimes compare the oracle's history as it is: drop --stressed")
     model: HistoricalModel = historical_model(settings)
     market, underlying = _open(options, market_name)
     cure = underlying.derivatives.cure_period()

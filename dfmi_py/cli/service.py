@@ -4,7 +4,8 @@ A service command takes ``--config FILE`` (its TOML settings), the signer (``--k
 devnet, ``--dev-account``), ``--dry-run``, ``--once`` and ``--metrics-port``; ``--rpc-url`` and
 ``--deployments-dir`` are the CLI's global options and win over the file. :func:`run_service`
 loads and validates the settings, connects, builds the service, serves the metrics, runs the loop
-with SIGTERM and SIGINT asking it to stop after the step in flight, and exits with the runner's
+with SIGTERM and SIGINT asking it to stop after the step in flight (a second signal abandons that
+step: the service rebuilds its state from the chain at the next start), and exits with the runner's
 :class:`~dfmi_py.services.runtime.ExitCode` (78 for a configuration error, before anything runs).
 """
 
@@ -21,11 +22,11 @@ from eth_account.signers.local import LocalAccount
 
 from dfmi_py.api.market import Market
 from dfmi_py.cli.common import Options, signer
-from dfmi_py.errors import ConfigError
+from dfmi_py.errors import ConfigError, ManifestError
 from dfmi_py.services.config import ServiceSettings, load_settings
 from dfmi_py.services.logs import configure_logging, log_event, service_logger
 from dfmi_py.services.metrics import ServiceMetrics
-from dfmi_py.services.runtime import ExitCode, Service, ServiceRunner
+from dfmi_py.services.runtime import FAULTS, ExitCode, Service, ServiceRunner
 from dfmi_py.services.sender import TxSender
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -85,33 +86,78 @@ def run_service(
     once: bool,
     metrics_port: int | None,
 ) -> None:
-    """Start service ``name`` and run it until stopped; exits the process with its exit code."""
+    """Start service ``name`` and run it until stopped; exits the process with its exit code.
+
+    Before anything runs: an invalid file, key or option, or no deployment on the chain, exits 78
+    (:attr:`ExitCode.CONFIG`); a node that does not answer while the service is built exits 69
+    (:attr:`ExitCode.UNAVAILABLE`); each with one line naming the problem. Then the runner's exit
+    code (0 when stopped by SIGTERM, SIGINT, ``--once``).
+    """
     try:
         settings = load_settings(config_path, model)
         rpc_url = options.rpc_url or settings.rpc_url
         if not rpc_url:
             raise ConfigError("no chain given: pass --rpc-url URL, set DFMI_RPC_URL or rpc_url in the file")
+        if not rpc_url.startswith(("http://", "https://")):
+            raise ConfigError(f"rpc_url: must start with http:// or https://, got {rpc_url!r}")
         account = signer(key_env or settings.key_env, dev_account)
     except ConfigError as exc:
         raise ServiceExit(str(exc), ExitCode.CONFIG) from None
-    market = Market.connect(rpc_url, manifest_dir=options.deployments_dir or settings.manifest_dir)
-    configure_logging(settings.log_level)
+    try:
+        configure_logging(settings.log_level, log_file=settings.log_file)
+    except OSError as exc:
+        raise ServiceExit(
+            f"{config_path}: log_file: cannot open {settings.log_file}: {exc.strerror}", ExitCode.CONFIG
+        ) from None
     logger = service_logger(name)
     metrics = ServiceMetrics(name)
     port = metrics_port if metrics_port is not None else settings.metrics_port
-    sender = TxSender(market.chain, account, settings.sender.sender_config(settings.confirmations), dry_run=dry_run)
-    service = build(ServiceContext(settings, market, account, sender, metrics, dry_run))
+    try:
+        # The sender and the runner retry with their own backoff (counted): web3's retries are off.
+        market = Market.connect(
+            rpc_url,
+            manifest_dir=options.deployments_dir or settings.manifest_dir,
+            timeout=settings.rpc_timeout,
+            retries=False,
+        )
+        sender = TxSender(
+            market.chain,
+            account,
+            settings.sender.sender_config(settings.confirmations),
+            dry_run=dry_run,
+            logger=logger,
+            metrics=metrics,
+        )
+        service = build(ServiceContext(settings, market, account, sender, metrics, dry_run))
+    except FAULTS as exc:
+        raise ServiceExit(f"{name} cannot start: {exc}", ExitCode.UNAVAILABLE) from None
+    except (ConfigError, ManifestError) as exc:
+        raise ServiceExit(str(exc), ExitCode.CONFIG) from None
     runner = ServiceRunner(service, market.chain, settings.runtime_config(), metrics, logger)
-    previous = {sig: signal.signal(sig, lambda *_: runner.request_stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def stop(signum: int, _frame: object) -> None:
+        # The first signal lets the step in flight finish; a second one abandons it. Only set an
+        # event or raise here: logging from a signal handler could deadlock on the logging lock.
+        if runner.stopping.is_set():
+            raise KeyboardInterrupt
+        runner.request_stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         if port is not None:
-            served = metrics.serve(port, settings.metrics_host)
+            try:
+                served = metrics.serve(port, settings.metrics_host)
+            except OSError as exc:
+                service.close()
+                raise ServiceExit(
+                    f"cannot serve metrics on {settings.metrics_host}:{port}: {exc.strerror}", ExitCode.CONFIG
+                ) from None
             log_event(logger, "metrics", url=f"http://{settings.metrics_host}:{served}/metrics")
-        log_event(logger, "started", account=account.address, rpc_url=rpc_url, dry_run=dry_run)
+        log_event(logger, "started", account=account.address, rpc_url=rpc_url, dry_run=dry_run, once=once)
         code = runner.run(max_steps=1 if once else None)
     finally:
         metrics.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if code != ExitCode.OK:
-        raise ServiceExit(f"{name} stopped: {code.name.lower()}", code)
+        raise ServiceExit(f"{name} stopped: {code.name.lower()} (exit {int(code)})", code)

@@ -59,7 +59,7 @@ from dfmi_py.cli.common import (
     signer_options,
 )
 from dfmi_py.cli.files import read_json_file, write_json_file
-from dfmi_py.cli.models import describe_model, im_model, model_options, read_series
+from dfmi_py.cli.models import describe_model, im_model, model_options, read_series, stressed_period
 from dfmi_py.display import amount, decimal, duration, enum_name, iso, number, when
 from dfmi_py.errors import InputError
 from dfmi_py.units import parse_duration, to_units
@@ -325,7 +325,12 @@ def propose(
         model = im_model(settings, maturity_years=(expiry - now) / YEAR_SECONDS)
         decimals = book.underlying.oracle.decimals
         series = read_series(settings["series"], decimals) if settings["series"] is not None else None
-        proposed = book.market.risk.proposed_im(units, contract_price, model, book.underlying.name, series)
+        stressed = stressed_period(
+            settings,
+            model,
+            lambda: series if series is not None else book.market.risk.price_history(book.underlying.name),
+        )
+        proposed = book.market.risk.proposed_im(units, contract_price, model, book.underlying.name, series, stressed)
         ims = [proposed.buyer_im, proposed.seller_im]
         click.echo(f"IMs from the model: {describe_model(model)}", err=True)
     else:

@@ -260,8 +260,9 @@ def _answer(key: str, price: Decimal, decimals: int) -> int:
 
 class FundParams(BaseModel):
     """The default fund (see IDefaultFund.sol): a member's required contribution is
-    ``max(floor, requirement_bps / 10,000 x the IM of its open trades)``. After deployment only
-    the members change these (governance)."""
+    ``max(floor, requirement_bps / 10,000 x the IM of its open trades)``, and, once the members
+    adopt per-member minimums (``SetMemberRequirements``), at least its own minimum while it has
+    open trades. After deployment only the members change these (governance)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

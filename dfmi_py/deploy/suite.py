@@ -353,7 +353,7 @@ def _deploy_group(
     last, predicted = group[-1], None
     if len(group) > 1:
         # The last of the group is the deployer's transaction after the others.
-        nonce = chain.w3.eth.get_transaction_count(deployer.address, "pending")
+        nonce = chain.expected_nonce(deployer.address)
         predicted = get_create_address(deployer.address, Nonce(nonce + len(group) - 1))
         addresses[last.key] = predicted
     for spec, reason in zip(group, reasons, strict=True):

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from dfmi_py.errors import ConfigError
 from dfmi_py.services.runtime import RuntimeConfig
@@ -56,20 +56,60 @@ class SenderSettings(_Strict):
 
 
 class ServiceSettings(_Strict):
-    """Settings every service has (top-level keys of its file)."""
+    """Settings every service has (top-level keys of its file).
+
+    Attributes:
+        rpc_url: The chain's JSON-RPC endpoint (``--rpc-url`` wins).
+        manifest_dir: Folder of deployment manifests (``--deployments-dir`` wins).
+        key_env: Environment variable holding the signing key (``--key-env`` wins).
+        poll_interval: Seconds between head polls.
+        rpc_timeout: Seconds one JSON-RPC request may take before it counts as a fault.
+        confirmations: Blocks below the latest a head must be (and a transaction must have on top).
+        watchdog_seconds: No new block for this long: exit 75.
+        status_interval: Seconds between status lines.
+        unavailable_seconds: The node failing for this long: exit 69.
+        backoff_seconds: First wait after a fault, doubling at each fault in a row...
+        backoff_max_seconds: ...up to this.
+        metrics_host: Interface of the metrics endpoint.
+        metrics_port: Port of the metrics endpoint (none when unset; ``--metrics-port`` wins).
+        log_level: ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``.
+        log_file: Append the JSON lines to this file instead of standard error (reopened when
+            rotated away).
+        sender: The ``[sender]`` table.
+    """
 
     rpc_url: str | None = None
     manifest_dir: Path | None = None
     key_env: str = Field("DFMI_PRIVATE_KEY", min_length=1)
     poll_interval: float = Field(1.0, gt=0)
+    rpc_timeout: float = Field(10, gt=0)
     confirmations: int = Field(0, ge=0)
     watchdog_seconds: float = Field(300, gt=0)
     status_interval: float = Field(60, gt=0)
     unavailable_seconds: float = Field(600, gt=0)
+    backoff_seconds: float = Field(0.5, gt=0)
+    backoff_max_seconds: float = Field(30, gt=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(None, ge=0, le=65535)
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    log_file: Path | None = None
     sender: SenderSettings = SenderSettings()
+
+    @field_validator("watchdog_seconds")
+    @classmethod
+    def _watchdog_after_polls(cls, value: float, info: ValidationInfo) -> float:
+        poll = info.data.get("poll_interval")
+        if poll is not None and value <= poll:
+            raise ValueError(f"must be longer than poll_interval ({poll} s)")
+        return value
+
+    @field_validator("backoff_max_seconds")
+    @classmethod
+    def _backoff_cap_above_start(cls, value: float, info: ValidationInfo) -> float:
+        first = info.data.get("backoff_seconds")
+        if first is not None and value < first:
+            raise ValueError(f"must be at least backoff_seconds ({first} s)")
+        return value
 
     def runtime_config(self) -> RuntimeConfig:
         """The loop's settings."""
@@ -79,6 +119,8 @@ class ServiceSettings(_Strict):
             watchdog_seconds=self.watchdog_seconds,
             status_interval=self.status_interval,
             unavailable_seconds=self.unavailable_seconds,
+            backoff_seconds=self.backoff_seconds,
+            backoff_max_seconds=self.backoff_max_seconds,
         )
 
 
@@ -108,4 +150,5 @@ def validate_settings(data: object, model: type[S], where: str = "configuration"
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "(top level)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{where}: {key}: {first['msg']}{more}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{where}: {key}: {message}{more}") from None

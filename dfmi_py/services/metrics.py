@@ -66,13 +66,18 @@ class ServiceMetrics:
 
         Returns:
             The port (a free one when ``port`` is 0).
+
+        Raises:
+            OSError: the port cannot be bound (in use, not allowed).
         """
+        if self._server is not None:
+            raise RuntimeError("the metrics are already served; close() first")
         server, thread = start_http_server(port, addr=host, registry=self.registry)
         self._server = (server, thread)
         return int(server.server_port)
 
     def close(self) -> None:
-        """Stop serving (no-op when not serving)."""
+        """Stop serving and release the port (no-op when not serving); waits for the server's thread."""
         if self._server is not None:
             server, thread = self._server
             server.shutdown()

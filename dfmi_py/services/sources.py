@@ -54,11 +54,14 @@ class Quote:
             it had nothing. A ``float`` is taken by its shortest representation (``repr``), which is
             what a JSON parser produced it from.
         timestamp: Unix seconds the value is for; ``None`` when unknown (refused as missing).
+        error: Why the source had no value (a network error, an HTTP status, a path missing from
+            the response); when set, the quote is refused as missing with this as the detail.
     """
 
     source: str
     value: object
     timestamp: int | None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,8 @@ def validate_quote(
     def refuse(problem: QuoteProblem, detail: str) -> Refusal:
         return Refusal(quote.source, problem, detail)
 
+    if quote.error is not None:
+        return refuse(QuoteProblem.MISSING, quote.error)
     if quote.value is None or (isinstance(quote.value, str) and not quote.value.strip()):
         return refuse(QuoteProblem.MISSING, "no value")
     if quote.timestamp is None:

@@ -8,7 +8,7 @@ fund's domain, so an approval is bound to the chain, the fund, its fund-wide non
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -40,6 +40,7 @@ class ActionKind(IntEnum):
     DEREGISTER_ENGINE = 5
     WITHDRAW = 6
     RELEASE_SURPLUS = 7
+    SET_MEMBER_REQUIREMENTS = 8
 
 
 #: ABI types of each kind's params, in order.
@@ -51,6 +52,8 @@ PARAM_TYPES: dict[ActionKind, tuple[str, ...]] = {
     ActionKind.DEREGISTER_ENGINE: ("address",),
     ActionKind.WITHDRAW: ("address", "uint256"),
     ActionKind.RELEASE_SURPLUS: ("address",),
+    # Members strictly ascending (see member_requirements_values), one amount each.
+    ActionKind.SET_MEMBER_REQUIREMENTS: ("address[]", "uint256[]"),
 }
 
 
@@ -77,7 +80,36 @@ def decode_params(kind: ActionKind, params: bytes) -> tuple[Any, ...]:
     if types is None:
         raise InputError(f"{kind.name} is not an action the fund executes")
     values = abi_decode(list(types), params)
-    return tuple(to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True))
+    return tuple(_checksummed(t, v) for t, v in zip(types, values, strict=True))
+
+
+def _checksummed(abi_type: str, value: Any) -> Any:
+    if abi_type == "address":
+        return to_checksum_address(value)
+    if abi_type == "address[]":
+        return tuple(to_checksum_address(v) for v in value)
+    return value
+
+
+def member_requirements_values(requirements: Mapping[str, int]) -> tuple[list[str], list[int]]:
+    """The ``SetMemberRequirements`` values for ``{member: amount}``: members sorted by address, as
+    the fund requires (strictly ascending, which also rules out duplicates), amounts alongside.
+
+    Raises:
+        InputError: no member, an address given twice (in any spelling), or a negative amount.
+    """
+    if not requirements:
+        raise InputError("SET_MEMBER_REQUIREMENTS needs at least one member")
+    by_address: dict[int, tuple[str, int]] = {}
+    for member, amount in requirements.items():
+        address = to_checksum_address(member)
+        if int(address, 16) in by_address:
+            raise InputError(f"{address} is given twice: one requirement per member")
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+            raise InputError(f"the requirement of {address} must be a non-negative integer, got {amount!r}")
+        by_address[int(address, 16)] = (address, amount)
+    ordered = [by_address[key] for key in sorted(by_address)]
+    return [a for a, _ in ordered], [amount for _, amount in ordered]
 
 
 @dataclass(frozen=True)
@@ -105,9 +137,14 @@ class Action:
     def describe(self) -> str:
         """One line for a signer to read before approving."""
         try:
-            shown = ", ".join(str(v) for v in self.values())
+            values = self.values()
         except Exception:  # noqa: BLE001 (params the kind does not take: show them raw)
             shown = "0x" + self.params.hex()
+        else:
+            if self.kind == ActionKind.SET_MEMBER_REQUIREMENTS:
+                shown = ", ".join(f"{m}={a}" for m, a in zip(*values, strict=False))
+            else:
+                shown = ", ".join(str(v) for v in values)
         return f"{self.kind.name}({shown}) nonce={self.nonce} deadline={self.deadline}"
 
 

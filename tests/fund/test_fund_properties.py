@@ -1,8 +1,8 @@
 """DefaultFund invariants over random contributions, withdrawals and claims (Hypothesis).
 
 Each example has four members join with random (deliberately uneven) amounts, then runs a random
-sequence of contributions, governance withdrawals and claims (some reaching the survivors, some
-exhausting the fund). After every step:
+sequence of contributions, governance withdrawals, claims (some reaching the survivors, some
+exhausting the fund), trades opened and members' own requirements adopted. After every step:
 
 - cash.balanceOf(fund) == totalAssets (no cash is sent to the fund outside join/contribute here);
 - totalShares == the sum of the members' shares;
@@ -12,6 +12,9 @@ exhausting the fund). After every step:
   defaulter's tranche is min(loss, its balance); the engine receives exactly what was paid;
 - every surviving member loses the survivors' tranche in proportion to its balance (within the
   rounding of the balances), and a member with nothing loses nothing;
+- a member's requirement is ``max(floor, ceil(bps x open IM), own if IM is open)``; a trade opens
+  exactly when the member's balance meets the requirement with the new IM, and is refused with
+  ``FundNotInGoodStanding`` and those values otherwise; adopting requirements moves no balance;
 - the books rebuilt from the events (:class:`FundBooks`) agree with the chain at the end.
 
 The chain is reset between examples (the ``world`` fixture is set up once per test, not once per
@@ -22,12 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from eth_account.signers.local import LocalAccount
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from dfmi_py.signing.fund import ActionKind
-from tests.fund.conftest import FLOOR, USD, FundWorld
-from tests.helpers import events, evm_revert, evm_snapshot, read_words
+from tests.fund.conftest import FLOOR, REQUIREMENT_BPS, USD, FundWorld
+from tests.helpers import events, evm_revert, evm_snapshot, expect_revert, read_words
 
 MEMBERS = 4
 #: Units of rounding a survivor's loss may differ from its exact pro-rata share.
@@ -56,6 +60,20 @@ class Claim:
     loss: int
 
 
+@dataclass(frozen=True)
+class Open:
+    member: int
+    im: int
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """Governance sets one member's own requirement (``SetMemberRequirements``)."""
+
+    member: int
+    amount: int
+
+
 def _claims() -> st.SearchStrategy[Claim]:
     pairs = st.permutations(range(MEMBERS)).map(lambda p: p[:2])
     losses = st.one_of(st.integers(1, 30_000 * USD), st.integers(30_000 * USD, 250_000 * USD))
@@ -68,9 +86,11 @@ operations = st.lists(
         st.builds(Withdraw, st.integers(0, MEMBERS - 1), st.integers(1, 100)),
         _claims(),
         _claims(),
+        st.builds(Open, st.integers(0, MEMBERS - 1), st.integers(1, 150_000 * USD)),
+        st.builds(Adopt, st.integers(0, MEMBERS - 1), st.integers(0, 50_000 * USD)),
     ),
     min_size=1,
-    max_size=7,
+    max_size=8,
 )
 
 
@@ -104,7 +124,7 @@ class Checker:
 @settings(max_examples=20)
 @given(initial=st.lists(amounts, min_size=MEMBERS, max_size=MEMBERS), ops=operations)
 def test_fund_conservesCashAndSharesLossesProRata(
-    world: FundWorld, initial: list[int], ops: list[Contribute | Withdraw | Claim]
+    world: FundWorld, initial: list[int], ops: list[Contribute | Withdraw | Claim | Open | Adopt]
 ) -> None:
     snapshot = evm_snapshot(world.chain)
     try:
@@ -113,7 +133,7 @@ def test_fund_conservesCashAndSharesLossesProRata(
         evm_revert(world.chain, snapshot)
 
 
-def _run(world: FundWorld, initial: list[int], ops: list[Contribute | Withdraw | Claim]) -> None:
+def _run(world: FundWorld, initial: list[int], ops: list[Contribute | Withdraw | Claim | Open | Adopt]) -> None:
     checker = Checker(world)
     members = checker.members
     for member, amount in zip(members, initial, strict=True):
@@ -144,6 +164,17 @@ def _run(world: FundWorld, initial: list[int], ops: list[Contribute | Withdraw |
             for i, (b, a) in enumerate(zip(before, balances, strict=True)):
                 if i != op.member:
                     assert a >= b, "a withdrawal never lowers another member's balance"
+        elif isinstance(op, Open):
+            _open(world, members[op.member], balances[op.member], op.im)
+        elif isinstance(op, Adopt):
+            member = members[op.member]
+            signers = [m for m in members if m != member][: world.fund.state().threshold]
+            totals = world.totals()
+            world.execute(world.fund.member_requirements_action({member.address: op.amount}), signers)
+            assert checker.check() == balances, "adopting a requirement moves no balance"
+            assert world.totals() == totals
+            assert world.fund.member_requirement_of(member.address) == op.amount
+            assert world.fund.requirement_of(member.address) == _expected_requirement(world, member.address, 0)
         else:
             paid_total += _claim(world, checker, balances, op)
             balances = checker.check()
@@ -151,6 +182,31 @@ def _run(world: FundWorld, initial: list[int], ops: list[Contribute | Withdraw |
     books = world.fund.books()
     assert books.total_assets == world.totals()[0]
     assert [books.balance_of(m.address) for m in members] == balances
+
+
+def _expected_requirement(world: FundWorld, member: str, extra_im: int) -> int:
+    """``max(floor, ceil(bps x open IM), own while IM is open)`` with ``extra_im`` more open IM."""
+    open_im = world.fund.open_im_of(member) + extra_im
+    own = world.fund.member_requirement_of(member) if open_im > 0 else 0
+    return max(FLOOR, -(-open_im * REQUIREMENT_BPS // 10_000), own)
+
+
+def _open(world: FundWorld, member: LocalAccount, balance: int, im: int) -> None:
+    """The engine opens ``im`` for ``member``: accepted exactly when its balance meets the requirement."""
+    required = _expected_requirement(world, member.address, im)
+    before = world.fund.open_im_of(member.address)
+    if balance >= required:
+        event("open: accepted")
+        world.open(member, im)
+        assert world.fund.open_im_of(member.address) == before + im
+        assert world.fund.requirement_of(member.address) == required
+    else:
+        event("open: refused")
+        with expect_revert(
+            "FundNotInGoodStanding", member=member, flagged=False, balance=balance, requirement=required
+        ):
+            world.open(member, im)
+        assert world.fund.open_im_of(member.address) == before
 
 
 def _claim(world: FundWorld, checker: Checker, balances: list[int], op: Claim) -> int:

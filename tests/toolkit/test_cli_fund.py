@@ -28,7 +28,7 @@ def test_status_lists_every_member_with_its_standing(run, members):
     result = run("fund", "status")
     assert result.exit_code == 0, result.output
     assert "assets 2,000.000000 DSD over 2 members" in result.output
-    assert "max(1,000.000000 DSD, 20% of open IM)" in result.output
+    assert "max(1,000.000000 DSD, 20% of open IM, own minimum while trading)" in result.output
     rows = [line.split() for line in result.output.splitlines() if line.strip().startswith("0x")]
     assert [(row[0], row[1], row[2]) for row in rows] == [
         (ALICE.address, "GOOD_STANDING", "1,000.000000"),

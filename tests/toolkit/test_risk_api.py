@@ -92,6 +92,46 @@ def test_backtest_counts_the_window_whose_loss_exceeded_the_im_held(scenario):
     assert report.kupiec == kupiec(6, 1, 0.99)
 
 
+def test_backtest_counts_the_final_mark_at_maturity(scenario, chain):
+    """At maturity (30 days on) the price is 1,400: the final mark moves -1,500 to Alice, beyond
+    her 1,000 IM, in the window of the maturity: a second breach of hers."""
+    _advance(chain, 30 * 86_400)
+    _post(scenario, 1_400 * E8)
+    scenario.derivatives.mature(KEEPER, 1, scenario.oracle.latest().round_id)
+    flows = scenario.risk.vm_flows()
+    assert [f.to_buyer for f in flows] == [500 * USD, -2_000 * USD, -1_500 * USD]
+    (life,) = scenario.risk.trade_lives()
+    assert life.end == flows[-1].timestamp
+    report = scenario.risk.backtest(HOUR, 0.99)
+    assert report.by_member[ALICE.address].breaches == 2
+    assert report.by_member[ALICE.address].worst_excess == 1_000 * USD
+    assert report.by_member[BOB.address].breaches == 0
+
+
+def test_backtest_a_close_out_loss_is_the_unpaid_mark_already_counted(scenario, chain):
+    """Bob stops paying (no allowance, margin account emptied); the price rises to 2,000 and his
+    1,500 mark becomes a margin call's debt, then, after the cure period, the close-out's loss. The
+    backtest counts it once, as the mark of its window (a breach of Bob's 1,000 IM by 500), not
+    again as the DefaultDeclared loss."""
+    scenario.cash.approve(BOB, scenario.derivatives.address, 0)
+    scenario.derivatives.withdraw_margin(BOB, scenario.derivatives.margin_of(BOB.address))
+    _advance(chain, HOUR)
+    _post(scenario, 2_000 * E8)
+    scenario.derivatives.settle(KEEPER, 1)
+    _advance(chain, scenario.derivatives.cure_period() + 1)
+    receipt = scenario.derivatives.declare_default(KEEPER, 1)
+    [declared] = [e for e in scenario.derivatives.events_in(receipt) if e.name == "DefaultDeclared"]
+    flows = scenario.risk.vm_flows()
+    assert [f.to_buyer for f in flows] == [500 * USD, -2_000 * USD, 1_500 * USD]
+    assert declared.args["loss"] == flows[-1].to_buyer == 1_500 * USD
+    report = scenario.risk.backtest(HOUR, 0.99)
+    assert report.by_member[BOB.address].breaches == 1
+    assert report.by_member[BOB.address].worst_excess == 500 * USD
+    assert report.by_member[ALICE.address].breaches == 1
+    (life,) = scenario.risk.trade_lives()
+    assert life.end is not None
+
+
 def test_schedule_im_is_six_percent_of_the_fx_notional(scenario):
     proposed = scenario.risk.proposed_im(QUANTITY, 2_000 * E8, ScheduleModel(AssetClass.FX))
     assert proposed.notional == 10_000 * USD
