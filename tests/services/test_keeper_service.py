@@ -288,6 +288,27 @@ def test_a_batch_whose_estimate_would_not_fit_the_block_is_split(w: World) -> No
     assert metrics.trades_settled.labels("XAU")._value.get() == 4
 
 
+def test_a_stale_price_holds_the_market_once_logged_and_a_fresh_round_settles_it(
+    w: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "dfmi_py.services")
+    keeper, metrics = _keeper(w, KEEPERS[0], markets=["XAU"])
+    keeper.sync()
+    w.post("XAU", xau_price(w) * 102 // 100)
+    w.advance(w.market.markets["XAU"].derivatives.max_price_age() + 1)
+    for _ in range(2):
+        keeper.step(w.head())
+        assert keeper.last_results == []
+        w.rpc("evm_mine", [])
+    (held,) = _events(caplog, "held")  # one line, not one per block
+    assert (held["market"], held["trade"], held["reason"]) == ("XAU", None, "price_stale")
+    round_id = w.post("XAU", xau_price(w))
+    keeper.step(w.head())
+    assert [r.status for r in keeper.last_results] == [TxStatus.MINED]
+    assert sorted(w.settlements("XAU")) == [(1, round_id), (2, round_id)]
+    assert metrics.trades_settled.labels("XAU")._value.get() == 2
+
+
 def test_a_node_that_does_not_answer_is_a_fault_for_the_runner(world: World) -> None:
     dead = Chain(Web3(Web3.HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 2})), world.chain.artifacts)
     deployment = world.market.deployment
