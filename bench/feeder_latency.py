@@ -166,7 +166,11 @@ def main() -> int:
         "",
         f"Reading: up to one block interval until the first head after the tick (the tick lands at a varied "
         f"phase of the {block_seconds} s interval), then the three feeders, which all decided on that head, send "
-        "their reports into the same block.",
+        "their reports into the same block. Each report's gas limit is at least the feeder's floor "
+        "(`REPORT_GAS_FLOOR`, 250,000): the estimates are made where a report only opens or joins the "
+        "round, and the one mined last finalises it at about twice the gas. Without the floor that "
+        "report ran out of gas in every round and the round finalised a block later (median 2.39 s, "
+        "21 failed reports in 21 rounds, in the run before the floor).",
         "",
     ]
     if outcomes.get("failed"):
@@ -178,7 +182,7 @@ def main() -> int:
             "head-room. The round then finalised one block later, when that feeder decided again and "
             "joined: so such a round finalises two blocks after the first head, not one. The cure "
             "belongs to the sender: a per-request gas floor (the finalising submission's cost, which costs "
-            "nothing unused under EIP-1559); `TxRequest` has no such field yet.",
+            "nothing unused under EIP-1559): `TxRequest.min_gas`, set by the feeder.",
             "",
         ]
     lines += [
