@@ -312,7 +312,7 @@ def measure(trades: int, party_count: int, repeat: int) -> Figures:
 
         def run_keeper() -> tuple[float, list[tuple[str, list[int]]]]:
             """(a) the keeper, the real path; it synced before the rounds (a keeper runs all along).
-            Its parts are recorded (the last run's stay)."""
+            Its parts are recorded in ``figures.parts`` (the caller keeps each run's)."""
             service = keeper(market, figures)
             service.step(head(chain))
             assert not service.last_results, "the steady state left something due"
@@ -385,6 +385,7 @@ def measure(trades: int, party_count: int, repeat: int) -> Figures:
         run_bare(batches)
         run_raw(batches)
         raw_runs: list[float] = []
+        parts_of_run: list[dict[str, float]] = []
         for repetition in range(repeat):  # rotate which goes first
             order = ("keeper", "bare", "raw")[repetition % 3 :] + ("keeper", "bare", "raw")[: repetition % 3]
             for kind in order:
@@ -392,6 +393,7 @@ def measure(trades: int, party_count: int, repeat: int) -> Figures:
                     elapsed, sent = run_keeper()
                     assert sent == batches, "the keeper's batches differ between runs"
                     keeper_runs.append(elapsed)
+                    parts_of_run.append(figures.parts)
                 elif kind == "bare":
                     bare_runs.append(run_bare(batches))
                 else:
@@ -399,6 +401,9 @@ def measure(trades: int, party_count: int, repeat: int) -> Figures:
         figures.batches = len(batches)
         figures.keeper_runs, figures.bare_runs, figures.raw_runs = keeper_runs, bare_runs, raw_runs
         figures.keeper_seconds = statistics.median(keeper_runs)
+        # the parts shown beside (a) are those of the run closest to the median (an odd count: that run)
+        closest = min(range(len(keeper_runs)), key=lambda k: abs(keeper_runs[k] - figures.keeper_seconds))
+        figures.parts = parts_of_run[closest]
         figures.bare_seconds = statistics.median(bare_runs)
         figures.raw_seconds = statistics.median(raw_runs)
 

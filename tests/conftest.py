@@ -70,6 +70,20 @@ def node() -> Iterator[AnvilNode]:
         yield anvil
 
 
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[AnvilNode]:
+    """An Anvil of the module's own, for tests that mine, make faults or follow a chain over many
+    blocks (the session's ``chain`` reverts to a snapshot after every test)."""
+    with AnvilNode(accounts=DEV_ACCOUNT_COUNT) as node:
+        yield node
+
+
+@pytest.fixture(scope="module")
+def direct(anvil: AnvilNode) -> Chain:
+    """A connection straight to the module's own Anvil: setting up, making faults, reading the truth."""
+    return Chain(Web3(Web3.HTTPProvider(anvil.rpc_url)))
+
+
 @pytest.fixture(scope="session")
 def hardhat_node() -> Iterator[HardhatNode]:
     """One Hardhat node for the session: a second, independent JSON-RPC implementation (nothing deployed)."""

@@ -3,12 +3,7 @@ declares defaults, matures trades, retries fund claims). Settings: examples/keep
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import click
-
-from dfmi_py.cli.common import Options
-from dfmi_py.cli.service import ServiceContext, ServiceExit, run_service, service_options
+from dfmi_py.cli.service import ServiceContext, ServiceExit, service_command
 from dfmi_py.errors import ConfigError
 from dfmi_py.services.keeper.config import KeeperSettings
 from dfmi_py.services.keeper.read import KeeperReader
@@ -42,33 +37,15 @@ def build_keeper(context: ServiceContext[KeeperSettings]) -> Service:
     )
 
 
-@click.command()
-@service_options
-@click.pass_obj
-def keeper(
-    options: Options,
-    config_path: Path,
-    key_env: str | None,
-    dev_account: int | None,
-    dry_run: bool,
-    once: bool,
-    metrics_port: int | None,
-) -> None:
+keeper = service_command(
+    "keeper",
+    "keeper",
+    KeeperSettings,
+    build_keeper,
     """Run the margin keeper: settle every due trade of every market after each new final round,
     open margin calls, declare defaults after the cure period, mature trades, retry fund claims.
 
     One key per process; two keepers at once never pay twice (the engine refuses a second
     settlement of a round, and the keeper counts that refusal as done).
-    """
-    run_service(
-        options,
-        "keeper",
-        KeeperSettings,
-        build_keeper,
-        config_path=config_path,
-        key_env=key_env,
-        dev_account=dev_account,
-        dry_run=dry_run,
-        once=once,
-        metrics_port=metrics_port,
-    )
+    """,
+)

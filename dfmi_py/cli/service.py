@@ -22,7 +22,7 @@ import click
 from eth_account.signers.local import LocalAccount
 
 from dfmi_py.api.market import Market
-from dfmi_py.cli.common import Options, signer
+from dfmi_py.cli.common import Options, pass_options, signer
 from dfmi_py.errors import ConfigError, ManifestError
 from dfmi_py.services.config import ServiceSettings, load_settings
 from dfmi_py.services.logs import json_logging, log_event, service_logger
@@ -72,6 +72,42 @@ class ServiceContext(Generic[S]):
     sender: TxSender
     metrics: ServiceMetrics
     dry_run: bool
+    #: The settings file (paths in it are relative to its folder).
+    config_path: Path
+
+
+def service_command(
+    command: str, name: str, model: type[S], build: Callable[[ServiceContext[S]], Service], help_text: str
+) -> click.Command:
+    """The click command ``command`` that runs service ``name`` (settings ``model``, built by
+    ``build``) with the options of :func:`service_options`."""
+
+    @click.command(command, help=help_text)
+    @service_options
+    @pass_options
+    def run(
+        options: Options,
+        config_path: Path,
+        key_env: str | None,
+        dev_account: int | None,
+        dry_run: bool,
+        once: bool,
+        metrics_port: int | None,
+    ) -> None:
+        run_service(
+            options,
+            name,
+            model,
+            build,
+            config_path=config_path,
+            key_env=key_env,
+            dev_account=dev_account,
+            dry_run=dry_run,
+            once=once,
+            metrics_port=metrics_port,
+        )
+
+    return run
 
 
 def run_service(
@@ -111,7 +147,18 @@ def run_service(
             raise ServiceExit(
                 f"{config_path}: log_file: cannot open {settings.log_file}: {exc.strerror}", ExitCode.CONFIG
             ) from None
-        _run(options, name, settings, build, account, rpc_url, dry_run=dry_run, once=once, metrics_port=metrics_port)
+        _run(
+            options,
+            name,
+            settings,
+            build,
+            account,
+            rpc_url,
+            config_path=config_path,
+            dry_run=dry_run,
+            once=once,
+            metrics_port=metrics_port,
+        )
 
 
 def _run(
@@ -122,6 +169,7 @@ def _run(
     account: LocalAccount,
     rpc_url: str,
     *,
+    config_path: Path,
     dry_run: bool,
     once: bool,
     metrics_port: int | None,
@@ -145,7 +193,7 @@ def _run(
             logger=logger,
             metrics=metrics,
         )
-        service = build(ServiceContext(settings, market, account, sender, metrics, dry_run))
+        service = build(ServiceContext(settings, market, account, sender, metrics, dry_run, config_path))
     except FAULTS as exc:
         raise ServiceExit(f"{name} cannot start: {exc}", ExitCode.UNAVAILABLE) from None
     except (ConfigError, ManifestError) as exc:

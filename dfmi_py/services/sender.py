@@ -264,28 +264,34 @@ class TxSender:
         """
         results: list[TxResult | None] = [None] * len(requests)
         planned: list[tuple[int, TxRequest, int]] = []
+        # One check after the other: each retries on its own, so a flaky node delays a check
+        # rather than failing several checks that hit it at once.
         for index, request in enumerate(requests):
-            try:
-                gas = self._rpc(self.chain.preflight, request.call, self.address, request.action)
-            except TransactionError as exc:
-                results[index] = self._refused(request, exc)
-                continue
-            except Web3RPCError as exc:  # the node refuses the check itself (not a revert)
-                results[index] = TxResult(request, TxStatus.FAILED, error="check_refused", detail=str(exc))
-                self._log("failed", request, level=logging.WARNING, reason=f"check refused by the node: {exc}")
-                continue
-            if self.dry_run:
-                results[index] = TxResult(request, TxStatus.DRY_RUN, gas_used=gas)
-                self._log("dry_run", request, gas=gas)
-                continue
-            limit = max(with_headroom(gas, self.config.gas_headroom_percent), request.min_gas)
-            planned.append((index, request, limit))
+            check = self._check(request)
+            if isinstance(check, TxResult):
+                results[index] = check
+            elif self.dry_run:
+                results[index] = TxResult(request, TxStatus.DRY_RUN, gas_used=check)
+                self._log("dry_run", request, gas=check)
+            else:
+                limit = max(with_headroom(check, self.config.gas_headroom_percent), request.min_gas)
+                planned.append((index, request, limit))
         if planned:
             self._release_mined_stuck()
             head = self._rpc(lambda: int(self.chain.w3.eth.block_number))
             flights = self._send_batch(planned, results, head)
             self._wait(flights, results, head)
         return [cast(TxResult, r) for r in results]
+
+    def _check(self, request: TxRequest) -> int | TxResult:
+        """The request's gas estimate after an ``eth_call``, or what became of it when refused."""
+        try:
+            return int(self._rpc(self.chain.preflight, request.call, self.address, request.action))
+        except TransactionError as exc:
+            return self._refused(request, exc)
+        except Web3RPCError as exc:  # the node refuses the check itself (not a revert)
+            self._log("failed", request, level=logging.WARNING, reason=f"check refused by the node: {exc}")
+            return TxResult(request, TxStatus.FAILED, error="check_refused", detail=str(exc))
 
     def _send_batch(
         self, planned: list[tuple[int, TxRequest, int]], results: list[TxResult | None], head: int

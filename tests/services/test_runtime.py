@@ -99,13 +99,6 @@ except ImportError:  # a stand-in with the switches these tests use: `down` (HTT
 
 
 @pytest.fixture(scope="module")
-def anvil() -> Iterator[AnvilNode]:
-    """This module's own node (tests mine on it)."""
-    with AnvilNode(accounts=20) as node:
-        yield node
-
-
-@pytest.fixture(scope="module")
 def w3(anvil: AnvilNode) -> Web3:
     """A direct connection, to mine and snapshot."""
     return Web3(Web3.HTTPProvider(anvil.rpc_url))

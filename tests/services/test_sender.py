@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from dfmi_py.chain import Chain, dev_account
-from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, RoleConfig
+from dfmi_py.deploy.roles import DEV_ROLE_INDEX, RoleConfig
 from dfmi_py.deploy.suite import Deployment, deploy_suite
 from dfmi_py.node import AnvilNode
 from dfmi_py.services.metrics import ServiceMetrics
@@ -37,18 +37,6 @@ FAST = {"backoff_seconds": 0.01, "receipt_timeout": 15.0, "bump_after_blocks": 1
 
 
 # ---------------------------------------------------------------------- the node and the suite
-
-
-@pytest.fixture(scope="module")
-def anvil() -> Iterator[AnvilNode]:
-    with AnvilNode(accounts=DEV_ACCOUNT_COUNT) as node:
-        yield node
-
-
-@pytest.fixture(scope="module")
-def direct(anvil: AnvilNode) -> Chain:
-    """A connection straight to the node: setting up, making faults, reading the truth."""
-    return Chain(Web3(Web3.HTTPProvider(anvil.rpc_url)))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from web3 import Web3
 
 from dfmi_py.chain import Chain, Fees, dev_account
 from dfmi_py.chain.client import FALLBACK_PRIORITY_FEE
-from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, RoleConfig
+from dfmi_py.deploy.roles import DEV_ROLE_INDEX, RoleConfig
 from dfmi_py.deploy.suite import Deployment, deploy_suite
 from dfmi_py.errors import ContractRevertError
 from dfmi_py.node import AnvilNode
@@ -38,18 +38,6 @@ SWITCHES: dict[str, dict[str, Any]] = {
     "estimate_ignores_revert": {"estimate_ignores_revert": True},
     "all_four": ALL_FOUR,
 }
-
-
-@pytest.fixture(scope="module")
-def anvil() -> Iterator[AnvilNode]:
-    with AnvilNode(accounts=DEV_ACCOUNT_COUNT) as node:
-        yield node
-
-
-@pytest.fixture(scope="module")
-def direct(anvil: AnvilNode) -> Chain:
-    """A connection straight to the node (for setting up and for reading the truth)."""
-    return Chain(Web3(Web3.HTTPProvider(anvil.rpc_url)))
 
 
 @pytest.fixture(scope="module")
