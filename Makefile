@@ -18,7 +18,9 @@ run: setup
 # Test workers (pytest-xdist): one per CPU by default; `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= auto
 
-test: setup lint slither
+# Lint and Slither run side by side (each is mostly one process), then the tests.
+test: setup
+	$(MAKE) --no-print-directory -j2 lint slither
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 lint: setup

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from dfmi_py.signing import Domain, permit_message, sign_typed
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_UINT256 = 2**256 - 1
+
+#: Hypothesis examples for properties of pure functions (no chain): fast, so many; more with
+#: ``DFMI_PURE_EXAMPLES=2000 make test`` (a longer search, outside the default run's budget).
+PURE_EXAMPLES = int(os.environ.get("DFMI_PURE_EXAMPLES", "100"))
 
 
 #: `AccountStatus` of IComplianceRegistry.sol, as the chain returns it.

@@ -20,9 +20,8 @@ from dfmi_py.services.feeder.decide import (
     decide,
 )
 from dfmi_py.services.sources import AcceptedQuote, Quote, QuoteProblem, SourcePolicy
+from tests.helpers import PURE_EXAMPLES
 
-#: Pure and fast: many more examples than the chain-bound tests' profile allows.
-PURE_EXAMPLES = 300
 NOW = 1_800_000_000
 REPORTER = "0x00000000000000000000000000000000000000A1"
 POLICY = SourcePolicy(decimals=8, max_age=60, max_jump_bps=5_000, jump_reference_max_age=600)

@@ -28,9 +28,8 @@ from dfmi_py.services.keeper.decide import (
     TradeView,
     decide,
 )
+from tests.helpers import PURE_EXAMPLES
 
-#: Pure and fast: many more examples than the chain-bound tests' profile allows.
-PURE_EXAMPLES = 300
 NOW = 1_800_000_000
 CONFIG = KeeperConfig(tx_gas_budget=1_000_000, batch_base_gas=50_000, default_trade_gas=100_000)
 LATEST = FinalRound(round_id=10, price=100 * 10**8, updated_at=NOW - 30)

@@ -20,9 +20,8 @@ from dfmi_py.services.sources import (
     to_answer,
     validate_quote,
 )
+from tests.helpers import PURE_EXAMPLES
 
-#: Pure and fast: many more examples than the chain-bound tests' profile allows.
-PURE_EXAMPLES = 300
 NOW = 1_800_000_000
 POLICY = SourcePolicy(decimals=8, max_age=60, max_jump_bps=1_000, jump_reference_max_age=300)
 PREVIOUS = AcceptedQuote("csv", Decimal("100"), 100 * 10**8, NOW - 30)
