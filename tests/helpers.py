@@ -419,3 +419,24 @@ def call_at(chain: Chain, call: Any, sender: str, at: int) -> bytes:
         assert decoded is not None, f"{call.fn_name} failed without a known custom error: {response['error']}"
         raise ContractRevertError(decoded[0], decoded[1], call.fn_name)
     return bytes.fromhex(response["result"][2:])
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie answers ``kill(0)``: its state is read)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
+#: The amounts of the demo's waterfall of trade 2 (loss 8,000), row by row as printed: the same
+#: on every node the demo runs on.
+DEMO_WATERFALL = ["5,000.000000", "0.000000", "1,500.000000", "1,500.000000", "0.000000"]
+
+
+def demo_waterfall(output: str) -> list[str]:
+    """The amounts of the demo's printed waterfall of trade 2, in order."""
+    lines = output.split("default of trade 2, loss 8,000.000000 DSD, paid by:\n")[1].splitlines()[:5]
+    return [line.split()[-2] for line in lines]

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from dfmi_py.chain import dev_account
 from dfmi_py.cli.main import cli
 from dfmi_py.node import free_port
-from tests.helpers import one_line_error
+from tests.helpers import DEMO_WATERFALL, demo_waterfall, one_line_error
 
 
 def test_status_lists_the_deployed_contracts(run, deployment):
@@ -97,14 +97,7 @@ def test_demo_runs_a_whole_market_on_its_own_chain(tmp_path):
     # Carol's loss of 8,000: her IM 5,000, her fund contribution 1,500, the others' 1,500.
     assert "FundNotInGoodStanding" in result.output
     assert "unpaid claim after" not in result.output
-    waterfall = result.output.split("default of trade 2, loss 8,000.000000 DSD, paid by:\n")[1].splitlines()[:5]
-    assert [line.split()[-2] for line in waterfall] == [
-        "5,000.000000",
-        "0.000000",
-        "1,500.000000",
-        "1,500.000000",
-        "0.000000",
-    ]
+    assert demo_waterfall(result.output) == DEMO_WATERFALL
     assert "Alice          5,250.000000 DSD" in result.output
 
 

@@ -7,7 +7,6 @@ and is reached like any chain, by ``--rpc-url``: ``dfmi deploy`` with the defaul
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from dfmi_py.errors import NodeError
 from dfmi_py.node import HardhatNode
 from dfmi_py.node.hardhat import HARDHAT_DIR
 from dfmi_py.paths import PROJECT_ROOT
+from tests.helpers import DEMO_WATERFALL, demo_waterfall, process_alive
 
 THREE_MARKETS = PROJECT_ROOT / "examples" / "three-markets.toml"
 
@@ -29,15 +29,6 @@ def dfmi(rpc_url: str, deployments: Path, *args: str) -> Result:
     return CliRunner().invoke(
         cli, ["--rpc-url", rpc_url, "--deployments-dir", str(deployments), *args], catch_exceptions=False
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split()[2] != "Z"
 
 
 def test_hardhat_node_answers_with_its_chain_id_and_accounts_and_stops_by_pid_leaving_nothing():
@@ -51,8 +42,8 @@ def test_hardhat_node_answers_with_its_chain_id_and_accounts_and_stops_by_pid_le
         ]
         pid = node.pid
         assert pid is not None
-        assert _alive(pid)
-    assert not _alive(pid)
+        assert process_alive(pid)
+    assert not process_alive(pid)
     # Nothing left of its process group.
     assert subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, check=False).returncode == 1
     assert node.pid is None
@@ -103,11 +94,4 @@ def test_demo_runs_the_whole_market_on_hardhat_with_the_same_results_as_on_anvil
     assert "Bob          408,999.500000 DSD" in result.output
     assert "bonds held: Alice 100, Bob 850, Carol 50" in result.output
     assert "netting round: gross 17,000.000000 DSD, net moved 4,000.000000 DSD" in result.output
-    waterfall = result.output.split("default of trade 2, loss 8,000.000000 DSD, paid by:\n")[1].splitlines()[:5]
-    assert [line.split()[-2] for line in waterfall] == [
-        "5,000.000000",
-        "0.000000",
-        "1,500.000000",
-        "1,500.000000",
-        "0.000000",
-    ]
+    assert demo_waterfall(result.output) == DEMO_WATERFALL

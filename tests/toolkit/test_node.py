@@ -1,6 +1,5 @@
 """The local Anvil: start, answer, stop by PID, refuse a busy port."""
 
-import os
 import socket
 
 import pytest
@@ -8,16 +7,7 @@ from web3 import Web3
 
 from dfmi_py.errors import NodeError
 from dfmi_py.node import AnvilNode, free_port
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); read its state.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split()[2] != "Z"
+from tests.helpers import process_alive
 
 
 def test_node_answers_on_the_given_port_with_the_given_chain_id_and_stops_by_pid():
@@ -29,8 +19,8 @@ def test_node_answers_on_the_given_port_with_the_given_chain_id_and_stops_by_pid
         assert len(w3.eth.accounts) == 3
         pid = node.pid
         assert pid is not None
-        assert _alive(pid)
-    assert not _alive(pid)
+        assert process_alive(pid)
+    assert not process_alive(pid)
     assert node.pid is None
 
 
