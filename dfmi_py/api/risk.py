@@ -154,31 +154,14 @@ class RiskReader:
                     None,
                 )
             elif trade_id in lives and event.name == "TradeAmended":
-                old = lives[trade_id]
-                lives[trade_id] = TradeLife(
-                    trade_id,
-                    old.market,
-                    old.buyer,
-                    old.seller,
-                    int(args["quantity"]),
-                    int(args["buyerIm"]),
-                    int(args["sellerIm"]),
-                    old.start,
-                    old.end,
+                lives[trade_id] = replace(
+                    lives[trade_id],
+                    quantity=int(args["quantity"]),
+                    buyer_im=int(args["buyerIm"]),
+                    seller_im=int(args["sellerIm"]),
                 )
             elif trade_id in lives and event.name in _END_EVENTS and lives[trade_id].end is None:
-                old = lives[trade_id]
-                lives[trade_id] = TradeLife(
-                    trade_id,
-                    old.market,
-                    old.buyer,
-                    old.seller,
-                    old.quantity,
-                    old.buyer_im,
-                    old.seller_im,
-                    old.start,
-                    event.timestamp,
-                )
+                lives[trade_id] = replace(lives[trade_id], end=event.timestamp)
         return [lives[i] for i in sorted(lives)]
 
     def current_terms(self, trade_id: int, name: str | None = None) -> Terms:
@@ -191,10 +174,10 @@ class RiskReader:
         """
         engine = self._underlying(name).derivatives
         terms = engine.proposed_terms(trade_id)
-        amended = engine.contract.events.TradeAmended().get_logs(from_block=0, argument_filters={"tradeId": trade_id})
+        amended = [e for e in engine.events(trade_id) if e.name == "TradeAmended"]  # in chain order
         if not amended:
             return terms
-        last = max(amended, key=lambda log: (log["blockNumber"], log["logIndex"]))["args"]
+        last = amended[-1].args
         return replace(
             terms,
             quantity=int(last["quantity"]),
