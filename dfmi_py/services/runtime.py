@@ -49,10 +49,10 @@ import logging
 import threading
 import time
 import urllib.error
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import requests
 from web3 import exceptions as web3_errors
@@ -61,6 +61,8 @@ from dfmi_py.chain import Chain
 from dfmi_py.errors import ChainConnectionError
 from dfmi_py.services.logs import log_event
 from dfmi_py.services.metrics import ServiceMetrics
+
+T = TypeVar("T")
 
 #: Errors that mean "the node did not answer as it should, try again later", not a bug:
 #: our own connection errors (RpcUnavailableError included), transport errors (refused, reset,
@@ -351,3 +353,12 @@ class ServiceRunner:
             return bool(head.parent_hash) and head.parent_hash != last.hash
         # Several blocks at once: is the block last stepped still where it was?
         return _hex(self.chain.w3.eth.get_block(last.number)["hash"]) != last.hash
+
+
+def reading(read: Callable[[], T], what: str = "reading the chain") -> T:
+    """Run ``read``; a transport or JSON-RPC failure becomes a :class:`ChainConnectionError` naming
+    ``what`` was read: a fault the runner backs off from and recovers by syncing."""
+    try:
+        return read()
+    except (OSError, web3_errors.TimeExhausted, web3_errors.Web3RPCError) as exc:
+        raise ChainConnectionError(f"{what} failed ({type(exc).__name__}: {exc})") from exc

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import requests
-
 from dfmi_py.api.oracle import Oracle, OracleConfig
-from dfmi_py.errors import ChainConnectionError
 from dfmi_py.services.feeder.decide import FinalAnswer
+from dfmi_py.services.runtime import reading
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,8 @@ def read_oracle(oracle: Oracle, reporter: str, block: int) -> OracleSnapshot:
         ChainConnectionError: the node could not be reached.
     """
     functions = oracle.contract.functions
-    try:
+
+    def read() -> tuple[int, bool, int, FinalAnswer | None, OracleConfig]:
         open_round = int(functions.openRound().call(block_identifier=block))
         reported = bool(functions.hasReported(open_round, reporter).call(block_identifier=block))
         submissions = len(functions.submissionsOf(open_round).call(block_identifier=block))
@@ -68,8 +67,11 @@ def read_oracle(oracle: Oracle, reporter: str, block: int) -> OracleSnapshot:
             round_id, answer, _, updated_at, _ = functions.latestRoundData().call(block_identifier=block)
             latest = FinalAnswer(int(round_id), int(answer), int(updated_at))
         config = OracleConfig.from_call(functions.config().call(block_identifier=block))
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise ChainConnectionError(f"reading the oracle {oracle.address} at block {block}: {exc}") from exc
+        return open_round, reported, submissions, latest, config
+
+    open_round, reported, submissions, latest, config = reading(
+        read, f"reading the oracle {oracle.address} at block {block}"
+    )
     return OracleSnapshot(
         block=block,
         open_round=open_round,

@@ -30,20 +30,18 @@ delay the keeper, not make it pay.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from web3.exceptions import (
     ContractCustomError,
     ContractLogicError,
     ContractPanicError,
-    TimeExhausted,
     Web3RPCError,
 )
 
 from dfmi_py.api.derivatives import TradeState
 from dfmi_py.api.market import Market
-from dfmi_py.errors import ChainConnectionError
 from dfmi_py.services.keeper.decide import (
     Action,
     DeclareDefault,
@@ -58,7 +56,7 @@ from dfmi_py.services.keeper.decide import (
 from dfmi_py.services.keeper.read import KeeperReader
 from dfmi_py.services.logs import log_event
 from dfmi_py.services.metrics import ServiceMetrics
-from dfmi_py.services.runtime import Head
+from dfmi_py.services.runtime import Head, reading
 from dfmi_py.services.sender import TxRequest, TxResult, TxSender, TxStatus
 
 #: Refusals that mean the action is already done (by another keeper, or it no longer applies).
@@ -149,13 +147,13 @@ class KeeperService:
             self.reader.sync(head)
             return head
 
-        head = _reading(read)
+        head = reading(read)
         self._skipped.clear()
         log_event(self.logger, "synced", block=head.number, calls=self.reader.last_calls, **self._counts())
 
     def step(self, head: Head) -> None:
         """Follow the chain to ``head``, decide, send, log and count."""
-        resynced = _reading(lambda: self.reader.update(head))
+        resynced = reading(lambda: self.reader.update(head))
         self._head = head.number
         if resynced and self.reader.full_syncs > 1:
             self.sender.resync()
@@ -163,7 +161,7 @@ class KeeperService:
         decision = decide(self.reader.state())
         self.last_decision = decision
         self._log_held(decision.held)
-        requests = _reading(lambda: self._requests(decision.actions))  # estimates (see _split)
+        requests = reading(lambda: self._requests(decision.actions))  # estimates (see _split)
         self.last_results = self.sender.send_all(requests) if requests else []
         for result in self.last_results:
             self._record(result)
@@ -401,12 +399,3 @@ class KeeperService:
             "trades": len(states),
             "open": sum(1 for s in states if s in (TradeState.LIVE, TradeState.MARGIN_CALL)),
         }
-
-
-def _reading(read: Callable[[], T]) -> T:
-    """Run ``read``; a transport or JSON-RPC error becomes a :class:`ChainConnectionError` (a fault
-    the runner backs off from and recovers by syncing)."""
-    try:
-        return read()
-    except (OSError, TimeExhausted, Web3RPCError) as exc:
-        raise ChainConnectionError(f"reading the chain failed ({type(exc).__name__}: {exc})") from exc
