@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
@@ -366,3 +367,24 @@ def test_dfmi_keeper_once_in_a_subprocess_settles_and_logs_json_lines(w: World) 
     assert sorted(line["market"] for line in settled) == sorted(MARKETS)
     assert all(line["service"] == "keeper" and line["settled"] == 2 for line in settled)
     _assert_every_due_trade_settled_once(w, rounds)
+
+
+def test_what_was_settled_is_logged_and_counted_when_the_node_fails_right_after(
+    w: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The batches are mined, then the node stops answering before the keeper reads their blocks'
+    # times: the settlements are still logged and counted (only their lag goes unmeasured).
+    caplog.set_level(logging.INFO, "dfmi_py.services")
+    keeper, metrics = _keeper(w, KEEPERS[0])
+    keeper.sync()
+    _move_every_price(w, 150)
+
+    def node_gone(number: int) -> int:
+        raise requests.ConnectionError("connection refused")
+
+    keeper._block_time = node_gone  # type: ignore[method-assign]
+    keeper.step(w.head())
+    assert {r.status for r in keeper.last_results} == {TxStatus.MINED}
+    assert sum(line["settled"] for line in _events(caplog, "settled")) == 6
+    assert _settled_total(metrics) == 6
+    assert sum(metrics.settlement_lag.labels(name)._sum.get() for name in MARKETS) == 0

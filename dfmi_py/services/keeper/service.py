@@ -42,6 +42,7 @@ from web3.exceptions import (
 
 from dfmi_py.api.derivatives import TradeState
 from dfmi_py.api.market import Market
+from dfmi_py.errors import ChainConnectionError
 from dfmi_py.services.keeper.decide import (
     Action,
     DeclareDefault,
@@ -307,7 +308,10 @@ class KeeperService:
         skipped: list[dict[str, Any]] = []
         rounds = self.reader.records[market].rounds
         derivatives = self.market.markets[market].derivatives
-        block_time = self._block_time(int(result.block or 0))
+        try:  # the record of what was done must not depend on the node answering now
+            block_time: int | None = reading(lambda: self._block_time(int(result.block or 0)), "a block's time")
+        except ChainConnectionError:
+            block_time = None  # the settlements are logged and counted; their lag goes unmeasured
         lag = self.metrics.settlement_lag.labels(market)
         for event in self.reader.engine_events(market, result.receipt):
             name = event.name
@@ -318,7 +322,7 @@ class KeeperService:
                 settled.append(trade_id)
                 vm_paid += event.int("paid")
                 known = rounds.get(event.int("roundId"))
-                if known is not None:
+                if known is not None and block_time is not None:
                     lag.observe(max(0, block_time - known[1]))
             elif name == "MarginCalled":
                 args = event.args
