@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS
 from dfmi_py.services.config import ServiceSettings
 from dfmi_py.services.keeper.decide import KeeperConfig
-from dfmi_py.services.keeper.read import DEFAULT_CHUNK_BLOCKS
 from dfmi_py.services.keeper.service import DEFAULT_SKIP_RETRY_BLOCKS
 
 

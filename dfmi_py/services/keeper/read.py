@@ -32,17 +32,13 @@ it trusts nothing else. Every decision it feeds is re-checked by the contracts o
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi.abi import decode as abi_decode
-from eth_utils.abi import event_abi_to_log_topic
-from eth_utils.address import to_checksum_address
-from web3.contract import Contract
-
 from dfmi_py.api.derivatives import TRADE_EVENTS, TradeState
 from dfmi_py.api.market import Market, Underlying
+from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS, EventLog, event_specs, fetch_logs
 from dfmi_py.errors import ConfigError
 from dfmi_py.services.keeper.decide import FinalRound, KeeperConfig, KeeperState, MarketState, TradeView
 from dfmi_py.services.runtime import Head
@@ -53,8 +49,6 @@ logger = logging.getLogger(__name__)
 ENGINE_EVENTS = (*TRADE_EVENTS, "ConfigUpdated")
 #: The oracle's Chainlink event: ``AnswerUpdated(int256 indexed current, uint256 indexed roundId, uint256 updatedAt)``.
 ORACLE_EVENT = "AnswerUpdated"
-#: Blocks per ``eth_getLogs`` request unless configured (many providers cap ranges at 2,000-10,000).
-DEFAULT_CHUNK_BLOCKS = 2_000
 
 
 @dataclass
@@ -96,141 +90,6 @@ class MarketRecord:
         round_id = max(self.rounds)
         price, updated_at = self.rounds[round_id]
         return FinalRound(round_id, price, updated_at)
-
-
-@dataclass(frozen=True)
-class _EventSpec:
-    name: str
-    indexed: tuple[tuple[str, str], ...]  # (name, type) of the indexed inputs, in topic order
-    data_names: tuple[str, ...]
-    data_types: tuple[str, ...]
-    addresses: tuple[str, ...]  # inputs of type address (checksummed when decoded)
-    #: Integer fields read straight from their 32-byte word: ``name -> (in topics, index, signed)``
-    #: (a static tuple's fields as ``tuple.field``). Reading a word costs a microsecond where a
-    #: full eth_abi decode costs a hundred or more: the keeper reads tens of thousands at a sync.
-    ints: Mapping[str, tuple[bool, int, bool]]
-
-
-def _specs(contract: Contract, names: Iterable[str]) -> dict[bytes, _EventSpec]:
-    """``topic0 -> how to decode`` for the events ``names`` of ``contract``'s ABI."""
-    specs: dict[bytes, _EventSpec] = {}
-    for name in names:
-        abi = contract.events[name].abi
-        inputs = abi["inputs"]
-        specs[bytes(event_abi_to_log_topic(abi))] = _EventSpec(
-            name,
-            tuple((i["name"], i["type"]) for i in inputs if i["indexed"]),
-            tuple(i["name"] for i in inputs if not i["indexed"]),
-            tuple(_abi_type(i) for i in inputs if not i["indexed"]),
-            tuple(i["name"] for i in inputs if i["type"] == "address"),
-            _int_words(inputs),
-        )
-    return specs
-
-
-def _int_words(inputs: Sequence[Any]) -> dict[str, tuple[bool, int, bool]]:
-    """Where each integer field of an event sits (see :attr:`_EventSpec.ints`).
-
-    The ABI puts every static value in the data's head at a fixed word and a dynamic one's offset
-    in one word, so positions follow from the types; a type whose size is not known here ends
-    the mapping (the fields after it are then decoded with eth_abi).
-    """
-    words: dict[str, tuple[bool, int, bool]] = {}
-    topic = 1
-    for item in inputs:
-        if item["indexed"]:
-            if _is_int(item["type"]):
-                words[item["name"]] = (True, topic, item["type"].startswith("int"))
-            topic += 1
-    position = 0
-    for item in (i for i in inputs if not i["indexed"]):
-        size = _static_words(item, str(item["name"]), position, words)
-        if size is None:
-            break
-        position += size
-    return words
-
-
-def _is_int(kind: str) -> bool:
-    return kind.startswith(("uint", "int")) and not kind.endswith("]")
-
-
-def _static_words(item: Any, name: str, position: int, words: dict[str, tuple[bool, int, bool]]) -> int | None:
-    """Words ``item`` takes in the head (recording its integer fields), or ``None`` if unknown."""
-    kind = str(item["type"])
-    if kind == "tuple":
-        total = 0
-        for component in item["components"]:
-            size = _static_words(component, f"{name}.{component['name']}", position + total, words)
-            if size is None:
-                return None
-            total += size
-        return total
-    if _is_int(kind):
-        words[name] = (False, position, kind.startswith("int"))
-        return 1
-    if kind in ("address", "bool") or (kind.startswith("bytes") and kind != "bytes"):
-        return 1
-    if kind in ("bytes", "string"):
-        return 1  # the offset of the value in the tail
-    return None
-
-
-class EventLog:
-    """One event of a log, its integers read on demand from their words, the rest with eth_abi.
-
-    Attributes:
-        name: The event's name.
-        log: The raw log.
-    """
-
-    __slots__ = ("_args", "_spec", "log", "name")
-
-    def __init__(self, spec: _EventSpec, log: Any) -> None:
-        self._spec = spec
-        self._args: dict[str, Any] | None = None
-        self.name = spec.name
-        self.log = log
-
-    def int(self, field: str) -> int:
-        """The integer field ``field`` (``terms.maturity`` for a tuple's field)."""
-        where = self._spec.ints.get(field)
-        if where is None:
-            value: Any = self.args
-            for part in field.split("."):
-                value = value[part]
-            return int(value)
-        in_topics, index, signed = where
-        word = bytes(self.log["topics"][index]) if in_topics else bytes(self.log["data"])[32 * index : 32 * index + 32]
-        return int.from_bytes(word, "big", signed=signed)
-
-    @property
-    def args(self) -> dict[str, Any]:
-        """Every argument by name (addresses checksummed, tuples as dicts)."""
-        if self._args is None:
-            self._args = _decode(self._spec, self.log)
-        return self._args
-
-
-def _abi_type(item: Any) -> str:
-    """The ABI type string of an input, tuples spelled out (``(address,uint96,...)``)."""
-    kind = str(item["type"])
-    if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[len("tuple") :]
-    return kind
-
-
-def _decode(spec: _EventSpec, log: Any) -> dict[str, Any]:
-    """The arguments of ``log`` by name (indexed value types from their topics; eth_abi for the data)."""
-    args: dict[str, Any] = {}
-    for (name, kind), topic in zip(spec.indexed, log["topics"][1:], strict=False):
-        args[name] = abi_decode([kind], bytes(topic))[0]
-    data = bytes(log["data"])
-    if spec.data_types:
-        args.update(zip(spec.data_names, abi_decode(list(spec.data_types), data), strict=True))
-    for name in spec.addresses:
-        args[name] = to_checksum_address(args[name])
-    return args
 
 
 class KeeperReader:
@@ -284,8 +143,8 @@ class KeeperReader:
         )
         underlyings = [market.markets[n] for n in self.names]
         first = underlyings[0]
-        self._engine_specs = _specs(first.derivatives.contract, ENGINE_EVENTS)
-        self._oracle_specs = _specs(first.oracle.contract, (ORACLE_EVENT,))
+        self._engine_specs = event_specs(first.derivatives.contract, ENGINE_EVENTS)
+        self._oracle_specs = event_specs(first.oracle.contract, (ORACLE_EVENT,))
         self._by_engine = {u.derivatives.address.lower(): u.name for u in underlyings}
         self._by_oracle = {u.oracle.address.lower(): u.name for u in underlyings}
         self._addresses = [u.derivatives.address for u in underlyings] + [u.oracle.address for u in underlyings]
@@ -442,22 +301,11 @@ class KeeperReader:
 
     def _read_logs(self, from_block: int, to_block: int, head: Head) -> None:
         self._from_view = set()
-        start = from_block
-        while start <= to_block:
-            end = min(to_block, start + self.log_chunk_blocks - 1)
-            self._count()
-            logs = self.w3.eth.get_logs(
-                {
-                    "address": self._addresses,  # type: ignore[typeddict-item]
-                    "fromBlock": start,
-                    "toBlock": end,
-                    "topics": [self._topics],
-                }
-            )
-            ordered = sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
-            for log in ordered:
+        chunks = fetch_logs(self.w3, self._addresses, self._topics, from_block, to_block, self.log_chunk_blocks)
+        for chunk in chunks:
+            self._count()  # one eth_getLogs per chunk
+            for log in chunk:
                 self._apply(log, head)
-            start = end + 1
 
     def _apply(self, log: Any, head: Head) -> None:
         address = str(log["address"]).lower()

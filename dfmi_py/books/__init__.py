@@ -1,0 +1,9 @@
+"""The books: what analysts and regulators read, rebuilt from the chain's events and views.
+
+- :mod:`dfmi_py.books.ledger` — every event of the suite's contracts, read in chunks and cached
+  by block number and hash, so a reorganisation re-reads only what it replaced;
+- :mod:`dfmi_py.books.views` — the views as pandas DataFrames (pure: events and view reads in,
+  tables out), their columns documented in :mod:`dfmi_py.books.columns`;
+- :mod:`dfmi_py.books.tr` — the trade-repository export;
+- :func:`connect` — the analyst's entry point.
+"""
