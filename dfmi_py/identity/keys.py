@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from eth_account import Account
 from eth_account.messages import defunct_hash_message, encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_keys.datatypes import Signature
@@ -29,6 +30,7 @@ from eth_utils.exceptions import ValidationError
 
 from dfmi_py.errors import InputError
 from dfmi_py.identity.crypto import compressed_key, public_key_of, uncompressed_key
+from dfmi_py.node.anvil import DEV_MNEMONIC
 
 #: The text an account signs to prove its public key (``{account}``: its checksummed address).
 PROOF_MESSAGE = (
@@ -37,6 +39,18 @@ PROOF_MESSAGE = (
     "\n"
     "I sign this so that my identity record can be encrypted to my key. It authorises nothing."
 )
+
+
+#: Where the devnet regulator's disclosure key sits on the development mnemonic: an account path
+#: no development account uses (they are m/44'/60'/0'/0/N).
+DEV_DISCLOSURE_PATH = "m/44'/60'/1'/0/0"
+
+
+def dev_disclosure_key() -> bytes:
+    """The regulator's disclosure private key on a devnet (the demo's), from the development
+    mnemonic at :data:`DEV_DISCLOSURE_PATH`. Everyone knows it: never publish it on a real chain."""
+    Account.enable_unaudited_hdwallet_features()
+    return bytes(Account.from_mnemonic(DEV_MNEMONIC, account_path=DEV_DISCLOSURE_PATH).key)
 
 
 def address_of(public_key: bytes) -> str:
