@@ -32,7 +32,7 @@ contract ComplianceRegistry is IComplianceRegistry, AccessControl {
     uint256 public constant MAX_SUBSCRIBERS = 16;
 
     /// @inheritdoc IComplianceRegistry
-    uint256 public constant MAX_IDENTITY_BYTES = 1024;
+    uint256 public constant MAX_IDENTITY_BYTES = 1280;
     /// @dev The identity envelope format this registry reads (its first byte).
     uint8 private constant IDENTITY_FORMAT_VERSION = 1;
     /// @dev What the registry reads of an envelope: the format version (1 byte), the key epoch (4).

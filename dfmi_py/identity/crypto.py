@@ -11,6 +11,12 @@ them into the standard hybrid construction and lays out the bytes:
   as SEC 1 describes it, with HKDF and an AEAD for its key derivation and encryption;
 - every AES key here (the content key and each wrapping key) is fresh and encrypts exactly one
   message, so each uses the all-zero nonce (as HPKE does for its first message);
+- the header carries a *key commitment*, SHA-256(:data:`COMMIT_LABEL` ‖ content key), checked by
+  every reader after unwrapping: AES-GCM alone does not commit to its key, so without it an
+  envelope could be made to read as one record to the account and as another to the regulator
+  (the fix of Albertini et al., "How to Abuse and Fix Authenticated Encryption Without Key
+  Commitment", 2022). With it, everyone who opens an envelope reads the same record, and an
+  account that opens its own envelope knows what the regulator reads;
 - associated data binds the ciphertexts to their context: :data:`CONTEXT_LABEL`, the format
   version, the chain id, the registry's and the account's addresses (:class:`Context`), plus the
   envelope's header (key epoch and every recipient entry). An envelope copied to another account,
@@ -21,6 +27,7 @@ Envelope layout, format version 1 (the registry reads the first five bytes)::
     version      1 byte    (1)
     epoch        4 bytes   the regulator key epoch, big-endian
     count        1 byte    recipients, 1 to MAX_RECIPIENTS
+    commitment   32 bytes  SHA-256(COMMIT_LABEL ‖ content key)
     count x      82 bytes  kind (1: 1 regulator, 2 account) | E (33, compressed) | wrapped key (32 + 16 tag)
     ciphertext   the record's bytes + a 16-byte tag
 
@@ -30,6 +37,7 @@ whether the key opened it.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,11 +59,13 @@ FORMAT_VERSION = 1
 CONTEXT_LABEL = b"dfmi-identity"
 #: Start of HKDF's ``info`` for a wrapping key.
 WRAP_LABEL = b"dfmi-identity/wrap"
+#: Start of the hashed input of the key commitment.
+COMMIT_LABEL = b"dfmi-identity/commit"
 #: Most recipients an envelope may have.
 MAX_RECIPIENTS = 8
 
 _CURVE = ec.SECP256K1()
-_PREFIX = struct.Struct(">BIB")  # version, epoch, count
+_PREFIX = struct.Struct(">BIB32s")  # version, epoch, count, key commitment
 _KEY_BYTES = 32
 _TAG_BYTES = 16
 _COMPRESSED_BYTES = 33
@@ -188,6 +198,10 @@ def _compressed(key: ec.EllipticCurvePublicKey) -> bytes:
     return key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
 
 
+def _commitment(content_key: bytes) -> bytes:
+    return hashlib.sha256(COMMIT_LABEL + content_key).digest()
+
+
 def _wrapping_key(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
     hkdf = HKDF(algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=None, info=WRAP_LABEL + ephemeral + recipient)
     return hkdf.derive(shared)
@@ -216,8 +230,8 @@ def seal(plaintext: bytes, context: Context, epoch: int, recipients: Mapping[Rec
         raise InputError(f"regulator key epoch {epoch} is out of range (1 to 2**32 - 1)")
     keys = {kind: _public_key(key) for kind, key in recipients.items()}
     context_data = context.associated_data(FORMAT_VERSION)
-    prefix = _PREFIX.pack(FORMAT_VERSION, epoch, len(keys))
     content_key = AESGCM.generate_key(bit_length=256)
+    prefix = _PREFIX.pack(FORMAT_VERSION, epoch, len(keys), _commitment(content_key))
     entries = b""
     for kind, key in sorted(keys.items()):
         ephemeral = ec.generate_private_key(_CURVE)
@@ -242,7 +256,7 @@ def _header(envelope: bytes) -> tuple[bytes, int, int]:
     """``(prefix, epoch, count)`` of an envelope whose size fits its recipient count."""
     if len(envelope) < _PREFIX.size:
         raise DisclosureError(f"not an identity envelope: {len(envelope)} bytes")
-    version, epoch, count = _PREFIX.unpack_from(envelope)
+    version, epoch, count, _ = _PREFIX.unpack_from(envelope)
     if version != FORMAT_VERSION:
         raise DisclosureError(
             f"identity envelope format version {version} is not supported (this reads {FORMAT_VERSION})"
@@ -280,6 +294,8 @@ def open_envelope(envelope: bytes, secret: bytes, context: Context) -> Opened:
             content_key = AESGCM(wrapping).decrypt(_NONCE, wrapped, context_data + prefix + bytes([kind]))
         except InvalidTag:
             continue
+        if _commitment(content_key) != prefix[-32:]:
+            raise DisclosureError("the identity envelope was altered: its key commitment does not verify")
         try:
             recipient = Recipient(kind)
         except ValueError:

@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # the books import the disclosure: no import of theirs at run
 
 #: The registry event that carries identity envelopes.
 IDENTITY_EVENT = "IdentityRecorded"
+#: Records are padded with spaces (which JSON ignores) to a multiple of this many bytes before they
+#: are encrypted, so an envelope's size tells a legal name's length only to within this.
+PAD_BYTES = 64
 #: The note of a disclosure made without a key.
 NO_KEY_NOTE = "identities not shown: no regulator key given (addresses only)"
 
@@ -124,8 +127,12 @@ def seal_identity(identity: Identity, context: Context, epoch: int, regulator_ke
         account_key: The account's own public key (check it with
             :func:`dfmi_py.identity.keys.check_account_key` first).
     """
+    record = identity.to_json()
     return seal(
-        identity.to_json(), context, epoch, {Recipient.REGULATOR: regulator_key, Recipient.ACCOUNT: account_key}
+        record + b" " * (-len(record) % PAD_BYTES),
+        context,
+        epoch,
+        {Recipient.REGULATOR: regulator_key, Recipient.ACCOUNT: account_key},
     )
 
 

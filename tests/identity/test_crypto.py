@@ -4,6 +4,8 @@ clean DisclosureError."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -24,7 +26,7 @@ from dfmi_py.identity.crypto import (
     public_key_of,
     seal,
 )
-from dfmi_py.identity.disclosure import open_identity, seal_identity
+from dfmi_py.identity.disclosure import Identity, open_identity, seal_identity
 from dfmi_py.identity.keys import KeyProof, account_public_key, address_of, check_account_key, make_proof
 from tests.identity.conftest import ALICE, REGULATOR_SECRET, ROTATED_SECRET
 
@@ -48,7 +50,8 @@ def test_envelope_opensWithTheRegulatorsKeyAndWithTheAccountsOwnKey() -> None:
     assert open_identity(ENVELOPE, bytes(ALICE_ACCOUNT.key), CONTEXT) == (ALICE, Recipient.ACCOUNT)
     assert envelope_epoch(ENVELOPE) == 1
     assert ENVELOPE[0] == FORMAT_VERSION
-    assert len(ENVELOPE) == OVERHEAD_BYTES[2] + len(ALICE.to_json())
+    assert len(ALICE.to_json()) == 91
+    assert len(ENVELOPE) == OVERHEAD_BYTES[2] + 128  # the record's 91 bytes padded to a multiple of 64
 
 
 @pytest.mark.parametrize(
@@ -99,7 +102,7 @@ def test_envelope_malformed_isACleanDisclosureError(envelope: bytes) -> None:
 def test_recipient_entriesSwapped_opensForNobody() -> None:
     """Each entry's kind is bound to its wrapped key: the account's entry relabelled as the
     regulator's (and the other way round) opens for neither."""
-    prefix, first, second, rest = ENVELOPE[:6], ENVELOPE[6:88], ENVELOPE[88:170], ENVELOPE[170:]
+    prefix, first, second, rest = ENVELOPE[:38], ENVELOPE[38:120], ENVELOPE[120:202], ENVELOPE[202:]
     swapped = prefix + bytes([second[0]]) + first[1:] + bytes([first[0]]) + second[1:] + rest
     for secret in (REGULATOR_SECRET, bytes(ALICE_ACCOUNT.key)):
         with pytest.raises(DisclosureError):
@@ -143,13 +146,59 @@ def test_envelope_opensAsAStandardEciesReceiverWould() -> None:
     own = regulator.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
     context = b"dfmi-identity" + bytes([1]) + (31337).to_bytes(32, "big")
     context += bytes.fromhex(REGISTRY[2:]) + bytes.fromhex(ALICE_ACCOUNT.address[2:])
-    kind, ephemeral, wrapped = ENVELOPE[6], ENVELOPE[7:40], ENVELOPE[40:88]
+    kind, ephemeral, wrapped = ENVELOPE[38], ENVELOPE[39:72], ENVELOPE[72:120]
     assert kind == Recipient.REGULATOR
     shared = regulator.exchange(ec.ECDH(), ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), ephemeral))
     wrapping = HKDF(hashes.SHA256(), 32, None, b"dfmi-identity/wrap" + ephemeral + own).derive(shared)
-    content_key = AESGCM(wrapping).decrypt(bytes(12), wrapped, context + ENVELOPE[:6] + bytes([kind]))
-    plaintext = AESGCM(content_key).decrypt(bytes(12), ENVELOPE[170:], context + ENVELOPE[:170])
-    assert plaintext == ALICE.to_json()
+    content_key = AESGCM(wrapping).decrypt(bytes(12), wrapped, context + ENVELOPE[:38] + bytes([kind]))
+    assert hashlib.sha256(b"dfmi-identity/commit" + content_key).digest() == ENVELOPE[6:38]
+    plaintext = AESGCM(content_key).decrypt(bytes(12), ENVELOPE[202:], context + ENVELOPE[:202])
+    assert plaintext == ALICE.to_json() + b" " * 37
+
+
+def _wrap(content_key: bytes, kind: Recipient, recipient: bytes, associated: bytes) -> bytes:
+    """A recipient entry wrapping ``content_key`` to ``recipient``, built from the documented layout."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    ephemeral = ec.generate_private_key(ec.SECP256K1())
+    ephemeral_public = ephemeral.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+    point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), recipient)
+    info = b"dfmi-identity/wrap" + ephemeral_public + recipient
+    wrapping = HKDF(hashes.SHA256(), 32, None, info).derive(ephemeral.exchange(ec.ECDH(), point))
+    return (
+        bytes([kind]) + ephemeral_public + AESGCM(wrapping).encrypt(bytes(12), content_key, associated + bytes([kind]))
+    )
+
+
+def test_key_commitment_aRecipientEntryWrappingAnotherKey_isRefused() -> None:
+    """Everyone who opens an envelope reads the same record: an envelope built so that the
+    regulator's entry wraps another content key than the committed one (the first step of making
+    it read as another record to the regulator, AES-GCM not committing to its key) does not open
+    for the regulator, while the account reads its record."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    context = CONTEXT.associated_data()
+    content_key, other_key = AESGCM.generate_key(bit_length=256), AESGCM.generate_key(bit_length=256)
+    prefix = bytes([1]) + (1).to_bytes(4, "big") + bytes([2])
+    prefix += hashlib.sha256(b"dfmi-identity/commit" + content_key).digest()
+    header = prefix + _wrap(other_key, Recipient.REGULATOR, public_key_of(REGULATOR_SECRET), context + prefix)
+    header += _wrap(content_key, Recipient.ACCOUNT, account_public_key(bytes(ALICE_ACCOUNT.key)), context + prefix)
+    forged = header + AESGCM(content_key).encrypt(bytes(12), ALICE.to_json(), context + header)
+
+    assert open_identity(forged, bytes(ALICE_ACCOUNT.key), CONTEXT) == (ALICE, Recipient.ACCOUNT)
+    with pytest.raises(DisclosureError, match="key commitment does not verify"):
+        open_identity(forged, REGULATOR_SECRET, CONTEXT)
+
+
+def test_padding_hidesTheLegalNamesLengthWithin64Bytes() -> None:
+    account_key = account_public_key(bytes(ALICE_ACCOUNT.key))
+    sizes = {
+        len(seal_identity(Identity(name, ALICE.lei, "GB"), CONTEXT, 1, public_key_of(REGULATOR_SECRET), account_key))
+        for name in ("A", "Alice Capital Markets Ltd", "Alice Capital Markets Limited Partnership")
+    }
+    assert sizes == {OVERHEAD_BYTES[2] + 128}
 
 
 # ---------------------------------------------------------------------- keys

@@ -19,8 +19,9 @@ from dfmi_py.chain import Chain
 from dfmi_py.deploy.suite import Deployment
 from dfmi_py.errors import DisclosureError, InputError
 from dfmi_py.identity.crypto import OVERHEAD_BYTES, Recipient, public_key_of, seal
-from dfmi_py.identity.disclosure import open_identity
+from dfmi_py.identity.disclosure import Identity, open_identity
 from dfmi_py.identity.keys import account_public_key
+from dfmi_py.identity.records import MAX_LEGAL_NAME_CHARS
 from tests.helpers import Roles, Status, events, expect_revert
 from tests.identity.conftest import ALICE, BOB, CAROL, REGULATOR_SECRET, ROTATED_SECRET
 
@@ -154,7 +155,7 @@ def test_recordIdentity_revertsForAnAccountNotOnboarded(
     assert compliance.identity_record(account) is None
 
 
-@pytest.mark.parametrize(("size", "shown"), [(1025, 1025), (0, 0), (4, 4)], ids=["oversize", "empty", "no epoch"])
+@pytest.mark.parametrize(("size", "shown"), [(1281, 1281), (0, 0), (4, 4)], ids=["oversize", "empty", "no epoch"])
 def test_recordIdentity_revertsIfTheEnvelopeSizeIsOutOfBounds(
     published: RegulatorKey, chain: Chain, compliance: Compliance, roles: Roles, size: int, shown: int
 ) -> None:
@@ -162,7 +163,7 @@ def test_recordIdentity_revertsIfTheEnvelopeSizeIsOutOfBounds(
     envelope = envelope_for(compliance, alice, 1, size) if size > 200 else b"\x01" * size
     assert len(envelope) == size
 
-    with expect_revert("ComplianceIdentitySize", size=shown, min=5, max=1024):
+    with expect_revert("ComplianceIdentitySize", size=shown, min=5, max=1280):
         chain.transact(compliance.contract.functions.recordIdentity(alice, envelope), roles.officer)
     assert compliance.identity_record(alice) is None
 
@@ -171,11 +172,21 @@ def test_recordIdentity_acceptsTheLargestEnvelope(
     published: RegulatorKey, chain: Chain, compliance: Compliance, roles: Roles
 ) -> None:
     alice = roles.members[0].address
-    envelope = envelope_for(compliance, alice, 1, 1024)
+    envelope = envelope_for(compliance, alice, 1, 1280)
 
     chain.transact(compliance.contract.functions.recordIdentity(alice, envelope), roles.officer)
 
     assert compliance.identity_record(alice) == IdentityRecord(keccak(envelope), 1)
+
+
+def test_record_identity_theLongestLegalNameFits(published: RegulatorKey, compliance: Compliance, roles: Roles) -> None:
+    """200 characters of four UTF-8 bytes each (and a 5-character subdivision): the largest record."""
+    alice = roles.members[0]
+    longest = Identity("\U0001d504" * MAX_LEGAL_NAME_CHARS, ALICE.lei, "US-DE")
+
+    compliance.record_identity(roles.officer, alice.address, longest, key_of(alice))
+
+    assert compliance.identity_of(alice.address, REGULATOR_SECRET) == longest
 
 
 def test_recordIdentity_revertsBeforeAnyRegulatorKey(chain: Chain, compliance: Compliance, roles: Roles) -> None:
