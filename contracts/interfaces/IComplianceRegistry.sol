@@ -77,8 +77,9 @@ interface IComplianceRegistry {
     ///         encrypted to. The regulator publishes one first (`publishRegulatorKey`).
     error ComplianceNoRegulatorKey();
 
-    /// @notice An identity envelope of `size` bytes is outside `min`..`max`. A legal name of a
-    ///         few hundred characters fits; anything larger is not an identity record.
+    /// @notice An identity envelope of `size` bytes is outside `min`..`max`. Every record the
+    ///         toolkit makes fits (the longest, 200 four-byte characters of legal name, makes
+    ///         1,114 bytes); anything larger is not an identity record.
     error ComplianceIdentitySize(uint256 size, uint256 min, uint256 max);
 
     /// @notice The envelope's format version `version` is not the one this registry reads (`expected`).
