@@ -11,9 +11,11 @@ import pytest
 from eth_account import Account
 
 from dfmi_py.api.compliance import Compliance, RegulatorKey
+from dfmi_py.deploy.suite import Deployment
 from dfmi_py.identity.crypto import public_key_of
 from dfmi_py.identity.disclosure import NO_KEY_NOTE, Identity
 from dfmi_py.identity.keys import KeyProof, account_public_key
+from dfmi_py.node import AnvilNode
 from tests.helpers import CliRun, Roles, cli_runner, one_line_error
 from tests.identity.conftest import ALICE, BOB, CAROL, REGULATOR_SECRET
 
@@ -21,7 +23,7 @@ OFFICER, REGULATOR = ("--dev-account", "1"), ("--dev-account", "2")
 
 
 @pytest.fixture
-def run(node, deployment) -> CliRun:  # type: ignore[no-untyped-def]
+def run(node: AnvilNode, deployment: Deployment) -> CliRun:
     return cli_runner(node.rpc_url, deployment.manifest_file.parent)
 
 

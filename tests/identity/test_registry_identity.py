@@ -4,25 +4,31 @@ officer's identity records (who, for whom, what size, which key epoch), with the
 Invariants checked (see the header of ComplianceRegistry.sol): key epochs start at 1 and grow by
 one per publication and a published key never changes; ``identityOf`` is the hash and epoch of the
 last recorded envelope, recorded only for onboarded accounts and for the current key epoch;
-recording changes no status. Who may call which function is in tests/contracts/test_access_control.py.
+recording changes no status — in examples, and over random sequences of publications, records and
+status changes (``DFMI_IDENTITY_EXAMPLES``, 8 by default). Who may call which function is in
+tests/contracts/test_access_control.py.
 """
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dfmi_py.api import Market
 from dfmi_py.api.compliance import Compliance, IdentityRecord, RegulatorKey
 from dfmi_py.chain import Chain
 from dfmi_py.deploy.suite import Deployment
-from dfmi_py.errors import DisclosureError, InputError
+from dfmi_py.errors import ContractRevertError, DisclosureError, InputError
 from dfmi_py.identity.crypto import OVERHEAD_BYTES, Recipient, public_key_of, seal
 from dfmi_py.identity.disclosure import Identity, open_identity
 from dfmi_py.identity.keys import account_public_key
 from dfmi_py.identity.records import MAX_LEGAL_NAME_CHARS
-from tests.helpers import Roles, Status, events, expect_revert
+from tests.helpers import Roles, Status, events, evm_revert, evm_snapshot, expect_revert
 from tests.identity.conftest import ALICE, BOB, CAROL, REGULATOR_SECRET, ROTATED_SECRET
 
 
@@ -267,3 +273,79 @@ def test_identity_of_refusesAnAccountWithoutARecord(
 def test_market_readsIdentityEventsFromTheRegistrysDeploymentBlock(deployment: Deployment) -> None:
     compliance = Market.from_deployment(deployment).compliance
     assert compliance.deployed_at == deployment.manifest.contracts["ComplianceRegistry"].block > 0
+
+
+# ---------------------------------------------------------------------- the invariants, over random sequences
+
+#: Hypothesis examples of the random sequences (more with ``DFMI_IDENTITY_EXAMPLES=200``).
+IDENTITY_EXAMPLES = int(os.environ.get("DFMI_IDENTITY_EXAMPLES", "8"))
+KEYS = tuple(public_key_of(bytes([seed]) * 32) for seed in (0x11, 0x22, 0x33))
+STEPS = ("publish", "record", "record stale", "freeze", "unfreeze", "offboard", "onboard")
+
+
+@settings(max_examples=IDENTITY_EXAMPLES)
+@given(steps=st.lists(st.tuples(st.sampled_from(STEPS), st.integers(0, 2)), min_size=1, max_size=8))
+def test_random_sequences_keep_the_registrys_identity_invariants(
+    chain: Chain, compliance: Compliance, roles: Roles, steps: list[tuple[str, int]]
+) -> None:
+    """Key epochs grow by one per publication and a published key never changes; ``identityOf`` is
+    the hash and epoch of the last accepted envelope, accepted only for an onboarded account and
+    the current epoch; recording changes no status."""
+    registry = compliance.contract.functions
+    accounts = [m.address for m in roles.members[:3]]
+    statuses = {a: Status.ACTIVE for a in accounts}
+    keys: list[bytes] = []
+    records: dict[str, tuple[bytes, int]] = {}
+    snapshot = evm_snapshot(chain)
+    try:
+        for number, (step, index) in enumerate(steps):
+            account = accounts[index]
+            if step == "publish":
+                chain.transact(registry.publishRegulatorKey(KEYS[index]), roles.regulator)
+                keys.append(KEYS[index])
+            elif step.startswith("record"):
+                epoch = len(keys) - (1 if step == "record stale" else 0)
+                envelope = bytes([1]) + max(epoch, 0).to_bytes(4, "big") + bytes([number]) * 60
+                expected = _refusal(statuses[account], len(keys), epoch)
+                if expected is None:
+                    chain.transact(registry.recordIdentity(account, envelope), roles.officer)
+                    records[account] = (keccak(envelope), epoch)
+                else:
+                    with pytest.raises(ContractRevertError) as info:
+                        chain.transact(registry.recordIdentity(account, envelope), roles.officer)
+                    assert info.value.error == expected
+            else:
+                after = _status_change(step, statuses[account])
+                if after is None:
+                    continue
+                chain.transact(registry[step](account), roles.officer)
+                statuses[account] = after
+            assert compliance.regulator_keys() == [RegulatorKey(e + 1, k) for e, k in enumerate(keys)]
+            for each in accounts:
+                stored = compliance.identity_record(each)
+                seen = None if stored is None else (stored.envelope_hash, stored.epoch)
+                assert seen == records.get(each)
+                assert compliance.status(each) == statuses[each]
+    finally:
+        evm_revert(chain, snapshot)
+
+
+def _refusal(status: Status, current: int, epoch: int) -> str | None:
+    """The error recordIdentity reverts with, in the order the registry checks (``None``: accepted)."""
+    if status is Status.NONE:
+        return "ComplianceInvalidStatus"
+    if current == 0:
+        return "ComplianceNoRegulatorKey"
+    return None if epoch == current else "ComplianceIdentityStaleKey"
+
+
+def _status_change(step: str, status: Status) -> Status | None:
+    """The status after ``step`` from ``status``, or ``None`` where it does not apply."""
+    changes = {
+        ("freeze", Status.ACTIVE): Status.FROZEN,
+        ("unfreeze", Status.FROZEN): Status.ACTIVE,
+        ("offboard", Status.ACTIVE): Status.NONE,
+        ("offboard", Status.FROZEN): Status.NONE,
+        ("onboard", Status.NONE): Status.ACTIVE,
+    }
+    return changes.get((step, status))
