@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from dfmi_py.api.market import Market
-from dfmi_py.chain.accounts import dev_account
+from dfmi_py.chain.accounts import dev_account as development_account
 from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import Options, echo_json, json_option, open_market, pass_options, signer, signer_options
 from dfmi_py.display import enum_name, number
@@ -231,7 +231,7 @@ def _account_key(market: Market, account: str, public_key: str | None, proof: Pa
     held = {checksum(a) for a in market.chain.w3.eth.accounts}
     if account in held:
         for index in range(len(held)):
-            candidate = dev_account(index)
+            candidate = development_account(index)
             if candidate.address == account:
                 return account_public_key(bytes(candidate.key))
     raise InputError(

@@ -38,6 +38,7 @@ whether the key opened it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -294,7 +295,7 @@ def open_envelope(envelope: bytes, secret: bytes, context: Context) -> Opened:
             content_key = AESGCM(wrapping).decrypt(_NONCE, wrapped, context_data + prefix + bytes([kind]))
         except InvalidTag:
             continue
-        if _commitment(content_key) != prefix[-32:]:
+        if not hmac.compare_digest(_commitment(content_key), prefix[-32:]):
             raise DisclosureError("the identity envelope was altered: its key commitment does not verify")
         try:
             recipient = Recipient(kind)
