@@ -27,8 +27,9 @@ enum AccountStatus {
 ///      else sees only addresses. The contract cannot check the encryption; it checks who records,
 ///      for whom, the size, the format version and that the envelope names the current key epoch.
 ///      Envelope format (version 1, built by `dfmi_py.identity.crypto`): byte 0 the format
-///      version, bytes 1-4 the regulator key epoch (big-endian), then the recipients' wrapped keys
-///      and the ciphertext. See docs/disclosure.md for what this protects and what it does not.
+///      version, bytes 1-4 the regulator key epoch (big-endian), then the recipient count, a
+///      commitment to the content key, the recipients' wrapped keys and the ciphertext. See
+///      docs/disclosure.md for what this protects and what it does not.
 interface IComplianceRegistry {
     /// @notice An account's status changed from `previous` to `current`, by `officer`.
     event AccountStatusChanged(
