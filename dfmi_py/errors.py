@@ -99,6 +99,11 @@ class SignatureError(DfmiError, ValueError):
     """A message could not be signed or a signature does not verify."""
 
 
+class DisclosureError(DfmiError, ValueError):
+    """An identity envelope cannot be opened: the key given is not one of its recipients, or the
+    envelope was altered, is malformed, or belongs to another account, chain or registry."""
+
+
 #: Custom errors that get a more specific class than :class:`ContractRevertError`.
 REVERT_CLASSES: dict[str, type[ContractRevertError]] = {
     "ComplianceAccountNotActive": NotOnboardedError,

@@ -82,7 +82,9 @@ class Market:
         first = next(iter(markets.values()))
         return cls(
             deployment=deployment,
-            compliance=Compliance(chain, deployment.registry),
+            compliance=Compliance(
+                chain, deployment.registry, deployed_at=deployment.manifest.contracts["ComplianceRegistry"].block
+            ),
             cash=Cash(chain, deployment.cash),
             oracle=first.oracle,
             derivatives=first.derivatives,

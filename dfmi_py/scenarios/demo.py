@@ -6,6 +6,10 @@ pro rata), and Carol, flagged for not replenishing, can no longer open trades. T
 issued and sold delivery-versus-payment, and a netting round settles the members' payments and a
 second DvP's cash leg with only the net cash moving.
 
+The regulator publishes its disclosure key and the compliance officer records each member's
+identity (made-up names, valid LEIs) encrypted to it and to the member: the public sees addresses,
+the regulator's key opens every identity (``DemoResult.disclosure``).
+
 Also shows the compliance rules biting: a payment to an account that was never onboarded and a
 payment from a frozen account are both refused with the contract's named error, and nothing moves.
 """
@@ -29,12 +33,21 @@ from dfmi_py.api.waterfall import Waterfall
 from dfmi_py.chain.accounts import dev_account
 from dfmi_py.deploy.roles import DEV_REPORTER_INDICES, DEV_ROLE_INDEX, FIRST_MEMBER_INDEX
 from dfmi_py.errors import ContractRevertError
+from dfmi_py.identity.crypto import public_key_of
+from dfmi_py.identity.disclosure import Disclosure, Identity
+from dfmi_py.identity.keys import account_public_key, dev_disclosure_key
 from dfmi_py.node.devnet import advance_time
 from dfmi_py.units import to_units
 
 logger = logging.getLogger(__name__)
 
 MEMBER_NAMES = ("Alice", "Bob", "Carol")
+#: The members' identities: made up, with LEIs whose check digits verify (ISO 7064 MOD 97-10).
+MEMBER_IDENTITIES = {
+    "Alice": Identity("Alice Capital Markets Ltd", "DFMI00A1ICE0CAPITA26", "GB"),
+    "Bob": Identity("Bob Trading GmbH", "DFMI00B0B0TRADING080", "DE"),
+    "Carol": Identity("Carol Securities LLC", "DFMI00CARO1SECURIT67", "US-DE"),
+}
 
 
 @dataclass
@@ -62,6 +75,8 @@ class DemoResult:
     #: The netting round's gross and net value moved.
     compression: tuple[int, int] = (0, 0)
     total_supply: int = 0
+    #: The members' identities as the regulator's disclosure key opens them.
+    disclosure: Disclosure = field(default_factory=Disclosure)
 
 
 def run_demo(market: Market, report: Callable[[Step], None] | None = None) -> DemoResult:
@@ -109,6 +124,7 @@ def run_demo(market: Market, report: Callable[[Step], None] | None = None) -> De
             f"compliance officer onboards {len(to_onboard)} accounts",
             lambda: market.compliance.onboard(officer, [a.address for a in to_onboard]),
         )
+    record_identities(market, members, done)
     done(
         "master minter gives the minter a 10,000,000 allowance",
         lambda: cash.configure_minter(master_minter, minter.address, to_units(10_000_000, unit)),
@@ -157,7 +173,36 @@ def run_demo(market: Market, report: Callable[[Step], None] | None = None) -> De
     result.fund_balances = {name: market.fund.balance_of(account.address) for name, account in members.items()}
     result.statuses = {name: market.compliance.status(a.address) for name, a in members.items()}
     result.total_supply = cash.total_supply()
+    result.disclosure = market.compliance.disclosure(dev_disclosure_key())
     return result
+
+
+def record_identities(
+    market: Market, members: dict[str, LocalAccount], done: Callable[[str, Callable[[], TxReceipt]], None]
+) -> None:
+    """The regulator publishes its (devnet) disclosure key; the compliance officer records each
+    member's identity encrypted to that key and to the member's own key."""
+    regulator = dev_account(DEV_ROLE_INDEX["regulator"])
+    officer = dev_account(DEV_ROLE_INDEX["compliance_officer"])
+    compliance = market.compliance
+    done(
+        "the regulator publishes its disclosure key",
+        lambda: compliance.publish_regulator_key(regulator, public_key_of(dev_disclosure_key())),
+    )
+    for name, identity in MEMBER_IDENTITIES.items():
+        member = members[name]
+        done(
+            f"compliance officer records {name}'s identity ({identity.legal_name}), readable by the regulator "
+            f"and {name} only",
+            _identity_recorder(market, officer, member, identity),
+        )
+
+
+def _identity_recorder(
+    market: Market, officer: LocalAccount, member: LocalAccount, identity: Identity
+) -> Callable[[], TxReceipt]:
+    key = account_public_key(bytes(member.key))
+    return lambda: market.compliance.record_identity(officer, member.address, identity, key)
 
 
 def member_accounts() -> dict[str, LocalAccount]:

@@ -54,6 +54,16 @@ def _deploy_spare_token(chain: Chain, deployment: Deployment, roles: Roles) -> N
     SPARE["token"] = token.address
 
 
+#: A compressed secp256k1 key (the curve's generator) for the regulator to publish.
+DISCLOSURE_KEY = bytes.fromhex("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
+#: An identity envelope naming key epoch 1 (the registry reads its version and epoch only).
+ENVELOPE = bytes([1]) + (1).to_bytes(4, "big") + bytes(200)
+
+
+def _publish_disclosure_key(chain: Chain, deployment: Deployment, roles: Roles) -> None:
+    chain.transact(deployment.registry.functions.publishRegulatorKey(DISCLOSURE_KEY), roles.regulator)
+
+
 def _role(name: str) -> Callable[[Contract], bytes]:
     return lambda contract: bytes(contract.functions[name]().call())
 
@@ -92,6 +102,15 @@ PRIVILEGED = (
         prepare=_freeze_second_member,
     ),
     Privileged("registry", "offboard", "COMPLIANCE_ROLE", "officer", lambda r, c: [r.members[1].address]),
+    Privileged("registry", "publishRegulatorKey", "REGULATOR_ROLE", "regulator", lambda r, c: [DISCLOSURE_KEY]),
+    Privileged(
+        "registry",
+        "recordIdentity",
+        "COMPLIANCE_ROLE",
+        "officer",
+        lambda r, c: [r.members[1].address, ENVELOPE],
+        prepare=_publish_disclosure_key,
+    ),
     Privileged(
         "registry",
         "addSubscriber",
