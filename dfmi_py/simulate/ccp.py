@@ -46,6 +46,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from dfmi_py.errors import InputError
@@ -141,7 +142,7 @@ class PricePath:
     def __post_init__(self) -> None:
         if not self.rounds:
             raise InputError("a price path needs at least one round")
-        for a, b in zip(self.rounds, self.rounds[1:], strict=False):
+        for a, b in pairwise(self.rounds):
             if b.timestamp < a.timestamp:
                 raise InputError(f"price rounds must be in time order: {b.timestamp} after {a.timestamp}")
         if any(p.price <= 0 for p in self.rounds):
@@ -181,7 +182,10 @@ class ModelInputs:
             members joined; members listed here without trades take part in the waterfalls.
         cash_decimals: The cash token's decimals.
         cure_period_seconds: The engines' cure period (dFMI).
+        cure_periods: A market's own cure period where it differs from ``cure_period_seconds``.
         round_seconds: The oracle's round interval; ``None``: the median gap between rounds.
+        keeper_steps: When the keeper acted (its heads' times), ascending; empty: at every
+            round's time. At a step it acts on every market's latest round at or before it.
         im_history: A look-back history per market, before the path, for the IM model (the path
             up to the time of default is appended to it).
         ccp_contributions: The CCP's default fund per member; ``None``: the same as
@@ -194,7 +198,9 @@ class ModelInputs:
     contributions: Mapping[str, int]
     cash_decimals: int = 6
     cure_period_seconds: int = 3_600
+    cure_periods: Mapping[str, int] = field(default_factory=dict)
     round_seconds: int | None = None
+    keeper_steps: tuple[int, ...] = ()
     im_history: Mapping[str, Sequence[PricePoint]] = field(default_factory=dict)
     ccp_contributions: Mapping[str, int] | None = None
 
@@ -214,12 +220,21 @@ class ModelInputs:
         for name, amounts in (("contributions", self.contributions), ("ccp_contributions", self.ccp_contributions)):
             if amounts is not None and any(a < 0 for a in amounts.values()):
                 raise InputError(f"{name} must be >= 0")
-        if self.cure_period_seconds < 0:
-            raise InputError(f"the cure period must be >= 0 seconds, got {self.cure_period_seconds}")
+        if self.cure_period_seconds < 0 or any(c < 0 for c in self.cure_periods.values()):
+            raise InputError("cure periods must be >= 0 seconds")
+        unknown = set(self.cure_periods) - set(self.paths)
+        if unknown:
+            raise InputError(f"cure_periods names markets without a price path: {sorted(unknown)}")
+        if any(b < a for a, b in pairwise(self.keeper_steps)):
+            raise InputError("keeper_steps must be in time order")
         if self.round_seconds is not None and self.round_seconds <= 0:
             raise InputError(f"round_seconds must be > 0, got {self.round_seconds}")
         for path in self.paths.values():
             value_scale(path.decimals, self.cash_decimals)  # raises on impossible decimals
+
+    def cure_period(self, market: str) -> int:
+        """``market``'s cure period."""
+        return self.cure_periods.get(market, self.cure_period_seconds)
 
     def members(self) -> list[str]:
         """Every member: contributors in their order, then trade parties not among them."""
@@ -430,7 +445,8 @@ class ModelOutcome:
         declared_at: When the default was declared (dFMI: the first close-out); ``None``: never
             within the model's horizon.
         closed_out_at: When the last of its positions was closed out.
-        mpor_seconds: The model's margin period of risk.
+        mpor_seconds: The model's margin period of risk (dFMI: one round plus the longest cure
+            period).
         shortfall: What the defaulter owed at the close-out (before any collateral).
         tranches: The waterfall, in order; the amounts add up to ``shortfall``.
         members: Per member, in :meth:`ModelInputs.members` order.
@@ -538,11 +554,13 @@ class _Timeline:
         self.paths = inputs.paths
         self.times = {m: [p.timestamp for p in path.rounds] for m, path in inputs.paths.items()}
         self.scales = {m: value_scale(path.decimals, inputs.cash_decimals) for m, path in inputs.paths.items()}
-        self.observations = sorted({t for times in self.times.values() for t in times})
+        rounds = sorted({t for times in self.times.values() for t in times})
+        #: When the keeper acts and exposures are observed.
+        self.observations = sorted(set(inputs.keeper_steps)) if inputs.keeper_steps else rounds
         if inputs.round_seconds is not None:
             self.round_seconds = inputs.round_seconds
         else:
-            gaps = [b - a for a, b in zip(self.observations, self.observations[1:], strict=False) if b > a]
+            gaps = [b - a for a, b in pairwise(rounds) if b > a]
             if not gaps:
                 raise InputError("one round only: give round_seconds, the oracle's round interval")
             self.round_seconds = int(statistics.median_low(gaps))
@@ -796,7 +814,7 @@ class _Replay:
         book.debt = amount
         if previous is not side or book.state is not _State.MARGIN_CALL:
             book.debtor = side
-            book.cure_deadline = self.now + self.inputs.cure_period_seconds
+            book.cure_deadline = self.now + self.inputs.cure_period(market)
             book.state = _State.MARGIN_CALL
 
     def _owed_by_buyer(self, book: _Book, vm_to_buyer: int) -> int:
@@ -998,14 +1016,16 @@ def dfmi_model(inputs: ModelInputs, assumptions: CcpAssumptions | None = None) -
         at_default = replay.uncollected(default_at)
 
     closeouts = tuple(replay.closeouts)
-    mpor = timeline.round_seconds + inputs.cure_period_seconds
-    model = _im_model(assumptions, mpor, timeline.round_seconds)
+    # Each market's margin period: one round, then its cure period.
+    mpors = {m: timeline.round_seconds + inputs.cure_period(m) for m in inputs.paths}
+    models = {m: _im_model(assumptions, mpor, timeline.round_seconds) for m, mpor in mpors.items()}
     im_at_mpor = dict.fromkeys(members, 0)
     posted = dict.fromkeys(members, 0)
     for t in inputs.trades:
         posted[t.buyer] += t.buyer_im
         posted[t.seller] += t.seller_im
         if t.opened_at <= default_at and (t.maturity is None or t.maturity > default_at):
+            model = models[t.market]
             im_at_mpor[t.buyer] += _im(timeline, inputs, t.market, t.quantity, Side.BUYER, default_at, model)
             im_at_mpor[t.seller] += _im(timeline, inputs, t.market, t.quantity, Side.SELLER, default_at, model)
 
@@ -1052,7 +1072,7 @@ def dfmi_model(inputs: ModelInputs, assumptions: CcpAssumptions | None = None) -
         default_at=default_at,
         declared_at=closeouts[0].at if closeouts else None,
         closed_out_at=closeouts[-1].at if closeouts else None,
-        mpor_seconds=mpor,
+        mpor_seconds=max(mpors.values()),
         shortfall=sum(c.loss for c in closeouts),
         tranches=tranches,
         members=outcomes,
