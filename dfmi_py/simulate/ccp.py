@@ -982,13 +982,14 @@ def dfmi_model(inputs: ModelInputs, assumptions: CcpAssumptions | None = None) -
     """The default under dFMI's rules, replaying the engines, the fund and the keeper.
 
     Conditions under which the close-outs equal the chain's (``dfmi_py.api.waterfall.waterfalls``
-    and the fund's books): the keeper acts once at each round's time, after every market's round
-    is final (block times are round times); members never withdraw their engine margin accounts;
-    every member but the defaulter pays every call; the defaulter pays every call before
-    ``default.at`` and from then on only from its engine margin account and ``default.wallet``;
-    the fund's pool had no draw before (shares are ``contribution * 10**6``). A cure period that
-    is not a multiple of the round interval keeps the declaration's round free of block-time
-    jitter.
+    and the fund's books), as checked against the contracts and the keeper on Anvil:
+    ``keeper_steps`` are the heads the keeper acted on, once per round after every market's round
+    is final; ``default.at`` falls after the last step at which the defaulter still paid and at
+    or before the first at which it did not; members never withdraw their engine margin accounts;
+    every member but the defaulter pays every call; the fund had no draw before (shares are
+    ``contribution * 10**6``); a cure period that is not a multiple of the round interval (the
+    chain's deadline starts at the settling transaction's block, a second or two after the head);
+    and the keeper's ``declareDefault`` has gas for the fund claim (see docs/ccp-model.md).
 
     Args:
         inputs: The trades, prices, default and contributions.
