@@ -554,6 +554,8 @@ class _Timeline:
         self.paths = inputs.paths
         self.times = {m: [p.timestamp for p in path.rounds] for m, path in inputs.paths.items()}
         self.scales = {m: value_scale(path.decimals, inputs.cash_decimals) for m, path in inputs.paths.items()}
+        self._latest_cache: dict[int, dict[str, int | None]] = {}
+        self._matures: dict[int, int | None] = {}
         rounds = sorted({t for times in self.times.values() for t in times})
         #: When the keeper acts and exposures are observed.
         self.observations = sorted(set(inputs.keeper_steps)) if inputs.keeper_steps else rounds
@@ -586,13 +588,24 @@ class _Timeline:
         latest round's."""
         if t < trade.opened_at:
             return trade.contract_price
-        latest = self.latest(trade.market, t)
+        latest = self.latest_at(t)[trade.market]
         if latest is None:
             return trade.contract_price
-        matures = self.maturity_round(trade, -1)
+        key = id(trade)  # the inputs' trades live as long as the model: ids are stable, and cheap to hash
+        if key not in self._matures:
+            self._matures[key] = self.maturity_round(trade, -1)
+        matures = self._matures[key]
         if matures is not None and matures <= latest:
-            return self.price(trade.market, matures)
-        return self.price(trade.market, latest)
+            latest = matures
+        return self.paths[trade.market].rounds[latest].price
+
+    def latest_at(self, t: int) -> dict[str, int | None]:
+        """Every market's latest round index at ``t`` (cached: the models ask for the same times)."""
+        found = self._latest_cache.get(t)
+        if found is None:
+            found = {m: self.latest(m, t) for m in self.paths}
+            self._latest_cache[t] = found
+        return found
 
     def value(self, trade: ForwardTrade, price: int) -> int:
         """The long position's value at ``price``, as the engine computes it."""
@@ -959,12 +972,18 @@ class _Replay:
     def uncollected(self, at: int) -> dict[str, int]:
         """Every member's uncollected variation margin at ``at``, before the step at ``at``."""
         out: dict[str, int] = {}
-        for books in self.books.values():
+        latest = self.timeline.latest_at(at)
+        for market, books in self.books.items():
+            newest = latest[market]
             for b in books:
                 if b.state not in _OPEN or at < b.trade.opened_at:
                     continue
                 t = b.trade
-                to_buyer = self.timeline.value(t, self.timeline.mark(t, at)) - self.timeline.value(t, b.last_price)
+                to_buyer = 0
+                # Settled to the latest round already: only a debt it carries is uncollected (an open
+                # trade never settled to a round at or after its maturity: it would have matured).
+                if b.last_round != newest:
+                    to_buyer = self.timeline.value(t, self.timeline.mark(t, at)) - self.timeline.value(t, b.last_price)
                 if b.debtor is Side.BUYER:
                     to_buyer -= b.debt
                 elif b.debtor is Side.SELLER:
@@ -1022,13 +1041,20 @@ def dfmi_model(inputs: ModelInputs, assumptions: CcpAssumptions | None = None) -
     models = {m: _im_model(assumptions, mpor, timeline.round_seconds) for m, mpor in mpors.items()}
     im_at_mpor = dict.fromkeys(members, 0)
     posted = dict.fromkeys(members, 0)
+    known: dict[tuple[str, int, Side], int] = {}
+
+    def im_of(market: str, quantity: int, side: Side) -> int:
+        key = (market, quantity, side)
+        if key not in known:
+            known[key] = _im(timeline, inputs, market, quantity, side, default_at, models[market])
+        return known[key]
+
     for t in inputs.trades:
         posted[t.buyer] += t.buyer_im
         posted[t.seller] += t.seller_im
         if t.opened_at <= default_at and (t.maturity is None or t.maturity > default_at):
-            model = models[t.market]
-            im_at_mpor[t.buyer] += _im(timeline, inputs, t.market, t.quantity, Side.BUYER, default_at, model)
-            im_at_mpor[t.seller] += _im(timeline, inputs, t.market, t.quantity, Side.SELLER, default_at, model)
+            im_at_mpor[t.buyer] += im_of(t.market, t.quantity, Side.BUYER)
+            im_at_mpor[t.seller] += im_of(t.market, t.quantity, Side.SELLER)
 
     collateral = dict.fromkeys(members, 0)
     fund_loss = dict.fromkeys(members, 0)
@@ -1099,7 +1125,8 @@ class _Ccp:
         for t in inputs.trades:
             self.by_member.setdefault(t.buyer, []).append((t, 1))
             self.by_member.setdefault(t.seller, []).append((t, -1))
-        self._values: dict[tuple[str, int | None], int] = {}
+        self._contract_values = [(t, timeline.value(t, t.contract_price)) for t in inputs.trades]
+        self._values: dict[int, dict[str, int]] = {}
         self.calls = self._schedule()
 
     def value(self, member: str, at: int | None) -> int:
@@ -1107,14 +1134,19 @@ class _Ccp:
         prices (``None``: before any call, 0)."""
         if at is None:
             return 0
-        key = (member, at)
-        if key not in self._values:
-            total = 0
-            for t, sign in self.by_member.get(member, ()):
-                mark = self.timeline.mark(t, at)
-                total += sign * (self.timeline.value(t, mark) - self.timeline.value(t, t.contract_price))
-            self._values[key] = total
-        return self._values[key]
+        return self.values(at).get(member, 0)
+
+    def values(self, at: int) -> dict[str, int]:
+        """Every member's value at ``at`` (one pass over the trades, cached per time)."""
+        found = self._values.get(at)
+        if found is None:
+            found = {}
+            for t, at_contract in self._contract_values:
+                to_buyer = self.timeline.value(t, self.timeline.mark(t, at)) - at_contract
+                found[t.buyer] = found.get(t.buyer, 0) + to_buyer
+                found[t.seller] = found.get(t.seller, 0) - to_buyer
+            self._values[at] = found
+        return found
 
     def _schedule(self) -> list[int]:
         """Call times: every interval from the first round, and one more beyond the path's end."""
