@@ -49,10 +49,12 @@ from enum import Enum
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
+from dfmi_py.display import duration
 from dfmi_py.errors import InputError
 from dfmi_py.risk.forward import value_scale
 from dfmi_py.risk.fund import proportional_split
 from dfmi_py.risk.historical import HistoricalModel, HorizonMethod, Measure, PricePoint, Side, historical_im
+from dfmi_py.units import format_units
 
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped]
@@ -523,6 +525,41 @@ class Comparison:
     dfmi: ModelOutcome
     ccp: ModelOutcome
     assumptions: CcpAssumptions
+    round_seconds: int
+
+    def summary(self, cash_decimals: int, symbol: str = "") -> str:
+        """The comparison in one sentence, amounts in whole cash units.
+
+        Args:
+            cash_decimals: The cash token's decimals.
+            symbol: The cash token's symbol, shown after each amount.
+        """
+
+        def money(units: int) -> str:
+            return format_units(units, cash_decimals, symbol)
+
+        def peak(outcome: ModelOutcome) -> int:
+            return max((m.exposure_peak for m in outcome.members), default=0)
+
+        def others(outcome: ModelOutcome) -> int:
+            return sum(m.loss for m in outcome.members if not m.defaulter)
+
+        a = self.assumptions
+        ccp = (
+            f"a CCP calling margin every {duration(a.interval_seconds(self.round_seconds))} "
+            f"{_paid(a.settlement_lag_seconds)}"
+        )
+        text = (
+            f"When {self.dfmi.defaulter} defaulted, the largest uncollateralised exposure any member carried "
+            f"was {money(peak(self.dfmi))} under dFMI, settled every round, against {money(peak(self.ccp))} under "
+            f"{ccp}; the other members lost {money(others(self.dfmi))} under dFMI (fund shares and unpaid claims) "
+            f"against {money(others(self.ccp))} under the CCP (fund shares and assessments)"
+        )
+        if self.ccp.ccp_loss:
+            text += f", and the CCP {money(self.ccp.ccp_loss)} of its own capital"
+        if self.ccp.residual:
+            text += f", leaving {money(self.ccp.residual)} uncovered"
+        return text + "."
 
     def to_frame(self) -> pd.DataFrame:
         """One row per member, each figure under both models side by side (``_dfmi``, ``_ccp``)."""
@@ -1322,17 +1359,12 @@ def assessments_allowed(assumptions: CcpAssumptions) -> bool:
 def compare(inputs: ModelInputs, assumptions: CcpAssumptions | None = None) -> Comparison:
     """Both models on ``inputs`` (see :func:`dfmi_model` and :func:`ccp_model`)."""
     assumptions = assumptions or CcpAssumptions()
-    return Comparison(dfmi_model(inputs, assumptions), ccp_model(inputs, assumptions), assumptions)
+    dfmi, ccp = dfmi_model(inputs, assumptions), ccp_model(inputs, assumptions)
+    return Comparison(dfmi, ccp, assumptions, _Timeline(inputs).round_seconds)
 
 
-def _duration(seconds: int) -> str:
-    if seconds and seconds % _DAY == 0:
-        days = seconds // _DAY
-        return f"{days} day" + ("s" if days != 1 else "")
-    if seconds and seconds % 3_600 == 0:
-        hours = seconds // 3_600
-        return f"{hours} hour" + ("s" if hours != 1 else "")
-    return f"{seconds} s"
+def _paid(lag_seconds: int) -> str:
+    return f"paid {duration(lag_seconds)} later" if lag_seconds else "paid at once"
 
 
 def assumptions_text(assumptions: CcpAssumptions | None = None, round_seconds: int | None = None) -> str:
@@ -1346,13 +1378,13 @@ def assumptions_text(assumptions: CcpAssumptions | None = None, round_seconds: i
     if a.vm_interval_rounds is not None:
         interval = f"every {a.vm_interval_rounds} oracle rounds"
         if round_seconds:
-            interval += f" ({_duration(a.interval_seconds(round_seconds))})"
+            interval += f" ({duration(a.interval_seconds(round_seconds))})"
     else:
-        interval = f"every {_duration(a.vm_interval_seconds)}"
+        interval = f"every {duration(a.vm_interval_seconds)}"
     if round_seconds:
-        mpor = _duration(a.mpor_seconds(round_seconds))
+        mpor = duration(a.mpor_seconds(round_seconds))
     elif a.vm_interval_rounds is None:
-        mpor = _duration(a.vm_interval_seconds + a.settlement_lag_seconds + a.closeout_seconds)
+        mpor = duration(a.vm_interval_seconds + a.settlement_lag_seconds + a.closeout_seconds)
     else:
         mpor = "the call interval + lag + close-out"
     measure = "expected shortfall" if a.im_measure is Measure.ES else "value-at-risk"
@@ -1363,8 +1395,8 @@ def assumptions_text(assumptions: CcpAssumptions | None = None, round_seconds: i
     )
     lines = [
         "The CCP novates every trade and nets each member's positions per underlying.",
-        f"Variation margin is called {interval} and paid {_duration(a.settlement_lag_seconds)} later.",
-        f"A missed payment is a default; the positions are closed out {_duration(a.closeout_seconds)} after it"
+        f"Variation margin is called {interval} and {_paid(a.settlement_lag_seconds)}.",
+        f"A missed payment is a default; the positions are closed out {duration(a.closeout_seconds)} after it"
         + (
             f", at a cost of {a.closeout_cost_bps} bps of their value."
             if a.closeout_cost_bps

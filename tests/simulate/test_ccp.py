@@ -259,7 +259,7 @@ def test_ccp_counterexample_aReversingPathCanShowLessExposureWithMoreLag():
     assert (at_once.exposure_peak, lagged.exposure_peak) == (50, 40)
 
 
-def test_outputs_frameColumnsAndTheAssumptionsText():
+def test_outputs_framesTheAssumptionsAndTheSummarySentence():
     both = compare(three_members(), CCP_4_DAYS)
     assert list(both.to_frame().columns) == [
         "member",
@@ -280,8 +280,17 @@ def test_outputs_frameColumnsAndTheAssumptionsText():
     assert len(both.ccp.exposures_frame()) == 7 * 3
     assert both.ccp.to_frame()["loss"].tolist() == [118, 36, 24]
     text = assumptions_text(CCP_4_DAYS, round_seconds=D)
-    for fact in ("every 1 day", "paid 1 day later", "closed out 2 days", "margin period of 4 days", "5% of the fund"):
+    for fact in ("every 1 d ", "paid 1 d later", "closed out 2 d ", "margin period of 4 d,", "5% of the fund"):
         assert fact in text
+    assert "called every 3 oracle rounds (3 h) and paid at once" in assumptions_text(
+        CcpAssumptions(vm_interval_rounds=3, settlement_lag_seconds=0), round_seconds=3_600
+    )
+    assert both.summary(0, "USD") == (
+        "When A defaulted, the largest uncollateralised exposure any member carried was 100 USD under dFMI, "
+        "settled every round, against 100 USD under a CCP calling margin every 1 d paid 1 d later; the other "
+        "members lost 23 USD under dFMI (fund shares and unpaid claims) against 60 USD under the CCP (fund "
+        "shares and assessments), and the CCP 2 USD of its own capital."
+    )
 
 
 def test_closeoutRecords_carryTheChainWaterfallsColumns():
