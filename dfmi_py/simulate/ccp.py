@@ -698,9 +698,13 @@ def _im(
         ) from exc
 
 
-def _peak(points: Iterable[ExposurePoint], member: str, until: int, at_default: int) -> int:
-    before = [abs(p.uncollected) for p in points if p.member == member and p.time < until]
-    return max([*before, abs(at_default)])
+def _peaks(points: Iterable[ExposurePoint], until: int, at_default: Mapping[str, int]) -> dict[str, int]:
+    """Each member's largest absolute uncollected margin before ``until`` and at it."""
+    peaks = {m: abs(v) for m, v in at_default.items()}
+    for p in points:
+        if p.time < until:
+            peaks[p.member] = max(peaks.get(p.member, 0), abs(p.uncollected))
+    return peaks
 
 
 # ====================================================================== the default fund (DefaultFund.sol)
@@ -1073,6 +1077,7 @@ def dfmi_model(inputs: ModelInputs, assumptions: CcpAssumptions | None = None) -
         at_default = replay.uncollected(default_at)
 
     closeouts = tuple(replay.closeouts)
+    peaks = _peaks(points, default_at, at_default)
     # Each market's margin period: one round, then its cure period.
     mpors = {m: timeline.round_seconds + inputs.cure_period(m) for m in inputs.paths}
     models = {m: _im_model(assumptions, mpor, timeline.round_seconds) for m, mpor in mpors.items()}
@@ -1105,7 +1110,7 @@ def dfmi_model(inputs: ModelInputs, assumptions: CcpAssumptions | None = None) -
         MemberOutcome(
             member=m,
             defaulter=m == inputs.default.member,
-            exposure_peak=_peak(points, m, default_at, at_default.get(m, 0)),
+            exposure_peak=peaks.get(m, 0),
             exposure_at_default=abs(at_default.get(m, 0)),
             im_required=posted[m],
             im_at_mpor=im_at_mpor[m],
@@ -1165,6 +1170,7 @@ class _Ccp:
         self._contract_values = [(t, timeline.value(t, t.contract_price)) for t in inputs.trades]
         self._values: dict[int, dict[str, int]] = {}
         self.calls = self._schedule()
+        self._arrivals = [c + assumptions.settlement_lag_seconds for c in self.calls]
 
     def value(self, member: str, at: int | None) -> int:
         """The member's positions' value against the CCP at ``at`` relative to their contract
@@ -1198,8 +1204,7 @@ class _Ccp:
 
     def paid_before(self, t: int) -> int | None:
         """The latest call whose cash arrived strictly before ``t``."""
-        lag = self.assumptions.settlement_lag_seconds
-        i = bisect_left([c + lag for c in self.calls], t) - 1
+        i = bisect_left(self._arrivals, t) - 1
         return self.calls[i] if i >= 0 else None
 
     def net_quantities(self, member: str, at: int) -> dict[str, int]:
@@ -1262,6 +1267,7 @@ def ccp_model(inputs: ModelInputs, assumptions: CcpAssumptions | None = None) ->
 
     points = [ExposurePoint(CCP, t, m, uncollected(m, t)) for t in timeline.observations for m in members]
     at_default = {m: uncollected(m, default_at) for m in members}
+    peaks = _peaks(points, default_at, at_default)
 
     # Initial margin on net positions per underlying at the CCP's margin period.
     mpor = assumptions.mpor_seconds(timeline.round_seconds)
@@ -1302,7 +1308,7 @@ def ccp_model(inputs: ModelInputs, assumptions: CcpAssumptions | None = None) ->
         split = proportional_split(from_survivors, [contributions[m] for m in survivors])
         fund_shares = dict(zip(survivors, split, strict=True))
     caps = [contributions[m] * assumptions.assessment_cap_bps // _BPS for m in survivors]
-    if not assessments_allowed(assumptions):
+    if not _assessments_allowed(assumptions):
         caps = [0] * len(survivors)
     from_assessments = min(rest, sum(caps))
     rest -= from_assessments
@@ -1314,7 +1320,7 @@ def ccp_model(inputs: ModelInputs, assumptions: CcpAssumptions | None = None) ->
         MemberOutcome(
             member=m,
             defaulter=m == defaulter,
-            exposure_peak=_peak(points, m, default_at, at_default[m]),
+            exposure_peak=peaks.get(m, 0),
             exposure_at_default=abs(at_default[m]),
             im_required=im[m],
             im_at_mpor=im[m],
@@ -1351,8 +1357,8 @@ def ccp_model(inputs: ModelInputs, assumptions: CcpAssumptions | None = None) ->
     )
 
 
-def assessments_allowed(assumptions: CcpAssumptions) -> bool:
-    """Whether the CCP's rules allow assessments with a positive cap."""
+def _assessments_allowed(assumptions: CcpAssumptions) -> bool:
+    """Whether the CCP's rules allow assessments, with a positive cap."""
     return assumptions.assessments and assumptions.assessment_cap_bps > 0
 
 
@@ -1408,7 +1414,7 @@ def assumptions_text(assumptions: CcpAssumptions | None = None, round_seconds: i
         f"({a.skin_in_the_game_bps / 100:g}% of the fund), the survivors' contributions pro rata, then "
         + (
             f"assessments up to {a.assessment_cap_bps / 100:g}% of each contribution."
-            if assessments_allowed(a)
+            if _assessments_allowed(a)
             else "nothing more (no assessments)."
         ),
         "What remains is uncovered: the CCP cannot pay its members in full.",
