@@ -61,6 +61,14 @@ from dfmi_py.services.runtime import Head, reading
 from dfmi_py.services.sender import TxRequest, TxResult, TxSender, TxStatus
 
 #: Refusals that mean the action is already done (by another keeper, or it no longer applies).
+#: Gas limit floor of a close-out (``declareDefault``, ``mature``, ``retryFundClaim``). Each is
+#: estimated on the latest block, before the same step's settlements land; when those settlements
+#: leave a loss the defaulter's margin no longer covers, the close-out must also claim from the
+#: default fund, which the engine only attempts with ``FUND_CLAIM_GAS`` (200,000) in hand: with
+#: the smaller estimate it reverted ``DerivativeFundClaimOutOfGas`` and the default landed a round
+#: late. A close-out reaching the survivors' tranche costs 213,446-224,118 gas
+#: (bench/results/gas.md); unused gas is not paid for.
+CLOSE_OUT_GAS_FLOOR = 450_000
 #: ``mature``: the trade is no longer Live/MarginCall (matured, defaulted or terminated). A
 #: maturity at a wrong round (``DerivativeNotMaturityRound``) is not "done": it is refused.
 MATURE_DONE = frozenset({"DerivativeUnexpectedState"})
@@ -208,15 +216,24 @@ class KeeperService:
             elif isinstance(action, Mature):
                 call = engine.mature(action.trade_id, action.round_id)
                 fields = {"trades": [action.trade_id], "round": action.round_id}
-                requests.append(TxRequest(call, "mature", action.market, fields, MATURE_DONE))
+                requests.append(TxRequest(call, "mature", action.market, fields, MATURE_DONE, CLOSE_OUT_GAS_FLOOR))
             elif isinstance(action, DeclareDefault):
                 fields = {"trades": [action.trade_id], "cure_deadline": action.cure_deadline}
                 call = engine.declareDefault(action.trade_id)
-                requests.append(TxRequest(call, "declare_default", action.market, fields, DEFAULT_DONE))
+                requests.append(
+                    TxRequest(call, "declare_default", action.market, fields, DEFAULT_DONE, CLOSE_OUT_GAS_FLOOR)
+                )
             elif isinstance(action, RetryFundClaim):
                 call = engine.retryFundClaim(action.trade_id)
                 requests.append(
-                    TxRequest(call, "retry_fund_claim", action.market, {"trades": [action.trade_id]}, RETRY_DONE)
+                    TxRequest(
+                        call,
+                        "retry_fund_claim",
+                        action.market,
+                        {"trades": [action.trade_id]},
+                        RETRY_DONE,
+                        CLOSE_OUT_GAS_FLOOR,
+                    )
                 )
         return requests
 
