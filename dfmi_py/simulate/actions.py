@@ -8,7 +8,7 @@ the chain rather than collecting receipts where they are sent means nothing is m
 deployment's own transactions, the approvals an API call sends before its main one, the feeders'
 and the keeper's batches all land in the table, in chain order.
 
-Blocks and receipts are read in JSON-RPC batches of :data:`BATCH` requests.
+Blocks and receipts are read in JSON-RPC batches (:func:`dfmi_py.simulate.raw.rpc_batch`).
 """
 
 from __future__ import annotations
@@ -19,14 +19,11 @@ from typing import Any, cast
 
 from eth_typing import ABIFunction
 from eth_utils.abi import function_abi_to_4byte_selector
-from hexbytes import HexBytes
 
 from dfmi_py.chain.client import Chain, checksum
 from dfmi_py.deploy.suite import Deployment
+from dfmi_py.simulate.raw import BATCH, Receipt, hex_bytes, hex_int, rpc, rpc_batch
 from dfmi_py.simulate.record import ActionRecord, PhaseRecord
-
-#: Requests per JSON-RPC batch.
-BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -74,26 +71,24 @@ class ActionBook:
 
     def note(self, tx_hash: str, detail: str) -> None:
         """Say what transaction ``tx_hash`` did (its ``detail``); a later note adds to it."""
-        key = HexBytes(tx_hash).to_0x_hex()
+        key = tx_hash.lower()
         self._notes[key] = f"{self._notes[key]}; {detail}" if key in self._notes else detail
 
     def read(self, phase: str, round_number: int | None = None, to_block: int | None = None) -> list[ActionRecord]:
         """Read every block from the last one read up to ``to_block`` (the latest by default) as
         ``phase`` (and ``round_number``); the actions added."""
-        last = int(self.chain.w3.eth.block_number) if to_block is None else to_block
-        first = self.next_block
+        w3 = self.chain.w3
+        last = hex_int(rpc(w3, "eth_blockNumber", [])) if to_block is None else to_block
         added: list[ActionRecord] = []
         seq = self.actions[-1].seq if self.actions else 0
-        for start in range(first, last + 1, BATCH):
+        for start in range(self.next_block, last + 1, BATCH):
             numbers = range(start, min(start + BATCH, last + 1))
-            blocks = self._batch([("block", n) for n in numbers])
+            blocks = rpc_batch(w3, [("eth_getBlockByNumber", [hex(n), True]) for n in numbers])
             txs = [tx for block in blocks for tx in block["transactions"]]
-            receipts: list[Any] = []
-            for offset in range(0, len(txs), BATCH):
-                receipts += self._batch([("receipt", tx["hash"]) for tx in txs[offset : offset + BATCH]])
-            for tx, receipt in zip(txs, receipts, strict=True):
+            raw = rpc_batch(w3, [("eth_getTransactionReceipt", [tx["hash"]]) for tx in txs])
+            for tx, receipt in zip(txs, raw, strict=True):
                 seq += 1
-                added.append(self._action(seq, tx, receipt, phase, round_number))
+                added.append(self._action(seq, tx, Receipt.parse(receipt), phase, round_number))
         self.actions += added
         self.next_block = max(self.next_block, last + 1)
         return added
@@ -108,46 +103,33 @@ class ActionBook:
 
     # ------------------------------------------------------------------ internals
 
-    def _batch(self, requests: list[tuple[str, Any]]) -> list[Any]:
-        w3 = self.chain.w3
-        if not requests:
-            return []
-        with w3.batch_requests() as batch:
-            for kind, value in requests:
-                if kind == "block":
-                    batch.add(w3.eth.get_block(value, True))
-                else:
-                    batch.add(w3.eth.get_transaction_receipt(value))
-            return list(batch.execute())
-
-    def _action(self, seq: int, tx: Any, receipt: Any, phase: str, round_number: int | None) -> ActionRecord:
-        tx_hash = HexBytes(tx["hash"]).to_0x_hex()
+    def _action(self, seq: int, tx: Any, receipt: Receipt, phase: str, round_number: int | None) -> ActionRecord:
+        tx_hash = str(tx["hash"]).lower()
         sender = checksum(tx["from"])
         operation, market = self._operation(tx, receipt)
         return ActionRecord(
             seq=seq,
             phase=phase,
             round=round_number,
-            block=int(receipt["blockNumber"]),
+            block=receipt.block,
             tx_hash=tx_hash,
             sender=sender,
             actor=self.actors.get(sender.lower(), "other"),
             operation=operation,
             market=market,
-            gas_used=int(receipt["gasUsed"]),
-            status=int(receipt["status"]),
+            gas_used=receipt.gas_used,
+            status=receipt.status,
             detail=self._notes.pop(tx_hash, ""),
         )
 
-    def _operation(self, tx: Any, receipt: Any) -> tuple[str, str]:
+    def _operation(self, tx: Any, receipt: Receipt) -> tuple[str, str]:
         to = tx.get("to")
         if to is None:
-            created = str(receipt.get("contractAddress") or "").lower()
-            key = self._created.get(created, "contract")
+            key = self._created.get(str(receipt.contract_address or "").lower(), "contract")
             kind, _, market = key.partition("@")
             return f"deploy {kind}", market
         callee = self._callees.get(str(to).lower())
-        data = bytes(tx["input"])
+        data = hex_bytes(tx.get("input"))
         if callee is None:
             return ("ether transfer" if not data else "call to another contract"), ""
         name = callee.functions.get(data[:4], "unknown function")

@@ -5,10 +5,11 @@ approvals, joins, proposals, confirmations) from many accounts. Waiting for each
 sending the next costs a round trip per transaction; :func:`send_many` instead reserves each
 sender's nonces from the chain's counter (:meth:`dfmi_py.chain.Chain.next_nonce`, so the
 toolkit's own later transactions follow on), signs every transaction with the current fees and a
-fixed gas limit, sends them one after the other, and only then collects the receipts, as
-``bench/keeper_latency.py`` and the services' sender do. Transactions are sent in the order
-given, one at a time, so a node that mines each on arrival (Anvil, Hardhat) mines them in that
-order: the run repeats block for block.
+fixed gas limit, sends them one after the other, and only then collects the receipts in batches,
+as ``bench/keeper_latency.py`` and the services' sender do. Transactions are sent one request at
+a time in the order given, so a node that mines each on arrival (Anvil, Hardhat) mines them in
+that order: the run repeats block for block. (A JSON-RPC batch of sends would be faster, but
+Anvil then mines them in an order of its own.)
 
 The transactions of one call must not depend on each other's effects, except a sender's own in
 order (its nonces run in the order given). Nothing is checked before sending (no ``eth_call``,
@@ -23,16 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from hexbytes import HexBytes
-from web3.contract.contract import ContractFunction
-from web3.exceptions import Web3RPCError
-from web3.types import TxReceipt
+from web3.contract import Contract
 
 from dfmi_py.chain.client import Chain
 from dfmi_py.errors import TransactionError
+from dfmi_py.simulate.raw import Receipt, call_data, rpc, wait_receipts
 
-#: Gas limits of the set-up operations: the measured cost (bench/results/gas.md and the
-#: simulation's own gas table) with room for cold accounts. Unused gas is not paid for.
+#: Gas limits of the set-up operations: the measured cost (the simulation's gas table) with room
+#: for cold accounts. Unused gas is not paid for.
 GAS = {
     "ether": 21_000,
     "approve": 100_000,
@@ -50,22 +49,29 @@ class Tx:
 
     Attributes:
         sender: Who signs it.
-        call: The contract call, or ``None`` for a plain ether transfer to ``to``.
+        to: The contract (or account) it goes to.
+        data: Its calldata (empty for a plain ether transfer).
         gas: Its gas limit.
         note: What it does, in words (for the record and for errors).
-        to: The ether transfer's recipient.
         value: Wei sent with it.
     """
 
     sender: LocalAccount
-    call: ContractFunction | None
+    to: str
+    data: bytes
     gas: int
     note: str
-    to: str | None = None
     value: int = 0
 
+    @classmethod
+    def call(
+        cls, sender: LocalAccount, contract: Contract, function: str, args: Sequence[Any], gas: int, note: str
+    ) -> Tx:
+        """``contract.function(*args)`` sent by ``sender`` (calldata by :func:`call_data`)."""
+        return cls(sender, str(contract.address), call_data(contract, function, *args), gas, note)
 
-def send_many(chain: Chain, txs: Sequence[Tx], *, sent: Callable[[str, str], None] | None = None) -> list[TxReceipt]:
+
+def send_many(chain: Chain, txs: Sequence[Tx], *, sent: Callable[[str, str], None] | None = None) -> list[Receipt]:
     """Send ``txs`` (see the module's text) and wait for every receipt; the receipts, in order.
 
     Args:
@@ -85,36 +91,34 @@ def send_many(chain: Chain, txs: Sequence[Tx], *, sent: Callable[[str, str], Non
     fees = chain.fees().params()
     chain_id = chain.chain_id
     next_nonce = {address: chain.next_nonce(address, count) for address, count in counts.items()}
-    hashes: list[HexBytes] = []
+    hashes: list[str] = []
     try:
         for tx in txs:
             address = tx.sender.address
             params: dict[str, Any] = {
+                "to": tx.to,
+                "data": tx.data,
                 "gas": tx.gas,
                 "nonce": next_nonce[address],
                 "chainId": chain_id,
                 "value": tx.value,
                 **fees,
             }
-            if tx.call is not None:
-                params.update(to=tx.call.address, data=tx.call._encode_transaction_data())
-            else:
-                params.update(to=tx.to, data=b"")
-            signed = tx.sender.sign_transaction(params)
+            raw = "0x" + bytes(tx.sender.sign_transaction(params).raw_transaction).hex()
             try:
-                tx_hash = chain.w3.eth.send_raw_transaction(signed.raw_transaction)
-            except (Web3RPCError, ValueError) as exc:
+                tx_hash = str(rpc(chain.w3, "eth_sendRawTransaction", [raw])).lower()
+            except TransactionError as exc:
                 raise TransactionError(f"{tx.note}: the node refused the transaction: {exc}") from None
             next_nonce[address] += 1
-            hashes.append(HexBytes(tx_hash))
+            hashes.append(tx_hash)
             if sent is not None:
-                sent(HexBytes(tx_hash).to_0x_hex(), tx.note)
-        receipts = [chain.wait_receipt(tx_hash) for tx_hash in hashes]
+                sent(tx_hash, tx.note)
+        receipts = wait_receipts(chain.w3, hashes)
     finally:
         for owner, count in counts.items():
             # Nonces never sent go back (the next reservation starts at the first of them).
             chain.release_nonces(owner, count, unused_from=next_nonce[owner])
     for tx, receipt in zip(txs, receipts, strict=True):
-        if receipt["status"] != 1:
-            raise chain.revert_error(receipt, tx.note)
+        if receipt.status != 1:
+            raise chain.revert_error(chain.w3.eth.get_transaction_receipt(receipt.tx_hash), tx.note)  # type: ignore[arg-type]
     return receipts

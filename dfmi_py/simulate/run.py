@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from eth_utils.abi import event_abi_to_log_topic
 from hexbytes import HexBytes
-from web3.types import TxReceipt
 
 from dfmi_py.api.derivatives import Terms
 from dfmi_py.api.market import Market
@@ -57,6 +57,7 @@ from dfmi_py.simulate.clock import ChainClock
 from dfmi_py.simulate.config import CASH_DECIMALS, SimulationConfig
 from dfmi_py.simulate.operators import Operators, replay_rows, write_replay
 from dfmi_py.simulate.plan import DvpPlan, Plan, make_plan, shock_losses
+from dfmi_py.simulate.raw import Receipt
 from dfmi_py.simulate.record import (
     RECORD_VERSION,
     ChainInfo,
@@ -230,7 +231,7 @@ class _Run:
             self.issue()
         with self.phase("fund"):
             self.join_fund()
-        with self.phase("trades", len(self.plan.trades)):
+        with self.phase("trades", 2 * len(self.plan.trades)):
             self.open_trades()
         with self.phase("rounds", self.config.path.rounds + 1):
             self.day()
@@ -239,9 +240,16 @@ class _Run:
                 self.net()
         return SimulationResult(self.market, self.plan, self.record())
 
-    def send(self, txs: Sequence[Tx]) -> list[TxReceipt]:
-        """Send set-up transactions in a batch, each noted in the action book."""
-        return send_many(self.chain, txs, sent=self.book.note)
+    def send(self, txs: Sequence[Tx], *, counted: bool = False) -> list[Receipt]:
+        """Send set-up transactions in a batch, each noted in the action book (and counted as a
+        step of the phase's progress when ``counted``)."""
+
+        def sent(tx_hash: str, note: str) -> None:
+            self.book.note(tx_hash, note)
+            if counted:
+                self.progress.advance()
+
+        return send_many(self.chain, txs, sent=sent)
 
     def deploy(self) -> None:
         roles = RoleConfig.devnet()
@@ -283,9 +291,7 @@ class _Run:
 
     def onboard(self) -> None:
         members = self.plan.members
-        self.send(
-            [Tx(ADMIN, None, GAS["ether"], f"gas money for {m.name}", to=m.address, value=GAS_MONEY) for m in members]
-        )
+        self.send([Tx(ADMIN, m.address, b"", GAS["ether"], f"gas money for {m.name}", GAS_MONEY) for m in members])
         addresses = [m.address for m in members]
         for start in range(0, len(addresses), ONBOARD_BATCH):
             chunk = addresses[start : start + ONBOARD_BATCH]
@@ -296,66 +302,50 @@ class _Run:
 
     def issue(self) -> None:
         cash = self.market.cash
-        mints = [
-            Tx(
-                MINTER,
-                cash.contract.functions.mint(m.address, m.wallet),
-                GAS["mint"],
-                f"mint {cash.format(m.wallet)} to {m.name}",
-            )
-            for m in self.plan.members
-        ]
-        self.send(mints)
-        for dvp in self.plan.dvps:
-            self.bonds[dvp.seller] = self.bonds.get(dvp.seller, 0) + dvp.quantity
-        security = self.market.deployment.security.functions
         self.send(
             [
-                Tx(ISSUER, security.issue(self.plan.member(n).address, q), GAS["issue"], f"issue {q} bonds to M{n:02d}")
+                Tx.call(MINTER, cash.contract, "mint", (m.address, m.wallet), GAS["mint"], f"mint to {m.name}")
+                for m in self.plan.members
+            ]
+        )
+        for dvp in self.plan.dvps:
+            self.bonds[dvp.seller] = self.bonds.get(dvp.seller, 0) + dvp.quantity
+        security = self.market.deployment.security
+        self.send(
+            [
+                Tx.call(ISSUER, security, "issue", (self.plan.member(n).address, q), GAS["issue"], f"issue {q} bonds")
                 for n, q in sorted(self.bonds.items())
             ]
         )
 
     def join_fund(self) -> None:
         market = self.market
-        cash = market.cash.contract.functions
-        security = market.deployment.security.functions
+        cash, security = market.cash.contract, market.deployment.security
         buyers = {d.buyer for d in self.plan.dvps}
         sellers = {d.seller for d in self.plan.dvps}
         approvals = []
         for m in self.plan.members:
-            account = m.account
-            approvals.append(
-                Tx(
-                    account,
-                    cash.approve(market.fund.address, m.contribution),
-                    GAS["approve"],
-                    f"{m.name} approves the fund",
-                )
-            )
-            for name, underlying in market.markets.items():
-                call = cash.approve(underlying.derivatives.address, UNLIMITED)
-                approvals.append(Tx(account, call, GAS["approve"], f"{m.name} approves the {name} engine"))
+            account, gas = m.account, GAS["approve"]
+            spenders = [(cash, market.fund.address, m.contribution, "the fund")]
+            spenders += [
+                (cash, u.derivatives.address, UNLIMITED, f"the {name} engine") for name, u in market.markets.items()
+            ]
             if m.number in buyers:
-                call = cash.approve(market.settlement.address, UNLIMITED)
-                approvals.append(Tx(account, call, GAS["approve"], f"{m.name} approves the settlement contract (cash)"))
+                spenders.append((cash, market.settlement.address, UNLIMITED, "the settlement contract (cash)"))
             if m.number in sellers:
-                call = security.approve(market.settlement.address, UNLIMITED)
+                spenders.append((security, market.settlement.address, UNLIMITED, "the settlement contract (bonds)"))
+            for token, spender, amount, what in spenders:
                 approvals.append(
-                    Tx(account, call, GAS["approve"], f"{m.name} approves the settlement contract (bonds)")
+                    Tx.call(account, token, "approve", (spender, amount), gas, f"{m.name} approves {what}")
                 )
         self.send(approvals)
-        fund = market.fund.contract.functions
-        joins = [
-            Tx(
-                m.account,
-                fund.join(m.contribution),
-                GAS["join"],
-                f"{m.name} joins the fund with {market.cash.format(m.contribution)}",
-            )
-            for m in self.plan.members
-        ]
-        self.send(joins)
+        fund = market.fund.contract
+        self.send(
+            [
+                Tx.call(m.account, fund, "join", (m.contribution,), GAS["join"], f"{m.name} joins the default fund")
+                for m in self.plan.members
+            ]
+        )
 
     def open_trades(self) -> None:
         market = self.market
@@ -368,22 +358,24 @@ class _Run:
                 buyer.address, seller.address, t.quantity, t.contract_price, maturity, t.buyer_im, t.seller_im, t.salt
             )
             terms.append(term)
-            engine = market.markets[t.market].derivatives.contract.functions
+            engine = market.markets[t.market].derivatives.contract
             note = f"{buyer.name} proposes to buy {t.quantity // 10**18:,} {t.market} from {seller.name}"
-            proposals.append(Tx(buyer.account, engine.propose(term.as_tuple()), GAS["propose"], note))
-        proposed = self.send(proposals)
+            proposals.append(Tx.call(buyer.account, engine, "propose", (term.as_tuple(),), GAS["propose"], note))
+        proposed = self.send(proposals, counted=True)
+        topic = bytes(event_abi_to_log_topic(market.derivatives.contract.events.TradeProposed().abi))
         ids = []
         for t, receipt in zip(self.plan.trades, proposed, strict=True):
-            derivatives = market.markets[t.market].derivatives
-            events = [e for e in derivatives.events_in(receipt) if e.name == "TradeProposed"]
-            ids.append(int(events[0].args["tradeId"]))
+            address = market.markets[t.market].derivatives.address.lower()
+            logs = [log for log in receipt.logs if log.address == address and log.topics[:1] == (topic,)]
+            ids.append(int.from_bytes(logs[0].topics[1], "big"))
         confirmations = []
         for t, term, trade_id in zip(self.plan.trades, terms, ids, strict=True):
-            engine = market.markets[t.market].derivatives.contract.functions
+            engine = market.markets[t.market].derivatives.contract
             seller = self.plan.member(t.seller)
             note = f"{seller.name} confirms {t.market} trade {trade_id}"
-            confirmations.append(Tx(seller.account, engine.confirm(trade_id, term.as_tuple()), GAS["confirm"], note))
-        confirmed = self.send(confirmations)
+            call = (trade_id, term.as_tuple())
+            confirmations.append(Tx.call(seller.account, engine, "confirm", call, GAS["confirm"], note))
+        confirmed = self.send(confirmations, counted=True)
         for t, term, trade_id, p, c in zip(self.plan.trades, terms, ids, proposed, confirmed, strict=True):
             self.trades.append(
                 TradeRecord(
@@ -400,12 +392,11 @@ class _Run:
                     buyer_im=t.buyer_im,
                     seller_im=t.seller_im,
                     notional=t.notional,
-                    propose_tx=HexBytes(p["transactionHash"]).to_0x_hex(),
-                    confirm_tx=HexBytes(c["transactionHash"]).to_0x_hex(),
-                    confirm_block=int(c["blockNumber"]),
+                    propose_tx=p.tx_hash,
+                    confirm_tx=c.tx_hash,
+                    confirm_block=c.block,
                 )
             )
-        self.progress.advance(len(self.plan.trades))
 
     # ------------------------------------------------------------------ the day
 
@@ -601,13 +592,15 @@ class _Run:
         owed: dict[int, int] = {}
         for p in self.plan.payments:
             owed[p.payer] = owed.get(p.payer, 0) + p.amount
-        cash = market.cash.contract.functions
+        gas = GAS["approve"]
         self.send(
             [
-                Tx(
+                Tx.call(
                     self.plan.member(n).account,
-                    cash.approve(netting.address, amount),
-                    GAS["approve"],
+                    market.cash.contract,
+                    "approve",
+                    (netting.address, amount),
+                    gas,
                     f"M{n:02d} approves the netting contract",
                 )
                 for n, amount in sorted(owed.items())
