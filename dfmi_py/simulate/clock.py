@@ -3,10 +3,10 @@ by waiting.
 
 On a development chain (Anvil, Hardhat) :meth:`ChainClock.advance_to` mines a block at the time
 asked (:func:`dfmi_py.node.devnet.mine_at`): a day of hourly rounds takes seconds. Elsewhere the
-clock cannot be moved: it waits in real time until the chain's time reaches the one asked (the
-configuration then uses short periods: rounds seconds apart, a cure period of seconds). The
-chain's time is its latest block's; while waiting, it is estimated from the wall clock and the
-offset between the two seen at the start, since a chain mines no block while nothing is sent.
+clock cannot be moved: it waits in real time until the chain has mined a block at or after the
+time asked (a contract reads the time of the latest block, so a wait ends with one), which needs a
+chain that produces blocks on its own (a consortium chain, an Anvil with ``--block-time``); the
+configuration then uses short periods: rounds seconds apart, a cure period of seconds.
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ from dfmi_py.node.devnet import mine_at
 
 #: Longest single sleep while waiting (the wait is cut into these).
 MAX_SLEEP_SECONDS = 1.0
+#: Pause between two looks for a new block once the time waited for has come by the wall clock.
+BLOCK_POLL_SECONDS = 0.5
+#: Seconds past the time waited for, by the wall clock, before a chain that mined no block is given up.
+NO_BLOCK_SECONDS = 60.0
 
 
 def latest_time(w3: Web3) -> int:
@@ -65,18 +69,31 @@ class ChainClock:
         self._offset = latest_time(w3) - wall()
 
     def now(self) -> int:
-        """The chain's time: its latest block's, or the wall clock's estimate when that is later
-        (``wait`` mode: no block is mined while nothing is sent)."""
-        chain = latest_time(self.w3)
-        if self.mode == "wait":
-            return max(chain, int(self._wall() + self._offset))
-        return chain
+        """The chain's time: its latest block's."""
+        return latest_time(self.w3)
 
     def advance_to(self, timestamp: int) -> int:
-        """Bring the chain's time to at least ``timestamp``; the chain's time after."""
+        """Bring the chain's time to at least ``timestamp``; the chain's time after.
+
+        Raises:
+            NodeError: waiting, no block at or after ``timestamp`` came within
+                :data:`NO_BLOCK_SECONDS` of the wall clock passing it (a chain that mines only
+                when sent a transaction: move its clock with ``clock = "devnet"``).
+        """
+        now = latest_time(self.w3)
+        if now >= timestamp:
+            return now
         if self.mode == "devnet":
-            now = latest_time(self.w3)
-            return mine_at(self.w3, timestamp) if now < timestamp else now
-        while (now := self.now()) < timestamp:
-            self._sleep(min(MAX_SLEEP_SECONDS, timestamp - now))
+            return mine_at(self.w3, timestamp)
+        give_up = None
+        while (now := latest_time(self.w3)) < timestamp:
+            early = timestamp - (self._wall() + self._offset)
+            if early <= 0:  # the time has come by the wall clock: a block should follow
+                give_up = give_up if give_up is not None else self._wall() + NO_BLOCK_SECONDS
+                if self._wall() >= give_up:
+                    raise NodeError(
+                        f"no block at or after {timestamp} (the latest is at {now}): this chain does not mine "
+                        'on its own; use clock = "devnet" on a development chain'
+                    )
+            self._sleep(min(MAX_SLEEP_SECONDS, early) if early > 0 else BLOCK_POLL_SECONDS)
         return now

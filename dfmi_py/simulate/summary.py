@@ -17,14 +17,28 @@ from dfmi_py.api.waterfall import Waterfall
 from dfmi_py.simulate.record import SimulationRecord
 from dfmi_py.units import format_units, from_units
 
-#: Operations shown by name in the gas line, with the words used for them.
-_GAS_WORDS = {
-    "DerivativeEngine.settleMany": "settlements",
+#: The gas line's kinds of work, by contract function (anything else is set-up).
+_GAS_KINDS = {
     "PriceOracle.submit": "price reports",
-    "DerivativeEngine.confirm": "trade confirmations",
-    "AtomicSettlement.settleBatch": "DvP settlements",
-    "NettingEngine.settle": "netting settlement",
+    "DerivativeEngine.settleMany": "settlements and margin calls",
+    "DerivativeEngine.declareDefault": "defaults and close-outs",
+    "DerivativeEngine.propose": "opening trades",
+    "DerivativeEngine.confirm": "opening trades",
 }
+_GAS_CONTRACTS = {"AtomicSettlement": "DvPs", "NettingEngine": "netting"}
+_DEPLOYMENT = frozenset({"grantRole", "renounceRole", "addSubscriber", "configureMinter", "setConfig"})
+
+
+def gas_kind(operation: str) -> str:
+    """The kind of work an operation type (``Contract.function``) is, for the gas line."""
+    if operation.startswith("deploy "):
+        return "deployment"
+    contract, _, function = operation.partition(".")
+    if operation in _GAS_KINDS:
+        return _GAS_KINDS[operation]
+    if contract in _GAS_CONTRACTS:
+        return _GAS_CONTRACTS[contract]
+    return "deployment" if function in _DEPLOYMENT else "set-up (gas money, onboarding, cash, approvals, the fund)"
 
 
 @dataclass(frozen=True)
@@ -121,7 +135,7 @@ def summarize(market: Market, record: SimulationRecord) -> Summary:
         excluded = tuple(record.name_of(a) for a in record.netting.excluded)
     gas_by_kind: Counter[str] = Counter()
     for action in record.actions:
-        gas_by_kind[_GAS_WORDS.get(action.operation, "other")] += action.gas_used
+        gas_by_kind[gas_kind(action.operation)] += action.gas_used
     return Summary(
         waterfalls=waterfalls,
         defaulters=defaulters,
