@@ -133,6 +133,7 @@ def simulate(
     folder = config.out
     folder.mkdir(parents=True, exist_ok=True)
     manifest_dir = options.deployments_dir or folder / "deployments"
+    (folder / SERVICES_LOG).unlink(missing_ok=True)  # this run's lines only
     with simulation_chain(rpc_url or options.rpc_url, config) as (chain, local):
         clock = ChainClock(chain.w3, config.clock)
         with json_logging("INFO", log_file=folder / SERVICES_LOG):

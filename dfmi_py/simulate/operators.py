@@ -13,7 +13,8 @@ close-outs the keeper's.
 
 :meth:`Operators.post_round` steps the feeders one after the other, each on the latest block (as
 processes polling one node would, each seeing the blocks the others mined), until every market's
-open round moved on; the feeders after that would find nothing to do. :meth:`Operators.keep` is
+open round moved on; the feeders after that would find nothing to do. The first feeder rotates
+from round to round, so every reporter takes part over a day. :meth:`Operators.keep` is
 one keeper step on the latest block.
 
 Feeder settings: report on any move of at least one basis point (``deviation_bps = 1``) or when
@@ -162,8 +163,10 @@ class Operators:
         block = self.chain.w3.eth.get_block("latest")
         return Head(int(block["number"]), "0x" + bytes(block["hash"]).hex(), int(block["timestamp"]))
 
-    def post_round(self) -> tuple[list[RoundMade], list[TxResult]]:
-        """Step the feeders until every market's open round moved on (see the module's text).
+    def post_round(self, first: int = 0) -> tuple[list[RoundMade], list[TxResult]]:
+        """Step the feeders until every market's open round moved on (see the module's text),
+        starting with feeder ``first`` (modulo their number: the run rotates it, so every
+        reporter takes part over a day).
 
         Returns:
             Per market what was made (in the deployment's order), and every report's result.
@@ -171,7 +174,8 @@ class Operators:
         oracles = {name: u.oracle for name, u in self.market.markets.items()}
         before = {name: oracle.open_round() for name, oracle in oracles.items()}
         results: list[TxResult] = []
-        for feeder in self.feeders:
+        start = first % len(self.feeders)
+        for feeder in self.feeders[start:] + self.feeders[:start]:
             feeder.step(self.head())
             results += feeder.last_results
             if all(oracle.open_round() > before[name] for name, oracle in oracles.items()):

@@ -415,7 +415,7 @@ class _Run:
             first = self.book.next_block
             if round_number > 0:
                 self.clock.advance_to(due)
-            made, reports = operators.post_round()
+            made, reports = operators.post_round(round_number)
             self.note_reports(reports)
             for item in made:
                 self.oracle_rounds.append(
