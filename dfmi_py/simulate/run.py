@@ -182,7 +182,6 @@ class _Run:
         self.plan = make_plan(config)
         self.first_block = int(chain.w3.eth.block_number) + 1
         self.timings: dict[str, float] = {}
-        self.accounts = {m.address: m.account for m in self.plan.members}
         self.trades: list[TradeRecord] = []
         self.oracle_rounds: list[OracleRecord] = []
         self.rounds: list[RoundRecord] = []
@@ -438,7 +437,7 @@ class _Run:
             outcome = "" if result.status is TxStatus.MINED else f" ({result.status.value}: {result.error})"
             self.book.note(
                 result.tx_hash,
-                f"{result.request.market} report {fields['answer']} for round {fields['round']}{outcome}",
+                f"{result.request.market} report {fields['answer']} in oracle round {fields['round']}{outcome}",
             )
 
     def keep(self, results: Sequence[TxResult], round_number: int) -> None:
