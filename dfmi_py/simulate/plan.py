@@ -35,13 +35,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
+from dfmi_py.errors import ConfigError
 from dfmi_py.risk.forward import position_value, value_scale, variation_margin
 from dfmi_py.risk.fund import (
     FundSizing,
@@ -54,7 +54,7 @@ from dfmi_py.risk.fund import (
 from dfmi_py.risk.historical import HistoricalModel, Measure, PricePoint, Side, historical_im
 from dfmi_py.risk.schedule import schedule_im
 from dfmi_py.simulate.config import CASH_DECIMALS, MarketSettings, SimulationConfig
-from dfmi_py.units import to_units
+from dfmi_py.units import from_units, to_units
 
 #: Seconds in the year the drift and the volatility are quoted per (as the feeder's GBM source).
 YEAR_SECONDS = 365 * 86_400
@@ -424,9 +424,32 @@ def plan_payments(config: SimulationConfig) -> list[PaymentPlan]:
 # ---------------------------------------------------------------------- the whole plan
 
 
+def check_bounds(config: SimulationConfig, markets: Sequence[MarketPlan]) -> None:
+    """Refuse a day whose path leaves a market's oracle bounds (the feeders would refuse the price
+    and the market would stop making rounds).
+
+    Raises:
+        ConfigError: naming the market's key, the round and the price.
+    """
+    for index, (settings, plan) in enumerate(zip(config.markets, markets, strict=True)):
+        params = settings.underlying_params()
+        for round_number, price in enumerate(plan.path):
+            if not params.min_answer <= price <= params.max_answer:
+                shown = from_units(price, plan.decimals)
+                raise ConfigError(
+                    f"markets[{index}]: the path leaves min_price..max_price in round {round_number} (price {shown}): "
+                    "widen the bounds, or lower the volatility or the shock"
+                )
+
+
 def make_plan(config: SimulationConfig) -> Plan:
-    """Everything the seed decides (see the module's text)."""
+    """Everything the seed decides (see the module's text).
+
+    Raises:
+        ConfigError: the day's path leaves a market's oracle bounds (:func:`check_bounds`).
+    """
     markets = [market_prices(config, i, m) for i, m in enumerate(config.markets)]
+    check_bounds(config, markets)
     trades = plan_trades(config, markets)
     scenarios = stress_scenarios(config, markets)
     opening = {m.name: m.path[0] for m in markets}
@@ -446,8 +469,3 @@ def make_plan(config: SimulationConfig) -> Plan:
         dvps=tuple(plan_dvps(config, defaulter)),
         payments=tuple(plan_payments(config)),
     )
-
-
-def describe_scenario(scenario: StressScenario) -> dict[str, Any]:
-    """A scenario as plain data (name and shocked prices by market)."""
-    return {"name": scenario.name, "prices": dict(scenario.prices)}

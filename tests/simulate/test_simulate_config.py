@@ -217,3 +217,12 @@ def test_a_member_lei_has_valid_iso_17442_check_digits() -> None:
         assert len(lei) == 20
         assert lei.isalnum()
         assert int("".join(str(int(c, 36)) for c in lei)) % 97 == 1
+
+
+def test_a_path_that_leaves_the_oracle_bounds_is_refused_before_anything_is_sent() -> None:
+    market = {"name": "A", "description": "a", "s0": "100", "min_price": "95", "max_price": "105"}
+    config = load_simulation_config(
+        None, {"margin.history_rounds": 50, "markets": [market], "shock.market": "A", "shock.size_bps": -1_000}
+    )
+    with pytest.raises(ConfigError, match=r"markets\[0\]: the path leaves min_price\.\.max_price in round 11"):
+        make_plan(config)
