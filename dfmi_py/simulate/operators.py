@@ -25,6 +25,7 @@ stress shock must pass).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,11 +77,16 @@ def reporter_account(address: str) -> LocalAccount:
         ConfigError: ``address`` is no development account (a deployment whose reporters' keys
             the run does not hold).
     """
-    for index in range(DEV_ACCOUNT_COUNT):
-        account = dev_account(index)
-        if account.address == address:
-            return account
+    account = _dev_accounts().get(address)
+    if account is not None:
+        return account
     raise ConfigError(f"reporter {address} is not a development account: the simulation signs with devnet keys")
+
+
+@functools.cache
+def _dev_accounts() -> dict[str, LocalAccount]:
+    """Every development account by address (each is derived from the mnemonic: a few ms)."""
+    return {account.address: account for account in map(dev_account, range(DEV_ACCOUNT_COUNT))}
 
 
 @dataclass(frozen=True)
