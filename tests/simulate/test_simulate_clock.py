@@ -15,6 +15,9 @@ from dfmi_py.simulate.clock import NO_BLOCK_SECONDS, ChainClock, latest_time
 
 GENESIS = 1_767_225_600
 
+#: One worker runs the module (its Anvil is started once, in a module fixture).
+pytestmark = pytest.mark.xdist_group("simulate-clock")
+
 
 @pytest.fixture(scope="module")
 def w3() -> Iterator[Web3]:

@@ -96,6 +96,9 @@ asset_class = "fx"
 """
 ZERO = "0x0000000000000000000000000000000000000000"
 
+#: One worker runs the module (its day is set up once, in a module fixture).
+pytestmark = pytest.mark.xdist_group("simulate-run")
+
 
 @dataclass
 class Run:
