@@ -32,6 +32,7 @@ from dfmi_py.node.devnet import fix_block_interval
 from dfmi_py.services.logs import json_logging
 from dfmi_py.simulate.clock import ChainClock
 from dfmi_py.simulate.config import SimulationConfig, load_simulation_config, overrides_from_flags
+from dfmi_py.simulate.raw import SerialProvider
 from dfmi_py.simulate.record import RECORD_FILE
 from dfmi_py.simulate.run import run_simulation
 from dfmi_py.simulate.summary import describe, summarize
@@ -72,8 +73,9 @@ class BarProgress:
 @contextlib.contextmanager
 def simulation_chain(rpc_url: str | None, config: SimulationConfig) -> Iterator[tuple[Chain, bool]]:
     """The chain at ``rpc_url``, or a local Anvil started (and stopped) for the block: genesis at
-    ``config.start_time``, every block one second after the previous one. Yields the chain and
-    whether it is the local one."""
+    ``config.start_time``, every block one second after the previous one, one transaction per
+    block (:class:`~dfmi_py.simulate.raw.SerialProvider`). Yields the chain and whether it is the
+    local one."""
     if rpc_url:
         yield Chain.connect(rpc_url), False
         return
@@ -81,7 +83,8 @@ def simulation_chain(rpc_url: str | None, config: SimulationConfig) -> Iterator[
         click.echo(f"started a local Anvil at {node.rpc_url} (pid {node.pid})", err=True)
         session = requests.Session()
         session.trust_env = False  # no proxy lookup per request: thousands go to a local node
-        provider = Web3.HTTPProvider(
+        # Each transaction mined before the next is sent: the run repeats block for block.
+        provider = SerialProvider(
             node.rpc_url, session=session, cache_allowed_requests=True, cacheable_requests={"eth_chainId"}
         )
         chain = Chain(Web3(provider))

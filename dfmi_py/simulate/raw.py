@@ -7,6 +7,13 @@ than the node takes to answer. These helpers talk to the provider directly (stan
 only) and parse just the fields the run uses: :func:`rpc_batch` (one HTTP request for many
 calls), :class:`Receipt` and :class:`RawLog` (hex parsed once), :func:`wait_receipts`, and
 :func:`call_data` (a contract call's calldata from the ABI with eth_abi alone).
+
+:class:`SerialProvider` is the transport to the Anvil a simulation starts: it returns from
+``eth_sendRawTransaction`` only once the transaction is mined. Anvil's automine mines each
+transaction on arrival, but two that arrive together (a keeper's batches sent back to back, a
+feeder's reports) now and then share a block, at random; with one transaction mined before the
+next is even sent, every one gets its own block and a run repeats block for block, whatever the
+machine's load.
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ from typing import Any, cast
 from eth_abi.abi import encode as abi_encode
 from eth_typing import ABIFunction
 from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.contract import Contract
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, RPCResponse
 
 from dfmi_py.errors import ChainConnectionError, InputError, TransactionError
 
@@ -175,3 +182,29 @@ def call_data(contract: Contract, function: str, *args: Any) -> bytes:
         _encoders[key] = encoder
     selector, types = encoder
     return selector + abi_encode(types, list(args))
+
+
+class SerialProvider(HTTPProvider):
+    """An HTTP provider whose ``eth_sendRawTransaction`` returns once the transaction is mined (see
+    the module's text), for a development node that mines on arrival. A transaction still not
+    mined after ``mined_timeout`` seconds is left to the caller's own wait."""
+
+    def __init__(self, *args: Any, mined_timeout: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mined_timeout = mined_timeout
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        """The request; for a transaction sent, once it is mined."""
+        response = super().make_request(method, params)
+        if method == "eth_sendRawTransaction" and response.get("result"):
+            self._until_mined(str(response["result"]))
+        return response
+
+    def _until_mined(self, tx_hash: str) -> None:
+        deadline = time.monotonic() + self.mined_timeout
+        pause = 0.0005
+        while time.monotonic() < deadline:
+            if super().make_request(RPCEndpoint("eth_getTransactionReceipt"), [tx_hash]).get("result") is not None:
+                return
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
