@@ -7,9 +7,10 @@ sender's nonces from the chain's counter (:meth:`dfmi_py.chain.Chain.next_nonce`
 toolkit's own later transactions follow on), signs every transaction with the current fees and a
 fixed gas limit, sends them one after the other, and only then collects the receipts in batches,
 as ``bench/keeper_latency.py`` and the services' sender do. Transactions are sent one request at
-a time in the order given, so a node that mines each on arrival (Anvil, Hardhat) mines them in
-that order: the run repeats block for block. (A JSON-RPC batch of sends would be faster, but
-Anvil then mines them in an order of its own.)
+a time in the order given (a JSON-RPC batch of sends would be faster, but Anvil then takes them
+in an order of its own). On the Anvil a simulation starts (:class:`~dfmi_py.simulate.raw.SerialProvider`)
+automine is off meanwhile and a block is mined every 15M gas of gas limits, as keeper_latency
+does: the blocks hold the transactions in the order sent, and the run repeats block for block.
 
 The transactions of one call must not depend on each other's effects, except a sender's own in
 order (its nonces run in the order given). Nothing is checked before sending (no ``eth_call``,
@@ -19,6 +20,7 @@ custom error, recovered by replaying it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +30,7 @@ from web3.contract import Contract
 
 from dfmi_py.chain.client import Chain
 from dfmi_py.errors import TransactionError
-from dfmi_py.simulate.raw import Receipt, call_data, rpc, wait_receipts
+from dfmi_py.simulate.raw import Receipt, SerialProvider, call_data, rpc, wait_receipts
 
 #: Gas limits of the set-up operations: the measured cost (the simulation's gas table) with room
 #: for cold accounts. Unused gas is not paid for.
@@ -92,27 +94,17 @@ def send_many(chain: Chain, txs: Sequence[Tx], *, sent: Callable[[str, str], Non
     chain_id = chain.chain_id
     next_nonce = {address: chain.next_nonce(address, count) for address, count in counts.items()}
     hashes: list[str] = []
+    provider = chain.w3.provider
+    gathering = provider.blocks() if isinstance(provider, SerialProvider) else contextlib.nullcontext(None)
     try:
-        for tx in txs:
-            address = tx.sender.address
-            params: dict[str, Any] = {
-                "to": tx.to,
-                "data": tx.data,
-                "gas": tx.gas,
-                "nonce": next_nonce[address],
-                "chainId": chain_id,
-                "value": tx.value,
-                **fees,
-            }
-            raw = "0x" + bytes(tx.sender.sign_transaction(params).raw_transaction).hex()
-            try:
-                tx_hash = str(rpc(chain.w3, "eth_sendRawTransaction", [raw])).lower()
-            except TransactionError as exc:
-                raise TransactionError(f"{tx.note}: the node refused the transaction: {exc}") from None
-            next_nonce[address] += 1
-            hashes.append(tx_hash)
-            if sent is not None:
-                sent(tx_hash, tx.note)
+        with gathering as before_send:
+            for tx in txs:
+                if before_send is not None:
+                    before_send(tx.gas)
+                hashes.append(_send(chain, tx, next_nonce, fees, chain_id))
+                next_nonce[tx.sender.address] += 1
+                if sent is not None:
+                    sent(hashes[-1], tx.note)
         receipts = wait_receipts(chain.w3, hashes)
     finally:
         for owner, count in counts.items():
@@ -122,3 +114,25 @@ def send_many(chain: Chain, txs: Sequence[Tx], *, sent: Callable[[str, str], Non
         if receipt.status != 1:
             raise chain.revert_error(chain.w3.eth.get_transaction_receipt(receipt.tx_hash), tx.note)  # type: ignore[arg-type]
     return receipts
+
+
+def _send(chain: Chain, tx: Tx, next_nonce: dict[str, int], fees: Any, chain_id: int) -> str:
+    """Sign and send ``tx`` with its sender's next nonce; its hash.
+
+    Raises:
+        TransactionError: the node refused it.
+    """
+    params: dict[str, Any] = {
+        "to": tx.to,
+        "data": tx.data,
+        "gas": tx.gas,
+        "nonce": next_nonce[tx.sender.address],
+        "chainId": chain_id,
+        "value": tx.value,
+        **fees,
+    }
+    raw = "0x" + bytes(tx.sender.sign_transaction(params).raw_transaction).hex()
+    try:
+        return str(rpc(chain.w3, "eth_sendRawTransaction", [raw])).lower()
+    except TransactionError as exc:
+        raise TransactionError(f"{tx.note}: the node refused the transaction: {exc}") from None

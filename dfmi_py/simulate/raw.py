@@ -13,13 +13,15 @@ calls), :class:`Receipt` and :class:`RawLog` (hex parsed once), :func:`wait_rece
 transaction on arrival, but two that arrive together (a keeper's batches sent back to back, a
 feeder's reports) now and then share a block, at random; with one transaction mined before the
 next is even sent, every one gets its own block and a run repeats block for block, whatever the
-machine's load.
+machine's load. A set-up batch is gathered into blocks instead (:meth:`SerialProvider.blocks`):
+automine off, a block mined every so much gas, in the order sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -36,6 +38,8 @@ from dfmi_py.errors import ChainConnectionError, InputError, TransactionError
 BATCH = 200
 #: Seconds :func:`wait_receipts` waits for every receipt.
 RECEIPT_TIMEOUT_SECONDS = 120.0
+#: Gas limits a gathered block holds (:meth:`SerialProvider.blocks`): half a 30M block.
+GATHER_BLOCK_GAS = 15_000_000
 
 _encoders: dict[tuple[str, str], tuple[bytes, list[str]]] = {}
 
@@ -186,19 +190,56 @@ def call_data(contract: Contract, function: str, *args: Any) -> bytes:
 
 class SerialProvider(HTTPProvider):
     """An HTTP provider whose ``eth_sendRawTransaction`` returns once the transaction is mined (see
-    the module's text), for a development node that mines on arrival. A transaction still not
-    mined after ``mined_timeout`` seconds is left to the caller's own wait."""
+    the module's text), for a development node that mines on arrival (Anvil). A transaction still
+    not mined after ``mined_timeout`` seconds is left to the caller's own wait.
+
+    :meth:`blocks` gathers many transactions into blocks instead: the set-up's batches."""
 
     def __init__(self, *args: Any, mined_timeout: float = 10.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.mined_timeout = mined_timeout
+        self._gathering = False
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        """The request; for a transaction sent, once it is mined."""
+        """The request; for a transaction sent, once it is mined (unless gathering blocks)."""
         response = super().make_request(method, params)
-        if method == "eth_sendRawTransaction" and response.get("result"):
+        if method == "eth_sendRawTransaction" and response.get("result") and not self._gathering:
             self._until_mined(str(response["result"]))
         return response
+
+    @contextlib.contextmanager
+    def blocks(self, block_gas: int = GATHER_BLOCK_GAS) -> Iterator[Callable[[int], None]]:
+        """Automine off for the block: transactions sent return at once, and the function yielded,
+        called with each transaction's gas limit before it is sent, mines a block whenever that
+        transaction would take the block's gas limits past ``block_gas`` (half a 30M block, so the
+        base fee does not climb). On the way out the rest are mined and automine is back on.
+        Blocks hold the transactions in the order sent: the node orders equal fees by arrival."""
+        self._call("evm_setAutomine", [False])
+        self._gathering = True
+        gathered = 0
+
+        def before_send(gas: int) -> None:
+            nonlocal gathered
+            if gathered and gathered + gas > block_gas:
+                self._call("evm_mine", [])
+                gathered = 0
+            gathered += gas
+
+        try:
+            yield before_send
+        finally:
+            self._gathering = False
+            try:
+                while hex_int(self._call("txpool_status", []).get("pending")) > 0:
+                    self._call("evm_mine", [])
+            finally:
+                self._call("evm_setAutomine", [True])
+
+    def _call(self, method: str, params: list[Any]) -> Any:
+        response = super().make_request(RPCEndpoint(method), params)
+        if "error" in response:
+            raise TransactionError(f"{method}: {response['error']}")
+        return response.get("result")
 
     def _until_mined(self, tx_hash: str) -> None:
         deadline = time.monotonic() + self.mined_timeout
