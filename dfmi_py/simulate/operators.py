@@ -46,6 +46,7 @@ from dfmi_py.services.logs import service_logger
 from dfmi_py.services.metrics import ServiceMetrics
 from dfmi_py.services.runtime import Head
 from dfmi_py.services.sender import TxResult, TxSender, TxStatus
+from dfmi_py.simulate.raw import call_data, hex_int, rpc_batch
 
 #: The feeders' report threshold and jump limit (see the module's text).
 DEVIATION_BPS = 1
@@ -178,23 +179,33 @@ class Operators:
             Per market what was made (in the deployment's order), and every report's result.
         """
         oracles = {name: u.oracle for name, u in self.market.markets.items()}
-        before = {name: oracle.open_round() for name, oracle in oracles.items()}
+        before = self.open_rounds()
         results: list[TxResult] = []
         start = first % len(self.feeders)
         for feeder in self.feeders[start:] + self.feeders[:start]:
             feeder.step(self.head())
             results += feeder.last_results
-            if all(oracle.open_round() > before[name] for name, oracle in oracles.items()):
+            if all(now > before[name] for name, now in self.open_rounds().items()):
                 break
+        after = self.open_rounds()
         made = []
         for name, oracle in oracles.items():
             reports = sum(1 for r in results if r.request.market == name and r.status is TxStatus.MINED)
-            if oracle.open_round() > before[name]:
+            if after[name] > before[name]:
                 final = oracle.round(before[name])
                 made.append(RoundMade(name, final.round_id, final.answer, final.updated_at, reports))
             else:
                 made.append(RoundMade(name, None, None, None, reports))
         return made, results
+
+    def open_rounds(self) -> dict[str, int]:
+        """Every oracle's open round, in one JSON-RPC batch of ``eth_call``."""
+        oracles = {name: u.oracle.contract for name, u in self.market.markets.items()}
+        calls = [
+            ("eth_call", [{"to": contract.address, "data": "0x" + call_data(contract, "openRound").hex()}, "latest"])
+            for contract in oracles.values()
+        ]
+        return {name: hex_int(answer) for name, answer in zip(oracles, rpc_batch(self.chain.w3, calls), strict=True)}
 
     def keep(self) -> list[TxResult]:
         """One keeper step on the latest block; what its transactions did."""
