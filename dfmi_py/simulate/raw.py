@@ -99,10 +99,6 @@ class RawLog:
     topics: tuple[bytes, ...]
     data: bytes
 
-    def as_web3(self) -> dict[str, Any]:
-        """The log as :class:`~dfmi_py.chain.events.EventLog` reads it."""
-        return {"address": self.address, "topics": list(self.topics), "data": self.data}
-
 
 @dataclass(frozen=True)
 class Receipt:

@@ -265,6 +265,21 @@ def test_the_record_figures_equal_the_chains(run: Run) -> None:
     assert market.netting.compression(netting.round_id) == compression(kept)
 
 
+def test_the_record_places_chain_events_in_their_round_and_market(run: Run) -> None:
+    market, record = run.market, run.record
+    for action in record.actions:
+        assert record.round_of_block(action.block) == action.round
+    for name, underlying in market.markets.items():
+        assert (record.market(name).engine, record.market(name).oracle) == (
+            underlying.derivatives.address,
+            underlying.oracle.address,
+        )
+        settled = [e for e in underlying.derivatives.events() if e.name == "VariationMarginSettled"]
+        rounds = {o.oracle_round: o.round for o in record.oracle_rounds if o.market == name}
+        for event in settled:  # each settlement in the day's round that made its oracle round
+            assert record.round_of_block(event.block) == rounds[event.args["roundId"]]
+
+
 def test_the_record_reads_back_from_its_file(run: Run) -> None:
     assert SimulationRecord.load(run.out) == run.record
     assert SimulationRecord.load(run.out / RECORD_FILE).gas_by_operation() == run.record.gas_by_operation()
