@@ -29,6 +29,7 @@ from dfmi_py.cli.net import net
 from dfmi_py.cli.oracle import oracle
 from dfmi_py.cli.risk import risk
 from dfmi_py.cli.security import security
+from dfmi_py.cli.simulate import simulate
 from dfmi_py.cli.suite import demo, deploy, node, status
 from dfmi_py.cli.trade import trade
 
@@ -55,7 +56,7 @@ def cli(ctx: click.Context, rpc_url: str | None, deployments_dir: Path | None, v
 for _command in (node, deploy, status, demo, advance, compliance, cash, dvp, fund, net):
     cli.add_command(_command)
 cli.add_command(accounts)
-for _command in (trade, oracle, security, risk, feed, keeper):
+for _command in (trade, oracle, security, risk, feed, keeper, simulate):
     cli.add_command(_command)
 
 

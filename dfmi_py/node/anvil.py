@@ -59,6 +59,8 @@ class AnvilNode(NodeProcess):
         block_time: Seconds between blocks; ``None`` mines one block per transaction.
         keep_states: Recent states kept in memory (older ones are dropped, none go to disk).
         executable: Anvil binary; found with :func:`find_anvil` when ``None``.
+        timestamp: Time of the genesis block (Unix seconds); the start time when ``None``. A fixed
+            genesis gives the same genesis hash on every start.
     """
 
     kind = "anvil"
@@ -73,12 +75,14 @@ class AnvilNode(NodeProcess):
         block_time: float | None = None,
         keep_states: int = 128,
         executable: Path | None = None,
+        timestamp: int | None = None,
     ) -> None:
         super().__init__(port, host=host, chain_id=chain_id)
         self.accounts = accounts
         self.block_time = block_time
         self.keep_states = keep_states
         self.executable = executable
+        self.timestamp = timestamp
 
     def command(self) -> list[str]:
         """The command line that :meth:`start` runs."""
@@ -94,4 +98,6 @@ class AnvilNode(NodeProcess):
         ]  # fmt: skip
         if self.block_time is not None:
             cmd += ["--block-time", str(self.block_time)]
+        if self.timestamp is not None:
+            cmd += ["--timestamp", str(self.timestamp)]
         return cmd

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from web3 import Web3
 
 from dfmi_py.errors import NodeError
@@ -18,3 +20,34 @@ def advance_time(w3: Web3, seconds: int) -> int:
         raise NodeError(f"this chain cannot move its clock (evm_increaseTime: {response['error']}): use a devnet")
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     return int(w3.eth.get_block("latest")["timestamp"])
+
+
+def mine_at(w3: Web3, timestamp: int) -> int:
+    """Mine a block at ``timestamp`` (after the latest block's time); returns the new block's time.
+
+    Unlike :func:`advance_time` this also works on an Anvil whose blocks follow a fixed interval
+    (:func:`fix_block_interval`), where ``evm_increaseTime`` has no effect.
+
+    Raises:
+        NodeError: when the node does not offer ``evm_setNextBlockTimestamp`` (not a development chain).
+    """
+    _devnet_call(w3, "evm_setNextBlockTimestamp", [timestamp])
+    _devnet_call(w3, "evm_mine", [])
+    return int(w3.eth.get_block("latest")["timestamp"])
+
+
+def fix_block_interval(w3: Web3, seconds: int) -> None:
+    """Give every new block the previous block's time plus ``seconds`` (Anvil), whatever the wall
+    clock says: the chain's times, and so its base fees and hashes, repeat from one run to the next.
+
+    Raises:
+        NodeError: when the node does not offer ``anvil_setBlockTimestampInterval``.
+    """
+    _devnet_call(w3, "anvil_setBlockTimestampInterval", [seconds])
+
+
+def _devnet_call(w3: Web3, method: str, params: list[Any]) -> Any:
+    response = w3.provider.make_request(method, params)  # type: ignore[arg-type]
+    if "error" in response:
+        raise NodeError(f"this chain cannot move its clock ({method}: {response['error']}): use a devnet")
+    return response.get("result")

@@ -112,6 +112,8 @@ class FeederService:
         self.previous: dict[str, AcceptedQuote | None] = {feed.market: None for feed in self.feeds}
         self.feed_status: dict[str, FeedStatus] = {feed.market: FeedStatus() for feed in self.feeds}
         self.last_block: int | None = None
+        #: What became of the reports the last :meth:`step` sent, in the order of its feeds.
+        self.last_results: list[TxResult] = []
 
     def sync(self) -> None:
         """Start over from the chain: the sender re-reads its nonce; the oracles are read every block."""
@@ -159,7 +161,8 @@ class FeederService:
             for feed, _, decision in decided
             if decision.report is not None
         ]
-        results = iter(self.sender.send_all(requests) if requests else [])
+        self.last_results = self.sender.send_all(requests) if requests else []
+        results = iter(self.last_results)
         for feed, snapshot, decision in decided:
             result = next(results) if decision.report is not None else None
             self._record(feed.market, snapshot, decision, result)
