@@ -11,7 +11,7 @@ request per chunk, in chain order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -37,6 +37,8 @@ class EventSpec:
     #: (a static tuple's fields as ``tuple.field``). Reading a word costs a microsecond where a
     #: full eth_abi decode costs a hundred or more: the keeper reads tens of thousands at a sync.
     ints: Mapping[str, tuple[bool, int, bool]]
+    #: Address, ``bool`` and ``bytesN`` fields read the same way: ``name -> (in topics, index, type)``.
+    words: Mapping[str, tuple[bool, int, str]] = field(default_factory=dict)
 
 
 def event_specs(contract: Contract, names: Iterable[str]) -> dict[bytes, EventSpec]:
@@ -51,53 +53,72 @@ def event_specs(contract: Contract, names: Iterable[str]) -> dict[bytes, EventSp
             tuple(i["name"] for i in inputs if not i["indexed"]),
             tuple(_abi_type(i) for i in inputs if not i["indexed"]),
             tuple(i["name"] for i in inputs if i["type"] == "address"),
-            _int_words(inputs),
+            *_words(inputs),
         )
     return specs
 
 
-def _int_words(inputs: Sequence[Any]) -> dict[str, tuple[bool, int, bool]]:
-    """Where each integer field of an event sits (see :attr:`EventSpec.ints`).
+def _words(inputs: Sequence[Any]) -> tuple[dict[str, tuple[bool, int, bool]], dict[str, tuple[bool, int, str]]]:
+    """Where each integer field of an event sits (see :attr:`EventSpec.ints`), and each address,
+    ``bool`` and ``bytesN`` field (:attr:`EventSpec.words`).
 
     The ABI puts every static value in the data's head at a fixed word and a dynamic one's offset
     in one word, so positions follow from the types; a type whose size is not known here ends
-    the mapping (the fields after it are then decoded with eth_abi).
+    the mapping (the fields after it are then decoded with eth_abi). An indexed value type is its
+    topic; an indexed dynamic one (a hash of it) is not mapped.
     """
-    words: dict[str, tuple[bool, int, bool]] = {}
+    ints: dict[str, tuple[bool, int, bool]] = {}
+    others: dict[str, tuple[bool, int, str]] = {}
     topic = 1
     for item in inputs:
         if item["indexed"]:
-            if _is_int(item["type"]):
-                words[item["name"]] = (True, topic, item["type"].startswith("int"))
+            kind = str(item["type"])
+            if _is_int(kind):
+                ints[item["name"]] = (True, topic, kind.startswith("int"))
+            elif _is_word(kind):
+                others[item["name"]] = (True, topic, kind)
             topic += 1
     position = 0
     for item in (i for i in inputs if not i["indexed"]):
-        size = _static_words(item, str(item["name"]), position, words)
+        size = _static_words(item, str(item["name"]), position, ints, others)
         if size is None:
             break
         position += size
-    return words
+    return ints, others
 
 
 def _is_int(kind: str) -> bool:
     return kind.startswith(("uint", "int")) and not kind.endswith("]")
 
 
-def _static_words(item: Any, name: str, position: int, words: dict[str, tuple[bool, int, bool]]) -> int | None:
-    """Words ``item`` takes in the head (recording its integer fields), or ``None`` if unknown."""
+def _is_word(kind: str) -> bool:
+    """An address, ``bool`` or ``bytesN``: one word, read as it is."""
+    return kind in ("address", "bool") or (kind.startswith("bytes") and kind != "bytes" and not kind.endswith("]"))
+
+
+def _static_words(
+    item: Any,
+    name: str,
+    position: int,
+    ints: dict[str, tuple[bool, int, bool]],
+    others: dict[str, tuple[bool, int, str]],
+) -> int | None:
+    """Words ``item`` takes in the head (recording its integer and other one-word fields), or
+    ``None`` if unknown."""
     kind = str(item["type"])
     if kind == "tuple":
         total = 0
         for component in item["components"]:
-            size = _static_words(component, f"{name}.{component['name']}", position + total, words)
+            size = _static_words(component, f"{name}.{component['name']}", position + total, ints, others)
             if size is None:
                 return None
             total += size
         return total
     if _is_int(kind):
-        words[name] = (False, position, kind.startswith("int"))
+        ints[name] = (False, position, kind.startswith("int"))
         return 1
-    if kind in ("address", "bool") or (kind.startswith("bytes") and kind != "bytes"):
+    if _is_word(kind):
+        others[name] = (False, position, kind)
         return 1
     if kind in ("bytes", "string"):
         return 1  # the offset of the value in the tail
@@ -132,12 +153,58 @@ class EventLog:
         word = bytes(self.log["topics"][index]) if in_topics else bytes(self.log["data"])[32 * index : 32 * index + 32]
         return int.from_bytes(word, "big", signed=signed)
 
+    def address(self, field: str) -> str:
+        """The address field ``field`` (``terms.buyer`` for a tuple's field), checksummed."""
+        where = self._spec.words.get(field)
+        if where is None:
+            value: Any = self.args
+            for part in field.split("."):
+                value = value[part]
+            return str(value)
+        return _checksum(_word(self.log, where[0], where[1])[12:])
+
+    def fixed_bytes(self, field: str) -> bytes:
+        """The ``bytesN`` field ``field`` (``bytes32`` ids), as its ``N`` bytes."""
+        where = self._spec.words.get(field)
+        if where is None:
+            value: Any = self.args
+            for part in field.split("."):
+                value = value[part]
+            return bytes(value)
+        size = int(where[2][len("bytes") :])
+        return _word(self.log, where[0], where[1])[:size]
+
+    def flag(self, field: str) -> bool:
+        """The ``bool`` field ``field``."""
+        where = self._spec.words.get(field)
+        if where is None:
+            return bool(self.args[field])
+        return _word(self.log, where[0], where[1])[31] != 0
+
     @property
     def args(self) -> dict[str, Any]:
         """Every argument by name (addresses checksummed, tuples as dicts)."""
         if self._args is None:
             self._args = decode_log(self._spec, self.log)
         return self._args
+
+
+def _word(log: Any, in_topics: bool, index: int) -> bytes:
+    """Topic ``index``, or data word ``index``, of a raw log."""
+    if in_topics:
+        return bytes(log["topics"][index])
+    return bytes(log["data"])[32 * index : 32 * index + 32]
+
+
+_CHECKSUMS: dict[bytes, str] = {}
+
+
+def _checksum(raw: bytes) -> str:
+    """The checksummed spelling of a 20-byte address (kept: a reader meets the same few often)."""
+    found = _CHECKSUMS.get(raw)
+    if found is None:
+        found = _CHECKSUMS[raw] = to_checksum_address(raw)
+    return found
 
 
 def _abi_type(item: Any) -> str:
