@@ -32,9 +32,9 @@ from dfmi_py.api.market import Market
 from dfmi_py.api.settlement import Settlement
 from dfmi_py.books import views
 from dfmi_py.books.columns import VIEWS
-from dfmi_py.books.ledger import BATCH_ERRORS, Ledger, LedgerError, LedgerEvent
+from dfmi_py.books.ledger import BATCH_ERRORS, Contracts, Ledger, LedgerError, LedgerEvent
 from dfmi_py.books.replay import Replay, as_instruction, replay
-from dfmi_py.books.snapshot import BatchCaller, Constants, Contracts, Snapshot, read_constants, read_snapshot
+from dfmi_py.books.snapshot import BatchCaller, Constants, Snapshot, read_constants, read_snapshot
 from dfmi_py.chain.client import Chain
 from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS
 from dfmi_py.deploy.suite import Deployment, load_deployment, open_manifest
@@ -83,9 +83,9 @@ class Books:
             chain = source
         self.chain = chain
         self.deployment = deployment
-        self.ledger = Ledger(chain, deployment, chunk_blocks)
-        self.caller = BatchCaller(chain.w3)
         self.contracts = Contracts(deployment)
+        self.ledger = Ledger(chain, deployment, chunk_blocks, contracts=self.contracts)
+        self.caller = BatchCaller(chain.w3)
         self._given_disclosure = disclosure
         self._viewer_key = viewer_key
         self._constants: Constants | None = None

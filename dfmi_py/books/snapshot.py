@@ -16,14 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from web3 import Web3
-from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 
 from dfmi_py.api.fund import MemberStatus
-from dfmi_py.books.ledger import BATCH_ERRORS, BATCH_SIZE
+from dfmi_py.books.ledger import BATCH_ERRORS, BATCH_SIZE, Contracts
 from dfmi_py.books.replay import Replay
 from dfmi_py.chain.client import Chain
-from dfmi_py.deploy.suite import Deployment
 
 logger = logging.getLogger(__name__)
 
@@ -142,29 +140,6 @@ class BatchCaller:
                 self.stats.requests += 1
                 results.append(call.call(block_identifier=block))
         return results
-
-
-class Contracts:
-    """The deployment's contract objects, each built once (web3 validates an ABI on every build)."""
-
-    def __init__(self, deployment: Deployment) -> None:
-        self.deployment = deployment
-        self._built: dict[str, Contract] = {}
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.deployment.manifest.contracts
-
-    def __getitem__(self, key: str) -> Contract:
-        found = self._built.get(key)
-        if found is None:
-            found = self._built[key] = self.deployment.contract(key)
-        return found
-
-    def get(self, key: str) -> Contract | None:
-        """The contract ``key``, or ``None`` when the suite has none."""
-        if key not in self.deployment.manifest.contracts:
-            return None
-        return self[key]
 
 
 def read_constants(chain: Chain, contracts: Contracts, caller: BatchCaller) -> Constants:

@@ -9,7 +9,8 @@ companions). No view reads the chain.
 
 Every DataFrame's ``attrs`` carry: ``view`` (its name), ``block`` and ``time`` (the head it was
 built at), ``disclosure`` (what the reader sees of identities, one line), ``cash_symbol``,
-``cash_decimals`` and ``price_decimals`` (per market), so values can be shown in whole units.
+``cash_decimals``, ``price_decimals`` (per market) and ``token_decimals`` (per token symbol), so
+values can be shown in whole units.
 :func:`write_csv` / :func:`read_csv` round-trip a view through CSV with its dtypes.
 """
 
@@ -80,6 +81,7 @@ def _frame(rows: _Rows, snapshot: Snapshot, disclosure: Disclosure | None) -> pd
         cash_symbol=snapshot.cash.symbol,
         cash_decimals=snapshot.cash.decimals,
         price_decimals={name: m.decimals for name, m in snapshot.markets.items()},
+        token_decimals={t.symbol: t.decimals for t in (snapshot.cash, snapshot.constants.security) if t is not None},
     )
     return frame
 
