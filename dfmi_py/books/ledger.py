@@ -34,12 +34,13 @@ from __future__ import annotations
 import bisect
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eth_utils.address import to_checksum_address
+from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import BlockNotFound, Web3Exception
+from web3.exceptions import Web3Exception
 
 from dfmi_py.chain.client import Chain
 from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS, EventLog, EventSpec, event_specs, fetch_logs
@@ -227,12 +228,17 @@ class Ledger:
         self._topics = sorted({"0x" + topic.hex() for c in self._contracts.values() for topic in c.specs})
         self._cache = _Cache()
         self._by_contract: dict[str, list[LedgerEvent]] | None = None
-        self._batching = True
+        self._blocks = RpcBatcher(chain.w3, batch_size)
         #: Increases whenever the events change (a refresh that read something, or a reorganisation).
         self.version = 0
-        self.stats = LedgerStats()
+        self._stats = LedgerStats()
 
     # ------------------------------------------------------------------ reading
+
+    @property
+    def stats(self) -> LedgerStats:
+        """What the ledger asked the node so far."""
+        return replace(self._stats, block_requests=self._blocks.requests, blocks_read=self._blocks.calls)
 
     @property
     def head(self) -> int | None:
@@ -328,7 +334,7 @@ class Ledger:
                 from_block = last_number + 1
             else:
                 fork = self._fork_point(head.number)
-                self.stats.reorgs += 1
+                self._stats.reorgs += 1
                 if fork is None:
                     logger.warning("reorg deeper than the cache: reading every event again")
                     keep, checkpoints = 0, 0
@@ -338,7 +344,7 @@ class Ledger:
                     checkpoints = bisect.bisect_right(cache.checkpoints, (fork, "\uffff"))
                     from_block = fork + 1
         if from_block == self.start_block:
-            self.stats.full_reads += 1
+            self._stats.full_reads += 1
         new_events, new_checkpoints = self._read(from_block, head)
         # Commit only once everything was read: a failure above leaves the cache as it was.
         changed = keep != len(cache.events) or bool(new_events)
@@ -356,7 +362,7 @@ class Ledger:
         """The events of blocks ``from_block`` to the head, and the pairs to record."""
         raw: list[Any] = []
         for chunk in fetch_logs(self.w3, self._addresses, self._topics, from_block, head.number, self.chunk_blocks):
-            self.stats.log_requests += 1
+            self._stats.log_requests += 1
             raw.extend(chunk)
         numbers = sorted({int(log["blockNumber"]) for log in raw})
         headers = self._headers(numbers)
@@ -391,7 +397,7 @@ class Ledger:
                     EventLog(spec, log),
                 )
             )
-        self.stats.events += len(events)
+        self._stats.events += len(events)
         pairs = [(n, headers[n].hash) for n in numbers if n != head.number]
         pairs.append((head.number, head.hash))
         return events, pairs
@@ -411,55 +417,73 @@ class Ledger:
         return {n: h.hash for n, h in self._headers(numbers, missing_ok=True).items()}
 
     def _header(self, block: int | str) -> _Header:
-        self.stats.block_requests += 1
-        self.stats.blocks_read += 1
-        return _to_header(self.w3.eth.get_block(block))  # type: ignore[arg-type]
+        (found,) = self._blocks.run("eth_getBlockByNumber", [[block if isinstance(block, str) else hex(block), False]])
+        if found is None:
+            raise _ChainMoved
+        return _to_header(found)
 
     def _headers(self, numbers: Sequence[int], *, missing_ok: bool = False) -> dict[int, _Header]:
         """The headers of ``numbers``, in JSON-RPC batches (one by one if the node refuses batches)."""
+        blocks = self._blocks.run("eth_getBlockByNumber", [[hex(n), False] for n in numbers])
         found: dict[int, _Header] = {}
-        for start in range(0, len(numbers), self.batch_size):
-            part = numbers[start : start + self.batch_size]
-            blocks = self._batch_blocks(part, missing_ok)
-            for number, block in zip(part, blocks, strict=True):
-                if block is None:
-                    if missing_ok:
-                        continue
-                    raise _ChainMoved  # a block with events is gone: the chain got shorter meanwhile
-                found[number] = _to_header(block)
+        for number, block in zip(numbers, blocks, strict=True):
+            if block is None:
+                if missing_ok:
+                    continue
+                raise _ChainMoved  # a block with events is gone: the chain got shorter meanwhile
+            found[number] = _to_header(block)
         return found
 
-    def _batch_blocks(self, numbers: Sequence[int], missing_ok: bool) -> list[Any]:
-        self.stats.blocks_read += len(numbers)
-        if self._batching and len(numbers) > 1:
-            try:
-                with self.w3.batch_requests() as batch:
-                    for number in numbers:
-                        batch.add(self.w3.eth.get_block(number))
-                    self.stats.block_requests += 1
-                    return list(batch.execute())
-            except BATCH_ERRORS as exc:  # a node without batch support answers in many ways
-                if _missing_block(exc):
-                    if missing_ok:
-                        return [self._one_block(n) for n in numbers]
-                    raise _ChainMoved from exc
-                logger.warning("the node refused a batch request (%s): reading blocks one by one", exc)
-                self._batching = False
-        return [self._one_block(n) for n in numbers]
 
-    def _one_block(self, number: int) -> Any:
-        self.stats.block_requests += 1
-        try:
-            return self.w3.eth.get_block(number)
-        except Exception as exc:
-            if _missing_block(exc):
-                return None
-            raise
+class RpcBatcher:
+    """Sends one JSON-RPC method with many parameter lists in batch requests, raw (web3's result
+    formatting costs more than the node's answer here); one request each if the node refuses
+    batches.
+
+    Attributes:
+        requests: Round trips made (a batch counts once); calls: calls made.
+    """
+
+    def __init__(self, w3: Web3, batch_size: int = BATCH_SIZE) -> None:
+        self.w3 = w3
+        self.batch_size = batch_size
+        self.batching = True
+        self.requests = 0
+        self.calls = 0
+
+    def run(self, method: str, params: Sequence[list[Any]]) -> list[Any]:
+        """Each call's ``result``, in order.
+
+        Raises:
+            LedgerError: the node answered a call with an error.
+        """
+        provider: Any = self.w3.provider
+        results: list[Any] = []
+        for start in range(0, len(params), self.batch_size):
+            part = params[start : start + self.batch_size]
+            self.calls += len(part)
+            if self.batching and len(part) > 1:
+                try:
+                    answers = provider.make_batch_request([(method, p) for p in part])
+                except BATCH_ERRORS as exc:  # a node without batch support answers in many ways
+                    answers = exc
+                self.requests += 1
+                if isinstance(answers, list) and len(answers) == len(part):
+                    results.extend(_result(method, answer) for answer in answers)
+                    continue
+                logger.warning("the node refused a batch request (%s): sending one call at a time", answers)
+                self.batching = False
+            for p in part:
+                self.requests += 1
+                results.append(_result(method, provider.make_request(method, p)))
+        return results
 
 
-def _missing_block(exc: BaseException) -> bool:
-    return isinstance(exc, BlockNotFound)
+def _result(method: str, answer: Any) -> Any:
+    if "error" in answer:
+        raise LedgerError(f"{method} failed: {answer['error'].get('message', answer['error'])}")
+    return answer.get("result")
 
 
 def _to_header(block: Any) -> _Header:
-    return _Header(int(block["number"]), "0x" + bytes(block["hash"]).hex(), int(block["timestamp"]))
+    return _Header(int(block["number"], 16), str(block["hash"]).lower(), int(block["timestamp"], 16))

@@ -15,11 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_types, get_abi_output_types
+from eth_utils.address import to_checksum_address
 from web3 import Web3
-from web3.contract.contract import ContractFunction
+from web3.contract import Contract
 
 from dfmi_py.api.fund import MemberStatus
-from dfmi_py.books.ledger import BATCH_ERRORS, BATCH_SIZE, Contracts
+from dfmi_py.books.ledger import BATCH_SIZE, Contracts, RpcBatcher
 from dfmi_py.books.replay import Replay
 from dfmi_py.chain.client import Chain
 
@@ -102,44 +106,56 @@ class Snapshot:
         return self.constants.markets
 
 
-@dataclass
-class CallStats:
-    """Round trips and calls :class:`BatchCaller` made."""
-
-    requests: int = 0
-    calls: int = 0
+#: A view call: the contract, the function's name, its arguments.
+Call = tuple[Contract, str, tuple[Any, ...]]
 
 
 class BatchCaller:
-    """Runs many ``eth_call`` at one block in JSON-RPC batches (one by one if the node refuses)."""
+    """Runs many view calls at one block in JSON-RPC batches of ``eth_call``, encoded and decoded
+    with eth_abi (each function's selector and types worked out once)."""
 
     def __init__(self, w3: Web3, batch_size: int = BATCH_SIZE) -> None:
-        self.w3 = w3
-        self.batch_size = batch_size
-        self.batching = True
-        self.stats = CallStats()
+        self.rpc = RpcBatcher(w3, batch_size)
+        self._functions: dict[tuple[str, str], tuple[bytes, list[str], list[str]]] = {}
 
-    def call(self, calls: Sequence[ContractFunction], block: int) -> list[Any]:
-        """Each call's result, in order."""
-        results: list[Any] = []
-        for start in range(0, len(calls), self.batch_size):
-            part = calls[start : start + self.batch_size]
-            self.stats.calls += len(part)
-            if self.batching and len(part) > 1:
-                try:
-                    with self.w3.batch_requests() as batch:
-                        for call in part:
-                            batch.add(call.call(block_identifier=block))
-                        self.stats.requests += 1
-                        results.extend(batch.execute())
-                    continue
-                except BATCH_ERRORS as exc:  # a node without batch support answers in many ways
-                    logger.warning("the node refused a batch request (%s): calling one by one", exc)
-                    self.batching = False
-            for call in part:
-                self.stats.requests += 1
-                results.append(call.call(block_identifier=block))
+    def call(self, calls: Sequence[Call], block: int) -> list[Any]:
+        """Each call's result, in order (a single output unwrapped, addresses checksummed).
+
+        Raises:
+            LedgerError: a call reverted.
+        """
+        params = []
+        outputs = []
+        for contract, name, args in calls:
+            selector, inputs, output = self._function(contract, name)
+            data = "0x" + (selector + abi_encode(inputs, list(args))).hex()
+            params.append([{"to": contract.address, "data": data}, hex(block)])
+            outputs.append(output)
+        results = []
+        for raw, output in zip(self.rpc.run("eth_call", params), outputs, strict=True):
+            values = _checksummed(abi_decode(output, bytes.fromhex(str(raw)[2:])))
+            results.append(values[0] if len(values) == 1 else values)
         return results
+
+    def _function(self, contract: Contract, name: str) -> tuple[bytes, list[str], list[str]]:
+        key = (contract.address, name)
+        found = self._functions.get(key)
+        if found is None:
+            abi: Any = next(i for i in contract.abi if i.get("type") == "function" and i.get("name") == name)
+            found = self._functions[key] = (
+                function_abi_to_4byte_selector(abi),
+                list(get_abi_input_types(abi)),
+                list(get_abi_output_types(abi)),
+            )
+        return found
+
+
+def _checksummed(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_checksummed(v) for v in value)
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
+        return to_checksum_address(value)
+    return value
 
 
 def read_constants(chain: Chain, contracts: Contracts, caller: BatchCaller) -> Constants:
@@ -147,15 +163,15 @@ def read_constants(chain: Chain, contracts: Contracts, caller: BatchCaller) -> C
     deployment = contracts.deployment
     cash = contracts["CashToken"]
     security = contracts.get("SecurityToken")
-    calls: list[ContractFunction] = [cash.functions.symbol(), cash.functions.decimals()]
+    calls: list[Call] = [(cash, "symbol", ()), (cash, "decimals", ())]
     if security is not None:
-        calls += [security.functions.symbol(), security.functions.decimals()]
+        calls += [(security, "symbol", ()), (security, "decimals", ())]
     underlyings = {m.name: (contracts[m.oracle], contracts[m.engine]) for m in deployment.markets}
     for oracle, engine in underlyings.values():
-        calls += [oracle.functions.decimals(), oracle.functions.description(), engine.functions.valueScale()]
+        calls += [(oracle, "decimals", ()), (oracle, "description", ()), (engine, "valueScale", ())]
     netting = contracts.get("NettingEngine")
     if netting is not None:
-        calls.append(netting.functions.EXPIRY_PERIOD())
+        calls.append((netting, "EXPIRY_PERIOD", ()))
     block = int(chain.w3.eth.block_number)
     values = iter(caller.call(calls, block))
     cash_info = TokenInfo(cash.address, str(next(values)), int(next(values)))
@@ -189,7 +205,7 @@ def read_snapshot(
     its engine, the fund members' requirements and standings, and each failed settlement's revert
     data decoded."""
     keys: list[tuple[str, str]] = []
-    calls: list[ContractFunction] = []
+    calls: list[Call] = []
     for name, book in state.markets.items():
         if not book.trades or name not in constants.markets:
             continue
@@ -197,12 +213,12 @@ def read_snapshot(
         parties = dict.fromkeys(p for t in book.trades.values() for p in (t.buyer, t.seller))
         for party in parties:
             keys.append((name, party))
-            calls.append(engine.functions.marginOf(party))
+            calls.append((engine, "marginOf", (party,)))
     members = list(state.fund.members)
     if members and constants.fund:
         fund = contracts["DefaultFund"]
         for member in members:
-            calls += [fund.functions.requirementOf(member), fund.functions.statusOf(member)]
+            calls += [(fund, "requirementOf", (member,)), (fund, "statusOf", (member,))]
     values = caller.call(calls, block)
     margin = {key: int(value) for key, value in zip(keys, values, strict=False)}
     rest = values[len(keys) :]

@@ -37,7 +37,8 @@ class EventSpec:
     #: (a static tuple's fields as ``tuple.field``). Reading a word costs a microsecond where a
     #: full eth_abi decode costs a hundred or more: the keeper reads tens of thousands at a sync.
     ints: Mapping[str, tuple[bool, int, bool]]
-    #: Address, ``bool`` and ``bytesN`` fields read the same way: ``name -> (in topics, index, type)``.
+    #: Address, ``bool`` and ``bytesN`` fields: ``name -> (in topics, index, type)`` (see
+    #: :meth:`EventLog.address` and :meth:`EventLog.fixed_bytes`).
     words: Mapping[str, tuple[bool, int, str]] = field(default_factory=dict)
 
 
@@ -173,13 +174,6 @@ class EventLog:
             return bytes(value)
         size = int(where[2][len("bytes") :])
         return _word(self.log, where[0], where[1])[:size]
-
-    def flag(self, field: str) -> bool:
-        """The ``bool`` field ``field``."""
-        where = self._spec.words.get(field)
-        if where is None:
-            return bool(self.args[field])
-        return _word(self.log, where[0], where[1])[31] != 0
 
     @property
     def args(self) -> dict[str, Any]:

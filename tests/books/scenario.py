@@ -10,17 +10,16 @@ cures, defaults and the fund's waterfall, DvPs settled and failed, netting round
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
 from dfmi_py.api import Terms
-from dfmi_py.api.derivatives import TradeState
 from dfmi_py.books import Books
 from dfmi_py.chain import dev_account
-from dfmi_py.deploy.roles import DEV_ROLE_INDEX
+from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX
 from dfmi_py.netting import Obligation
 from dfmi_py.signing.settlement import Instruction
 from tests.services.keeper_world import KEEPERS, MARKETS, OFFICER, PARTIES, UNLIMITED, World, start_world
@@ -37,9 +36,23 @@ class BooksWorld:
     """The world, and the steps the tests take in it."""
 
     w: World
+    #: Every development account by address (deriving one from the mnemonic takes milliseconds).
+    accounts: dict[str, LocalAccount] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"BooksWorld({self.w.node.rpc_url})"
+
+    def post(self, market: str, price: int) -> int:
+        """The reporters submit ``price`` (oracle units) until the round is final; its id."""
+        if not self.accounts:
+            self.accounts.update((a.address, a) for a in map(dev_account, range(DEV_ACCOUNT_COUNT)))
+        oracle = self.w.market.markets[market].oracle
+        round_id = oracle.open_round()
+        for reporter in oracle.reporters():
+            oracle.submit(self.accounts[reporter], price)
+            if oracle.open_round() != round_id:
+                return round_id
+        raise AssertionError(f"{market}: round {round_id} did not finalise")
 
     @property
     def market(self) -> Any:
@@ -75,18 +88,15 @@ class BooksWorld:
 
     def move(self, market: str, bps: int) -> int:
         """A new final round ``bps`` basis points from the latest price; its id."""
-        return self.w.post(market, self.price(market) * (10_000 + bps) // 10_000)
+        return self.post(market, self.price(market) * (10_000 + bps) // 10_000)
 
     def settle_all(self, market: str) -> None:
-        """Settle every open trade of ``market`` to its latest round (in one batch)."""
+        """Settle every open trade of ``market`` to its latest round: one ``settleMany`` of every
+        trade (the engine passes over those that are not due)."""
         engine = self.w.market.markets[market].derivatives
-        open_ids = [
-            i
-            for i in range(1, engine.trade_count() + 1)
-            if engine.trade(i).state in (TradeState.LIVE, TradeState.MARGIN_CALL)
-        ]
-        if open_ids:
-            engine.settle_batch(KEEPER, open_ids)
+        count = engine.trade_count()
+        if count:
+            self.w.chain.transact(engine.contract.functions.settleMany(list(range(1, count + 1))), KEEPER)
 
     def stop_paying(self, party: LocalAccount, market: str) -> None:
         self.w.market.cash.approve(party, self.w.market.markets[market].derivatives.address, 0)
@@ -107,7 +117,7 @@ class BooksWorld:
         """Let the cure period pass, post a fresh round (same price) and declare the default."""
         engine = self.w.market.markets[market].derivatives
         self.w.advance(engine.cure_period() + 1)
-        self.w.post(market, self.price(market))
+        self.post(market, self.price(market))
         receipt = engine.declare_default(KEEPER, trade_id)
         return any(e.name == "DefaultDeclared" for e in engine.events_in(receipt))
 

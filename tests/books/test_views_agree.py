@@ -30,7 +30,7 @@ from tests.books.scenario import MARKETS, PARTIES, USD, BooksWorld
 pytestmark = pytest.mark.xdist_group("books")
 
 #: Scenarios drawn per run (``DFMI_BOOKS_EXAMPLES`` for a longer search).
-EXAMPLES = int(os.environ.get("DFMI_BOOKS_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("DFMI_BOOKS_EXAMPLES", "3"))
 
 
 @dataclass(frozen=True)
