@@ -173,8 +173,8 @@ POSITIONS = View(
             "cure_deadline",
             TIME,
             "time",
-            "Its margin call's cure deadline as called (kept after the call ends, as the engine keeps it; "
-            "a pause of the cash token extends the effective one)",
+            "Cure deadline of its last margin call, as called (NaT after a cure; a close-out, maturity or "
+            "termination leaves it, as the engine does; a pause of the cash token extends the effective one)",
             show=False,
         ),
         _c("buyer_im", BIG, "cash", "Buyer's initial margin the engine holds (0 once the trade ended)"),
@@ -248,8 +248,9 @@ MARGIN_CALLS = View(
     "margin_calls",
     "every margin call: debtor, amount, cure deadline, outcome",
     "One row per margin call, from its first `MarginCalled` (later settlements under the call update "
-    "its amount) to its outcome: open, cured (paid, or a price move wiped the debt), defaulted, "
-    "terminated, matured, or moved (prices turned and the counterparty became the debtor: a new call).",
+    "its amount) to its outcome: open, cured (paid by a cure or by a settlement, or a price move wiped "
+    "the debt), defaulted, terminated, matured, or moved (prices turned and the counterparty became the "
+    "debtor: a new call).",
     (
         _MARKET,
         _TRADE,
@@ -264,7 +265,13 @@ MARGIN_CALLS = View(
         _c("outcome", STR, "", "open, cured, defaulted, terminated, matured or moved"),
         _c("resolved_block", NULLABLE_INT, "block", "Block of the outcome", show=False),
         _c("resolved_at", TIME, "time", "Time of the outcome"),
-        _c("paid", BIG, "cash", "What the cure paid (cured only)", show=False),
+        _c(
+            "paid",
+            BIG,
+            "cash",
+            "What the payment that cleared it moved (cured only; after prices turned, the counterparty's)",
+            show=False,
+        ),
     ),
     per_market=True,
 )
@@ -364,7 +371,8 @@ INSTRUCTIONS = View(
             STR,
             "",
             "settled, settled_netted (through a netting round), cancelled, failed (attempts failed, "
-            "not settled), expired, locked (in a netting round) or pending",
+            "not settled), expired, locked (in a netting round), void (another instruction of the same "
+            "parties spent its nonce) or pending",
         ),
         _c("failures", INT, "count", "Failed settlement attempts"),
         _c("failure_reason", STR, "", "The last failed attempt's error, decoded"),
@@ -458,8 +466,9 @@ def markdown() -> str:
             lines += ["Per market: `--market NAME` (or `market=`) keeps that market's rows.", ""]
         lines += ["| column | dtype | unit | meaning |", "|---|---|---|---|"]
         for column in view.all_columns():
-            description = column.description.replace("|", "\\|")
-            lines.append(f"| `{column.name}` | {column.dtype} | {column.unit} | {description} |")
+            description = column.description.replace("|", "\\|").replace("<NA>", "`<NA>`")
+            dtype = "object (Python int)" if column.dtype == BIG else column.dtype
+            lines.append(f"| `{column.name}` | {dtype} | {column.unit} | {description} |")
     lines += ["", DOCS_END]
     return "\n".join(lines)
 

@@ -30,6 +30,9 @@ def assert_views_agree(bw: BooksWorld, books: Books) -> dict[str, pd.DataFrame]:
     assert head is not None
     for name, frame in frames.items():
         assert list(frame.columns) == VIEWS[name].names(), name
+        assert [str(frame[c.name].dtype) for c in VIEWS[name].all_columns()] == [
+            c.dtype for c in VIEWS[name].all_columns()
+        ], name
         assert frame.attrs["block"] == head
     direct = Direct(bw.w.node.rpc_url)
     trades = _trades(bw, direct, head)
