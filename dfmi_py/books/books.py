@@ -36,7 +36,7 @@ from dfmi_py.books.ledger import BATCH_ERRORS, Contracts, Ledger, LedgerError, L
 from dfmi_py.books.replay import Replay, as_instruction, replay
 from dfmi_py.books.snapshot import BatchCaller, Constants, Snapshot, read_constants, read_snapshot
 from dfmi_py.chain.client import Chain
-from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS
+from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS, collector_paused
 from dfmi_py.deploy.suite import Deployment, load_deployment, open_manifest
 from dfmi_py.errors import InputError
 from dfmi_py.identity import disclosure as identity
@@ -116,7 +116,9 @@ class Books:
         if self._replayed is None or self._replayed[0] != version:
             events = self.ledger.events()
             known = self._decode_instructions(events)
-            self._replayed = (version, replay(events, self.markets, known), self._disclosure())
+            with collector_paused():  # a bulk build: many objects, no garbage
+                rebuilt = replay(events, self.markets, known)
+            self._replayed = (version, rebuilt, self._disclosure())
         _, state, disclosure = self._replayed
         key = (version, self.ledger.head)
         if self._snapshot is None or self._snapshot[0] != key:
@@ -144,10 +146,14 @@ class Books:
         chosen = self._market(market)
         if chosen is not None and not spec.per_market and name != "exposure":
             raise InputError(f"the {name} view is not per market: drop the market")
-        state, snapshot, disclosure = self.state()
+        return self._build(name, chosen, *self.state())
+
+    def _build(
+        self, name: str, market: str | None, state: Replay, snapshot: Snapshot, disclosure: Disclosure
+    ) -> pd.DataFrame:
         build = views.BUILDERS[name]
-        if spec.per_market or name == "exposure":
-            return build(state, snapshot, disclosure, market=chosen)
+        if VIEWS[name].per_market or name == "exposure":
+            return build(state, snapshot, disclosure, market=market)
         return build(state, snapshot, disclosure)
 
     def positions(self, market: str | None = None) -> pd.DataFrame:
@@ -192,8 +198,9 @@ class Books:
         return self.view("oracle_rounds", market)
 
     def all(self) -> dict[str, pd.DataFrame]:
-        """Every view, by name (one read of the chain for all)."""
-        return {name: self.view(name) for name in VIEWS}
+        """Every view, by name, from one read of the chain."""
+        current = self.state()
+        return {name: self._build(name, None, *current) for name in VIEWS}
 
     # ------------------------------------------------------------------ internals
 

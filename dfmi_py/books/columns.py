@@ -206,7 +206,12 @@ EXPOSURE = View(
         _c("vm_due", BIG, "cash", "Unpaid variation margin owed to it"),
         _c("exposure", BIG, "cash", "`mtm + vm_due - vm_owed`: what it would receive (negative: pay) if all settled"),
         _c("im_held", BIG, "cash", "Its initial margin locked in open trades"),
-        _c("margin_account", BIG, "cash", "Cash it holds in the engines' margin accounts (free, withdrawable)"),
+        _c(
+            "margin_account",
+            BIG,
+            "cash",
+            "Cash it holds in the engines' margin accounts (free, withdrawable; `marginOf`, rebuilt from the payments)",
+        ),
         _c(
             "vm_paid",
             BIG,

@@ -43,7 +43,7 @@ from web3.contract import Contract
 from web3.exceptions import Web3Exception
 
 from dfmi_py.chain.client import Chain
-from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS, EventLog, EventSpec, event_specs, fetch_logs
+from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS, EventLog, EventSpec, collector_paused, event_specs, fetch_logs
 from dfmi_py.deploy.suite import Deployment
 from dfmi_py.errors import ConfigError, DfmiError
 
@@ -256,6 +256,11 @@ class Ledger:
         return self._cache.last_timestamp
 
     @property
+    def log_filter(self) -> tuple[list[str], list[str]]:
+        """The addresses and first topics every ``eth_getLogs`` request of the ledger asks for."""
+        return list(self._addresses), list(self._topics)
+
+    @property
     def addresses(self) -> dict[str, str]:
         """Every contract read: manifest key -> address."""
         return {c.key: c.address for c in self._contracts.values()}
@@ -364,39 +369,38 @@ class Ledger:
         for chunk in fetch_logs(self.w3, self._addresses, self._topics, from_block, head.number, self.chunk_blocks):
             self._stats.log_requests += 1
             raw.extend(chunk)
-        numbers = sorted({int(log["blockNumber"]) for log in raw})
+        numbers = sorted({log["blockNumber"] for log in raw})
         headers = self._headers(numbers)
         if head.number in headers and headers[head.number].hash != head.hash:
             raise _ChainMoved
         events: list[LedgerEvent] = []
+        append = events.append
         contracts = self._contracts
-        hashes: dict[bytes, str] = {}
-        for log in raw:
-            number = int(log["blockNumber"])
-            block_hash = hashes.get(bytes(log["blockHash"]))
-            if block_hash is None:
-                block_hash = hashes[bytes(log["blockHash"])] = "0x" + bytes(log["blockHash"]).hex()
-            header = headers[number]
-            if header.hash != block_hash:
-                raise _ChainMoved
-            contract = contracts.get(str(log["address"]).lower())
-            topics = log["topics"]
-            spec = contract.specs.get(bytes(topics[0])) if contract is not None and topics else None
-            if contract is None or spec is None:
-                continue  # another event with a topic the ledger asked for (not in this ABI)
-            events.append(
-                LedgerEvent(
-                    contract.key,
-                    contract.address,
-                    spec.name,
-                    number,
-                    block_hash,
-                    int(log["logIndex"]),
-                    "0x" + bytes(log["transactionHash"]).hex(),
-                    header.timestamp,
-                    EventLog(spec, log),
+        with collector_paused():
+            for log in raw:
+                number = log["blockNumber"]
+                header = headers[number]
+                block_hash = log["blockHash"]
+                if header.hash != block_hash:
+                    raise _ChainMoved
+                contract = contracts.get(log["address"].lower())
+                topics = log["topics"]
+                spec = contract.specs.get(topics[0]) if contract is not None and topics else None
+                if contract is None or spec is None:
+                    continue  # another event with a topic the ledger asked for (not in this ABI)
+                append(
+                    LedgerEvent(
+                        contract.key,
+                        contract.address,
+                        spec.name,
+                        number,
+                        block_hash,
+                        log["logIndex"],
+                        log["transactionHash"],
+                        header.timestamp,
+                        EventLog(spec, log),
+                    )
                 )
-            )
         self._stats.events += len(events)
         pairs = [(n, headers[n].hash) for n in numbers if n != head.number]
         pairs.append((head.number, head.hash))

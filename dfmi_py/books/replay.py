@@ -206,10 +206,22 @@ class MarketBook:
     round_times: dict[int, tuple[str | None, int | None, int | None, int]] = field(default_factory=dict)
     cure_period: int = 0
     max_price_age: int = 0
+    #: Each party's margin account in the engine (``marginOf``), rebuilt from the payments.
+    margin: dict[str, int] = field(default_factory=dict)
 
     def latest_round(self) -> RoundRecord | None:
         """The latest final round."""
         return self.rounds[-1] if self.rounds else None
+
+    def take(self, payer: str, amount: int) -> None:
+        """A payment the engine collected: from the payer's margin account first, the shortfall
+        from its wallet (the engine's ``_collect``)."""
+        held = self.margin.get(payer, 0)
+        self.margin[payer] = held - amount if held >= amount else 0
+
+    def give(self, party: str, amount: int) -> None:
+        """Cash credited to the party's margin account."""
+        self.margin[party] = self.margin.get(party, 0) + amount
 
 
 def _engine(book: MarketBook, events: Sequence[LedgerEvent]) -> None:
@@ -225,7 +237,14 @@ def _engine(book: MarketBook, events: Sequence[LedgerEvent]) -> None:
         if name == "ConfigUpdated":
             book.cure_period, book.max_price_age = log.int("curePeriod"), log.int("maxPriceAge")
             continue
-        if name in ("MarginDeposited", "MarginWithdrawn") or name not in _TRADE_EVENTS:
+        if name == "MarginDeposited":
+            book.give(log.address("party"), log.int("amount"))
+            continue
+        if name == "MarginWithdrawn":
+            party = log.address("party")
+            book.margin[party] = book.margin.get(party, 0) - log.int("amount")
+            continue
+        if name not in _TRADE_EVENTS:
             continue
         trade_id = log.int("tradeId")
         if name == "TradeProposed":
@@ -254,6 +273,9 @@ def _engine(book: MarketBook, events: Sequence[LedgerEvent]) -> None:
             t.settlements += 1
             payer = log.address("payer")
             paid, owed = log.int("paid"), log.int("owed")
+            if paid > 0:
+                book.take(payer, paid)
+                book.give(t.other(payer), paid)
             _flow(
                 book, t, e, "variation_margin", payer=None if payer == ZERO_ADDRESS else payer, paid=paid, owed=owed,
                 round_id=t.last_round, price=t.last_price, vm_to_buyer=log.int("vmToBuyer"),
@@ -284,8 +306,12 @@ def _engine(book: MarketBook, events: Sequence[LedgerEvent]) -> None:
             if call is not None:
                 _resolve(call, "cured", e)
                 call.paid = amount
-            if amount > 0 and not _settles_next(events, i, trade_id):
-                _flow(book, t, e, "cure", payer=log.address("debtor"), paid=amount)
+            if amount > 0 and not _next_is(events, i, trade_id, "VariationMarginSettled"):
+                # paid outside a settlement (a settlement's payment is its VariationMarginSettled)
+                debtor = log.address("debtor")
+                book.take(debtor, amount)
+                book.give(t.other(debtor), amount)
+                _flow(book, t, e, "cure", payer=debtor, paid=amount)
             t.debt = 0
             t.debtor = Side.NONE
             t.cure_deadline = 0
@@ -300,16 +326,28 @@ def _engine(book: MarketBook, events: Sequence[LedgerEvent]) -> None:
             t.state = TradeState.CANCELLED
             t.closed_block, t.closed_at = e.block, e.timestamp
         elif name == "InitialMarginReleased":
-            amount = log.int("amount")
-            if log.address("party") == t.buyer:
+            if _next_is(events, i, trade_id, "TradeAmended"):
+                continue  # an amendment's smaller IM: the amendment books it, after its payment
+            amount, party = log.int("amount"), log.address("party")
+            if party == t.buyer:
                 t.buyer_im -= amount
             else:
                 t.seller_im -= amount
+            book.give(party, amount)
         elif name == "TradeAmended":
             t.nonce = log.int("nonce") + 1
             t.quantity, t.maturity = log.int("quantity"), log.int("maturity")
-            t.buyer_im, t.seller_im = log.int("buyerIm"), log.int("sellerIm")
+            # as the engine does it: the agreed payment, then the buyer's IM resized, then the seller's
             _signed_payment(book, t, e, "amendment", log.int("payment"))
+            for party, old, new in (
+                (t.buyer, t.buyer_im, log.int("buyerIm")),
+                (t.seller, t.seller_im, log.int("sellerIm")),
+            ):
+                if new > old:
+                    book.take(party, new - old)
+                elif new < old:
+                    book.give(party, old - new)
+            t.buyer_im, t.seller_im = log.int("buyerIm"), log.int("sellerIm")
         elif name == "TradeTerminated":
             t.nonce = log.int("nonce") + 1
             t.debt = 0
@@ -326,6 +364,8 @@ def _engine(book: MarketBook, events: Sequence[LedgerEvent]) -> None:
                 t.buyer_im -= from_im
             else:
                 t.seller_im -= from_im
+            book.margin[defaulter] = book.margin.get(defaulter, 0) - from_margin
+            book.give(survivor, from_im + from_margin + from_fund)
             t.state = TradeState.DEFAULTED
             t.debt = unpaid
             t.debtor = t.side_of(defaulter) if unpaid > 0 else Side.NONE
@@ -346,6 +386,7 @@ def _engine(book: MarketBook, events: Sequence[LedgerEvent]) -> None:
             t.fund_claim_pending = True
         elif name == "FundClaimPaid":
             paid, unpaid = log.int("paid"), log.int("unpaid")
+            book.give(log.address("survivor"), paid)
             t.fund_claim_pending = False
             t.debt = unpaid
             if unpaid == 0:
@@ -400,18 +441,22 @@ def _same_tx(events: Sequence[LedgerEvent], i: int, trade_id: int) -> Iterable[L
             yield other
 
 
-def _settles_next(events: Sequence[LedgerEvent], i: int, trade_id: int) -> bool:
-    """Whether the trade's next event in the transaction is its settlement: a margin call cleared
-    by a settlement's payment (which the ``VariationMarginSettled`` that follows reports)."""
+def _next_is(events: Sequence[LedgerEvent], i: int, trade_id: int, name: str) -> bool:
+    """Whether the trade's next event in the same transaction is ``name`` (a margin call cleared by
+    a settlement's payment is followed by its ``VariationMarginSettled``; an amendment's released
+    IM by its ``TradeAmended``)."""
     following = next(iter(_same_tx(events, i, trade_id)), None)
-    return following is not None and following.name == "VariationMarginSettled"
+    return following is not None and following.name == name
 
 
 def _signed_payment(book: MarketBook, t: TradeRecord, e: LedgerEvent, kind: str, payment: int) -> None:
     """An agreed payment, buyer to seller when positive."""
     if payment == 0:
         return
-    _flow(book, t, e, kind, payer=t.buyer if payment > 0 else t.seller, paid=abs(payment))
+    payer = t.buyer if payment > 0 else t.seller
+    book.take(payer, abs(payment))
+    book.give(t.other(payer), abs(payment))
+    _flow(book, t, e, kind, payer=payer, paid=abs(payment))
 
 
 def _flow(
@@ -480,6 +525,8 @@ def _mature(
             else:
                 t.seller_im -= from_im
             from_margin = amount - from_im - from_fund - unpaid
+            book.margin[payer] = book.margin.get(payer, 0) - from_margin
+            book.give(receiver, amount - unpaid)
             record = DefaultRecord(
                 book.name, e.address, t.trade_id, "maturity", e.block, e.timestamp, [e.tx_hash], payer, receiver,
                 amount, from_im, from_margin, amount - from_im - from_margin, from_fund, unpaid,
@@ -487,6 +534,9 @@ def _mature(
             )  # fmt: skip
             defaults[t.trade_id] = record
             book.defaults.append(record)
+        else:  # paid from its margin account and wallet
+            book.take(payer, amount)
+            book.give(receiver, amount)
     t.debt = unpaid
     t.debtor = (t.side_of(payer) if payer is not None else Side.NONE) if unpaid > 0 else Side.NONE
     t.unpaid_claim = unpaid

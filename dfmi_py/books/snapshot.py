@@ -1,8 +1,8 @@
 """The few view reads the books take besides the events, all at one block (the ledger's head).
 
-Events tell what happened; a handful of current values are simpler to read than to rebuild:
-each party's margin account in each engine (``marginOf``), each fund member's requirement and
-standing (``requirementOf``, ``statusOf``), and constants (decimals, symbols, each engine's
+Events tell what happened; a handful of current values are simpler to read than to rebuild: each
+fund member's requirement and standing (``requirementOf``, ``statusOf``: the fund's rules applied
+to its balance, open IM and flags), and constants (decimals, symbols, each engine's
 ``valueScale``, the netting contract's ``EXPIRY_PERIOD``). :func:`read_snapshot` reads them in
 JSON-RPC batches (``eth_call`` at the head block), so a thousand members cost a few round trips.
 :class:`Snapshot` is plain data: the views (:mod:`dfmi_py.books.views`) take it as it is.
@@ -84,8 +84,6 @@ class Snapshot:
 
     Attributes:
         block: The block read (the ledger's head); timestamp: its time (Unix seconds).
-        margin: ``(market, party) -> marginOf(party)`` in that market's engine, for every party
-            of its trades.
         members: Each fund member's requirement and standing.
         error_texts: Revert data (``0x`` hex) of failed settlements, as a person reads it.
     """
@@ -93,7 +91,6 @@ class Snapshot:
     block: int
     timestamp: int
     constants: Constants
-    margin: Mapping[tuple[str, str], int] = field(default_factory=dict)
     members: Mapping[str, MemberView] = field(default_factory=dict)
     error_texts: Mapping[str, str] = field(default_factory=dict)
 
@@ -201,33 +198,20 @@ def read_snapshot(
     timestamp: int,
     caller: BatchCaller,
 ) -> Snapshot:
-    """The view reads the views need at ``block``: margin accounts of every trade's parties in
-    its engine, the fund members' requirements and standings, and each failed settlement's revert
-    data decoded."""
-    keys: list[tuple[str, str]] = []
+    """The view reads the views need at ``block``: the fund members' requirements and standings,
+    and each failed settlement's revert data decoded."""
+    members = list(state.fund.members) if constants.fund else []
     calls: list[Call] = []
-    for name, book in state.markets.items():
-        if not book.trades or name not in constants.markets:
-            continue
-        engine = contracts[f"DerivativeEngine@{name}"]
-        parties = dict.fromkeys(p for t in book.trades.values() for p in (t.buyer, t.seller))
-        for party in parties:
-            keys.append((name, party))
-            calls.append((engine, "marginOf", (party,)))
-    members = list(state.fund.members)
-    if members and constants.fund:
+    if members:
         fund = contracts["DefaultFund"]
-        for member in members:
-            calls += [(fund, "requirementOf", (member,)), (fund, "statusOf", (member,))]
+        calls = [(fund, name, (m,)) for m in members for name in ("requirementOf", "statusOf")]
     values = caller.call(calls, block)
-    margin = {key: int(value) for key, value in zip(keys, values, strict=False)}
-    rest = values[len(keys) :]
     views = {
-        member: MemberView(int(rest[2 * k]), MemberStatus(int(rest[2 * k + 1]))) for k, member in enumerate(members)
+        member: MemberView(int(values[2 * k]), MemberStatus(int(values[2 * k + 1]))) for k, member in enumerate(members)
     }
     texts: dict[str, str] = {}
     for record in state.instructions.values():
         if record.last_reason and record.last_reason not in texts:
             decoded = chain.decode_error(record.last_reason) if len(record.last_reason) >= 10 else None
             texts[record.last_reason] = decoded.text if decoded is not None else f"revert data {record.last_reason}"
-    return Snapshot(block, timestamp, constants, margin, views, texts)
+    return Snapshot(block, timestamp, constants, views, texts)

@@ -215,9 +215,10 @@ def exposure(
             if flow.payer is not None and flow.receiver is not None and flow.paid:
                 of(flow.payer)["vm_paid"] += flow.paid
                 of(flow.receiver)["vm_received"] += flow.paid
-    for (name, party), amount in snapshot.margin.items():
-        if name in chosen:
-            of(party)["margin_account"] += amount
+    for name in chosen:
+        for party, amount in state.markets[name].margin.items():
+            if amount:
+                of(party)["margin_account"] += amount
     rows = _Rows(VIEWS["exposure"])
     fund = state.fund
     for member, f in figures.items():

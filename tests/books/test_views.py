@@ -168,6 +168,38 @@ def test_maturity_paid_and_maturity_paid_from_collateral(bw: BooksWorld) -> None
     assert _row(books.exposure(), member=C.address).margin_account == 78 * USD
 
 
+def test_amendment_and_termination_payments_and_margin_accounts(bw: BooksWorld) -> None:
+    # A buys 1 oz from B, IM 100 each; A deposits 25 into its margin account
+    engine = bw.market.markets["XAU"].derivatives
+    trade = bw.trade("XAU", A, B)
+    engine.deposit_margin(A, 25 * USD)
+    # amended: B pays A 10, A's IM rises to 300, B's falls to 50. The engine takes the payment
+    # first (B's 10 from its wallet: its margin account is empty), then resizes the IMs: A's 200
+    # more from its margin account (25 + 10) and wallet, B's 50 back to its margin account
+    amendment = engine.amendment(trade, buyer_im=300 * USD, seller_im=50 * USD, payment=-10 * USD)
+    signatures = (engine.sign_amendment(A, amendment), engine.sign_amendment(B, amendment))
+    engine.amend(KEEPER, amendment, *signatures)
+    books = bw.books()
+
+    def margins() -> tuple[int, int]:
+        exposure = books.exposure(market="XAU").set_index("member")
+        return exposure.margin_account[A.address], exposure.margin_account[B.address]
+
+    assert margins() == (0, 50 * USD) == (engine.margin_of(A.address), engine.margin_of(B.address))
+    position = _row(books.positions(), market="XAU", trade_id=trade)
+    assert (position.buyer_im, position.seller_im, position.nonce) == (300 * USD, 50 * USD, 1)
+    # terminated: A pays B 30 (from its wallet); both IMs go back to the margin accounts:
+    # A 0 + 300, B 50 + 30 + 50
+    termination = engine.termination(trade, payment=30 * USD)
+    signatures = (engine.sign_termination(A, termination), engine.sign_termination(B, termination))
+    engine.terminate(KEEPER, termination, *signatures)
+    assert margins() == (300 * USD, 130 * USD) == (engine.margin_of(A.address), engine.margin_of(B.address))
+    flows = [(f.kind, f.payer, f.receiver, f.paid) for f in books.margin_flows().itertuples()]
+    assert flows == [("amendment", B.address, A.address, 10 * USD), ("termination", A.address, B.address, 30 * USD)]
+    position = _row(books.positions(), market="XAU", trade_id=trade)
+    assert (position.state, position.buyer_im, position.seller_im, position.nonce) == ("TERMINATED", 0, 0, 2)
+
+
 def test_netting_round_compression_of_the_papers_example(bw: BooksWorld) -> None:
     # P1 owes 40 to P2 and 50 to P3, P3 owes 60 to P2: gross 150, net 100 (P1 pays 90, P3 10)
     round_id = bw.netting_round([(A, B, 40 * USD), (A, C, 50 * USD), (C, B, 60 * USD)])
