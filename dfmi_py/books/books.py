@@ -152,9 +152,10 @@ class Books:
         self, name: str, market: str | None, state: Replay, snapshot: Snapshot, disclosure: Disclosure
     ) -> pd.DataFrame:
         build = views.BUILDERS[name]
-        if VIEWS[name].per_market or name == "exposure":
-            return build(state, snapshot, disclosure, market=market)
-        return build(state, snapshot, disclosure)
+        with collector_paused():  # a bulk build: many objects, no garbage
+            if VIEWS[name].per_market or name == "exposure":
+                return build(state, snapshot, disclosure, market=market)
+            return build(state, snapshot, disclosure)
 
     def positions(self, market: str | None = None) -> pd.DataFrame:
         """Every trade: parties, economics, state, last and latest price, mark-to-market, IMs."""

@@ -11,6 +11,7 @@ request per chunk, in chain order, each log converted straight from the node's J
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -193,15 +194,10 @@ def _word(log: Any, in_topics: bool, index: int) -> bytes:
     return bytes(log["data"])[32 * index : 32 * index + 32]
 
 
-_CHECKSUMS: dict[bytes, str] = {}
-
-
+@functools.lru_cache(maxsize=1 << 16)
 def _checksum(raw: bytes) -> str:
     """The checksummed spelling of a 20-byte address (kept: a reader meets the same few often)."""
-    found = _CHECKSUMS.get(raw)
-    if found is None:
-        found = _CHECKSUMS[raw] = to_checksum_address(raw)
-    return found
+    return to_checksum_address(raw)
 
 
 def _abi_type(item: Any) -> str:

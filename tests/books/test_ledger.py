@@ -17,7 +17,7 @@ import pytest
 import requests
 from web3 import Web3
 
-from dfmi_py.books.ledger import Ledger, LedgerEvent
+from dfmi_py.books.ledger import Ledger, LedgerError, LedgerEvent
 from dfmi_py.chain import Chain
 from tests.books.scenario import PARTIES, BooksWorld
 
@@ -147,6 +147,33 @@ def test_a_refresh_reads_only_what_is_new(bw: BooksWorld) -> None:
     assert session.calls == Counter({"eth_getBlockByNumber": 3, "eth_getLogs": 1})
     assert len(ledger) == read + 1
     assert ledger.version == version + 1
+
+
+def test_a_node_failing_mid_refresh_leaves_the_ledger_as_it_was(bw: BooksWorld) -> None:
+    ledger = Ledger(bw.w.chain, bw.market.deployment, chunk_blocks=2)
+    ledger.refresh()
+    before = (ledger.events(), ledger.head, ledger.version)
+    bw.trade("XAU", A, B)
+    bw.post("XAU", 2_010 * XAU)
+    provider: Any = bw.w.w3.provider
+    original, calls = provider.make_request, []
+
+    def failing_second_chunk(method: Any, params: Any) -> Any:
+        if method == "eth_getLogs":
+            calls.append(params)
+            if len(calls) == 2:
+                raise ConnectionError("the node went away")
+        return original(method, params)
+
+    provider.make_request = failing_second_chunk
+    try:
+        with pytest.raises(LedgerError, match=r"events failed \(ConnectionError: the node went away\)"):
+            ledger.refresh()
+    finally:
+        provider.make_request = original
+    assert (ledger.events(), ledger.head, ledger.version) == before
+    ledger.refresh()
+    assert keys(ledger.events()) == keys(fresh(bw))
 
 
 def test_block_times_are_read_in_batches(bw: BooksWorld) -> None:

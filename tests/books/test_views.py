@@ -302,6 +302,18 @@ def test_small_log_chunks_give_the_same_views(bw: BooksWorld) -> None:
     assert reference.ledger.stats.log_requests == 1
 
 
+def test_connect_opens_a_manifest_file_or_a_folder(bw: BooksWorld) -> None:
+    import dfmi_py
+
+    bw.trade("XAU", A, B)
+    folder = bw.w.manifest_dir
+    (manifest,) = folder.glob("*.json")
+    for where in (folder, manifest, str(manifest)):
+        books = dfmi_py.connect(bw.w.node.rpc_url, where)
+        assert list(books.positions().trade_id) == [1]
+        assert books.markets == ["XAU", "EURUSD", "IDX50"]
+
+
 def test_unknown_market_and_views_that_are_not_per_market(bw: BooksWorld) -> None:
     books = bw.books()
     with pytest.raises(InputError, match="no market 'GOLD': this deployment has XAU, EURUSD, IDX50"):
