@@ -8,7 +8,7 @@ contract keeps only the open round's reports; a past round's individual answers 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass
 from enum import IntEnum
 from functools import cached_property
@@ -310,42 +310,11 @@ class Oracle(ContractAPI):
         """
         contract_events = self.contract.events
         logs: list[tuple[int, int, str, Any]] = []
-        for name in ("AnswerSubmitted", "OpenRoundCleared", "JumpDetected", "AnchorMoved", "RoundFinalised"):
+        for name in ROUND_EVENTS:
             for log in contract_events[name]().get_logs(from_block=from_block):
-                logs.append((int(log["blockNumber"]), int(log["logIndex"]), name, log))
+                logs.append((int(log["blockNumber"]), int(log["logIndex"]), name, log["args"]))
         logs.sort(key=lambda item: (item[0], item[1]))
-        pending: dict[int, list[Submission]] = {}
-        jumps: set[int] = set()
-        anchors: set[int] = set()
-        records: list[RoundRecord] = []
-        for block, _, name, log in logs:
-            args = log["args"]
-            round_id = int(args["roundId"])
-            if name == "AnswerSubmitted":
-                pending.setdefault(round_id, []).append(Submission(checksum(args["reporter"]), int(args["answer"])))
-            elif name == "OpenRoundCleared":
-                pending.pop(round_id, None)
-                jumps.discard(round_id)
-            elif name == "JumpDetected":
-                jumps.add(round_id)
-            elif name == "AnchorMoved":
-                anchors.add(round_id)
-            else:  # RoundFinalised: AnchorMoved comes after it in the same transaction
-                records.append(
-                    RoundRecord(
-                        round_id=round_id,
-                        answer=int(args["answer"]),
-                        submissions=tuple(pending.pop(round_id, [])),
-                        jump_detected=round_id in jumps,
-                        anchor_moved=False,
-                        block=block,
-                    )
-                )
-                jumps.discard(round_id)
-        return [
-            RoundRecord(r.round_id, r.answer, r.submissions, r.jump_detected, r.round_id in anchors, r.block)
-            for r in records
-        ]
+        return round_records((block, name, args) for block, _, name, args in logs)
 
     def is_stale(self) -> bool:
         """True when no round has finalised yet, or the latest answer is older than the heartbeat."""
@@ -439,3 +408,50 @@ class Oracle(ContractAPI):
 def _require_round_id(round_id: int) -> None:
     if isinstance(round_id, bool) or not isinstance(round_id, int) or not 1 <= round_id <= MAX_ROUND_ID:
         raise InputError(f"round id must be an integer from 1 to 2**80 - 1, got {round_id!r}")
+
+
+#: The oracle's events that tell how each round went (see :func:`round_records`).
+ROUND_EVENTS = ("AnswerSubmitted", "OpenRoundCleared", "JumpDetected", "AnchorMoved", "RoundFinalised")
+
+
+def round_records(events: Iterable[tuple[int, str, Mapping[str, Any]]]) -> list[RoundRecord]:
+    """Every round that finalised, with the reports it finalised on, from the oracle's events in
+    chain order as ``(block, event name, args)`` (pure; events not in :data:`ROUND_EVENTS` are
+    passed over).
+
+    A round's reports are its ``AnswerSubmitted`` events, minus those before an
+    ``OpenRoundCleared`` of that round (a change discarded them).
+    """
+    pending: dict[int, list[Submission]] = {}
+    jumps: set[int] = set()
+    anchors: set[int] = set()
+    records: list[RoundRecord] = []
+    for block, name, args in events:
+        if name not in ROUND_EVENTS:
+            continue
+        round_id = int(args["roundId"])
+        if name == "AnswerSubmitted":
+            pending.setdefault(round_id, []).append(Submission(checksum(args["reporter"]), int(args["answer"])))
+        elif name == "OpenRoundCleared":
+            pending.pop(round_id, None)
+            jumps.discard(round_id)
+        elif name == "JumpDetected":
+            jumps.add(round_id)
+        elif name == "AnchorMoved":
+            anchors.add(round_id)
+        else:  # RoundFinalised: AnchorMoved comes after it in the same transaction
+            records.append(
+                RoundRecord(
+                    round_id=round_id,
+                    answer=int(args["answer"]),
+                    submissions=tuple(pending.pop(round_id, [])),
+                    jump_detected=round_id in jumps,
+                    anchor_moved=False,
+                    block=block,
+                )
+            )
+            jumps.discard(round_id)
+    return [
+        RoundRecord(r.round_id, r.answer, r.submissions, r.jump_detected, r.round_id in anchors, r.block)
+        for r in records
+    ]

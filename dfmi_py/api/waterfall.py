@@ -5,11 +5,14 @@ account in the engine, its own contribution to the default fund, and the survivi
 contributions pro rata; what is left is the survivor's claim on the defaulter. The engine's
 ``DefaultDeclared`` event carries the first two tranches and the fund's total; the fund's
 ``DefaultClaimed`` event, in the same transaction, splits the fund's part; the fund's books
-(:class:`~dfmi_py.api.fund.FundBooks`) give what each member lost.
+(:class:`~dfmi_py.api.fund.FundBooks`) give what each member lost. :func:`match_draws` joins
+the two, pure; :func:`waterfalls` reads them from the chain, and the books
+(:mod:`dfmi_py.books.views`) from their ledger.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +81,76 @@ class Waterfall:
         return row
 
 
+@dataclass(frozen=True)
+class Declared:
+    """One ``DefaultDeclared`` event of an engine, as :func:`match_draws` takes it.
+
+    Attributes:
+        engine: The engine's address (checksummed): a draw of the fund names the engine it paid.
+        tx_hashes: The transaction that declared the default, then those that retried its claim
+            on the fund (``FundClaimPaid``), in chain order: the fund's draw for it is in one of
+            them.
+        from_fund: What the fund paid for it, in total (``paidFromFund`` plus retried claims).
+        unpaid: What stays the survivor's claim after the last of them.
+    """
+
+    engine: str
+    trade_id: int
+    block: int
+    tx_hashes: tuple[str, ...]
+    defaulter: str
+    survivor: str
+    loss: int
+    from_im: int
+    from_margin: int
+    from_fund: int
+    unpaid: int
+    market: str = ""
+
+
+def match_draws(defaults: Iterable[Declared], draws: Iterable[Draw]) -> list[Waterfall]:
+    """Each default's waterfall: the engine's tranches and the fund's draw that paid the rest.
+
+    Pure: the defaults come from the engines' ``DefaultDeclared`` (and ``FundClaimPaid``)
+    events, the draws from the fund's books (:meth:`dfmi_py.api.fund.FundBooks.claim`, which
+    fills in each member's loss). A draw belongs to the default whose engine, defaulter and
+    survivor it names, in one of the default's transactions (the close-out's own, or a retry's);
+    each draw pays one default.
+    """
+    pool: dict[tuple[str, str, str, str], list[Draw]] = {}
+    for draw in draws:
+        pool.setdefault((draw.tx_hash, draw.engine, draw.defaulter, draw.survivor), []).append(draw)
+    result = []
+    for declared in defaults:
+        found: list[Draw] = []
+        for tx_hash in declared.tx_hashes if declared.from_fund > 0 else ():
+            matching = pool.get((tx_hash, declared.engine, declared.defaulter, declared.survivor))
+            if matching:
+                found.append(matching.pop(0))
+        losses: dict[str, int] = {}
+        for draw in found:
+            for member, loss in draw.losses.items():
+                losses[member] = losses.get(member, 0) + loss
+        result.append(
+            Waterfall(
+                trade_id=declared.trade_id,
+                block=declared.block,
+                tx_hash=declared.tx_hashes[0],
+                defaulter=declared.defaulter,
+                survivor=declared.survivor,
+                loss=declared.loss,
+                from_im=declared.from_im,
+                from_margin=declared.from_margin,
+                from_defaulter_contribution=sum(d.from_defaulter for d in found),
+                from_survivors=sum(d.from_survivors for d in found),
+                unpaid=declared.unpaid,
+                member_losses=losses,
+                market=declared.market,
+            )
+        )
+    return result
+
+
 def waterfalls(derivatives: Derivatives, fund: DefaultFund | None, from_block: int = 0) -> list[Waterfall]:
     """Every default close-out of ``derivatives`` since ``from_block``, with its waterfall.
 
@@ -85,34 +158,24 @@ def waterfalls(derivatives: Derivatives, fund: DefaultFund | None, from_block: i
     then zero). The fund's books are replayed from ``from_block``, so pass its deployment block
     (or 0) for exact per-member losses.
     """
-    draws: dict[tuple[str, str, str], list[Draw]] = {}
-    if fund is not None:
-        for draw in fund.draws(from_block):
-            if draw.engine == derivatives.address:
-                draws.setdefault((draw.tx_hash, draw.defaulter, draw.survivor), []).append(draw)
-    result = []
+    draws = [d for d in fund.draws(from_block) if d.engine == derivatives.address] if fund is not None else []
+    declared = []
     for log in derivatives.contract.events.DefaultDeclared().get_logs(from_block=from_block):
         args = log["args"]
-        tx_hash = "0x" + bytes(log["transactionHash"]).hex()
-        defaulter, survivor = str(args["defaulter"]), str(args["survivor"])
-        matching = draws.get((tx_hash, defaulter, survivor), [])
-        # The engine claims from the fund whatever IM and margin account left unpaid.
-        claimed = int(args["loss"]) - int(args["paidFromIm"]) - int(args["paidFromMargin"])
-        match = matching.pop(0) if claimed > 0 and matching else None
-        result.append(
-            Waterfall(
+        declared.append(
+            Declared(
+                engine=derivatives.address,
                 trade_id=int(args["tradeId"]),
                 block=int(log["blockNumber"]),
-                tx_hash=tx_hash,
-                defaulter=defaulter,
-                survivor=survivor,
+                tx_hashes=("0x" + bytes(log["transactionHash"]).hex(),),
+                defaulter=str(args["defaulter"]),
+                survivor=str(args["survivor"]),
                 loss=int(args["loss"]),
                 from_im=int(args["paidFromIm"]),
                 from_margin=int(args["paidFromMargin"]),
-                from_defaulter_contribution=match.from_defaulter if match else 0,
-                from_survivors=match.from_survivors if match else 0,
+                # The engine claims from the fund whatever IM and margin account left unpaid.
+                from_fund=int(args["loss"]) - int(args["paidFromIm"]) - int(args["paidFromMargin"]),
                 unpaid=int(args["unpaidClaim"]),
-                member_losses=dict(match.losses) if match else {},
             )
         )
-    return result
+    return match_draws(declared, draws)

@@ -7,3 +7,21 @@
 - :mod:`dfmi_py.books.tr` — the trade-repository export;
 - :func:`connect` — the analyst's entry point.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dfmi_py.books.books import Books, connect
+
+__all__ = ["Books", "connect"]
+
+
+def __getattr__(name: str) -> Any:
+    """``Books`` and ``connect`` on first use (they bring pandas; the ledger alone does not)."""
+    if name in __all__:
+        from dfmi_py.books import books
+
+        return getattr(books, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

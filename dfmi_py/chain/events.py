@@ -5,13 +5,16 @@ event processing (a hundred microseconds or more each): :func:`event_specs` prec
 event of an ABI, where its integer fields sit, so :class:`EventLog` reads them straight from their
 32-byte words, and decodes the rest with eth_abi only when asked. :func:`fetch_logs` reads the logs
 of many contracts and events in block-range chunks (providers cap ``eth_getLogs`` ranges), one
-request per chunk, in chain order.
+request per chunk, in chain order, each log converted straight from the node's JSON.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -19,6 +22,7 @@ from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import BadResponseFormat, Web3RPCError
 
 #: Blocks per ``eth_getLogs`` request unless configured (many providers cap ranges at 2,000-10,000).
 DEFAULT_CHUNK_BLOCKS = 2_000
@@ -37,6 +41,9 @@ class EventSpec:
     #: (a static tuple's fields as ``tuple.field``). Reading a word costs a microsecond where a
     #: full eth_abi decode costs a hundred or more: the keeper reads tens of thousands at a sync.
     ints: Mapping[str, tuple[bool, int, bool]]
+    #: Address, ``bool`` and ``bytesN`` fields: ``name -> (in topics, index, type)`` (see
+    #: :meth:`EventLog.address` and :meth:`EventLog.fixed_bytes`).
+    words: Mapping[str, tuple[bool, int, str]] = field(default_factory=dict)
 
 
 def event_specs(contract: Contract, names: Iterable[str]) -> dict[bytes, EventSpec]:
@@ -51,53 +58,72 @@ def event_specs(contract: Contract, names: Iterable[str]) -> dict[bytes, EventSp
             tuple(i["name"] for i in inputs if not i["indexed"]),
             tuple(_abi_type(i) for i in inputs if not i["indexed"]),
             tuple(i["name"] for i in inputs if i["type"] == "address"),
-            _int_words(inputs),
+            *_words(inputs),
         )
     return specs
 
 
-def _int_words(inputs: Sequence[Any]) -> dict[str, tuple[bool, int, bool]]:
-    """Where each integer field of an event sits (see :attr:`EventSpec.ints`).
+def _words(inputs: Sequence[Any]) -> tuple[dict[str, tuple[bool, int, bool]], dict[str, tuple[bool, int, str]]]:
+    """Where each integer field of an event sits (see :attr:`EventSpec.ints`), and each address,
+    ``bool`` and ``bytesN`` field (:attr:`EventSpec.words`).
 
     The ABI puts every static value in the data's head at a fixed word and a dynamic one's offset
     in one word, so positions follow from the types; a type whose size is not known here ends
-    the mapping (the fields after it are then decoded with eth_abi).
+    the mapping (the fields after it are then decoded with eth_abi). An indexed value type is its
+    topic; an indexed dynamic one (a hash of it) is not mapped.
     """
-    words: dict[str, tuple[bool, int, bool]] = {}
+    ints: dict[str, tuple[bool, int, bool]] = {}
+    others: dict[str, tuple[bool, int, str]] = {}
     topic = 1
     for item in inputs:
         if item["indexed"]:
-            if _is_int(item["type"]):
-                words[item["name"]] = (True, topic, item["type"].startswith("int"))
+            kind = str(item["type"])
+            if _is_int(kind):
+                ints[item["name"]] = (True, topic, kind.startswith("int"))
+            elif _is_word(kind):
+                others[item["name"]] = (True, topic, kind)
             topic += 1
     position = 0
     for item in (i for i in inputs if not i["indexed"]):
-        size = _static_words(item, str(item["name"]), position, words)
+        size = _static_words(item, str(item["name"]), position, ints, others)
         if size is None:
             break
         position += size
-    return words
+    return ints, others
 
 
 def _is_int(kind: str) -> bool:
     return kind.startswith(("uint", "int")) and not kind.endswith("]")
 
 
-def _static_words(item: Any, name: str, position: int, words: dict[str, tuple[bool, int, bool]]) -> int | None:
-    """Words ``item`` takes in the head (recording its integer fields), or ``None`` if unknown."""
+def _is_word(kind: str) -> bool:
+    """An address, ``bool`` or ``bytesN``: one word, read as it is."""
+    return kind in ("address", "bool") or (kind.startswith("bytes") and kind != "bytes" and not kind.endswith("]"))
+
+
+def _static_words(
+    item: Any,
+    name: str,
+    position: int,
+    ints: dict[str, tuple[bool, int, bool]],
+    others: dict[str, tuple[bool, int, str]],
+) -> int | None:
+    """Words ``item`` takes in the head (recording its integer and other one-word fields), or
+    ``None`` if unknown."""
     kind = str(item["type"])
     if kind == "tuple":
         total = 0
         for component in item["components"]:
-            size = _static_words(component, f"{name}.{component['name']}", position + total, words)
+            size = _static_words(component, f"{name}.{component['name']}", position + total, ints, others)
             if size is None:
                 return None
             total += size
         return total
     if _is_int(kind):
-        words[name] = (False, position, kind.startswith("int"))
+        ints[name] = (False, position, kind.startswith("int"))
         return 1
-    if kind in ("address", "bool") or (kind.startswith("bytes") and kind != "bytes"):
+    if _is_word(kind):
+        others[name] = (False, position, kind)
         return 1
     if kind in ("bytes", "string"):
         return 1  # the offset of the value in the tail
@@ -132,12 +158,46 @@ class EventLog:
         word = bytes(self.log["topics"][index]) if in_topics else bytes(self.log["data"])[32 * index : 32 * index + 32]
         return int.from_bytes(word, "big", signed=signed)
 
+    def address(self, field: str) -> str:
+        """The address field ``field`` (``terms.buyer`` for a tuple's field), checksummed."""
+        where = self._spec.words.get(field)
+        if where is None:
+            value: Any = self.args
+            for part in field.split("."):
+                value = value[part]
+            return str(value)
+        return _checksum(_word(self.log, where[0], where[1])[12:])
+
+    def fixed_bytes(self, field: str) -> bytes:
+        """The ``bytesN`` field ``field`` (``bytes32`` ids), as its ``N`` bytes."""
+        where = self._spec.words.get(field)
+        if where is None:
+            value: Any = self.args
+            for part in field.split("."):
+                value = value[part]
+            return bytes(value)
+        size = int(where[2][len("bytes") :])
+        return _word(self.log, where[0], where[1])[:size]
+
     @property
     def args(self) -> dict[str, Any]:
         """Every argument by name (addresses checksummed, tuples as dicts)."""
         if self._args is None:
             self._args = decode_log(self._spec, self.log)
         return self._args
+
+
+def _word(log: Any, in_topics: bool, index: int) -> bytes:
+    """Topic ``index``, or data word ``index``, of a raw log."""
+    if in_topics:
+        return bytes(log["topics"][index])
+    return bytes(log["data"])[32 * index : 32 * index + 32]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _checksum(raw: bytes) -> str:
+    """The checksummed spelling of a 20-byte address (kept: a reader meets the same few often)."""
+    return to_checksum_address(raw)
 
 
 def _abi_type(item: Any) -> str:
@@ -168,20 +228,67 @@ def fetch_logs(
     from_block: int,
     to_block: int,
     chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
-) -> Iterator[list[Any]]:
+) -> Iterator[list[dict[str, Any]]]:
     """The logs of ``addresses`` whose first topic is one of ``topics``, from ``from_block`` to
-    ``to_block`` inclusive (topics as ``0x`` hex), one list per chunk of at most ``chunk_blocks`` blocks, each in chain
-    order (block number, then log index). One ``eth_getLogs`` request per chunk."""
+    ``to_block`` inclusive (topics as ``0x`` hex), one list per chunk of at most ``chunk_blocks``
+    blocks, each in chain order (block number, then log index). One ``eth_getLogs`` request per chunk.
+
+    Each log is a plain dict converted straight from the node's JSON (web3's formatting of a log
+    costs over a hundred microseconds, this a few): ``address`` (hex as the node gives it),
+    ``topics`` (a list of 32-byte ``bytes``), ``data`` (``bytes``), ``blockNumber``, ``logIndex``
+    and ``transactionIndex`` (ints), ``blockHash`` and ``transactionHash`` (``0x`` hex, lower case).
+
+    Raises:
+        Web3RPCError: the node answered with an error (a range too large for the provider, say).
+        BadResponseFormat: the answer had no result.
+        OSError: the transport failed (requests' errors), as web3's own reads raise it.
+    """
+    provider: Any = w3.provider
     start = from_block
     while start <= to_block:
         end = min(to_block, start + chunk_blocks - 1)
-        logs = w3.eth.get_logs(
-            {
-                "address": list(addresses),  # type: ignore[typeddict-item]
-                "fromBlock": start,
-                "toBlock": end,
-                "topics": [list(topics)],
-            }
-        )
-        yield sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
+        query = {"address": list(addresses), "fromBlock": hex(start), "toBlock": hex(end), "topics": [list(topics)]}
+        with collector_paused():  # the answer's JSON is parsed into as many objects as the logs
+            answer = provider.make_request("eth_getLogs", [query])
+            if "error" in answer:
+                error = answer["error"]
+                message = error.get("message", error) if isinstance(error, dict) else error
+                raise Web3RPCError(f"eth_getLogs of blocks {start}-{end}: {message}", answer)
+            result = answer.get("result")
+            if not isinstance(result, list):
+                raise BadResponseFormat(f"eth_getLogs of blocks {start}-{end} answered without a list of logs")
+            logs = [_plain_log(item) for item in result]
+            logs.sort(key=lambda log: (log["blockNumber"], log["logIndex"]))
+        yield logs
         start = end + 1
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for a bulk read, then as it was.
+
+    Turning tens of thousands of logs into objects allocates hundreds of thousands of small ones,
+    none of them garbage: the collector's passes over them cost as much as the conversion itself
+    (bench/results/books.md). Nothing here makes reference cycles, so pausing it loses nothing.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plain_log(item: dict[str, Any]) -> dict[str, Any]:
+    """One log of an ``eth_getLogs`` answer with its fields typed (see :func:`fetch_logs`)."""
+    return {
+        "address": item["address"],
+        "topics": [bytes.fromhex(topic[2:]) for topic in item["topics"]],
+        "data": bytes.fromhex(item["data"][2:]),
+        "blockNumber": int(item["blockNumber"], 16),
+        "logIndex": int(item["logIndex"], 16),
+        "transactionIndex": int(item["transactionIndex"], 16),
+        "blockHash": str(item["blockHash"]).lower(),
+        "transactionHash": str(item["transactionHash"]).lower(),
+    }

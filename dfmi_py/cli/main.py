@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from dfmi_py.cli.accounts import accounts
+from dfmi_py.cli.books import books
 from dfmi_py.cli.cash import cash
 from dfmi_py.cli.common import DfmiGroup, Options, progress_shown
 from dfmi_py.cli.compliance import compliance
@@ -56,6 +57,7 @@ def cli(ctx: click.Context, rpc_url: str | None, deployments_dir: Path | None, v
 for _command in (node, deploy, status, demo, advance, compliance, cash, dvp, fund, net):
     cli.add_command(_command)
 cli.add_command(accounts)
+cli.add_command(books)
 for _command in (trade, oracle, security, risk, feed, keeper, simulate):
     cli.add_command(_command)
 

@@ -392,8 +392,19 @@ def load_deployment(chain: Chain, manifest_dir: Path | None = None) -> Deploymen
             f"no deployment manifest for chain {chain.chain_id} with genesis {genesis[:12]}… at {path}"
             f"{also if others else ''}: run `dfmi deploy` against this chain"
         )
+    return open_manifest(chain, path, genesis)
+
+
+def open_manifest(chain: Chain, path: Path, genesis: str | None = None) -> Deployment:
+    """Open the deployment recorded in the manifest file ``path``, checking it is this chain's
+    and that the code is really there.
+
+    Raises:
+        ManifestError: a missing or malformed file, a manifest of another chain, or contracts
+            that are not on the chain.
+    """
     manifest = Manifest.load(path)
-    manifest.check_chain(chain.chain_id, genesis, path)
+    manifest.check_chain(chain.chain_id, genesis or _genesis_hash(chain), path)
     for key, record in manifest.contracts.items():
         if _code_hash(chain, record.address) != record.code_hash:
             raise ManifestError(f"{key} is not deployed at {record.address} on this chain: run `dfmi deploy`")

@@ -255,20 +255,22 @@ def test_an_update_cut_short_by_the_node_reads_everything_again_next_time(fresh:
     reader.sync(w.head())
     w.post("EURUSD", w.market.markets["EURUSD"].oracle.latest().answer * 102 // 100)
     w.market.markets["EURUSD"].derivatives.settle(KEEPER, trade_id)
-    original, seen = w.w3.eth.get_logs, []
+    provider: Any = w.w3.provider
+    original, seen = provider.make_request, []
 
-    def failing_second_chunk(params: Any) -> Any:
-        seen.append(params)
-        if len(seen) == 2:
-            raise ConnectionError("the node went away")
-        return original(params)
+    def failing_second_chunk(method: Any, params: Any) -> Any:
+        if method == "eth_getLogs":
+            seen.append(params)
+            if len(seen) == 2:
+                raise ConnectionError("the node went away")
+        return original(method, params)
 
-    w.w3.eth.get_logs = failing_second_chunk  # type: ignore[method-assign]
+    provider.make_request = failing_second_chunk
     try:
         with pytest.raises(ConnectionError):
             reader.update(w.head())
     finally:
-        w.w3.eth.get_logs = original  # type: ignore[method-assign]
+        provider.make_request = original
     assert reader.last is None
     assert reader.update(w.head()) is True  # a full sync
     _assert_matches_chain(reader, w)
