@@ -1,0 +1,444 @@
+"""The trade-repository export: hand-computed records from a known price path, every lifecycle on a
+chain, the report window, identities with and without a disclosure, exact CSV and JSON round trips,
+and ``dfmi report tr`` with its refusals.
+
+The hand vectors are built from events encoded here with eth_abi against the engine's and the
+oracle's real ABIs; every expected amount is worked out from the specification (``value(p) =
+quantity * p // 10**20`` with 8 price and 6 cash decimals), never read from the code under test.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import fields, replace
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import pytest
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from web3 import Web3
+
+from dfmi_py.books.ledger import LedgerEvent
+from dfmi_py.books.tr import (
+    FIELDS,
+    Lifecycle,
+    MarketInfo,
+    TRRecord,
+    from_csv,
+    from_json,
+    read_csv,
+    read_json,
+    to_csv,
+    to_json,
+    tr_records,
+    uti,
+    write_csv,
+    write_json,
+)
+from dfmi_py.build import compile_contracts
+from dfmi_py.chain import dev_account
+from dfmi_py.chain.events import EventLog, EventSpec, event_specs
+from dfmi_py.errors import InputError
+from dfmi_py.identity.disclosure import Disclosure, Identity
+
+#: Round trips on generated records; more with ``DFMI_TR_EXAMPLES=1000`` (outside the default budget).
+TR_EXAMPLES = int(os.environ.get("DFMI_TR_EXAMPLES", "60"))
+
+USD = 10**6
+PX = 10**8
+UNIT = 10**18
+ALICE, BOB, CAROL, DAN, ERIN = (dev_account(i).address for i in (7, 8, 9, 10, 11))
+ENGINE = Web3.to_checksum_address("0x" + "e1" * 20)
+ORACLE = Web3.to_checksum_address("0x" + "0c" * 20)
+CHAIN_ID = 31337
+ACME = MarketInfo("ACME", "ACME / USD", ENGINE, ORACLE, price_decimals=8, cash_decimals=6, currency="DSD")
+#: Monday 5 January 2026, 00:00:00 UTC: day D of the hand scenario.
+DAY0 = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp())
+HOUR = 3600
+DAY = 86_400
+
+
+def at(day: int, hour: int, minute: int = 0) -> int:
+    return DAY0 + day * DAY + hour * HOUR + minute * 60
+
+
+def end_of(day: int) -> str:
+    return datetime.fromtimestamp(DAY0 + day * DAY + DAY - 1, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------- events encoded by hand
+
+
+@cache
+def _specs() -> dict[str, tuple[bytes, EventSpec]]:
+    """``event name -> (topic0, spec)`` from the compiled engine's and oracle's ABIs."""
+    artifacts = compile_contracts()
+    w3 = Web3()
+    engine = w3.eth.contract(abi=artifacts["DerivativeEngine"].abi)
+    oracle = w3.eth.contract(abi=artifacts["PriceOracle"].abi)
+    names = (
+        "TradeProposed",
+        "TradeCancelled",
+        "TradeConfirmed",
+        "VariationMarginSettled",
+        "MarginCallCured",
+        "DefaultDeclared",
+        "TradeAmended",
+        "TradeTerminated",
+        "TradeMatured",
+    )
+    specs = {**event_specs(engine, names), **event_specs(oracle, ("AnswerUpdated",))}
+    return {spec.name: (topic, spec) for topic, spec in specs.items()}
+
+
+class Chainlog:
+    """Writes events as a chain would: one block per call (unless ``same_tx``), log indices in order."""
+
+    def __init__(self) -> None:
+        self.events: list[LedgerEvent] = []
+        self.block = 100
+
+    def emit(self, name: str, when: int, *, same_tx: bool = False, **args: Any) -> LedgerEvent:
+        topic0, spec = _specs()[name]
+        oracle = name == "AnswerUpdated"
+        address, contract = (ORACLE, "PriceOracle@ACME") if oracle else (ENGINE, "DerivativeEngine@ACME")
+        if same_tx:
+            previous = self.events[-1]
+            block, tx_hash, log_index = previous.block, previous.tx_hash, previous.log_index + 1
+        else:
+            self.block += 1
+            block, tx_hash, log_index = self.block, "0x" + keccak(text=f"tx{self.block}").hex(), 0
+        topics = [topic0] + [abi_encode([kind], [args[field]]) for field, kind in spec.indexed]
+        data = abi_encode(list(spec.data_types), [args[field] for field in spec.data_names])
+        raw = {"address": address, "topics": topics, "data": data, "blockNumber": block, "logIndex": log_index}
+        block_hash = "0x" + keccak(text=f"block{block}").hex()
+        event = LedgerEvent(contract, address, name, block, block_hash, log_index, tx_hash, when, EventLog(spec, raw))
+        self.events.append(event)
+        return event
+
+    def price(self, when: int, round_id: int, price: int) -> LedgerEvent:
+        return self.emit("AnswerUpdated", when, current=price, roundId=round_id, updatedAt=when)
+
+    def open(
+        self, when: int, trade_id: int, proposer: str, buyer: str, seller: str, quantity: int, price: int, im: int,
+        maturity: int,
+    ) -> LedgerEvent:  # fmt: skip
+        terms = (buyer, seller, quantity, price, maturity, im, im, bytes(32))
+        self.emit("TradeProposed", when - 60, tradeId=trade_id, proposer=proposer, termsHash=bytes(32), terms=terms)
+        return self.emit("TradeConfirmed", when, tradeId=trade_id, buyer=buyer, seller=seller, buyerIm=im, sellerIm=im)
+
+    def settled(self, when: int, trade_id: int, round_id: int, price: int, vm: int, payer: str, paid: int, owed: int,
+                *, same_tx: bool = False) -> LedgerEvent:  # fmt: skip
+        return self.emit(
+            "VariationMarginSettled", when, same_tx=same_tx, tradeId=trade_id, roundId=round_id, price=price,
+            vmToBuyer=vm, payer=payer, paid=paid, owed=owed,
+        )  # fmt: skip
+
+
+def hand_scenario() -> Chainlog:
+    """Three trades on a known price path over four days (see the expected records below).
+
+    - T1: Alice buys 10 from Bob at 2,000, IM 1,000 each; a margin call cured by ``cure``, a
+      settlement that pays off the next margin call (its cure is inside the settlement), an
+      amendment to 5 with Bob paying Alice 100, then maturity at 2,200.
+    - T2: Carol (proposer) sells 1 to Dan at 2,000, IM 200 each; terminated early, Dan paying 50.
+    - T3: Dan buys 2 from Erin at 2,000, IM 300 each; a margin call, then the default: Dan's IM
+      pays 300, the fund 100.
+    - T4: proposed and cancelled: never a trade.
+    """
+    log = Chainlog()
+    maturity = at(3, 8)
+    log.price(at(0, 10), 1, 2000 * PX)
+    log.open(at(0, 10, 6), 1, ALICE, ALICE, BOB, 10 * UNIT, 2000 * PX, 1000 * USD, maturity)
+    log.price(at(0, 12), 2, 2100 * PX)
+    log.settled(at(0, 12, 1), 1, 2, 2100 * PX, 1000 * USD, BOB, 1000 * USD, 0)
+    log.open(at(0, 13), 2, CAROL, DAN, CAROL, 1 * UNIT, 2000 * PX, 200 * USD, maturity)
+    terms4 = (ALICE, BOB, UNIT, 2000 * PX, maturity, 0, 0, bytes(32))
+    log.emit("TradeProposed", at(0, 14), tradeId=4, proposer=ALICE, termsHash=bytes(32), terms=terms4)
+    log.emit("TradeCancelled", at(0, 15), tradeId=4, by=ALICE)
+    # day 1: 1,950 with Alice unable to pay 1,500; she cures; Dan opens T3; 1,900 unsettled; T2 ends
+    log.price(at(1, 9), 3, 1950 * PX)
+    log.settled(at(1, 9, 1), 1, 3, 1950 * PX, -1500 * USD, ALICE, 0, 1500 * USD)
+    log.open(at(1, 9, 30), 3, DAN, DAN, ERIN, 2 * UNIT, 2000 * PX, 300 * USD, maturity)
+    log.emit("MarginCallCured", at(1, 10), tradeId=1, debtor=ALICE, amount=1500 * USD)
+    log.price(at(1, 11), 4, 1900 * PX)
+    log.emit("TradeTerminated", at(1, 12), tradeId=2, nonce=1, payment=50 * USD)
+    # day 2: 1,800 (Alice and Dan cannot pay), 2,000 (Bob pays the net 500 to Alice), Dan defaults
+    log.price(at(2, 9), 5, 1800 * PX)
+    log.settled(at(2, 9, 1), 1, 5, 1800 * PX, -1500 * USD, ALICE, 0, 1500 * USD)
+    log.settled(at(2, 9, 2), 3, 5, 1800 * PX, -400 * USD, DAN, 0, 400 * USD)
+    log.price(at(2, 10), 6, 2000 * PX)
+    log.emit("MarginCallCured", at(2, 10, 1), tradeId=1, debtor=ALICE, amount=500 * USD)
+    log.settled(at(2, 10, 1), 1, 6, 2000 * PX, 2000 * USD, BOB, 500 * USD, 0, same_tx=True)
+    log.emit(
+        "DefaultDeclared", at(2, 11, 30), tradeId=3, defaulter=DAN, survivor=ERIN, loss=400 * USD,
+        paidFromIm=300 * USD, paidFromMargin=0, paidFromFund=100 * USD, unpaidClaim=0,
+    )  # fmt: skip
+    log.emit(
+        "TradeAmended", at(2, 12), tradeId=1, nonce=0, quantity=5 * UNIT, maturity=maturity, buyerIm=600 * USD,
+        sellerIm=600 * USD, payment=-100 * USD,
+    )  # fmt: skip
+    # day 3: maturity at 2,200; Bob pays 5 x 200 = 1,000
+    log.price(at(3, 8), 7, 2200 * PX)
+    log.emit(
+        "TradeMatured", at(3, 8, 5), tradeId=1, roundId=7, price=2200 * PX, vmToBuyer=1000 * USD, paidFromFund=0,
+        unpaidClaim=0,
+    )  # fmt: skip
+    return log
+
+
+#: ``(lifecycle, trade, event time, valuation, IM posted, IM received, VM posted, VM received)`` of
+#: the hand scenario, each amount from counterparty 1's side, worked out by hand.
+EXPECTED = [
+    (Lifecycle.NEW, 1, iso(at(0, 10, 6)), 0, 1000, 1000, 0, 0),
+    (Lifecycle.NEW, 2, iso(at(0, 13)), -100, 200, 200, 0, 0),  # Carol sold at 2,000, the price is 2,100
+    (Lifecycle.VALUATION, 1, end_of(0), 1000, 1000, 1000, 0, 1000),
+    (Lifecycle.VALUATION, 2, end_of(0), -100, 200, 200, 0, 0),  # never settled: value, no flow
+    (Lifecycle.NEW, 3, iso(at(1, 9, 30)), -100, 300, 300, 0, 0),  # 2 x (1,950 - 2,000)
+    (Lifecycle.TERMINATE, 2, iso(at(1, 12)), 100, 0, 0, 0, 0),  # at 1,900, for the seller
+    (Lifecycle.VALUATION, 1, end_of(1), -1000, 1000, 1000, 1500, 1000),  # 10 x (1,900 - 2,000)
+    (Lifecycle.VALUATION, 3, end_of(1), -200, 300, 300, 0, 0),
+    (Lifecycle.DEFAULT, 3, iso(at(2, 11, 30)), 0, 0, 0, 300, 0),  # -400 settled + 2 x (2,000 - 1,800)
+    (Lifecycle.MODIFY, 1, iso(at(2, 12)), 0, 600, 600, 1500, 1500),
+    (Lifecycle.VALUATION, 1, end_of(2), 0, 600, 600, 1500, 1500),
+    (Lifecycle.MATURITY, 1, iso(at(3, 8, 5)), 1000, 0, 0, 1500, 2500),
+]
+
+
+def summary(record: TRRecord) -> tuple[Any, ...]:
+    r = record
+    amounts = (r.valuation_amount, r.im_posted, r.im_received, r.vm_posted, r.vm_received)
+    return (r.lifecycle, r.trade_id, r.event_timestamp, *(None if v is None else v // USD for v in amounts))
+
+
+def hand_records(**window: Any) -> list[TRRecord]:
+    log = hand_scenario()
+    return tr_records(log.events, chain_id=CHAIN_ID, markets=[ACME], as_of=at(4, 0), **window)
+
+
+# ---------------------------------------------------------------------- hand vectors
+
+
+def test_uti_of_a_known_chain_engine_and_trade() -> None:
+    # keccak256 of the 32-byte chain id and the address left-padded to 32 bytes, computed apart
+    digest = keccak((31337).to_bytes(32, "big") + bytes(12) + bytes.fromhex("e1" * 20))
+    assert uti(31337, ENGINE, 42) == "DFMI" + digest.hex()[:16].upper() + "42"
+    assert uti(31337, ENGINE, 42) == "DFMIEA555D73914295AF42"
+    assert uti(1, ENGINE, 42) != uti(31337, ENGINE, 42)
+    assert uti(31337, ORACLE, 42) != uti(31337, ENGINE, 42)
+    longest = uti(31337, ENGINE, 10**32 - 1)
+    assert len(longest) == 52
+    assert longest.isalnum()
+    assert longest == longest.upper()
+    with pytest.raises(InputError, match="does not fit a UTI"):
+        uti(31337, ENGINE, 10**32)
+
+
+def test_the_records_of_a_known_price_path() -> None:
+    records = hand_records()
+    assert [summary(r) for r in records] == EXPECTED
+    assert 4 not in {r.trade_id for r in records}, "a cancelled proposal is never reported"
+
+
+def test_a_new_trade_record_carries_the_terms_and_the_codes() -> None:
+    new = hand_records()[0]
+    assert (new.action_type, new.event_type, new.direction) == ("NEWT", "TRAD", "BYER")
+    assert new.uti == uti(CHAIN_ID, ENGINE, 1)
+    assert (new.counterparty_1, new.counterparty_1_id_type, new.counterparty_2) == (ALICE, "ADDRESS", BOB)
+    assert (new.quantity, new.quantity_decimals, new.price, new.price_decimals) == (10 * UNIT, 18, 2000 * PX, 8)
+    assert (new.notional, new.currency, new.cash_decimals) == (20_000 * USD, "DSD", 6)  # 10 x 2,000
+    assert (new.contract_type, new.delivery_type, new.underlying, new.market) == ("FORW", "CASH", "ACME / USD", "ACME")
+    assert new.execution_timestamp == new.effective_timestamp == iso(at(0, 10, 6))
+    assert new.maturity_timestamp == iso(at(3, 8))
+    assert (new.valuation_price, new.valuation_round, new.valuation_method) == (2000 * PX, 1, "MTMA")
+    assert new.valuation_timestamp == iso(at(0, 10))
+    assert (new.block_number, new.log_index) == (102 + 1, 0)  # the confirmation's block (its proposal is 102)
+
+
+def test_a_seller_proposer_is_counterparty_1_with_the_seller_direction() -> None:
+    t2 = [r for r in hand_records() if r.trade_id == 2]
+    assert {(r.counterparty_1, r.counterparty_2, r.direction) for r in t2} == {(CAROL, DAN, "SLLR")}
+    terminated = t2[-1]
+    assert (terminated.action_type, terminated.event_type) == ("TERM", "ETRM")
+    # the agreed payment: Dan (buyer) pays Carol 50 to end it
+    assert (terminated.other_payment_type, terminated.other_payment_amount) == ("UWIN", 50 * USD)
+    assert (terminated.other_payment_payer, terminated.other_payment_receiver) == (DAN, CAROL)
+
+
+def test_amendment_default_and_maturity_records() -> None:
+    records = hand_records()
+    modify = next(r for r in records if r.lifecycle is Lifecycle.MODIFY)
+    assert (modify.action_type, modify.event_type, modify.quantity, modify.notional) == (
+        "MODI",
+        "TRAD",
+        5 * UNIT,
+        10_000 * USD,
+    )
+    # a lower quantity: the payment is a partial unwind, Bob paying Alice 100
+    assert (modify.other_payment_type, modify.other_payment_amount) == ("UWIN", 100 * USD)
+    assert (modify.other_payment_payer, modify.other_payment_receiver) == (BOB, ALICE)
+    default = next(r for r in records if r.lifecycle is Lifecycle.DEFAULT)
+    assert (default.action_type, default.event_type, default.defaulting_party, default.unpaid_claim) == (
+        "TERM",
+        "ETRM",
+        DAN,
+        0,
+    )
+    maturity = records[-1]
+    # no report under either regime for a trade that ends at its contractual maturity
+    assert (maturity.lifecycle, maturity.action_type, maturity.event_type) == (Lifecycle.MATURITY, "", "")
+    assert (maturity.valuation_price, maturity.valuation_round, maturity.unpaid_claim) == (2200 * PX, 7, 0)
+    assert (default.counterparty_1, default.counterparty_2) == (DAN, ERIN)
+
+
+def test_valuation_records_name_the_price_they_use() -> None:
+    day1 = [r for r in hand_records() if r.lifecycle is Lifecycle.VALUATION and r.event_timestamp == end_of(1)]
+    assert {(r.trade_id, r.valuation_price, r.valuation_round) for r in day1} == {(1, 1900 * PX, 4), (3, 1900 * PX, 4)}
+    assert {(r.action_type, r.event_type) for r in day1} == {("VALU", "")}
+    # where the price comes from: round 4's AnswerUpdated (block 112 of the hand chain)
+    price_event = next(e for e in hand_scenario().events if e.name == "AnswerUpdated" and e.log.int("roundId") == 4)
+    assert {(r.tx_hash, r.block_number, r.log_index) for r in day1} == {
+        (price_event.tx_hash, price_event.block, price_event.log_index)
+    }
+
+
+def test_a_day_end_the_chain_has_not_reached_is_not_valued() -> None:
+    log = hand_scenario()
+    early = tr_records(log.events[:8], chain_id=CHAIN_ID, markets=[ACME], as_of=at(0, 23))
+    assert [r.lifecycle for r in early] == [Lifecycle.NEW, Lifecycle.NEW]
+
+
+# ---------------------------------------------------------------------- the report window
+
+
+def test_the_window_keeps_its_records_with_margins_cumulated_from_the_start() -> None:
+    everything = hand_records()
+    window = hand_records(report_from=at(1, 0), report_to=at(2, 23, 59) + 59)
+    assert window == [r for r in everything if at(1, 0) <= _time(r.event_timestamp) < at(3, 0)]
+    assert [summary(r) for r in window] == EXPECTED[4:11]
+    by_block = hand_records(from_block=112, to_block=116)
+    assert {r.block_number for r in by_block if r.lifecycle is not Lifecycle.VALUATION} <= set(range(112, 117))
+    assert [r for r in by_block if r.lifecycle is not Lifecycle.VALUATION] == [
+        r for r in everything if r.lifecycle is not Lifecycle.VALUATION and 112 <= (r.block_number or 0) <= 116
+    ]
+
+
+def test_a_window_the_wrong_way_round_is_refused() -> None:
+    with pytest.raises(InputError, match=r"ends \(.*\) before it starts"):
+        hand_records(report_from=at(2, 0), report_to=at(1, 0))
+    with pytest.raises(InputError, match="before its first block"):
+        hand_records(from_block=120, to_block=110)
+
+
+def _time(text: str) -> int:
+    return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+
+
+# ---------------------------------------------------------------------- identities
+
+
+def test_identities_are_shown_only_where_the_disclosure_opens_them() -> None:
+    disclosure = Disclosure(
+        {
+            ALICE: Identity("Alice Bank AG", "5299000J2N45DDNE4Y28", "DE"),
+            DAN: Identity("Dan Trading Ltd", "", "GB"),  # disclosed without an LEI
+        },
+        "identities shown: 2 of 5 accounts",
+    )
+    shown = tr_records(hand_scenario().events, chain_id=CHAIN_ID, markets=[ACME], disclosure=disclosure, as_of=at(4, 0))
+    t1 = shown[0]
+    assert (t1.counterparty_1, t1.counterparty_1_id_type, t1.counterparty_1_address) == (
+        "5299000J2N45DDNE4Y28",
+        "LEI",
+        ALICE,
+    )
+    assert (t1.counterparty_1_name, t1.counterparty_1_country) == ("Alice Bank AG", "DE")
+    assert (t1.counterparty_2, t1.counterparty_2_id_type, t1.counterparty_2_name) == (BOB, "ADDRESS", "")
+    t3 = next(r for r in shown if r.trade_id == 3)
+    assert (t3.counterparty_1, t3.counterparty_1_id_type, t3.counterparty_1_name) == (DAN, "ADDRESS", "Dan Trading Ltd")
+    modify = next(r for r in shown if r.lifecycle is Lifecycle.MODIFY)
+    assert modify.other_payment_receiver == "5299000J2N45DDNE4Y28"
+    hidden = hand_records()
+    assert all(r.counterparty_1_id_type == r.counterparty_2_id_type == "ADDRESS" for r in hidden)
+    assert not any(r.counterparty_1_name or r.counterparty_2_name or r.counterparty_2_country for r in hidden)
+    # and the records are the same otherwise
+    address = {"5299000J2N45DDNE4Y28": ALICE}
+    assert [
+        replace(
+            r,
+            counterparty_1=r.counterparty_1_address,
+            counterparty_2=r.counterparty_2_address,
+            counterparty_1_id_type="ADDRESS",
+            counterparty_2_id_type="ADDRESS",
+            counterparty_1_name="",
+            counterparty_2_name="",
+            counterparty_1_country="",
+            counterparty_2_country="",
+            other_payment_payer=address.get(r.other_payment_payer, r.other_payment_payer),
+            other_payment_receiver=address.get(r.other_payment_receiver, r.other_payment_receiver),
+        )
+        for r in shown
+    ] == hidden
+
+
+# ---------------------------------------------------------------------- files
+
+
+def _strategy(kind: str) -> st.SearchStrategy[Any]:
+    return {
+        "int": st.integers(),
+        "int?": st.none() | st.integers(),
+        "str": st.text(),
+        "lifecycle": st.sampled_from(Lifecycle),
+    }[kind]
+
+
+_KIND = {"Lifecycle": "lifecycle", "str": "str", "int": "int", "int | None": "int?"}
+records_strategy = st.lists(
+    st.builds(TRRecord, **{f.name: _strategy(_KIND[str(f.type)]) for f in fields(TRRecord)}), max_size=4
+)
+
+
+@settings(max_examples=TR_EXAMPLES)
+@given(records=records_strategy)
+def test_csv_and_json_give_back_exactly_the_records_written(records: list[TRRecord]) -> None:
+    assert from_csv(to_csv(records)) == records
+    assert from_json(to_json(records)) == records
+
+
+def test_files_round_trip_the_hand_records(tmp_path) -> None:
+    records = hand_records()
+    write_csv(records, tmp_path / "tr.csv")
+    write_json(records, tmp_path / "tr.json")
+    assert read_csv(tmp_path / "tr.csv") == records
+    assert read_json(tmp_path / "tr.json") == records
+    header = (tmp_path / "tr.csv").read_text().splitlines()[0]
+    assert header.split(",") == list(FIELDS)
+
+
+def test_a_file_that_is_not_an_export_is_refused_in_one_line(tmp_path) -> None:
+    rows = list(csv.reader(io.StringIO(to_csv(hand_records()), newline="")))
+    rows[1][FIELDS.index("trade_id")] = "x"
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    with pytest.raises(InputError, match="not a trade-repository export"):
+        from_csv("a,b\n1,2\n")
+    with pytest.raises(InputError, match="line 2: trade_id = 'x' is not a valid int"):
+        from_csv(out.getvalue())
+    with pytest.raises(InputError, match="not a valid int"):
+        from_json(to_json(hand_records()).replace('"trade_id": 1', '"trade_id": 1.5', 1))
+    with pytest.raises(InputError, match="not JSON"):
+        from_json("[")
+    with pytest.raises(InputError, match="cannot write"):
+        write_csv(hand_records(), tmp_path / "missing" / "tr.csv")
+    assert not (tmp_path / "missing").exists()
