@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -24,9 +24,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
+from dfmi_py.api import Market, Terms, TradeState
 from dfmi_py.books.ledger import LedgerEvent
 from dfmi_py.books.tr import (
+    ENGINE_EVENTS,
     FIELDS,
+    ORACLE_EVENT,
     Lifecycle,
     MarketInfo,
     TRRecord,
@@ -42,8 +45,8 @@ from dfmi_py.books.tr import (
     write_json,
 )
 from dfmi_py.build import compile_contracts
-from dfmi_py.chain import dev_account
-from dfmi_py.chain.events import EventLog, EventSpec, event_specs
+from dfmi_py.chain import Chain, dev_account
+from dfmi_py.chain.events import EventLog, EventSpec, event_specs, fetch_logs
 from dfmi_py.errors import InputError
 from dfmi_py.identity.disclosure import Disclosure, Identity
 
@@ -442,3 +445,218 @@ def test_a_file_that_is_not_an_export_is_refused_in_one_line(tmp_path) -> None:
     with pytest.raises(InputError, match="cannot write"):
         write_csv(hand_records(), tmp_path / "missing" / "tr.csv")
     assert not (tmp_path / "missing").exists()
+
+
+# ====================================================================== on a chain
+
+#: Parties of the chain scenario (members of the session's base scenario) and reporters 16-18.
+A, B, C, D, E = (dev_account(i) for i in (7, 8, 9, 10, 11))
+REPORTERS = tuple(dev_account(i) for i in (16, 17, 18))
+UNLIMITED = 2**256 - 1
+
+
+@dataclass(frozen=True)
+class World:
+    """The chain scenario: what a test needs to find its records."""
+
+    market: Market
+    info: MarketInfo
+    day0: int  # midnight (UTC) starting the scenario's first day
+    confirmed: dict[int, int]  # trade id -> block of its confirmation
+    terminated_block: int
+    default_block: int
+    amended_block: int
+    matured_block: int
+    head_time: int
+
+
+def _now(chain: Chain) -> int:
+    return int(chain.w3.eth.get_block("latest")["timestamp"])
+
+
+def _advance_to(chain: Chain, when: int) -> None:
+    chain.w3.provider.make_request("evm_increaseTime", [when - _now(chain)])  # type: ignore[arg-type]
+    chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def _post(market: Market, price: int) -> None:
+    for reporter in REPORTERS:
+        market.oracle.submit(reporter, price)
+
+
+def _open(market: Market, proposer: Any, buyer: Any, seller: Any, quantity: int, im: int, maturity: int) -> int:
+    engine = market.derivatives
+    terms = Terms(buyer.address, seller.address, quantity, 2000 * PX, maturity, im, im)
+    trade_id = engine.propose(proposer, terms)
+    engine.confirm(seller if proposer is buyer else buyer, trade_id, terms)
+    return trade_id
+
+
+def _block(receipt: Any) -> int:
+    return int(receipt["blockNumber"])
+
+
+@pytest.fixture
+def world(request, setup_cache, deployment, roles, chain) -> World:
+    """Three trades over three days on the session's suite (kept between this module's tests):
+
+    - day 0, 01:00: 2,000; T1 Alice buys 10 from Bob (IM 1,000 each, maturity day 2 12:00); T2 Carol
+      proposes to sell 1 to Dan (IM 200); T3 Dan buys 2 from Erin (IM 300); T4 proposed, cancelled;
+      03:00: 2,100, all three settled;
+    - day 1, 02:00: Dan withdraws his margin and revokes the engine's allowance; 1,900: T1 settled
+      (Alice pays 2,000), T3 called (Dan owes 400); 03:00: T2 terminated, Carol paying Dan 50;
+      05:00: T3 defaults (Dan's IM 300, then 100 of his margin account: T2's IM came back to it);
+    - day 2, 02:00: T1 amended to 5, IM 600, Bob paying Alice 100; 13:00: 2,050, T1 matures
+      (Bob pays 750).
+    """
+    market = Market.from_deployment(deployment)
+
+    def setup() -> World:
+        engine = market.derivatives
+        market.compliance.onboard(roles.officer, [engine.address, market.fund.address])
+        for party in (A, B, C, D, E):
+            market.cash.mint(roles.minter, party.address, 100_000 * USD)
+            market.fund.join(party, 1_000 * USD)
+            market.cash.approve(party, engine.address, UNLIMITED)
+        day0 = _now(chain) - _now(chain) % DAY + DAY
+        _advance_to(chain, day0 + HOUR)
+        _post(market, 2000 * PX)
+        maturity = day0 + 2 * DAY + 12 * HOUR
+        t1 = _open(market, A, A, B, 10 * UNIT, 1000 * USD, maturity)
+        t2 = _open(market, C, D, C, 1 * UNIT, 200 * USD, maturity)
+        t3 = _open(market, D, D, E, 2 * UNIT, 300 * USD, maturity)
+        confirmed = {t: int(engine.events(t)[-1].block) for t in (t1, t2, t3)}
+        t4 = engine.propose(A, Terms(A.address, B.address, UNIT, 2000 * PX, maturity, 0, 0))
+        engine.cancel(A, t4)
+        _advance_to(chain, day0 + 3 * HOUR)
+        _post(market, 2100 * PX)
+        engine.settle_many(roles.outsider, [t1, t2, t3])
+
+        _advance_to(chain, day0 + DAY + 2 * HOUR)
+        engine.withdraw_margin(D, engine.margin_of(D.address))
+        market.cash.approve(D, engine.address, 0)
+        _post(market, 1900 * PX)
+        engine.settle_many(roles.outsider, [t1, t3])
+        _advance_to(chain, day0 + DAY + 3 * HOUR)
+        termination = engine.termination(t2, payment=-50 * USD, deadline=_now(chain) + HOUR)
+        signatures = (engine.sign_termination(D, termination), engine.sign_termination(C, termination))
+        terminated = engine.terminate(roles.outsider, termination, *signatures)
+        _advance_to(chain, day0 + DAY + 5 * HOUR)
+        defaulted = engine.declare_default(roles.outsider, t3)
+
+        _advance_to(chain, day0 + 2 * DAY + 2 * HOUR)
+        amendment = engine.amendment(
+            t1, quantity=5 * UNIT, buyer_im=600 * USD, seller_im=600 * USD, payment=-100 * USD,
+            deadline=_now(chain) + HOUR,
+        )  # fmt: skip
+        signatures = (engine.sign_amendment(A, amendment), engine.sign_amendment(B, amendment))
+        amended = engine.amend(roles.outsider, amendment, *signatures)
+        _advance_to(chain, day0 + 2 * DAY + 13 * HOUR)
+        _post(market, 2050 * PX)
+        matured = engine.mature(roles.outsider, t1, market.oracle.latest().round_id)
+        acme = market.markets["ACME"]
+        info = MarketInfo(
+            "ACME", acme.description, acme.derivatives.address, acme.oracle.address, 8, 6, market.cash.symbol
+        )
+        blocks = (_block(terminated), _block(defaulted), _block(amended), _block(matured))
+        return World(market, info, day0, confirmed, *blocks, _now(chain))
+
+    return setup_cache.setup(request, setup)
+
+
+def chain_events(world: World) -> list[LedgerEvent]:
+    """Every event of the suite's engines and oracles as LedgerEvents, read straight from the node."""
+    market = world.market
+    w3 = market.chain.w3
+    underlyings = list(market.markets.values())
+    specs = {
+        **event_specs(underlyings[0].derivatives.contract, ENGINE_EVENTS),
+        **event_specs(underlyings[0].oracle.contract, (ORACLE_EVENT,)),
+    }
+    keys = {u.derivatives.address: f"DerivativeEngine@{u.name}" for u in underlyings}
+    keys |= {u.oracle.address: f"PriceOracle@{u.name}" for u in underlyings}
+    start = market.deployment.manifest.record(next(iter(keys.values()))).block
+    topics = ["0x" + topic.hex() for topic in specs]
+    times: dict[int, int] = {}
+    events = []
+    for chunk in fetch_logs(w3, list(keys), topics, start, w3.eth.block_number):
+        for raw in chunk:
+            block = int(raw["blockNumber"])
+            if block not in times:
+                times[block] = int(w3.eth.get_block(block)["timestamp"])
+            log = EventLog(specs[bytes(raw["topics"][0])], raw)
+            address = Web3.to_checksum_address(raw["address"])
+            events.append(
+                LedgerEvent(
+                    keys[address], address, log.name, block, "0x" + bytes(raw["blockHash"]).hex(),
+                    int(raw["logIndex"]), "0x" + bytes(raw["transactionHash"]).hex(), times[block], log,
+                )
+            )  # fmt: skip
+    return events
+
+
+def chain_records(world: World, **window: Any) -> list[TRRecord]:
+    return tr_records(
+        chain_events(world), chain_id=world.market.chain.chain_id, markets=[world.info], as_of=world.head_time, **window
+    )
+
+
+def test_every_lifecycle_of_a_chain_scenario(world: World) -> None:
+    records = chain_records(world)
+    day0 = world.day0
+
+    def end(day: int) -> str:
+        return iso(day0 + day * DAY + DAY - 1)
+
+    got = [summary(r) for r in records]
+    confirmed = {t: iso(int(world.market.chain.w3.eth.get_block(b)["timestamp"])) for t, b in world.confirmed.items()}
+    assert got == [
+        (Lifecycle.NEW, 1, confirmed[1], 0, 1000, 1000, 0, 0),
+        (Lifecycle.NEW, 2, confirmed[2], 0, 200, 200, 0, 0),
+        (Lifecycle.NEW, 3, confirmed[3], 0, 300, 300, 0, 0),
+        (Lifecycle.VALUATION, 1, end(0), 1000, 1000, 1000, 0, 1000),  # 10 x (2,100 - 2,000)
+        (Lifecycle.VALUATION, 2, end(0), -100, 200, 200, 100, 0),  # Carol sold: she paid 100
+        (Lifecycle.VALUATION, 3, end(0), 200, 300, 300, 0, 200),
+        (Lifecycle.TERMINATE, 2, _time_of(world, world.terminated_block), 100, 0, 0, 100, 0),  # 1 x (2,000 - 1,900)
+        # Dan's IM 300, then 100 of his margin account (T2's released IM 200 and the 50 Carol paid)
+        (Lifecycle.DEFAULT, 3, _time_of(world, world.default_block), -200, 0, 0, 400, 200),
+        (Lifecycle.VALUATION, 1, end(1), -1000, 1000, 1000, 2000, 1000),
+        (Lifecycle.MODIFY, 1, _time_of(world, world.amended_block), -1000, 600, 600, 2000, 1000),
+        (Lifecycle.MATURITY, 1, _time_of(world, world.matured_block), -250, 0, 0, 2000, 1750),  # + 5 x 150
+    ]
+    assert 4 not in {r.trade_id for r in records}, "the cancelled proposal is not a trade"
+    by_lifecycle = {r.lifecycle: r for r in records}
+    assert by_lifecycle[Lifecycle.TERMINATE].other_payment_amount == 50 * USD
+    terminated = by_lifecycle[Lifecycle.TERMINATE]
+    assert (terminated.other_payment_payer, terminated.other_payment_receiver) == (C.address, D.address)
+    assert by_lifecycle[Lifecycle.DEFAULT].defaulting_party == D.address
+    assert by_lifecycle[Lifecycle.MODIFY].other_payment_payer == B.address
+    assert {(r.trade_id, r.direction) for r in records} == {(1, "BYER"), (2, "SLLR"), (3, "BYER")}
+    assert {r.uti for r in records if r.trade_id == 1} == {uti(world.market.chain.chain_id, world.info.engine, 1)}
+
+
+def test_the_chain_records_agree_with_the_engine(world: World) -> None:
+    engine = world.market.derivatives
+    records = chain_records(world)
+    last = {r.trade_id: r for r in records}
+    assert [engine.trade(t).state for t in (1, 2, 3)] == [
+        TradeState.MATURED,
+        TradeState.TERMINATED,
+        TradeState.DEFAULTED,
+    ]
+    assert [last[t].lifecycle for t in (1, 2, 3)] == [Lifecycle.MATURITY, Lifecycle.TERMINATE, Lifecycle.DEFAULT]
+    assert engine.trade(4).state is TradeState.CANCELLED
+    assert last[3].unpaid_claim == engine.unpaid_claim_of(3) == 0
+    default = next(e for e in engine.events(3) if e.name == "DefaultDeclared").args
+    assert last[3].vm_posted == default["paidFromIm"] + default["paidFromMargin"]
+    assert last[1].quantity == engine.trade(1).quantity == 5 * UNIT
+    # every settlement's payment is in the records' variation margin, once
+    flows = engine.margin_history()
+    paid_by = {
+        t: sum(f.paid for f in flows if f.trade_id == t and f.payer == p) for t, p in ((1, A.address), (2, C.address))
+    }
+    assert (last[1].vm_posted, last[2].vm_posted) == (paid_by[1], paid_by[2])
+
+
+def _time_of(world: World, block: int) -> str:
+    return iso(int(world.market.chain.w3.eth.get_block(block)["timestamp"]))
