@@ -27,6 +27,7 @@ from dfmi_py.cli.fund import fund
 from dfmi_py.cli.keeper import keeper
 from dfmi_py.cli.net import net
 from dfmi_py.cli.oracle import oracle
+from dfmi_py.cli.report import report
 from dfmi_py.cli.risk import risk
 from dfmi_py.cli.security import security
 from dfmi_py.cli.suite import demo, deploy, node, status
@@ -57,6 +58,7 @@ for _command in (node, deploy, status, demo, advance, compliance, cash, dvp, fun
 cli.add_command(accounts)
 for _command in (trade, oracle, security, risk, feed, keeper):
     cli.add_command(_command)
+cli.add_command(report)
 
 
 if __name__ == "__main__":

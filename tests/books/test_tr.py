@@ -10,14 +10,19 @@ quantity * p // 10**20`` with 8 price and 6 cash decimals), never read from the 
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 from hypothesis import given, settings
@@ -47,11 +52,12 @@ from dfmi_py.books.tr import (
 from dfmi_py.build import compile_contracts
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.chain.events import EventLog, EventSpec, event_specs, fetch_logs
+from dfmi_py.cli.main import cli
 from dfmi_py.errors import InputError
 from dfmi_py.identity.disclosure import Disclosure, Identity
 
 #: Round trips on generated records; more with ``DFMI_TR_EXAMPLES=1000`` (outside the default budget).
-TR_EXAMPLES = int(os.environ.get("DFMI_TR_EXAMPLES", "60"))
+TR_EXAMPLES = int(os.environ.get("DFMI_TR_EXAMPLES", "40"))
 
 USD = 10**6
 PX = 10**8
@@ -324,6 +330,13 @@ def test_a_day_end_the_chain_has_not_reached_is_not_valued() -> None:
 # ---------------------------------------------------------------------- the report window
 
 
+def test_every_field_is_documented() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "trade-repository.md").read_text()
+    doc = text.split("## Every field", 1)[1].split("\n### ", 1)[0]
+    documented = re.findall(r"^\| `([a-z0-9_]+)` \|", doc, flags=re.MULTILINE)
+    assert documented == list(FIELDS)
+
+
 def test_the_window_keeps_its_records_with_margins_cumulated_from_the_start() -> None:
     everything = hand_records()
     window = hand_records(report_from=at(1, 0), report_to=at(2, 23, 59) + 59)
@@ -564,8 +577,19 @@ def world(request, setup_cache, deployment, roles, chain) -> World:
     return setup_cache.setup(request, setup)
 
 
+_READ: dict[tuple[int, int], list[LedgerEvent]] = {}
+
+
 def chain_events(world: World) -> list[LedgerEvent]:
-    """Every event of the suite's engines and oracles as LedgerEvents, read straight from the node."""
+    """Every event of the suite's engines and oracles as LedgerEvents, read straight from the node
+    (once per scenario: the kept set-up does not change)."""
+    key = (world.matured_block, world.head_time)
+    if key not in _READ:
+        _READ[key] = _read_events(world)
+    return _READ[key]
+
+
+def _read_events(world: World) -> list[LedgerEvent]:
     market = world.market
     w3 = market.chain.w3
     underlyings = list(market.markets.values())
@@ -660,3 +684,97 @@ def test_the_chain_records_agree_with_the_engine(world: World) -> None:
 
 def _time_of(world: World, block: int) -> str:
     return iso(int(world.market.chain.w3.eth.get_block(block)["timestamp"]))
+
+
+# ====================================================================== dfmi report tr
+
+
+def _runner() -> CliRunner:
+    """A runner that keeps stderr apart from stdout (click 8.1 needs asking; 8.2 always does)."""
+    if "mix_stderr" in inspect.signature(CliRunner).parameters:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    return CliRunner()
+
+
+@pytest.fixture
+def report(world, node, deployment) -> Callable[..., Result]:
+    """``dfmi --rpc-url <session node> --deployments-dir <its manifests> report tr ARGS`` (world first:
+    its set-up is kept between tests)."""
+    base = ["--rpc-url", node.rpc_url, "--deployments-dir", str(deployment.manifest_file.parent), "report", "tr"]
+
+    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+        return _runner().invoke(cli, [*base, *args], catch_exceptions=False, env=env)
+
+    return invoke
+
+
+def _ok(result: Result) -> Result:
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result
+
+
+def _refused(result: Result) -> str:
+    """The one line of a refused command."""
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+def test_report_tr_writes_every_record_as_csv_and_json(world: World, report, tmp_path) -> None:
+    expected = chain_records(world)
+    written = _ok(report("--format", "csv", "--out", str(tmp_path / "tr.csv")))
+    assert read_csv(tmp_path / "tr.csv") == expected
+    assert f"wrote {len(expected)} records to {tmp_path / 'tr.csv'}" in written.stderr
+    assert "identities not shown" in written.stderr
+    printed = _ok(report("--format", "json"))
+    assert from_json(printed.stdout) == expected
+    assert "identities not shown: no regulator key given (addresses only)" in printed.stderr
+
+
+def test_report_tr_window_by_dates_and_by_blocks(world: World, report) -> None:
+    day1 = datetime.fromtimestamp(world.day0 + DAY, UTC).date().isoformat()
+    by_date = from_csv(_ok(report("--from", day1, "--to", day1, "--format", "csv")).stdout)
+    assert by_date == chain_records(world, report_from=world.day0 + DAY, report_to=world.day0 + 2 * DAY - 1)
+    assert {r.lifecycle for r in by_date} == {Lifecycle.TERMINATE, Lifecycle.DEFAULT, Lifecycle.VALUATION}
+    first, last = world.terminated_block, world.amended_block
+    by_block = from_csv(_ok(report("--from", str(first), "--to", str(last), "--format", "csv")).stdout)
+    times = {b: int(world.market.chain.w3.eth.get_block(b)["timestamp"]) for b in (first, last)}
+    assert by_block == chain_records(
+        world, from_block=first, to_block=last, report_from=times[first], report_to=times[last]
+    )
+    assert [r.lifecycle for r in by_block] == [
+        Lifecycle.TERMINATE,
+        Lifecycle.DEFAULT,
+        Lifecycle.VALUATION,
+        Lifecycle.MODIFY,
+    ]
+
+
+def test_report_tr_says_what_a_viewer_key_shows(world: World, report) -> None:
+    key = "0x" + keccak(text="some viewer").hex()
+    shown = _ok(report("--format", "csv", "--viewer-key-env", "TR_VIEWER_KEY", env={"TR_VIEWER_KEY": key}))
+    assert shown.stderr.splitlines()[0].startswith("identities not shown")
+    assert from_csv(shown.stdout) == chain_records(world)
+    line = _refused(report("--format", "csv", "--viewer-key-env", "TR_NO_SUCH_KEY", env={"TR_NO_SUCH_KEY": ""}))
+    assert "--viewer-key-env TR_NO_SUCH_KEY: the variable is not set" in line
+
+
+def test_report_tr_refuses_bad_input_in_one_line_and_leaves_no_file(world: World, report, tmp_path) -> None:
+    out = tmp_path / "tr.csv"
+    cases = {
+        ("--from", "2026-02-03", "--to", "2026-02-01"): "--from 2026-02-03 is after --to 2026-02-01",
+        ("--from", "30", "--to", "20"): "--from block 30 is after --to block 20",
+        ("--from", "yesterday"): "--from 'yesterday': not a date (YYYY-MM-DD, UTC) or a block number",
+        ("--from", "2026-02-30"): "--from 2026-02-30: not a date",
+        ("--to", "99999999"): "block 99999999 is beyond the chain's head",
+        ("--market", "NOPE"): "no market NOPE in this deployment; it has ACME",
+    }
+    for args, message in cases.items():
+        line = _refused(report(*args, "--format", "csv", "--out", str(out)))
+        assert message in line, (args, line)
+        assert not out.exists()
+    line = _refused(report("--format", "csv", "--out", str(tmp_path / "no-such-folder" / "tr.csv")))
+    assert f"cannot write {tmp_path / 'no-such-folder' / 'tr.csv'}: there is no folder" in line
+    assert list(tmp_path.iterdir()) == []
