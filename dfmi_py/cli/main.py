@@ -28,6 +28,7 @@ from dfmi_py.cli.fund import fund
 from dfmi_py.cli.keeper import keeper
 from dfmi_py.cli.net import net
 from dfmi_py.cli.oracle import oracle
+from dfmi_py.cli.report import report
 from dfmi_py.cli.risk import risk
 from dfmi_py.cli.security import security
 from dfmi_py.cli.simulate import simulate
@@ -60,6 +61,7 @@ cli.add_command(accounts)
 cli.add_command(books)
 for _command in (trade, oracle, security, risk, feed, keeper, simulate):
     cli.add_command(_command)
+cli.add_command(report)
 
 
 if __name__ == "__main__":
