@@ -10,10 +10,12 @@ HARDHAT_PATH := $(CURDIR)/$(HARDHAT)/node_modules/.bin:$$PATH
 # ape-solidity finds the compiler through py-solc-x's install folder: ours holds the solc-js wrapper.
 export SOLCX_BINARY_PATH := $(CURDIR)/toolchain/solcx
 
-.PHONY: run test setup lint slither slither-triage clean
+.PHONY: run test setup browser lint slither slither-triage clean
 
+# The main job: `dfmi simulate` with its defaults, on an Anvil it starts and stops; the report is
+# simulation/index.html.
 run: setup
-	$(BIN)/dfmi demo
+	$(BIN)/dfmi simulate
 
 # Test workers (pytest-xdist): one per CPU by default; `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= auto
@@ -46,7 +48,21 @@ $(SLITHER_VENV)/.installed: toolchain/slither/requirements.txt
 	$(SLITHER_VENV)/bin/pip install --quiet -r toolchain/slither/requirements.txt
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed $(HARDHAT)/node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(HARDHAT)/node_modules/.installed browser
+
+# Debian's chromium and its chromedriver, for the test that opens the report headless: installed
+# with apt-get when missing and running as root (as CI does); otherwise a note, and that test fails
+# saying what to install. No test tool downloads a browser of its own.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium and chromium-driver (the report's browser test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver >/dev/null; \
+	else \
+	  echo "note: chromium and chromedriver are missing; the report's browser test needs them:" \
+	    "apt-get install chromium chromium-driver (as root)" >&2; \
+	fi
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)

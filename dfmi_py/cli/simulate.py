@@ -7,15 +7,18 @@
 
 Without ``--rpc-url`` it starts an Anvil of its own (genesis at ``start_time``, one second per
 block, so the same seed repeats block for block) and stops it at the end. Long phases show
-progress bars on a terminal. At the end it prints what happened in plain words and where the
-files are: ``record.json`` and the CSV tables (see :mod:`dfmi_py.simulate.record`), the feeders'
-replay file, the deployment manifest and the services' JSON log (``services.log``).
+progress bars on a terminal. At the end it writes the report (``index.html`` with its charts and
+tables, :mod:`dfmi_py.simulate.report`; ``--no-report`` skips it) and prints what happened in
+plain words and where the files are: the report, ``record.json`` and the CSV tables (see
+:mod:`dfmi_py.simulate.record`), the feeders' replay file, the deployment manifest and the
+services' JSON log (``services.log``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from dfmi_py.simulate.clock import ChainClock
 from dfmi_py.simulate.config import SimulationConfig, load_simulation_config, overrides_from_flags
 from dfmi_py.simulate.raw import SerialProvider
 from dfmi_py.simulate.record import RECORD_FILE
+from dfmi_py.simulate.report import write_report
 from dfmi_py.simulate.run import run_simulation
 from dfmi_py.simulate.summary import describe, summarize
 
@@ -110,6 +114,20 @@ def simulation_chain(rpc_url: str | None, config: SimulationConfig) -> Iterator[
 @click.option("--rounds", type=int, help="Price rounds in the day [settings: path.rounds].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder [settings: out].")
 @click.option(
+    "--report/--no-report",
+    default=True,
+    show_default=True,
+    help="Write the report (index.html, charts/, tables/) to the output folder at the end.",
+)
+@click.option(
+    "--block-time",
+    "block_seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Block time (seconds) of the 30M-gas chain the report's capacity section sizes.",
+)
+@click.option(
     "--rpc-url",
     "rpc_url",
     help="Run on this chain (its development accounts funded) instead of a local Anvil [default: the global "
@@ -124,13 +142,15 @@ def simulate(
     shock: str | None,
     rounds: int | None,
     out: Path | None,
+    report: bool,
+    block_seconds: float,
     rpc_url: str | None,
 ) -> None:
     """A whole market for a day: deploy, onboard, issue, fund, trade; prices with a stress shock,
     the keeper's settlements, a default and its waterfall; DvPs (some failing) and a netting round.
 
-    Everything goes through the toolkit's API, the feeders' and the keeper's own code. Writes
-    record.json and CSV tables to the output folder and prints what happened."""
+    Everything goes through the toolkit's API, the feeders' and the keeper's own code. Writes the
+    report (index.html), record.json and CSV tables to the output folder and prints what happened."""
     overrides = overrides_from_flags(members=members, trades=trades, seed=seed, rounds=rounds, out=out, shock=shock)
     config = load_simulation_config(config_path, overrides)  # refused before any chain is touched
     folder = config.out
@@ -145,10 +165,22 @@ def simulate(
             )
         files = result.record.write(folder)
         summary = summarize(result.market, result.record)
+        written, report_seconds = None, 0.0
+        if report:
+            started = time.monotonic()
+            written = write_report(result, folder, block_seconds=block_seconds)
+            report_seconds = time.monotonic() - started
     click.echo("")
     for line in describe(summary, result.record):
         click.echo(line)
     timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.record.timings.items())
+    if written is not None:
+        timings += f", report {report_seconds:.1f} s"
     click.echo(f"Phases: {timings}.")
     tables = ", ".join(path.name for path in files if path.name != RECORD_FILE)
     click.echo(f"Files in {folder}: {RECORD_FILE} (the record), {tables}, {SERVICES_LOG}.")
+    if written is not None:
+        click.echo(
+            f"The report: {written.page} (charts in {written.page.parent / 'charts'}, tables in "
+            f"{written.page.parent / 'tables'}); open it in a browser, it works offline."
+        )
