@@ -150,7 +150,7 @@ def exposure(data: ReportData, folder: Path) -> Chart:
     ax = figure.subplots()
     for member in members:
         mine = table[table["member"] == member]
-        xs: list[float] = [0.0]  # round 0: the opening prices, nothing owed yet
+        xs: list[float] = [int(mine["round"].min()) - 0.5]  # nothing owed before the first settlement
         ys: list[float] = [0.0]
         for r, before, after in zip(mine["round"], mine["before"], mine["after"], strict=True):
             xs += [int(r), int(r)]  # built up since the last settlement, then settled

@@ -407,11 +407,11 @@ def _flows(record: SimulationRecord, flows: pd.DataFrame) -> list[dict[str, Any]
 
 def _vm(record: SimulationRecord, flows: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> pd.DataFrame:
     members = [m.address for m in record.members]
-    day = [r.round for r in record.rounds if r.round > 0]
+    day = [r.round for r in record.rounds]
     paid = {(a, r): 0 for a in members for r in day}
     received = dict(paid)
     for f in flows:
-        if f["round"] is None or f["round"] == 0 or f["payer"] is None:
+        if f["round"] is None or f["payer"] is None:
             continue
         paid[(f["payer"], f["round"])] += f["paid"]
         received[(f["receiver"], f["round"])] += f["paid"]
@@ -446,12 +446,12 @@ def _exposure(
     before the round's settlements (the variation margin due, with any debt carried), and what was
     left after them (unpaid debt; a close-out in the round pays the survivor all but its claim)."""
     members = [m.address for m in record.members]
-    day = [r.round for r in record.rounds if r.round > 0]
+    day = [r.round for r in record.rounds]
     before = {(a, r): 0 for a in members for r in day}
     after = dict(before)
     for f in flows:
         r = f["round"]
-        if r is None or r == 0 or f["payer"] is None or f["kind"] != "variation_margin":
+        if r is None or f["payer"] is None or f["kind"] != "variation_margin":
             continue
         due = f["paid"] + f["owed"]
         before[(f["receiver"], r)] += due
@@ -460,7 +460,7 @@ def _exposure(
         after[(f["payer"], r)] -= f["owed"]
     for row in defaults.itertuples(index=False):
         r = record.round_of_block(int(row.block))
-        if r is None or r == 0:
+        if r is None:
             continue
         covered = int(row.loss) - int(row.unpaid)
         after[(str(row.survivor), r)] -= covered
