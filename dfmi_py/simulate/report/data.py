@@ -214,9 +214,16 @@ def comparison_for(
     called_round = record.round_of_block(first_call)
     called = next(r for r in record.rounds if r.round == called_round)
     at = called.time
-    # Its wallet then: the cash it held before that round's blocks.
-    cash = result.market.cash.contract.functions.balanceOf(defaulter.address)
-    wallet = int(cash.call(block_identifier=called.first_block - 1))
+    # Its wallet then: the cash it held before that round's blocks (the cash token's transfers).
+    wallet = 0
+    for event in books.ledger.events("CashToken", ["Transfer"]):
+        if event.block >= called.first_block:
+            break
+        args = event.log.args
+        if str(args["to"]) == defaulter.address:
+            wallet += int(args["value"])
+        if str(args["from"]) == defaulter.address:
+            wallet -= int(args["value"])
     opened = {(t.market, t.trade_id): t for t in record.trades}
     trades = []
     for row in books.positions().itertuples(index=False):
