@@ -171,36 +171,51 @@ def exposure(data: ReportData, folder: Path) -> Chart:
     )
 
 
+#: The waterfall's tranches in the chart, by the books' column.
+_TRANCHE_LABELS = {
+    "loss": "owed by the defaulter",
+    "from_im": "its initial margin",
+    "from_margin": "its margin account",
+    "from_defaulter_contribution": "its fund contribution",
+    "from_survivors": "the others' contributions",
+    "unpaid": "left unpaid (a claim)",
+}
+
+
 def waterfall(data: ReportData, folder: Path) -> Chart:
     """The default's waterfall: what the defaulter owed and what each tranche paid; the survivors' shares."""
     tranches = data.tables["waterfall"]
     losses = data.tables["default_losses"]
     money = _money(data)
-    figure = Figure(figsize=(9, 3.6))
-    left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    labels = [str(t) for t in tranches["tranche"]][::-1]
-    amounts = [money(int(a)) for a in tranches["amount"]][::-1]
+    figure = Figure(figsize=(9, 5.6))
+    top, bottom = figure.subplots(2, 1, gridspec_kw={"height_ratios": [3, 2]})
+    columns = [str(c) for c in tranches["column"]]
+    amounts = [money(int(a)) for a in tranches["amount"]]
     starts: list[float] = []
     paid = 0.0
-    for amount, column in zip(amounts[::-1], list(tranches["column"]), strict=True):
+    for column, amount in zip(columns, amounts, strict=True):
         starts.append(0.0 if column == "loss" else paid)
         paid += 0.0 if column == "loss" else amount
-    colours = ["#555555" if c == "loss" else DFMI_COLOUR for c in tranches["column"]][::-1]
-    left.barh(labels, amounts, left=starts[::-1], color=colours)
-    left.set_xlabel(data.record.cash_symbol)
-    _thousands(left.xaxis)
-    left.set_title("What the defaulter owed, and who paid it", loc="left")
+    labels = [_TRANCHE_LABELS.get(c, c) for c in columns]
+    colours = ["#555555" if c == "loss" else DFMI_COLOUR for c in columns]
+    top.barh(labels[::-1], amounts[::-1], left=starts[::-1], color=colours[::-1])
+    top.set_xlabel(data.record.cash_symbol)
+    _thousands(top.xaxis)
+    top.set_title("What the defaulter owed, and which tranche paid it, in the fund's order", loc="left")
     survivors = losses[losses["role"] == "survivor"] if not losses.empty else losses
     if not survivors.empty:
-        right.bar(list(survivors["member"]), [money(int(v)) for v in survivors["loss"]], color=DFMI_COLOUR)
-        _thousands(right.yaxis)
-    right.set_title("Each survivor's pro-rata share", loc="left")
+        names = [str(m) for m in survivors["member"]]
+        bottom.bar(names, [money(int(v)) for v in survivors["loss"]], color=DFMI_COLOUR)
+        bottom.tick_params(axis="x", labelrotation=45 if len(names) > 12 else 0)
+        bottom.set_ylabel(data.record.cash_symbol)
+        _thousands(bottom.yaxis)
+    bottom.set_title("Each other member's share, pro rata to its contribution", loc="left")
     file = _save(figure, folder, "waterfall")
     return Chart(
         file,
         "The default's waterfall",
-        "Left: the loss the close-outs left and the tranches that paid it, in the order the fund's rules "
-        "take them. Right: what each other member's fund balance paid, in proportion to its contribution.",
+        "Top: the loss the close-outs left and the tranches that paid it, in the order the fund's rules "
+        "take them. Bottom: what each other member's fund balance paid, in proportion to its contribution.",
     )
 
 
