@@ -30,11 +30,9 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from dfmi_py.api import Market, Terms, TradeState
-from dfmi_py.books.ledger import LedgerEvent
+from dfmi_py.books.ledger import Ledger, LedgerEvent
 from dfmi_py.books.tr import (
-    ENGINE_EVENTS,
     FIELDS,
-    ORACLE_EVENT,
     Lifecycle,
     MarketInfo,
     TRRecord,
@@ -51,10 +49,12 @@ from dfmi_py.books.tr import (
 )
 from dfmi_py.build import compile_contracts
 from dfmi_py.chain import Chain, dev_account
-from dfmi_py.chain.events import EventLog, EventSpec, event_specs, fetch_logs
+from dfmi_py.chain.events import EventLog, EventSpec, event_specs
 from dfmi_py.cli.main import cli
 from dfmi_py.errors import InputError
-from dfmi_py.identity.disclosure import Disclosure, Identity
+from dfmi_py.identity.disclosure import Disclosure, Identity, disclosure_from
+from dfmi_py.identity.keys import dev_disclosure_key
+from dfmi_py.scenarios.demo import MEMBER_IDENTITIES, member_accounts, record_identities
 
 #: Round trips on generated records; more with ``DFMI_TR_EXAMPLES=1000`` (outside the default budget).
 TR_EXAMPLES = int(os.environ.get("DFMI_TR_EXAMPLES", "40"))
@@ -66,6 +66,8 @@ ALICE, BOB, CAROL, DAN, ERIN = (dev_account(i).address for i in (7, 8, 9, 10, 11
 ENGINE = Web3.to_checksum_address("0x" + "e1" * 20)
 ORACLE = Web3.to_checksum_address("0x" + "0c" * 20)
 CHAIN_ID = 31337
+#: Valid LEIs (ISO 17442: their check digits verify under ISO 7064 MOD 97-10), made up but for Alice's.
+ALICE_LEI, DAN_LEI = "5299000J2N45DDNE4Y28", "DFMI00DAN0TRADING075"
 ACME = MarketInfo("ACME", "ACME / USD", ENGINE, ORACLE, price_decimals=8, cash_decimals=6, currency="DSD")
 #: Monday 5 January 2026, 00:00:00 UTC: day D of the hand scenario.
 DAY0 = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp())
@@ -366,29 +368,28 @@ def _time(text: str) -> int:
 def test_identities_are_shown_only_where_the_disclosure_opens_them() -> None:
     disclosure = Disclosure(
         {
-            ALICE: Identity("Alice Bank AG", "5299000J2N45DDNE4Y28", "DE"),
-            DAN: Identity("Dan Trading Ltd", "", "GB"),  # disclosed without an LEI
+            ALICE: Identity("Alice Bank AG", ALICE_LEI, "DE"),
+            DAN: Identity("Dan Trading Ltd", DAN_LEI, "GB"),
         },
         "identities shown: 2 of 5 accounts",
     )
     shown = tr_records(hand_scenario().events, chain_id=CHAIN_ID, markets=[ACME], disclosure=disclosure, as_of=at(4, 0))
     t1 = shown[0]
-    assert (t1.counterparty_1, t1.counterparty_1_id_type, t1.counterparty_1_address) == (
-        "5299000J2N45DDNE4Y28",
-        "LEI",
-        ALICE,
-    )
+    assert (t1.counterparty_1, t1.counterparty_1_id_type, t1.counterparty_1_address) == (ALICE_LEI, "LEI", ALICE)
     assert (t1.counterparty_1_name, t1.counterparty_1_country) == ("Alice Bank AG", "DE")
     assert (t1.counterparty_2, t1.counterparty_2_id_type, t1.counterparty_2_name) == (BOB, "ADDRESS", "")
     t3 = next(r for r in shown if r.trade_id == 3)
-    assert (t3.counterparty_1, t3.counterparty_1_id_type, t3.counterparty_1_name) == (DAN, "ADDRESS", "Dan Trading Ltd")
+    assert (t3.counterparty_1, t3.counterparty_1_id_type, t3.counterparty_1_name) == (DAN_LEI, "LEI", "Dan Trading Ltd")
+    assert (t3.counterparty_2, t3.counterparty_2_id_type, t3.counterparty_2_country) == (ERIN, "ADDRESS", "")
     modify = next(r for r in shown if r.lifecycle is Lifecycle.MODIFY)
-    assert modify.other_payment_receiver == "5299000J2N45DDNE4Y28"
+    assert (modify.other_payment_payer, modify.other_payment_receiver) == (BOB, ALICE_LEI)
+    default = next(r for r in shown if r.lifecycle is Lifecycle.DEFAULT)
+    assert default.defaulting_party == DAN_LEI
     hidden = hand_records()
     assert all(r.counterparty_1_id_type == r.counterparty_2_id_type == "ADDRESS" for r in hidden)
     assert not any(r.counterparty_1_name or r.counterparty_2_name or r.counterparty_2_country for r in hidden)
     # and the records are the same otherwise
-    address = {"5299000J2N45DDNE4Y28": ALICE}
+    address = {ALICE_LEI: ALICE, DAN_LEI: DAN}
     assert [
         replace(
             r,
@@ -402,6 +403,7 @@ def test_identities_are_shown_only_where_the_disclosure_opens_them() -> None:
             counterparty_2_country="",
             other_payment_payer=address.get(r.other_payment_payer, r.other_payment_payer),
             other_payment_receiver=address.get(r.other_payment_receiver, r.other_payment_receiver),
+            defaulting_party=address.get(r.defaulting_party, r.defaulting_party),
         )
         for r in shown
     ] == hidden
@@ -511,7 +513,8 @@ def _block(receipt: Any) -> int:
 
 @pytest.fixture
 def world(request, setup_cache, deployment, roles, chain) -> World:
-    """Three trades over three days on the session's suite (kept between this module's tests):
+    """Three trades over three days on the session's suite (kept between this module's tests), with
+    Alice's, Bob's and Carol's identities recorded for the regulator as the demo records them:
 
     - day 0, 01:00: 2,000; T1 Alice buys 10 from Bob (IM 1,000 each, maturity day 2 12:00); T2 Carol
       proposes to sell 1 to Dan (IM 200); T3 Dan buys 2 from Erin (IM 300); T4 proposed, cancelled;
@@ -526,6 +529,8 @@ def world(request, setup_cache, deployment, roles, chain) -> World:
 
     def setup() -> World:
         engine = market.derivatives
+        # as the demo does: the regulator's devnet key published, Alice's, Bob's and Carol's identities recorded
+        record_identities(market, member_accounts(), lambda _, action: action())
         market.compliance.onboard(roles.officer, [engine.address, market.fund.address])
         for party in (A, B, C, D, E):
             market.cash.mint(roles.minter, party.address, 100_000 * USD)
@@ -581,42 +586,14 @@ _READ: dict[tuple[int, int], list[LedgerEvent]] = {}
 
 
 def chain_events(world: World) -> list[LedgerEvent]:
-    """Every event of the suite's engines and oracles as LedgerEvents, read straight from the node
-    (once per scenario: the kept set-up does not change)."""
+    """Every event of the suite, as the books' ledger reads it (once per scenario: the kept set-up
+    does not change)."""
     key = (world.matured_block, world.head_time)
     if key not in _READ:
-        _READ[key] = _read_events(world)
+        ledger = Ledger(world.market.chain, world.market.deployment)
+        ledger.refresh()
+        _READ[key] = ledger.events()
     return _READ[key]
-
-
-def _read_events(world: World) -> list[LedgerEvent]:
-    market = world.market
-    w3 = market.chain.w3
-    underlyings = list(market.markets.values())
-    specs = {
-        **event_specs(underlyings[0].derivatives.contract, ENGINE_EVENTS),
-        **event_specs(underlyings[0].oracle.contract, (ORACLE_EVENT,)),
-    }
-    keys = {u.derivatives.address: f"DerivativeEngine@{u.name}" for u in underlyings}
-    keys |= {u.oracle.address: f"PriceOracle@{u.name}" for u in underlyings}
-    start = market.deployment.manifest.record(next(iter(keys.values()))).block
-    topics = ["0x" + topic.hex() for topic in specs]
-    times: dict[int, int] = {}
-    events = []
-    for chunk in fetch_logs(w3, list(keys), topics, start, w3.eth.block_number):
-        for raw in chunk:
-            block = int(raw["blockNumber"])
-            if block not in times:
-                times[block] = int(w3.eth.get_block(block)["timestamp"])
-            log = EventLog(specs[bytes(raw["topics"][0])], raw)
-            address = Web3.to_checksum_address(raw["address"])
-            events.append(
-                LedgerEvent(
-                    keys[address], address, log.name, block, "0x" + bytes(raw["blockHash"]).hex(),
-                    int(raw["logIndex"]), "0x" + bytes(raw["transactionHash"]).hex(), times[block], log,
-                )
-            )  # fmt: skip
-    return events
 
 
 def chain_records(world: World, **window: Any) -> list[TRRecord]:
@@ -752,11 +729,51 @@ def test_report_tr_window_by_dates_and_by_blocks(world: World, report) -> None:
     ]
 
 
-def test_report_tr_says_what_a_viewer_key_shows(world: World, report) -> None:
-    key = "0x" + keccak(text="some viewer").hex()
-    shown = _ok(report("--format", "csv", "--viewer-key-env", "TR_VIEWER_KEY", env={"TR_VIEWER_KEY": key}))
-    assert shown.stderr.splitlines()[0].startswith("identities not shown")
-    assert from_csv(shown.stdout) == chain_records(world)
+def test_report_tr_shows_the_identities_the_viewer_key_opens(world: World, report) -> None:
+    chain = world.market.chain
+    alice, bob, carol = (MEMBER_IDENTITIES[name] for name in ("Alice", "Bob", "Carol"))
+    regulator_key = dev_disclosure_key()
+    as_regulator = _ok(
+        report("--format", "csv", "--viewer-key-env", "TR_KEY", env={"TR_KEY": "0x" + regulator_key.hex()})
+    )
+    assert as_regulator.stderr.splitlines()[0] == "identities shown: 3 of 3 accounts"
+    shown = from_csv(as_regulator.stdout)
+    disclosure = disclosure_from(chain_events(world), regulator_key, chain.chain_id, world.market.compliance.address)
+    assert shown == chain_records(world, disclosure=disclosure)
+    parties = {
+        (r.trade_id, r.counterparty_1, r.counterparty_1_id_type, r.counterparty_2, r.counterparty_2_id_type)
+        for r in shown
+    }
+    assert parties == {
+        (1, alice.lei, "LEI", bob.lei, "LEI"),
+        (2, carol.lei, "LEI", D.address, "ADDRESS"),  # Dan has no identity recorded
+        (3, D.address, "ADDRESS", E.address, "ADDRESS"),
+    }
+    t1 = next(r for r in shown if r.trade_id == 1)
+    assert (t1.counterparty_1_name, t1.counterparty_1_country, t1.counterparty_1_address) == (
+        "Alice Capital Markets Ltd",
+        "GB",
+        A.address,
+    )
+    assert (t1.counterparty_2_name, t1.counterparty_2_country) == ("Bob Trading GmbH", "DE")
+    terminated = next(r for r in shown if r.lifecycle is Lifecycle.TERMINATE)
+    assert (terminated.other_payment_payer, terminated.other_payment_receiver) == (carol.lei, D.address)
+
+    # Alice's own key opens her record alone
+    as_alice = _ok(report("--format", "csv", "--viewer-key-env", "TR_KEY", env={"TR_KEY": bytes(A.key).hex()}))
+    assert as_alice.stderr.splitlines()[0] == (
+        "identities shown: 1 of 3 accounts (the others are not encrypted to this key)"
+    )
+    t1 = next(r for r in from_csv(as_alice.stdout) if r.trade_id == 1)
+    assert (t1.counterparty_1, t1.counterparty_2, t1.counterparty_2_id_type) == (alice.lei, B.address, "ADDRESS")
+
+    # any other key opens nothing: the records are the public's
+    stranger = "0x" + keccak(text="some viewer").hex()
+    as_stranger = _ok(report("--format", "csv", "--viewer-key-env", "TR_KEY", env={"TR_KEY": stranger}))
+    assert as_stranger.stderr.splitlines()[0] == (
+        "identities not shown: the key given opens none of the 3 recorded identities (addresses only)"
+    )
+    assert from_csv(as_stranger.stdout) == chain_records(world)
     line = _refused(report("--format", "csv", "--viewer-key-env", "TR_NO_SUCH_KEY", env={"TR_NO_SUCH_KEY": ""}))
     assert "--viewer-key-env TR_NO_SUCH_KEY: the variable is not set" in line
 
