@@ -31,6 +31,7 @@ from web3 import Web3
 
 from dfmi_py.api import Market, Terms, TradeState
 from dfmi_py.books.ledger import Ledger, LedgerEvent
+from dfmi_py.books.replay import replay
 from dfmi_py.books.tr import (
     FIELDS,
     Lifecycle,
@@ -102,27 +103,34 @@ def _specs() -> dict[str, tuple[bytes, EventSpec]]:
         "TradeCancelled",
         "TradeConfirmed",
         "VariationMarginSettled",
+        "MarginCalled",
         "MarginCallCured",
         "DefaultDeclared",
         "TradeAmended",
         "TradeTerminated",
         "TradeMatured",
+        "InitialMarginReleased",
     )
     specs = {**event_specs(engine, names), **event_specs(oracle, ("AnswerUpdated",))}
     return {spec.name: (topic, spec) for topic, spec in specs.items()}
 
 
 class Chainlog:
-    """Writes events as a chain would: one block per call (unless ``same_tx``), log indices in order."""
+    """Writes events as a chain would: one block per call (unless ``same_tx``), log indices in order,
+    each raw log in the shape the ledger's ``fetch_logs`` gives."""
 
     def __init__(self) -> None:
         self.events: list[LedgerEvent] = []
         self.block = 100
 
-    def emit(self, name: str, when: int, *, same_tx: bool = False, **args: Any) -> LedgerEvent:
+    def emit(
+        self, name: str, when: int, *, same_tx: bool = False, market: MarketInfo = ACME, **args: Any
+    ) -> LedgerEvent:
         topic0, spec = _specs()[name]
-        oracle = name == "AnswerUpdated"
-        address, contract = (ORACLE, "PriceOracle@ACME") if oracle else (ENGINE, "DerivativeEngine@ACME")
+        if name == "AnswerUpdated":
+            address, contract = market.oracle, f"PriceOracle@{market.name}"
+        else:
+            address, contract = market.engine, f"DerivativeEngine@{market.name}"
         if same_tx:
             previous = self.events[-1]
             block, tx_hash, log_index = previous.block, previous.tx_hash, previous.log_index + 1
@@ -131,29 +139,56 @@ class Chainlog:
             block, tx_hash, log_index = self.block, "0x" + keccak(text=f"tx{self.block}").hex(), 0
         topics = [topic0] + [abi_encode([kind], [args[field]]) for field, kind in spec.indexed]
         data = abi_encode(list(spec.data_types), [args[field] for field in spec.data_names])
-        raw = {"address": address, "topics": topics, "data": data, "blockNumber": block, "logIndex": log_index}
         block_hash = "0x" + keccak(text=f"block{block}").hex()
+        raw = {
+            "address": address.lower(),
+            "topics": topics,
+            "data": data,
+            "blockNumber": block,
+            "logIndex": log_index,
+            "transactionIndex": 0,
+            "blockHash": block_hash,
+            "transactionHash": tx_hash,
+        }
         event = LedgerEvent(contract, address, name, block, block_hash, log_index, tx_hash, when, EventLog(spec, raw))
         self.events.append(event)
         return event
 
-    def price(self, when: int, round_id: int, price: int) -> LedgerEvent:
-        return self.emit("AnswerUpdated", when, current=price, roundId=round_id, updatedAt=when)
+    def price(self, when: int, round_id: int, price: int, market: MarketInfo = ACME) -> LedgerEvent:
+        return self.emit("AnswerUpdated", when, market=market, current=price, roundId=round_id, updatedAt=when)
 
     def open(
         self, when: int, trade_id: int, proposer: str, buyer: str, seller: str, quantity: int, price: int, im: int,
-        maturity: int,
+        maturity: int, market: MarketInfo = ACME,
     ) -> LedgerEvent:  # fmt: skip
         terms = (buyer, seller, quantity, price, maturity, im, im, bytes(32))
-        self.emit("TradeProposed", when - 60, tradeId=trade_id, proposer=proposer, termsHash=bytes(32), terms=terms)
-        return self.emit("TradeConfirmed", when, tradeId=trade_id, buyer=buyer, seller=seller, buyerIm=im, sellerIm=im)
+        self.emit(
+            "TradeProposed", when - 60, market=market, tradeId=trade_id, proposer=proposer, termsHash=bytes(32),
+            terms=terms,
+        )  # fmt: skip
+        return self.emit(
+            "TradeConfirmed", when, market=market, tradeId=trade_id, buyer=buyer, seller=seller, buyerIm=im, sellerIm=im
+        )
 
     def settled(self, when: int, trade_id: int, round_id: int, price: int, vm: int, payer: str, paid: int, owed: int,
                 *, same_tx: bool = False) -> LedgerEvent:  # fmt: skip
+        """A settlement; one the payer cannot pay calls margin first, in the same transaction."""
+        if owed:
+            self.emit(
+                "MarginCalled", when, same_tx=same_tx, tradeId=trade_id, debtor=payer, amount=owed,
+                cureDeadline=when + DAY,
+            )  # fmt: skip
+            same_tx = True
         return self.emit(
             "VariationMarginSettled", when, same_tx=same_tx, tradeId=trade_id, roundId=round_id, price=price,
             vmToBuyer=vm, payer=payer, paid=paid, owed=owed,
         )  # fmt: skip
+
+    def released(self, when: int, trade_id: int, *amounts: tuple[str, int], same_tx: bool = True) -> None:
+        """``InitialMarginReleased`` of each ``(party, amount)`` (after a close, in its transaction)."""
+        for party, amount in amounts:
+            self.emit("InitialMarginReleased", when, same_tx=same_tx, tradeId=trade_id, party=party, amount=amount)
+            same_tx = True
 
 
 def hand_scenario() -> Chainlog:
@@ -184,6 +219,7 @@ def hand_scenario() -> Chainlog:
     log.emit("MarginCallCured", at(1, 10), tradeId=1, debtor=ALICE, amount=1500 * USD)
     log.price(at(1, 11), 4, 1900 * PX)
     log.emit("TradeTerminated", at(1, 12), tradeId=2, nonce=1, payment=50 * USD)
+    log.released(at(1, 12), 2, (DAN, 200 * USD), (CAROL, 200 * USD))
     # day 2: 1,800 (Alice and Dan cannot pay), 2,000 (Bob pays the net 500 to Alice), Dan defaults
     log.price(at(2, 9), 5, 1800 * PX)
     log.settled(at(2, 9, 1), 1, 5, 1800 * PX, -1500 * USD, ALICE, 0, 1500 * USD)
@@ -195,9 +231,12 @@ def hand_scenario() -> Chainlog:
         "DefaultDeclared", at(2, 11, 30), tradeId=3, defaulter=DAN, survivor=ERIN, loss=400 * USD,
         paidFromIm=300 * USD, paidFromMargin=0, paidFromFund=100 * USD, unpaidClaim=0,
     )  # fmt: skip
+    log.released(at(2, 11, 30), 3, (ERIN, 300 * USD))  # Erin's own IM back (Dan's paid her)
+    # the amendment shrinks both IMs (released before its event, in its transaction)
+    log.released(at(2, 12), 1, (ALICE, 400 * USD), (BOB, 400 * USD), same_tx=False)
     log.emit(
-        "TradeAmended", at(2, 12), tradeId=1, nonce=0, quantity=5 * UNIT, maturity=maturity, buyerIm=600 * USD,
-        sellerIm=600 * USD, payment=-100 * USD,
+        "TradeAmended", at(2, 12), same_tx=True, tradeId=1, nonce=0, quantity=5 * UNIT, maturity=maturity,
+        buyerIm=600 * USD, sellerIm=600 * USD, payment=-100 * USD,
     )  # fmt: skip
     # day 3: maturity at 2,200; Bob pays 5 x 200 = 1,000
     log.price(at(3, 8), 7, 2200 * PX)
@@ -205,6 +244,7 @@ def hand_scenario() -> Chainlog:
         "TradeMatured", at(3, 8, 5), tradeId=1, roundId=7, price=2200 * PX, vmToBuyer=1000 * USD, paidFromFund=0,
         unpaidClaim=0,
     )  # fmt: skip
+    log.released(at(3, 8, 5), 1, (ALICE, 600 * USD), (BOB, 600 * USD))
     return log
 
 
@@ -327,6 +367,82 @@ def test_a_day_end_the_chain_has_not_reached_is_not_valued() -> None:
     log = hand_scenario()
     early = tr_records(log.events[:8], chain_id=CHAIN_ID, markets=[ACME], as_of=at(0, 23))
     assert [r.lifecycle for r in early] == [Lifecycle.NEW, Lifecycle.NEW]
+
+
+def test_a_maturity_pays_the_open_margin_call_and_the_fund_what_collateral_cannot() -> None:
+    """T1: Alice (proposer) buys 10 from Bob at 2,000, IM 1,000 each; T2 the same trade proposed by Bob;
+    T3: Carol buys 1 from Dan, IM 200. At 1,900 Alice and Carol cannot pay (1,000 and 100 owed).
+    Maturity at 1,850: Alice owes 1,000 + 500 and pays nothing: her IM pays 1,000, the fund 300,
+    200 stay unpaid; Carol pays her 100 + 50 in full."""
+    log = Chainlog()
+    maturity = at(1, 12)
+    log.price(at(0, 9), 1, 2000 * PX)
+    log.open(at(0, 10), 1, ALICE, ALICE, BOB, 10 * UNIT, 2000 * PX, 1000 * USD, maturity)
+    log.open(at(0, 10, 1), 2, BOB, ALICE, BOB, 10 * UNIT, 2000 * PX, 1000 * USD, maturity)
+    log.open(at(0, 10, 2), 3, CAROL, CAROL, DAN, 1 * UNIT, 2000 * PX, 200 * USD, maturity)
+    log.price(at(0, 12), 2, 1900 * PX)
+    for trade_id, vm, owed in ((1, -1000, 1000), (2, -1000, 1000), (3, -100, 100)):
+        log.settled(at(0, 12, trade_id), trade_id, 2, 1900 * PX, vm * USD, ALICE if trade_id < 3 else CAROL, 0,
+                    owed * USD)  # fmt: skip
+    log.price(at(1, 12), 3, 1850 * PX)
+    for trade_id in (1, 2):
+        log.emit(
+            "TradeMatured", at(1, 12, 5), tradeId=trade_id, roundId=3, price=1850 * PX, vmToBuyer=-500 * USD,
+            paidFromFund=300 * USD, unpaidClaim=200 * USD,
+        )  # fmt: skip
+        log.released(at(1, 12, 5), trade_id, (BOB, 1000 * USD))  # Alice's IM paid Bob
+    log.emit(
+        "TradeMatured", at(1, 12, 6), tradeId=3, roundId=3, price=1850 * PX, vmToBuyer=-50 * USD, paidFromFund=0,
+        unpaidClaim=0,
+    )  # fmt: skip
+    log.released(at(1, 12, 6), 3, (CAROL, 200 * USD), (DAN, 200 * USD))
+    records = tr_records(log.events, chain_id=CHAIN_ID, markets=[ACME], as_of=at(2, 0))
+    assert [summary(r) for r in records] == [
+        (Lifecycle.NEW, 1, iso(at(0, 10)), 0, 1000, 1000, 0, 0),
+        (Lifecycle.NEW, 2, iso(at(0, 10, 1)), 0, 1000, 1000, 0, 0),  # Bob's side: the seller's
+        (Lifecycle.NEW, 3, iso(at(0, 10, 2)), 0, 200, 200, 0, 0),
+        (Lifecycle.VALUATION, 1, end_of(0), -1000, 1000, 1000, 0, 0),  # owed, not paid: no flow
+        (Lifecycle.VALUATION, 2, end_of(0), 1000, 1000, 1000, 0, 0),
+        (Lifecycle.VALUATION, 3, end_of(0), -100, 200, 200, 0, 0),
+        (Lifecycle.MATURITY, 1, iso(at(1, 12, 5)), -1500, 0, 0, 1000, 0),  # her IM paid; the fund is not hers
+        (Lifecycle.MATURITY, 2, iso(at(1, 12, 5)), 1500, 0, 0, 0, 1300),  # Bob got IM 1,000 and fund 300
+        (Lifecycle.MATURITY, 3, iso(at(1, 12, 6)), -150, 0, 0, 150, 0),  # the debt paid with the final VM
+    ]
+    assert [r.unpaid_claim for r in records if r.lifecycle is Lifecycle.MATURITY] == [200 * USD, 200 * USD, 0]
+
+
+def test_valuations_come_by_market_in_the_order_given_then_by_trade() -> None:
+    gold = MarketInfo("GOLD", "XAU / USD", "0x" + "e2" * 20, "0x" + "0d" * 20, 8, 6, "DSD")
+    log = Chainlog()
+    maturity = at(5, 0)
+    log.price(at(0, 9), 1, 2000 * PX)
+    log.price(at(0, 9), 1, 2500 * PX, market=gold)
+    log.open(at(0, 10), 1, ALICE, ALICE, BOB, UNIT, 2500 * PX, 100 * USD, maturity, market=gold)
+    log.open(at(0, 11), 1, CAROL, CAROL, DAN, UNIT, 2000 * PX, 100 * USD, maturity)
+    log.open(at(0, 12), 2, ERIN, BOB, ERIN, UNIT, 2500 * PX, 100 * USD, maturity, market=gold)
+    for markets, expected in (
+        ([ACME, gold], [("ACME", 1), ("GOLD", 1), ("GOLD", 2)]),
+        ([gold, ACME], [("GOLD", 1), ("GOLD", 2), ("ACME", 1)]),
+    ):
+        records = tr_records(log.events, chain_id=CHAIN_ID, markets=markets, as_of=at(1, 0))
+        assert [(r.market, r.trade_id) for r in records if r.lifecycle is Lifecycle.NEW] == [
+            ("GOLD", 1), ("ACME", 1), ("GOLD", 2),
+        ]  # fmt: skip
+        assert [(r.market, r.trade_id) for r in records if r.lifecycle is Lifecycle.VALUATION] == expected
+    only_gold = tr_records(log.events, chain_id=CHAIN_ID, markets=[gold], as_of=at(1, 0))
+    assert {r.market for r in only_gold} == {"GOLD"}
+    assert {r.uti for r in only_gold if r.trade_id == 1} == {uti(CHAIN_ID, gold.engine, 1)}
+
+
+def test_the_payments_come_from_the_books_replay() -> None:
+    log = hand_scenario()
+    assert hand_records() == tr_records(
+        log.events, chain_id=CHAIN_ID, markets=[ACME], as_of=at(4, 0), replayed=replay(log.events)
+    )
+    with pytest.raises(
+        InputError, match=r"VariationMarginSettled of trade 1 \(block 105, log 0\) is not in the replay"
+    ):
+        tr_records(log.events, chain_id=CHAIN_ID, markets=[ACME], as_of=at(4, 0), replayed=replay([]))
 
 
 # ---------------------------------------------------------------------- the report window
