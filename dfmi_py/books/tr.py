@@ -51,6 +51,7 @@ from eth_utils.crypto import keccak
 
 from dfmi_py.books.ledger import LedgerEvent
 from dfmi_py.books.replay import Flow, Replay, replay
+from dfmi_py.books.snapshot import Constants
 from dfmi_py.errors import InputError
 from dfmi_py.identity.disclosure import Disclosure
 from dfmi_py.risk.forward import value_scale, variation_margin
@@ -149,6 +150,44 @@ class MarketInfo:
             return value_scale(self.price_decimals, self.cash_decimals)
         except ValueError:
             raise InputError(f"market {self.name}: cash has more decimals than quantity and price together") from None
+
+
+def market_infos(
+    constants: Constants, names: Sequence[str] | None = None, currency: str | None = None
+) -> list[MarketInfo]:
+    """What the export needs to know of a deployed suite's markets, from the books' constants
+    (:func:`dfmi_py.books.snapshot.read_constants`, or ``Books.state()``'s snapshot).
+
+    Args:
+        constants: The suite's constants.
+        names: Markets to report (``None``: every market, in configuration order).
+        currency: The ISO 4217 code of prices and cash (``None``: the cash token's symbol).
+
+    Raises:
+        InputError: a name the deployment does not have.
+    """
+    chosen = list(constants.markets) if names is None else list(names)
+    check_markets(chosen, list(constants.markets))
+    code = currency or constants.cash.symbol
+    infos = []
+    for name in chosen:
+        market = constants.markets[name]
+        info = MarketInfo(
+            name, market.description, market.engine, market.oracle, market.decimals, constants.cash.decimals, code
+        )
+        infos.append(info)
+    return infos
+
+
+def check_markets(names: Sequence[str], known: Sequence[str]) -> None:
+    """Refuse a market name the deployment does not have.
+
+    Raises:
+        InputError: one of ``names`` is not in ``known``.
+    """
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise InputError(f"no market {', '.join(unknown)} in this deployment; it has {', '.join(known)}")
 
 
 @dataclass(frozen=True)

@@ -824,6 +824,9 @@ def test_report_tr_writes_every_record_as_csv_and_json(world: World, report, tmp
     printed = _ok(report("--format", "json"))
     assert from_json(printed.stdout) == expected
     assert "identities not shown: no regulator key given (addresses only)" in printed.stderr
+    assert {r.currency for r in expected} == {world.market.cash.symbol}
+    in_usd = from_json(_ok(report("--format", "json", "--market", "ACME", "--currency", "USD")).stdout)
+    assert in_usd == [replace(r, currency="USD") for r in expected]
 
 
 def test_report_tr_window_by_dates_and_by_blocks(world: World, report) -> None:
