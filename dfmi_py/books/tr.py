@@ -11,7 +11,12 @@ the engines' and the oracles' events (pure: events in, records out), and their C
 - one ``valuation`` record per live trade per UTC day end (23:59:59) in the report window: the
   trade valued at the last final oracle price at that time (the oracle's ``AnswerUpdated``), with
   the initial margin each side has posted and the variation margin each side has paid and
-  received since the trade began, as of that time.
+  received since the trade began, as of that time; by market (in the order given), then trade id.
+
+Who paid whom how much, and when, is not worked out here again: the payments are the books'
+(:func:`dfmi_py.books.replay.replay`'s :class:`~dfmi_py.books.replay.Flow` of each settlement,
+cure, final settlement and agreed payment, the ``margin_flows`` view's rows), cumulated up to each
+record's time; the export adds what the default close-out's own event says its waterfall paid.
 
 Counterparty 1 is the party that proposed the terms (the engine records it): on-chain neither
 side is "the reporting counterparty", so the export fixes one per trade, the same in every record
@@ -66,7 +71,8 @@ UTI_PREFIX = "DFMI"
 UTI_ENGINE_DIGITS = 16
 #: Most characters ISO 23897 allows in a UTI, and most the trade id may take after the 20 first.
 UTI_MAX_LENGTH = 52
-#: The engine events the export reads (``TradeProposed`` for the terms; the others are lifecycle).
+#: The engine events the export walks (``TradeProposed`` for the terms, settlements and cures for the
+#: margins, the others are lifecycle); the books' replay reads every engine event for the payments.
 ENGINE_EVENTS = (
     "TradeProposed",
     "TradeConfirmed",
