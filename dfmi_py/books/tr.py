@@ -330,15 +330,15 @@ class _Trade:
     vm_posted: dict[str, int] = field(default_factory=dict)
     vm_received: dict[str, int] = field(default_factory=dict)
 
-    def settled(self, flow: Flow, from_others: int = 0) -> None:
+    def settled(self, flow: Flow, from_fund: int = 0) -> None:
         """Book a settlement, a cure or the final settlement (``flow``): its price and, when cash
-        moved, what the payer paid (less ``from_others``, the default fund's part) and what the
-        receiver got."""
+        moved, what the payer paid (less ``from_fund``, what the default fund paid for it) and
+        what the receiver got."""
         if flow.vm_to_buyer is not None and flow.price is not None:
             self.vm_to_buyer += flow.vm_to_buyer
             self.last_price = flow.price
         if flow.payer is not None and flow.receiver is not None and flow.paid:
-            self.vm_posted[flow.payer] = self.vm_posted.get(flow.payer, 0) + flow.paid - from_others
+            self.vm_posted[flow.payer] = self.vm_posted.get(flow.payer, 0) + flow.paid - from_fund
             self.vm_received[flow.receiver] = self.vm_received.get(flow.receiver, 0) + flow.paid
 
     def value_to_buyer(self, price: int) -> int:
@@ -446,7 +446,7 @@ class _Reporter:
             lifecycle = Lifecycle.DEFAULT
             extra = {"defaulting_party": self._party(defaulter)[0], "unpaid_claim": log.int("unpaidClaim")}
         elif event.name == "TradeMatured":
-            trade.settled(_expect(flow, event), from_others=log.int("paidFromFund"))
+            trade.settled(_expect(flow, event), from_fund=log.int("paidFromFund"))
             self._close(key, trade)
             lifecycle = Lifecycle.MATURITY
             round_id = log.int("roundId")
