@@ -5,6 +5,8 @@ and ``dfmi report tr`` with its refusals.
 The hand vectors are built from events encoded here with eth_abi against the engine's and the
 oracle's real ABIs; every expected amount is worked out from the specification (``value(p) =
 quantity * p // 10**20`` with 8 price and 6 cash decimals), never read from the code under test.
+The chain scenario is read by the books' ``Ledger``, and ``dfmi report tr`` runs against identities
+recorded as the demo records them, opened by the regulator's key, an account's key and a stranger's.
 """
 
 from __future__ import annotations
