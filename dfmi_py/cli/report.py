@@ -2,29 +2,27 @@
 
 ``dfmi report tr`` writes the trade-repository export (:mod:`dfmi_py.books.tr`): one record per
 lifecycle event of every trade and one valuation-and-collateral record per live trade per UTC day
-end, as CSV or JSON, to stdout or a file. It reads the suite's events through the books' ledger;
-with ``--viewer-key-env`` it opens the identities that key may read (the regulator's disclosure
-key opens them all) and says on stderr whether identities are shown.
+end, as CSV or JSON, to stdout or a file. It reads the chain through the books
+(:class:`dfmi_py.books.Books`: the ledger's events, their replay, the suite's constants and the
+reader's disclosure), so the export and the books' views agree by construction; with
+``--viewer-key-env`` it opens the identities that key may read (the regulator's disclosure key
+opens them all) and says on stderr whether identities are shown.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
 
-from dfmi_py.api.market import Market
-from dfmi_py.books.ledger import Ledger, LedgerEvent
 from dfmi_py.books.tr import (
     DAY,
-    ENGINE_EVENTS,
-    ORACLE_EVENT,
-    MarketInfo,
+    check_markets,
     iso_time,
+    market_infos,
     to_csv,
     to_json,
     tr_records,
@@ -32,43 +30,12 @@ from dfmi_py.books.tr import (
     write_json,
 )
 from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS
-from dfmi_py.cli.common import Options, open_market, pass_options
+from dfmi_py.cli.common import Options, pass_options
 from dfmi_py.errors import ConfigError, InputError
-from dfmi_py.identity.disclosure import Disclosure, disclosure_from
 
 #: A bound of the report window: a UTC date or a block number.
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _BLOCK = re.compile(r"\d+")
-
-
-def market_infos(market: Market, names: Sequence[str] | None = None, currency: str | None = None) -> list[MarketInfo]:
-    """What the export needs to know of the suite's markets (``names``: these only, in this order).
-
-    Args:
-        market: The deployed suite.
-        names: Markets to report (``None``: every market, in configuration order).
-        currency: The currency code of prices and cash (``None``: the cash token's symbol).
-
-    Raises:
-        InputError: a name the deployment does not have.
-    """
-    chosen = list(market.markets) if names is None else list(names)
-    unknown = [name for name in chosen if name not in market.markets]
-    if unknown:
-        raise InputError(f"no market {', '.join(unknown)} in this deployment; it has {', '.join(market.markets)}")
-    code = currency or market.cash.symbol
-    return [
-        MarketInfo(
-            name,
-            market.markets[name].description,
-            market.markets[name].derivatives.address,
-            market.markets[name].oracle.address,
-            market.markets[name].oracle.decimals,
-            market.cash.decimals,
-            code,
-        )
-        for name in chosen
-    ]
 
 
 def _bound(text: str | None, option: str, last_second: bool) -> tuple[int | None, int | None]:
@@ -170,50 +137,42 @@ def tr(
     key = _viewer_key(viewer_key_env)
     if out is not None:
         _check_writable(out)
-    market = open_market(options)
-    infos = market_infos(market, None if market_name is None else [market_name], currency)
-    chain = market.chain
-    ledger = Ledger(chain, market.deployment, chunk_blocks=chunk_blocks)
-    head = ledger.refresh()
-    head_time = int(chain.w3.eth.get_block(head)["timestamp"])
+    if not options.rpc_url:
+        raise ConfigError("no chain given: pass --rpc-url URL or set DFMI_RPC_URL")
+
+    from dfmi_py.books import connect
+
+    books = connect(options.rpc_url, options.deployments_dir, viewer_key=key, chunk_blocks=chunk_blocks)
+    chosen = None if market_name is None else [market_name]
+    if chosen is not None:
+        check_markets(chosen, books.markets)
+    state, snapshot, disclosure = books.state()
+    head = snapshot.block
     for block in (from_block, to_block):
         if block is not None and block > head:
             raise InputError(f"block {block} is beyond the chain's head, block {head}")
+    w3 = books.chain.w3
     if from_block is not None:
-        report_from = int(chain.w3.eth.get_block(from_block)["timestamp"])
+        report_from = int(w3.eth.get_block(from_block)["timestamp"])
     if to_block is not None:
-        report_to = int(chain.w3.eth.get_block(to_block)["timestamp"])
+        report_to = int(w3.eth.get_block(to_block)["timestamp"])
     if report_from is not None and report_to is not None and report_from > report_to:
         raise InputError(f"--from {start} ({iso_time(report_from)}) is after --to {end} ({iso_time(report_to)})")
-    disclosure = (
-        Disclosure()
-        if key is None
-        else disclosure_from(ledger.events("ComplianceRegistry"), key, chain.chain_id, market.compliance.address)
-    )
     click.echo(disclosure.note, err=True)
     records = tr_records(
-        _market_events(ledger, infos),
-        chain_id=chain.chain_id,
-        markets=infos,
+        books.ledger.events(),
+        chain_id=books.chain.chain_id,
+        markets=market_infos(snapshot.constants, chosen, currency),
         disclosure=disclosure,
         report_from=report_from,
         report_to=report_to,
         from_block=from_block,
         to_block=to_block,
-        as_of=head_time,
+        as_of=snapshot.timestamp,
+        replayed=state,
     )
     if out is None:
         click.echo(to_csv(records) if fmt == "csv" else to_json(records), nl=False)
         return
     (write_csv if fmt == "csv" else write_json)(records, out)
     click.echo(f"wrote {len(records)} records to {out}", err=True)
-
-
-def _market_events(ledger: Ledger, infos: Sequence[MarketInfo]) -> list[LedgerEvent]:
-    """The events the export reads: its markets' engines' trade events and oracles' final rounds."""
-    engines = {info.engine for info in infos}
-    oracles = {info.oracle for info in infos}
-    engine_events = ledger.events("DerivativeEngine@", ENGINE_EVENTS)
-    oracle_events = ledger.events("PriceOracle@", (ORACLE_EVENT,))
-    chosen = [e for e in engine_events if e.address in engines] + [e for e in oracle_events if e.address in oracles]
-    return sorted(chosen, key=lambda e: (e.block, e.log_index))
