@@ -22,7 +22,7 @@ show addresses only, and every DataFrame says so in ``df.attrs["disclosure"]``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,7 @@ from dfmi_py.chain.client import Chain
 from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS, collector_paused
 from dfmi_py.deploy.suite import Deployment, load_deployment, open_manifest
 from dfmi_py.errors import InputError
-from dfmi_py.identity import disclosure as identity
-from dfmi_py.identity.disclosure import Disclosure
+from dfmi_py.identity.disclosure import Disclosure, disclosure_from
 from dfmi_py.signing.settlement import Instruction
 
 logger = logging.getLogger(__name__)
@@ -278,14 +277,9 @@ def disclosure_for(
 ) -> Disclosure:
     """The reader's disclosure: the identities its key opens among the registry's records.
 
-    This is the books' one call of the identity module's ``disclosure_from`` (once it is there;
-    until then, and without a key, the books show addresses only).
+    This is the books' one call of :func:`dfmi_py.identity.disclosure.disclosure_from` (without a
+    key, the books show addresses only and say so).
     """
-    disclosure_from: Callable[..., Disclosure] | None = getattr(identity, "disclosure_from", None)
-    if disclosure_from is None:
-        if viewer_key is None:
-            return Disclosure()
-        return Disclosure(note="identities not shown: this toolkit cannot open identity records yet (addresses only)")
     return disclosure_from(registry_events, viewer_key, chain_id, registry_address)
 
 

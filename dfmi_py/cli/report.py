@@ -30,7 +30,7 @@ from dfmi_py.books.tr import (
     write_json,
 )
 from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS
-from dfmi_py.cli.common import Options, pass_options
+from dfmi_py.cli.common import Options, pass_options, viewer_key, viewer_key_option
 from dfmi_py.errors import ConfigError, InputError
 
 #: A bound of the report window: a UTC date or a block number.
@@ -52,22 +52,6 @@ def _bound(text: str | None, option: str, last_second: bool) -> tuple[int | None
         start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
         return (start + DAY - 1 if last_second else start), None
     raise InputError(f"{option} {text!r}: not a date (YYYY-MM-DD, UTC) or a block number")
-
-
-def _viewer_key(var: str | None) -> bytes | None:
-    """The private key in the environment variable ``var`` (hex, ``0x`` optional)."""
-    if var is None:
-        return None
-    text = os.environ.get(var, "").strip()
-    if not text:
-        raise ConfigError(f"--viewer-key-env {var}: the variable is not set (it should hold the viewer's private key)")
-    try:
-        key = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raise ConfigError(f"--viewer-key-env {var}: not a hex private key") from None
-    if len(key) != 32:
-        raise ConfigError(f"--viewer-key-env {var}: a private key is 32 bytes, this is {len(key)}")
-    return key
 
 
 def _check_writable(path: Path) -> None:
@@ -93,11 +77,7 @@ def report() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to FILE (whole or not at all) [default: stdout].",
 )
-@click.option(
-    "--viewer-key-env",
-    metavar="VAR",
-    help="Environment variable holding the key that opens identities (the regulator's disclosure key opens all).",
-)
+@viewer_key_option
 @click.option("--market", "market_name", metavar="NAME", help="Only this market [default: every market].")
 @click.option(
     "--currency", metavar="CODE", help="ISO 4217 code of the cash token's currency [default: the token's symbol]."
@@ -134,7 +114,7 @@ def tr(
         raise InputError(f"--from {start} is after --to {end}")
     if from_block is not None and to_block is not None and from_block > to_block:
         raise InputError(f"--from block {from_block} is after --to block {to_block}")
-    key = _viewer_key(viewer_key_env)
+    key = viewer_key(viewer_key_env)
     if out is not None:
         _check_writable(out)
     if not options.rpc_url:

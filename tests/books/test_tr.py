@@ -896,7 +896,7 @@ def test_report_tr_shows_the_identities_the_viewer_key_opens(world: World, repor
     )
     assert from_csv(as_stranger.stdout) == chain_records(world)
     line = _refused(report("--format", "csv", "--viewer-key-env", "TR_NO_SUCH_KEY", env={"TR_NO_SUCH_KEY": ""}))
-    assert "--viewer-key-env TR_NO_SUCH_KEY: the variable is not set" in line
+    assert "$TR_NO_SUCH_KEY is not set" in line
 
 
 def test_report_tr_refuses_bad_input_in_one_line_and_leaves_no_file(world: World, report, tmp_path) -> None:
