@@ -20,12 +20,8 @@ import click
 
 from dfmi_py.books.tr import (
     DAY,
-    check_markets,
-    iso_time,
-    market_infos,
     to_csv,
     to_json,
-    tr_records,
     write_csv,
     write_json,
 )
@@ -123,34 +119,15 @@ def tr(
     from dfmi_py.books import connect
 
     books = connect(options.rpc_url, options.deployments_dir, viewer_key=key, chunk_blocks=chunk_blocks)
-    chosen = None if market_name is None else [market_name]
-    if chosen is not None:
-        check_markets(chosen, books.markets)
-    state, snapshot, disclosure = books.state()
-    head = snapshot.block
-    for block in (from_block, to_block):
-        if block is not None and block > head:
-            raise InputError(f"block {block} is beyond the chain's head, block {head}")
-    w3 = books.chain.w3
-    if from_block is not None:
-        report_from = int(w3.eth.get_block(from_block)["timestamp"])
-    if to_block is not None:
-        report_to = int(w3.eth.get_block(to_block)["timestamp"])
-    if report_from is not None and report_to is not None and report_from > report_to:
-        raise InputError(f"--from {start} ({iso_time(report_from)}) is after --to {end} ({iso_time(report_to)})")
-    click.echo(disclosure.note, err=True)
-    records = tr_records(
-        books.ledger.events(),
-        chain_id=books.chain.chain_id,
-        markets=market_infos(snapshot.constants, chosen, currency),
-        disclosure=disclosure,
+    records = books.trade_repository(
         report_from=report_from,
         report_to=report_to,
         from_block=from_block,
         to_block=to_block,
-        as_of=snapshot.timestamp,
-        replayed=state,
+        markets=None if market_name is None else [market_name],
+        currency=currency,
     )
+    click.echo(books.state()[2].note, err=True)
     if out is None:
         click.echo(to_csv(records) if fmt == "csv" else to_json(records), nl=False)
         return
