@@ -1,0 +1,239 @@
+"""The CCP counterfactual of a simulated day: the models' inputs built from its record and its chain.
+
+:func:`comparison_of` puts the day that ``dfmi simulate`` ran beside the same trades, prices and
+default under a central counterparty (:mod:`dfmi_py.simulate.ccp`): it builds one
+:class:`~dfmi_py.simulate.ccp.ModelInputs` and runs :func:`~dfmi_py.simulate.ccp.compare`. What
+happened comes from the chain, through the books (:class:`dfmi_py.books.Books`, one reader of the
+events); the record adds what the chain does not say:
+
+- **trades**: every confirmed trade of every engine, as the books replay it (parties, quantity,
+  contract price, maturity, the time of its confirmation, the initial margins posted);
+- **price paths**: every market's final oracle rounds (the ``oracle_rounds`` view), and for the
+  CCP's initial-margin model the look-back history the plan generated before the day (the record);
+- **contributions**: what each member put into the default fund (the ``fund`` view), in the
+  order they joined;
+- **cure periods**: each engine's, from its ``ConfigUpdated`` events (the books' replay);
+- **keeper steps**: the head the keeper stepped on in each of the day's rounds (the record);
+- **the default**: the member the chain declared in default (the ``defaults`` view); its time
+  is the keeper's step in the round of its first margin call (the ``margin_calls`` view) — the
+  first step at which it did not pay — and its wallet from then on is the cash it still held:
+  what was minted to it (the record) less its initial margins and fund contribution (the chain)
+  and less what it paid from its wallet before that step (its payments in the ``margin_flows``
+  view, taken from its engine margin account first, as the engine collects).
+
+:func:`model_inputs` is the chain-only part (trades, paths, contributions, cure periods) for any
+suite the books read; the chain check of the dFMI model (tests/simulate/test_ccp.py) builds its
+inputs with it too.
+
+Under these inputs the dFMI model replays the engines, the fund and the keeper and its
+close-outs equal the chain's waterfalls when the conditions of :func:`~dfmi_py.simulate.ccp.dfmi_model`
+hold (tests/simulate/test_compare.py checks the small day of the tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dfmi_py.errors import InputError
+from dfmi_py.risk.historical import PricePoint
+from dfmi_py.simulate.ccp import (
+    CcpAssumptions,
+    Comparison,
+    DefaultEvent,
+    ForwardTrade,
+    ModelInputs,
+    PricePath,
+    compare,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped]
+
+    from dfmi_py.books.books import Books
+    from dfmi_py.simulate.record import SimulationRecord
+    from dfmi_py.simulate.run import SimulationResult
+
+__all__ = ["comparison_of", "default_event", "model_inputs", "simulation_inputs"]
+
+
+def comparison_of(result: SimulationResult, books: Books, assumptions: CcpAssumptions | None = None) -> Comparison:
+    """The simulated day under dFMI's rules and under a CCP, side by side.
+
+    Args:
+        result: The finished run (its record names the keeper's steps, the members and the
+            price history).
+        books: The books of the run's suite (``Books(result.market)``, with any viewer key).
+        assumptions: The CCP's rules (default :class:`~dfmi_py.simulate.ccp.CcpAssumptions`).
+
+    Returns:
+        Both models' outcomes (see :func:`dfmi_py.simulate.ccp.compare`).
+
+    Raises:
+        InputError: nobody defaulted in the run (there is no default to compare), or the record
+            lacks the keeper's steps (a record written before they were kept).
+    """
+    return compare(simulation_inputs(result.record, books), assumptions)
+
+
+def simulation_inputs(record: SimulationRecord, books: Books) -> ModelInputs:
+    """The models' inputs for the day ``record`` describes (see the module's text).
+
+    Raises:
+        InputError: as :func:`comparison_of`.
+    """
+    steps = tuple(r.keeper_time for r in record.rounds)
+    if not steps or not all(steps):
+        raise InputError("the record does not hold the keeper's steps (written by an older toolkit): run it again")
+    history = {
+        market.name: [PricePoint(p.time, p.price) for p in record.prices if p.market == market.name and p.round < 0]
+        for market in record.markets
+    }
+    return model_inputs(
+        books,
+        default_event(record, books),
+        steps,
+        round_seconds=record.chain.interval,
+        im_history=history,
+    )
+
+
+def model_inputs(
+    books: Books,
+    default: DefaultEvent,
+    keeper_steps: Sequence[int] = (),
+    *,
+    round_seconds: int | None = None,
+    im_history: Mapping[str, Sequence[PricePoint]] | None = None,
+) -> ModelInputs:
+    """The models' inputs read from the chain through ``books``: every confirmed trade, every
+    market's final oracle rounds, the members' fund contributions and the engines' cure periods;
+    the rest as given.
+
+    Args:
+        books: The suite's books.
+        default: Who defaults, when, and what its wallet still pays from then on.
+        keeper_steps: When the keeper acted (its heads' times), ascending; empty: every round.
+        round_seconds: The oracle's round interval (default: the median gap between rounds).
+        im_history: A look-back price history per market for the IM model.
+
+    Raises:
+        InputError: a market without a final oracle round.
+    """
+    state, _, _ = books.state()
+    rounds = books.oracle_rounds()
+    decimals: dict[str, int] = rounds.attrs["price_decimals"]
+    paths = {}
+    for name in books.markets:
+        mine = rounds[rounds["market"] == name]
+        if mine.empty:
+            raise InputError(f"market {name!r} has no final oracle round: nothing to price its trades with")
+        points = tuple(PricePoint(_seconds(t), int(a)) for t, a in zip(mine["updated_at"], mine["answer"], strict=True))
+        paths[name] = PricePath(decimals[name], points)
+    trades = []
+    for name in books.markets:
+        for t in state.markets[name].trades.values():
+            if t.confirmed_at is None:
+                continue  # proposed and never confirmed (or cancelled): no trade
+            trades.append(
+                ForwardTrade(
+                    trade_id=t.trade_id,
+                    market=name,
+                    buyer=t.buyer,
+                    seller=t.seller,
+                    quantity=t.quantity,
+                    contract_price=t.contract_price,
+                    buyer_im=t.proposed_buyer_im,
+                    seller_im=t.proposed_seller_im,
+                    opened_at=t.confirmed_at,
+                    maturity=t.maturity,
+                )
+            )
+    fund = books.fund().sort_values("joined_block", kind="stable")
+    contributions = {str(m): int(c) for m, c in zip(fund["member"], fund["contributed"], strict=True)}
+    return ModelInputs(
+        trades=tuple(trades),
+        paths=paths,
+        default=default,
+        contributions=contributions,
+        cash_decimals=int(rounds.attrs["cash_decimals"]),
+        cure_periods={name: state.markets[name].cure_period for name in books.markets},
+        round_seconds=round_seconds,
+        keeper_steps=tuple(keeper_steps),
+        im_history=dict(im_history or {}),
+    )
+
+
+def default_event(record: SimulationRecord, books: Books) -> DefaultEvent:
+    """The run's default as the models take it (see the module's text).
+
+    Raises:
+        InputError: nobody was declared in default on the chain.
+    """
+    declared = books.defaults()
+    if declared.empty:
+        raise InputError("nobody defaulted in this run: there is no default to compare")
+    defaulter = str(declared.sort_values(["block"], kind="stable")["defaulter"].iloc[0])
+    member = record.member(defaulter)
+    if member is None:
+        raise InputError(f"the defaulter {defaulter} is not one of the run's members")
+    calls = books.margin_calls()
+    called = calls[calls["debtor"] == defaulter]
+    first_call = int(called["called_block"].min()) if not called.empty else int(declared["block"].min())
+    round_number = record.round_of_block(first_call)
+    if round_number is None:
+        raise InputError(f"the defaulter's first margin call (block {first_call}) is outside the day's rounds")
+    step = record.rounds[round_number]
+    state, _, _ = books.state()
+    posted = sum(
+        t.proposed_buyer_im if t.buyer == defaulter else t.proposed_seller_im
+        for book in state.markets.values()
+        for t in book.trades.values()
+        if t.confirmed_at is not None and defaulter in (t.buyer, t.seller)
+    )
+    fund = books.fund()
+    contributed = int(fund.loc[fund["member"] == defaulter, "contributed"].sum())
+    paid = wallet_payments(books.margin_flows(), defaulter, step.keeper_block)
+    wallet = member.wallet - posted - contributed - paid
+    if wallet < 0:
+        raise InputError(f"the defaulter's wallet comes out negative ({wallet}): the record is not this chain's")
+    return DefaultEvent(defaulter, step.keeper_time, wallet)
+
+
+def wallet_payments(flows: pd.DataFrame, party: str, up_to_block: int) -> int:
+    """What ``party`` paid from its wallet in the payments of ``flows`` (a ``margin_flows`` view)
+    up to block ``up_to_block``: each payment comes from its margin account in that market's
+    engine first (credited with what it received), the shortfall from its wallet, as the engine
+    collects. Only payments move the accounts here: no deposit, withdrawal or released initial
+    margin before ``up_to_block`` (true of a simulated day before its first default)."""
+    involved = flows["payer"].eq(party).fillna(False) | flows["receiver"].eq(party).fillna(False)
+    mine = flows[involved & (flows["block"] <= up_to_block)]
+    account: dict[str, int] = {}
+    from_wallet = 0
+    for row in mine.sort_values(["block", "log_index"], kind="stable").itertuples(index=False):
+        paid = _int(row.paid)
+        held = account.get(row.market, 0)
+        if _text(row.receiver) == party:
+            account[row.market] = held + paid
+        elif _text(row.payer) == party:
+            if held >= paid:
+                account[row.market] = held - paid
+            else:
+                from_wallet += paid - held
+                account[row.market] = 0
+    return from_wallet
+
+
+def _seconds(time: Any) -> int:
+    """A books time (a UTC ``Timestamp``) as Unix seconds."""
+    return int(time.timestamp())
+
+
+def _text(value: Any) -> str | None:
+    """A books text cell (``<NA>`` where missing) as a string or ``None``."""
+    return value if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int:
+    """An amount of a books view (a Python int, or ``None``/``<NA>`` where there is none) as an int."""
+    return value if isinstance(value, int) else 0
