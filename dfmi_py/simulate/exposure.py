@@ -75,9 +75,9 @@ def settlement_exposures(record: SimulationRecord, books: Books) -> pd.DataFrame
         last[key] = (payer, receiver, owed)
     defaults = books.defaults()
     for row in defaults.itertuples(index=False):
-        round_number = record.round_of_block(int(row.block))
-        key = (round_number, str(row.market), int(row.trade_id)) if round_number is not None else None
-        if key is not None and key in last:
+        closed_in = record.round_of_block(int(row.block))
+        key = (-1 if closed_in is None else closed_in, str(row.market), int(row.trade_id))
+        if key in last:  # closed out in the round it settled: the waterfall paid what stayed owed
             payer, receiver, _ = last[key]
             last[key] = (payer, receiver, _int(row.unpaid))
     before: dict[tuple[int, str], int] = {}
