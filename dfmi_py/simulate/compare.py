@@ -33,6 +33,7 @@ hold (tests/simulate/test_compare.py checks the small day of the tests).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from dfmi_py.errors import InputError
@@ -43,6 +44,7 @@ from dfmi_py.simulate.ccp import (
     DefaultEvent,
     ForwardTrade,
     ModelInputs,
+    ModelOutcome,
     PricePath,
     compare,
 )
@@ -54,7 +56,14 @@ if TYPE_CHECKING:
     from dfmi_py.simulate.record import SimulationRecord
     from dfmi_py.simulate.run import SimulationResult
 
-__all__ = ["comparison_of", "default_event", "model_inputs", "simulation_inputs"]
+__all__ = [
+    "comparison_of",
+    "default_event",
+    "model_inputs",
+    "replay_differences",
+    "simulation_inputs",
+    "wallet_payments",
+]
 
 
 def comparison_of(result: SimulationResult, books: Books, assumptions: CcpAssumptions | None = None) -> Comparison:
@@ -67,13 +76,52 @@ def comparison_of(result: SimulationResult, books: Books, assumptions: CcpAssump
         assumptions: The CCP's rules (default :class:`~dfmi_py.simulate.ccp.CcpAssumptions`).
 
     Returns:
-        Both models' outcomes (see :func:`dfmi_py.simulate.ccp.compare`).
+        Both models' outcomes (see :func:`dfmi_py.simulate.ccp.compare`). Where the dFMI replay's
+        close-outs differ from the chain's (:func:`replay_differences`), its outcome's notes say
+        so: the chain's waterfalls are then the ones to show.
 
     Raises:
         InputError: nobody defaulted in the run (there is no default to compare), or the record
             lacks the keeper's steps (a record written before they were kept).
     """
-    return compare(simulation_inputs(result.record, books), assumptions)
+    both = compare(simulation_inputs(result.record, books), assumptions)
+    differences = replay_differences(both.dfmi, books)
+    if not differences:
+        return both
+    note = (
+        "the dFMI replay's close-outs differ from the chain's ("
+        + "; ".join(differences)
+        + "): the chain's waterfalls are what happened (a condition of the replay did not hold: docs/ccp-model.md)"
+    )
+    return replace(both, dfmi=replace(both.dfmi, notes=(*both.dfmi.notes, note)))
+
+
+def replay_differences(outcome: ModelOutcome, books: Books) -> tuple[str, ...]:
+    """Where the dFMI replay's close-outs differ from the chain's (the books' ``defaults`` view):
+    one line per close-out that differs, is missing on either side, or comes in another order;
+    empty when every one agrees to the unit, tranche by tranche."""
+    kinds = {"default": "close-out", "maturity": "maturity"}
+    fields = ("loss", "from_im", "from_margin", "from_defaulter_contribution", "from_survivors", "unpaid")
+    ours = {
+        (kinds.get(c.kind, c.kind), c.market, c.trade_id): tuple(getattr(c, f) for f in fields)
+        for c in outcome.closeouts
+    }
+    theirs = {
+        (str(row.kind), str(row.market), int(row.trade_id)): tuple(_int(getattr(row, f)) for f in fields)
+        for row in books.defaults().itertuples(index=False)
+    }
+    found = []
+    for key in sorted(set(ours) | set(theirs)):
+        kind, market, trade_id = key
+        where = f"{market} trade {trade_id} ({kind})"
+        if key not in ours:
+            found.append(f"{where}: on the chain only")
+        elif key not in theirs:
+            found.append(f"{where}: in the replay only")
+        elif ours[key] != theirs[key]:
+            pairs = zip(fields, ours[key], theirs[key], strict=True)
+            found.append(f"{where}: " + ", ".join(f"{f} {a} against {b} on the chain" for f, a, b in pairs if a != b))
+    return tuple(found)
 
 
 def simulation_inputs(record: SimulationRecord, books: Books) -> ModelInputs:

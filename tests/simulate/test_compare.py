@@ -8,13 +8,15 @@ from the record alone (prices, trades, margin calls), without the models or the 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from dfmi_py.books import Books
 from dfmi_py.risk.forward import variation_margin
 from dfmi_py.simulate.ccp import CcpAssumptions, Comparison, assumptions_text, ccp_model, dfmi_model
-from dfmi_py.simulate.compare import comparison_of, simulation_inputs, wallet_payments
+from dfmi_py.simulate.compare import comparison_of, replay_differences, simulation_inputs, wallet_payments
 from dfmi_py.simulate.record import MemberRecord, SimulationRecord
 from tests.simulate.conftest import SMALL_RUN_GROUP, Run
 
@@ -82,6 +84,19 @@ def test_the_dfmi_models_waterfall_equals_the_chains(small_run: Run, books: Book
     fund = books.fund()
     lost = dict(zip(fund["member"], fund["lost"], strict=True))
     assert {m.member: m.fund_loss for m in both.dfmi.members} == lost
+
+
+def test_a_replay_that_differs_from_the_chain_says_where(books: Books, both: Comparison) -> None:
+    assert replay_differences(both.dfmi, books) == ()
+    assert not any("differ" in note for note in both.dfmi.notes)
+    (closeout,) = both.dfmi.closeouts
+    where = f"{closeout.market} trade {closeout.trade_id} (close-out)"
+    off = replace(closeout, from_survivors=closeout.from_survivors + 1, unpaid=closeout.unpaid - 1)
+    assert replay_differences(replace(both.dfmi, closeouts=(off,)), books) == (
+        f"{where}: from_survivors {off.from_survivors} against {closeout.from_survivors} on the chain, "
+        f"unpaid {off.unpaid} against {closeout.unpaid} on the chain",
+    )
+    assert replay_differences(replace(both.dfmi, closeouts=()), books) == (f"{where}: on the chain only",)
 
 
 def test_the_inputs_are_the_days_trades_prices_fund_and_keeper(small_run: Run, books: Books) -> None:
