@@ -1,9 +1,9 @@
 """What a simulation came to, read back from the chain, in figures and in plain words.
 
-:func:`summarize` reads the books through :mod:`dfmi_py.api` (each default's waterfall, the
-trades' states, the netting round, the cash supply) and takes from the record only what the
-chain does not say (what the plan meant each DvP to do, the shock); :func:`describe` turns it
-into the lines ``dfmi simulate`` prints.
+:func:`summarize` reads the chain through :mod:`dfmi_py.api` (each default's waterfall, the
+netting round, the cash supply) and the books (the trades' states, who is who), and takes from
+the record only what the chain does not say (what the plan meant each DvP to do, the shock);
+:func:`describe` turns it into the lines ``dfmi simulate`` prints.
 
 Members are named as the regulator sees them: their identities are on the chain, encrypted to
 the regulator's disclosure key, and the books (:class:`dfmi_py.books.Books`) open them with the
@@ -176,9 +176,10 @@ def summarize(market: Market, record: SimulationRecord, books: Books | None = No
         )
         for address, found in by_defaulter.items()
     )
-    states: Counter[str] = Counter()
-    for t in record.trades:
-        states[market.markets[t.market].derivatives.trade(t.trade_id).state.name] += 1
+    positions = books.positions()
+    rows = zip(positions["market"], positions["trade_id"], positions["state"], strict=True)
+    state_of = {(str(m), int(i)): str(s) for m, i, s in rows}
+    states: Counter[str] = Counter(state_of[(t.market, t.trade_id)] for t in record.trades)
     failed: Counter[str] = Counter()
     settled = unattempted = 0
     for dvp in record.dvps:
