@@ -3,15 +3,17 @@
 The record holds what the report, the CCP counterfactual and the books views need and the chain
 alone does not say: the configuration and seed, the price path as generated (and the look-back
 history before it), which oracle round each of the day's rounds made, which blocks each round and
-phase spans, who each address is, every transaction with its operation type and gas, the DvPs'
-plan and attempts, the netting round's obligations, the margin calls and defaults the keeper
-made, and the fund's planned sizing. Balances, flows and each default's waterfall stay on the
-chain (read them through :mod:`dfmi_py.api`): the record points at them by block, transaction
-and trade id.
+phase spans and the head the keeper stepped on, who each address is (and which key opens the
+members' identity records on the chain: :class:`DisclosureRecord`), every transaction with its
+operation type and gas, the DvPs' plan and attempts, the netting round's obligations, the margin
+calls and defaults the keeper made, and the fund's planned sizing. Balances, flows and each
+default's waterfall stay on the chain (read them through :mod:`dfmi_py.api` or the books): the
+record points at them by block, transaction and trade id.
 
 Everything in it is a function of the configuration (seed included) on a fresh local chain with
-a fixed genesis time, except :attr:`SimulationRecord.timings` (wall-clock seconds per phase),
-which is kept apart: two runs with the same seed write the same tables.
+a fixed genesis time (the identity envelopes too: sealed with keys drawn from the seed), except
+:attr:`SimulationRecord.timings` (wall-clock seconds per phase), which is kept apart: two runs
+with the same seed write the same tables.
 
 Amounts are integers in the cash token's smallest unit, prices the feed's integers
 (``price x 10^decimals``), quantities 18-decimal units, times Unix seconds (the chain's clock).
