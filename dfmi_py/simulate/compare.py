@@ -16,10 +16,8 @@ events); the record adds what the chain does not say:
 - **keeper steps**: the head the keeper stepped on in each of the day's rounds (the record);
 - **the default**: the member the chain declared in default (the ``defaults`` view); its time
   is the keeper's step in the round of its first margin call (the ``margin_calls`` view) — the
-  first step at which it did not pay — and its wallet from then on is the cash it still held:
-  what was minted to it (the record) less its initial margins and fund contribution (the chain)
-  and less what it paid from its wallet before that step (its payments in the ``margin_flows``
-  view, taken from its engine margin account first, as the engine collects).
+  first step at which it did not pay — and its wallet from then on is the cash it held at that
+  step (its cash token transfers up to the keeper's head, from the books' ledger).
 
 :func:`model_inputs` is the chain-only part (trades, paths, contributions, cure periods) for any
 suite the books read; the chain check of the dFMI model (tests/simulate/test_ccp.py) builds its
@@ -50,19 +48,17 @@ from dfmi_py.simulate.ccp import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd  # type: ignore[import-untyped]
-
     from dfmi_py.books.books import Books
     from dfmi_py.simulate.record import SimulationRecord
     from dfmi_py.simulate.run import SimulationResult
 
 __all__ = [
+    "cash_held",
     "comparison_of",
     "default_event",
     "model_inputs",
     "replay_differences",
     "simulation_inputs",
-    "wallet_payments",
 ]
 
 
@@ -232,54 +228,29 @@ def default_event(record: SimulationRecord, books: Books) -> DefaultEvent:
     if round_number is None:
         raise InputError(f"the defaulter's first margin call (block {first_call}) is outside the day's rounds")
     step = record.rounds[round_number]
-    state, _, _ = books.state()
-    posted = sum(
-        t.proposed_buyer_im if t.buyer == defaulter else t.proposed_seller_im
-        for book in state.markets.values()
-        for t in book.trades.values()
-        if t.confirmed_at is not None and defaulter in (t.buyer, t.seller)
-    )
-    fund = books.fund()
-    contributed = int(fund.loc[fund["member"] == defaulter, "contributed"].sum())
-    paid = wallet_payments(books.margin_flows(), defaulter, step.keeper_block)
-    wallet = member.wallet - posted - contributed - paid
-    if wallet < 0:
-        raise InputError(f"the defaulter's wallet comes out negative ({wallet}): the record is not this chain's")
-    return DefaultEvent(defaulter, step.keeper_time, wallet)
+    return DefaultEvent(defaulter, step.keeper_time, cash_held(books, defaulter, step.keeper_block))
 
 
-def wallet_payments(flows: pd.DataFrame, party: str, up_to_block: int) -> int:
-    """What ``party`` paid from its wallet in the payments of ``flows`` (a ``margin_flows`` view)
-    up to block ``up_to_block``: each payment comes from its margin account in that market's
-    engine first (credited with what it received), the shortfall from its wallet, as the engine
-    collects. Only payments move the accounts here: no deposit, withdrawal or released initial
-    margin before ``up_to_block`` (true of a simulated day before its first default)."""
-    involved = flows["payer"].eq(party).fillna(False) | flows["receiver"].eq(party).fillna(False)
-    mine = flows[involved & (flows["block"] <= up_to_block)]
-    account: dict[str, int] = {}
-    from_wallet = 0
-    for row in mine.sort_values(["block", "log_index"], kind="stable").itertuples(index=False):
-        paid = _int(row.paid)
-        held = account.get(row.market, 0)
-        if _text(row.receiver) == party:
-            account[row.market] = held + paid
-        elif _text(row.payer) == party:
-            if held >= paid:
-                account[row.market] = held - paid
-            else:
-                from_wallet += paid - held
-                account[row.market] = 0
-    return from_wallet
+def cash_held(books: Books, account: str, block: int) -> int:
+    """``account``'s cash at the end of block ``block``: the cash token's transfers to and from
+    it up to that block, from the books' ledger (no balance read at an old block, which a node
+    that prunes its history cannot answer)."""
+    books.refresh()
+    held = 0
+    for event in books.ledger.events("CashToken", ["Transfer"]):
+        if event.block > block:
+            break
+        args = event.log.args
+        if str(args["to"]) == account:
+            held += int(args["value"])
+        if str(args["from"]) == account:
+            held -= int(args["value"])
+    return held
 
 
 def _seconds(time: Any) -> int:
     """A books time (a UTC ``Timestamp``) as Unix seconds."""
     return int(time.timestamp())
-
-
-def _text(value: Any) -> str | None:
-    """A books text cell (``<NA>`` where missing) as a string or ``None``."""
-    return value if isinstance(value, str) else None
 
 
 def _int(value: Any) -> int:

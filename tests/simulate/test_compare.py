@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from dfmi_py.books import Books
 from dfmi_py.risk.forward import variation_margin
 from dfmi_py.simulate.ccp import CcpAssumptions, Comparison, assumptions_text, ccp_model, dfmi_model
-from dfmi_py.simulate.compare import comparison_of, replay_differences, simulation_inputs, wallet_payments
+from dfmi_py.simulate.compare import cash_held, comparison_of, replay_differences, simulation_inputs
 from dfmi_py.simulate.record import MemberRecord, SimulationRecord
 from tests.simulate.conftest import SMALL_RUN_GROUP, Run
 
@@ -181,21 +180,12 @@ def test_a_ccp_calling_every_round_at_once_carries_dfmis_exposure_before_the_def
     assert any(e.uncollected for e in dfmi.exposures if e.time < before)
 
 
-def test_wallet_payments_take_the_margin_account_first() -> None:
-    """A pays 50 in X with nothing in its account (50 from the wallet), receives 30 in X and 20
-    in Y, pays 40 in X (30 from the account, 10 from the wallet), pays 20 in Y (the account): 60.
-    B pays its 30 in X from the 50 it received there, its 20 in Y from the wallet: 20. A payment
-    after the block asked for does not count."""
-    a, b = "0xA", "0xB"
-    flows = pd.DataFrame(
-        {
-            "market": ["X", "X", "Y", "X", "Y", "X"],
-            "block": [1, 2, 2, 3, 3, 9],
-            "log_index": [0, 0, 1, 0, 1, 0],
-            "payer": pd.array([a, b, b, a, a, a], dtype="string"),
-            "receiver": pd.array([b, a, a, b, b, b], dtype="string"),
-            "paid": pd.Series([50, 30, 20, 40, 20, 99], dtype="object"),
-        }
-    )
-    assert wallet_payments(flows, a, 3) == 60
-    assert wallet_payments(flows, b, 3) == 20
+def test_cash_held_is_each_members_balance(small_run: Run, books: Books) -> None:
+    """From the cash token's transfers in the books' ledger, at the last block: each member's balance
+    as the token reads it now; before the day's first block, nothing."""
+    record = small_run.record
+    head = int(small_run.chain.w3.eth.block_number)
+    cash = small_run.market.cash
+    for m in record.members:
+        assert cash_held(books, m.address, head) == cash.balance_of(m.address)
+        assert cash_held(books, m.address, record.chain.first_block - 1) == 0
