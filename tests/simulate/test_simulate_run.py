@@ -35,6 +35,7 @@ from dfmi_py.signing.settlement import Instruction
 from dfmi_py.simulate.plan import member_account
 from dfmi_py.simulate.raw import Receipt, hex_int, rpc, rpc_batch
 from dfmi_py.simulate.record import DEVNET_DISCLOSURE_KEY, RECORD_FILE, TABLES, SimulationRecord
+from tests.simulate.conftest import SMALL as SMALL  # the small day's settings, still importable from here
 from tests.simulate.conftest import SMALL_RUN_GROUP, Run
 
 ZERO = "0x0000000000000000000000000000000000000000"
