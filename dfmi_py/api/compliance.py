@@ -3,7 +3,7 @@ disclosure key and the accounts' encrypted identity records."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
@@ -146,8 +146,18 @@ class Compliance(ContractAPI):
         """The context identity envelopes of ``account`` are bound to on this chain and registry."""
         return Context(self.chain.chain_id, self.address, checksum(account))
 
-    def seal_identity(self, account: str, identity: Identity, account_public_key: bytes) -> bytes:
+    def seal_identity(
+        self,
+        account: str,
+        identity: Identity,
+        account_public_key: bytes,
+        *,
+        entropy: Callable[[int], bytes] | None = None,
+    ) -> bytes:
         """``account``'s identity envelope, encrypted to the regulator's current key and to the account's.
+
+        ``entropy``: a seeded source of the envelope's keys, for reproducible runs with public keys
+        only (see :func:`dfmi_py.identity.crypto.seal`); ``None``: the operating system's.
 
         Raises:
             InputError: ``account_public_key`` is not ``account``'s key.
@@ -160,7 +170,9 @@ class Compliance(ContractAPI):
                 "the regulator has published no disclosure key yet: it publishes one first "
                 "(`dfmi compliance regulator-key publish`)"
             )
-        return seal_identity(identity, self.context(account), regulator.epoch, regulator.public_key, account_key)
+        return seal_identity(
+            identity, self.context(account), regulator.epoch, regulator.public_key, account_key, entropy=entropy
+        )
 
     def record_identity(
         self, officer: LocalAccount, account: str, identity: Identity, account_public_key: bytes

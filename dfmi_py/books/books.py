@@ -22,7 +22,7 @@ show addresses only, and every DataFrame says so in ``df.attrs["disclosure"]``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,12 @@ from dfmi_py.books.columns import VIEWS
 from dfmi_py.books.ledger import BATCH_ERRORS, Contracts, Ledger, LedgerError, LedgerEvent
 from dfmi_py.books.replay import Replay, as_instruction, replay
 from dfmi_py.books.snapshot import BatchCaller, Constants, Snapshot, read_constants, read_snapshot
+from dfmi_py.books.tr import TRRecord, check_markets, iso_time, market_infos, tr_records
 from dfmi_py.chain.client import Chain
 from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS, collector_paused
 from dfmi_py.deploy.suite import Deployment, load_deployment, open_manifest
 from dfmi_py.errors import InputError
-from dfmi_py.identity import disclosure as identity
-from dfmi_py.identity.disclosure import Disclosure
+from dfmi_py.identity.disclosure import Disclosure, disclosure_from
 from dfmi_py.signing.settlement import Instruction
 
 logger = logging.getLogger(__name__)
@@ -203,6 +203,60 @@ class Books:
         current = self.state()
         return {name: self._build(name, None, *current) for name in VIEWS}
 
+    def trade_repository(
+        self,
+        *,
+        report_from: int | None = None,
+        report_to: int | None = None,
+        from_block: int | None = None,
+        to_block: int | None = None,
+        markets: Sequence[str] | None = None,
+        currency: str | None = None,
+    ) -> list[TRRecord]:
+        """The trade-repository export (:mod:`dfmi_py.books.tr`, docs/trade-repository.md) from the
+        same read of the chain as the views: one record per lifecycle event and one
+        valuation-and-collateral record per live trade per UTC day end, identities as this reader
+        may see them. ``pandas.DataFrame(map(dataclasses.asdict, records))`` makes it a table.
+
+        Args:
+            report_from: First second of the window (Unix, inclusive; ``None``: from the start).
+            report_to: Last second of the window (inclusive; ``None``: up to the head).
+            from_block: First block whose lifecycle events are reported (the window then starts at
+                its time).
+            to_block: Last block whose lifecycle events are reported (the window ends at its time).
+            markets: Only these markets (``None``: every one).
+            currency: ISO 4217 code of the cash token's currency (default: the token's symbol).
+
+        Raises:
+            InputError: a market the suite does not have, a block beyond the head, or a window the
+                wrong way round.
+        """
+        if markets is not None:
+            check_markets(markets, self.markets)
+        state, snapshot, disclosure = self.state()
+        w3 = self.chain.w3
+        for block in (from_block, to_block):
+            if block is not None and block > snapshot.block:
+                raise InputError(f"block {block} is beyond the chain's head, block {snapshot.block}")
+        if from_block is not None:
+            report_from = int(w3.eth.get_block(from_block)["timestamp"])
+        if to_block is not None:
+            report_to = int(w3.eth.get_block(to_block)["timestamp"])
+        if report_from is not None and report_to is not None and report_from > report_to:
+            raise InputError(f"the window starts ({iso_time(report_from)}) after it ends ({iso_time(report_to)})")
+        return tr_records(
+            self.ledger.events(),
+            chain_id=self.chain.chain_id,
+            markets=market_infos(snapshot.constants, markets, currency),
+            disclosure=disclosure,
+            report_from=report_from,
+            report_to=report_to,
+            from_block=from_block,
+            to_block=to_block,
+            as_of=snapshot.timestamp,
+            replayed=state,
+        )
+
     # ------------------------------------------------------------------ internals
 
     def _market(self, name: str | None) -> str | None:
@@ -216,7 +270,7 @@ class Books:
     def _disclosure(self) -> Disclosure:
         if self._given_disclosure is not None:
             return self._given_disclosure
-        return disclosure_for(
+        return disclosure_from(
             self.ledger.events("ComplianceRegistry"),
             self._viewer_key,
             self.chain.chain_id,
@@ -271,22 +325,6 @@ def _carried(settlement: Settlement, data: Any) -> list[Instruction]:
     if name in ("settle", "propose", "affirm", "cancel"):
         return [as_instruction(args["instruction"])]
     return []
-
-
-def disclosure_for(
-    registry_events: Iterable[LedgerEvent], viewer_key: bytes | None, chain_id: int, registry_address: str
-) -> Disclosure:
-    """The reader's disclosure: the identities its key opens among the registry's records.
-
-    This is the books' one call of the identity module's ``disclosure_from`` (once it is there;
-    until then, and without a key, the books show addresses only).
-    """
-    disclosure_from: Callable[..., Disclosure] | None = getattr(identity, "disclosure_from", None)
-    if disclosure_from is None:
-        if viewer_key is None:
-            return Disclosure()
-        return Disclosure(note="identities not shown: this toolkit cannot open identity records yet (addresses only)")
-    return disclosure_from(registry_events, viewer_key, chain_id, registry_address)
 
 
 def connect(

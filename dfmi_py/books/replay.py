@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dfmi_py.api.derivatives import Side, TradeState
+from dfmi_py.api.derivatives import TRADE_EVENTS, Side, TradeState
 from dfmi_py.api.fund import Draw, FundBooks
 from dfmi_py.api.oracle import RoundRecord, round_records
 from dfmi_py.books.ledger import LedgerEvent
@@ -400,23 +400,8 @@ def _engine(book: MarketBook, events: Sequence[LedgerEvent]) -> None:
                 found.tx_hashes.append(e.tx_hash)
 
 
-_TRADE_EVENTS = frozenset(
-    {
-        "TradeProposed",
-        "TradeCancelled",
-        "TradeConfirmed",
-        "VariationMarginSettled",
-        "MarginCalled",
-        "MarginCallCured",
-        "DefaultDeclared",
-        "TradeAmended",
-        "TradeTerminated",
-        "TradeMatured",
-        "FundClaimFailed",
-        "FundClaimPaid",
-        "InitialMarginReleased",
-    }
-)
+#: The engine's events of one trade that change its books (a skipped settlement changes nothing).
+_TRADE_EVENTS = frozenset(TRADE_EVENTS) - {"SettlementSkipped"}
 
 
 def _resolve(call: MarginCallRecord, outcome: str, e: LedgerEvent) -> None:

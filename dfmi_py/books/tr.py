@@ -11,7 +11,12 @@ the engines' and the oracles' events (pure: events in, records out), and their C
 - one ``valuation`` record per live trade per UTC day end (23:59:59) in the report window: the
   trade valued at the last final oracle price at that time (the oracle's ``AnswerUpdated``), with
   the initial margin each side has posted and the variation margin each side has paid and
-  received since the trade began, as of that time.
+  received since the trade began, as of that time; by market (in the order given), then trade id.
+
+Who paid whom how much, and when, is not worked out here again: the payments are the books'
+(:func:`dfmi_py.books.replay.replay`'s :class:`~dfmi_py.books.replay.Flow` of each settlement,
+cure, final settlement and agreed payment, the ``margin_flows`` view's rows), cumulated up to each
+record's time; the export adds what the default close-out's own event says its waterfall paid.
 
 Counterparty 1 is the party that proposed the terms (the engine records it): on-chain neither
 side is "the reporting counterparty", so the export fixes one per trade, the same in every record
@@ -50,8 +55,11 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from dfmi_py.books.ledger import LedgerEvent
+from dfmi_py.books.replay import Flow, Replay, replay
+from dfmi_py.books.snapshot import Constants
 from dfmi_py.errors import InputError
 from dfmi_py.identity.disclosure import Disclosure
+from dfmi_py.risk.forward import value_scale, variation_margin
 
 #: Seconds per day; a report date's valuation is taken at its last second (``23:59:59Z``).
 DAY = 86_400
@@ -63,7 +71,8 @@ UTI_PREFIX = "DFMI"
 UTI_ENGINE_DIGITS = 16
 #: Most characters ISO 23897 allows in a UTI, and most the trade id may take after the 20 first.
 UTI_MAX_LENGTH = 52
-#: The engine events the export reads (``TradeProposed`` for the terms; the others are lifecycle).
+#: The engine events the export walks (``TradeProposed`` for the terms, settlements and cures for the
+#: margins, the others are lifecycle); the books' replay reads every engine event for the payments.
 ENGINE_EVENTS = (
     "TradeProposed",
     "TradeConfirmed",
@@ -141,11 +150,50 @@ class MarketInfo:
 
     @property
     def value_scale(self) -> int:
-        """``10 ** (18 + price decimals - cash decimals)``: value = quantity * price / value_scale."""
-        exponent = QUANTITY_DECIMALS + self.price_decimals - self.cash_decimals
-        if exponent < 0:
-            raise InputError(f"market {self.name}: cash has more decimals than quantity and price together")
-        return int(10**exponent)
+        """The engine's ``valueScale``, ``10 ** (18 + price decimals - cash decimals)``: value =
+        quantity * price // value_scale (:func:`dfmi_py.risk.forward.value_scale`)."""
+        try:
+            return value_scale(self.price_decimals, self.cash_decimals)
+        except ValueError:
+            raise InputError(f"market {self.name}: cash has more decimals than quantity and price together") from None
+
+
+def market_infos(
+    constants: Constants, names: Sequence[str] | None = None, currency: str | None = None
+) -> list[MarketInfo]:
+    """What the export needs to know of a deployed suite's markets, from the books' constants
+    (:func:`dfmi_py.books.snapshot.read_constants`, or ``Books.state()``'s snapshot).
+
+    Args:
+        constants: The suite's constants.
+        names: Markets to report (``None``: every market, in configuration order).
+        currency: The ISO 4217 code of prices and cash (``None``: the cash token's symbol).
+
+    Raises:
+        InputError: a name the deployment does not have.
+    """
+    chosen = list(constants.markets) if names is None else list(names)
+    check_markets(chosen, list(constants.markets))
+    code = currency or constants.cash.symbol
+    infos = []
+    for name in chosen:
+        market = constants.markets[name]
+        info = MarketInfo(
+            name, market.description, market.engine, market.oracle, market.decimals, constants.cash.decimals, code
+        )
+        infos.append(info)
+    return infos
+
+
+def check_markets(names: Sequence[str], known: Sequence[str]) -> None:
+    """Refuse a market name the deployment does not have.
+
+    Raises:
+        InputError: one of ``names`` is not in ``known``.
+    """
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise InputError(f"no market {', '.join(unknown)} in this deployment; it has {', '.join(known)}")
 
 
 @dataclass(frozen=True)
@@ -257,40 +305,46 @@ class _Price:
 
 @dataclass
 class _Trade:
-    """One trade's state as its events tell it."""
+    """One trade's terms and margins as its events tell them, up to the event being read.
+
+    The payments come from the books' replay (:class:`~dfmi_py.books.replay.Flow`): which party
+    paid what, and when, is worked out there once for every reader of the chain.
+    """
 
     market: MarketInfo
+    order: tuple[int, int]  # (the market's place in the report, trade id): how valuations are sorted
     trade_id: int
     proposer: str
+    buyer: str
+    seller: str
     quantity: int
     contract_price: int
     maturity: int
-    buyer: str = ""
-    seller: str = ""
     executed_at: int = 0
-    live: bool = False
     buyer_im: int = 0
     seller_im: int = 0
+    #: The last settled price (the contract price until the first settlement).
     last_price: int = 0
-    #: Sum of every settlement's ``vmToBuyer`` (the value the buyer gained, settled).
+    #: Sum of every settlement's ``vmToBuyer`` (the value the buyer gained, settled or owed).
     vm_to_buyer: int = 0
-    #: Unpaid variation margin: > 0 owed by the buyer, < 0 owed by the seller.
-    debt: int = 0
-    vm_paid: dict[str, int] = field(default_factory=dict)
+    vm_posted: dict[str, int] = field(default_factory=dict)
     vm_received: dict[str, int] = field(default_factory=dict)
 
-    def pay(self, payer: str, amount: int, received: int | None = None) -> None:
-        """``payer`` paid ``amount`` of variation margin; the other party received ``received``
-        (``amount`` unless a third party, the default fund, added to it or a shortfall remains)."""
-        receiver = self.seller if payer == self.buyer else self.buyer
-        self.vm_paid[payer] = self.vm_paid.get(payer, 0) + amount
-        self.vm_received[receiver] = self.vm_received.get(receiver, 0) + (amount if received is None else received)
+    def settled(self, flow: Flow, from_fund: int = 0) -> None:
+        """Book a settlement, a cure or the final settlement (``flow``): its price and, when cash
+        moved, what the payer paid (less ``from_fund``, what the default fund paid for it) and
+        what the receiver got."""
+        if flow.vm_to_buyer is not None and flow.price is not None:
+            self.vm_to_buyer += flow.vm_to_buyer
+            self.last_price = flow.price
+        if flow.payer is not None and flow.receiver is not None and flow.paid:
+            self.vm_posted[flow.payer] = self.vm_posted.get(flow.payer, 0) + flow.paid - from_fund
+            self.vm_received[flow.receiver] = self.vm_received.get(flow.receiver, 0) + flow.paid
 
     def value_to_buyer(self, price: int) -> int:
         """The buyer's gain since the trade began, marked at ``price``: what was settled, plus the
         change from the last settled price, computed as the engine computes it."""
-        scale = self.market.value_scale
-        return self.vm_to_buyer + self.quantity * price // scale - self.quantity * self.last_price // scale
+        return self.vm_to_buyer + variation_margin(self.quantity, self.last_price, price, self.market.value_scale)
 
 
 class _Reporter:
@@ -301,21 +355,24 @@ class _Reporter:
         chain_id: int,
         markets: Sequence[MarketInfo],
         disclosure: Disclosure,
+        flows: Mapping[tuple[int, int], Flow],
         window: tuple[int | None, int | None, int | None, int | None],
     ) -> None:
         self.chain_id = chain_id
-        self.by_engine = {m.engine.lower(): m for m in markets}
+        self.by_engine = {m.engine.lower(): (index, m) for index, m in enumerate(markets)}
         self.by_oracle = {m.oracle.lower(): m for m in markets}
         self.disclosure = disclosure
+        self.flows = flows
         self.report_from, self.report_to, self.from_block, self.to_block = window
         self.trades: dict[tuple[str, int], _Trade] = {}
+        self.live: dict[tuple[str, int], _Trade] = {}
         self.prices: dict[str, _Price] = {}  # the latest final round, by market name
         self.rounds: dict[tuple[str, int], _Price] = {}  # every final round, by (market, round id)
         self.records: list[TRRecord] = []
 
     # ------------------------------------------------------------------ events
 
-    def apply(self, event: LedgerEvent, absorbed: bool) -> None:
+    def apply(self, event: LedgerEvent) -> None:
         """Apply one event; write its record when it is a lifecycle event inside the window."""
         address = event.address.lower()
         oracle_market = self.by_oracle.get(address)
@@ -331,17 +388,21 @@ class _Reporter:
             self.prices[oracle_market.name] = final
             self.rounds[oracle_market.name, final.round_id] = final
             return
-        market = self.by_engine.get(address)
-        if market is None or event.name not in ENGINE_EVENTS:
+        found = self.by_engine.get(address)
+        if found is None or event.name not in ENGINE_EVENTS:
             return
+        place, market = found
         log = event.log
         trade_id = log.int("tradeId")
         key = (market.name, trade_id)
         if event.name == "TradeProposed":
             self.trades[key] = _Trade(
                 market,
+                (place, trade_id),
                 trade_id,
-                str(log.args["proposer"]),
+                log.address("proposer"),
+                log.address("terms.buyer"),
+                log.address("terms.seller"),
                 log.int("terms.quantity"),
                 log.int("terms.contractPrice"),
                 log.int("terms.maturity"),
@@ -350,68 +411,43 @@ class _Reporter:
         trade = self.trades.get(key)
         if trade is None:  # its proposal is before the events given: nothing to report it from
             return
+        flow = self.flows.get((event.block, event.log_index))
         lifecycle: Lifecycle | None = None
         extra: dict[str, Any] = {}
         price: _Price | None = self.prices.get(market.name)
         if event.name == "TradeConfirmed":
-            args = log.args
-            trade.buyer, trade.seller = str(args["buyer"]), str(args["seller"])
             trade.buyer_im, trade.seller_im = log.int("buyerIm"), log.int("sellerIm")
             trade.last_price = trade.contract_price
             trade.executed_at = event.timestamp
-            trade.live = True
+            self.live[key] = trade
             lifecycle = Lifecycle.NEW
         elif event.name == "VariationMarginSettled":
-            trade.vm_to_buyer += log.int("vmToBuyer")
-            trade.last_price = log.int("price")
-            paid, owed = log.int("paid"), log.int("owed")
-            if paid or owed:
-                payer = str(log.args["payer"])
-                if paid:
-                    trade.pay(payer, paid)
-                trade.debt = owed if payer == trade.buyer else -owed
-            else:
-                trade.debt = 0
+            trade.settled(_expect(flow, event))
         elif event.name == "MarginCallCured":
-            trade.debt = 0
-            amount = log.int("amount")
-            if not absorbed and amount:  # a cure of its own (a settlement's is in its VariationMarginSettled)
-                trade.pay(str(log.args["debtor"]), amount)
+            if flow is not None:  # a cure of its own; a settlement's is in its VariationMarginSettled
+                trade.settled(flow)
         elif event.name == "TradeAmended":
             old_quantity = trade.quantity
             trade.quantity = log.int("quantity")
             trade.maturity = log.int("maturity")
             trade.buyer_im, trade.seller_im = log.int("buyerIm"), log.int("sellerIm")
             lifecycle = Lifecycle.MODIFY
-            extra = self._payment(trade, log.int("payment"), UNWIND if trade.quantity < old_quantity else "")
+            extra = self._payment(flow, UNWIND if trade.quantity < old_quantity else "")
         elif event.name == "TradeTerminated":
-            trade.debt = 0
-            self._close(trade)
+            self._close(key, trade)
             lifecycle = Lifecycle.TERMINATE
-            extra = self._payment(trade, log.int("payment"), UNWIND)
+            extra = self._payment(flow, UNWIND)
         elif event.name == "DefaultDeclared":
-            args = log.args
-            defaulter, survivor = str(args["defaulter"]), str(args["survivor"])
+            defaulter, survivor = log.address("defaulter"), log.address("survivor")
             own = log.int("paidFromIm") + log.int("paidFromMargin")
-            unpaid = log.int("unpaidClaim")
-            trade.vm_paid[defaulter] = trade.vm_paid.get(defaulter, 0) + own
+            trade.vm_posted[defaulter] = trade.vm_posted.get(defaulter, 0) + own
             trade.vm_received[survivor] = trade.vm_received.get(survivor, 0) + own + log.int("paidFromFund")
-            trade.debt = 0
-            self._close(trade)
+            self._close(key, trade)
             lifecycle = Lifecycle.DEFAULT
-            extra = {"defaulting_party": self._party(defaulter)[0], "unpaid_claim": unpaid}
+            extra = {"defaulting_party": self._party(defaulter)[0], "unpaid_claim": log.int("unpaidClaim")}
         elif event.name == "TradeMatured":
-            vm = log.int("vmToBuyer")
-            from_fund, unpaid = log.int("paidFromFund"), log.int("unpaidClaim")
-            owed_by_buyer = trade.debt - vm
-            trade.vm_to_buyer += vm
-            trade.last_price = log.int("price")
-            if owed_by_buyer:
-                payer = trade.buyer if owed_by_buyer > 0 else trade.seller
-                amount = abs(owed_by_buyer)
-                trade.pay(payer, amount - unpaid - from_fund, amount - unpaid)
-            trade.debt = 0
-            self._close(trade)
+            trade.settled(_expect(flow, event), from_fund=log.int("paidFromFund"))
+            self._close(key, trade)
             lifecycle = Lifecycle.MATURITY
             round_id = log.int("roundId")
             # valued at its final price (a later round may be final already); the round's own
@@ -420,25 +456,23 @@ class _Reporter:
                 (market.name, round_id),
                 _Price(round_id, trade.last_price, event.timestamp, event.tx_hash, event.block, event.log_index),
             )
-            extra = {"unpaid_claim": unpaid}
+            extra = {"unpaid_claim": log.int("unpaidClaim")}
         if lifecycle is not None and self._inside(event):
             self.records.append(self._record(trade, lifecycle, event.timestamp, price, event, extra))
 
-    @staticmethod
-    def _close(trade: _Trade) -> None:
-        trade.live = False
+    def _close(self, key: tuple[str, int], trade: _Trade) -> None:
+        self.live.pop(key, None)
         trade.buyer_im = trade.seller_im = 0  # every remaining IM is released in the same transaction
 
-    def _payment(self, trade: _Trade, payment: int, kind: str) -> dict[str, Any]:
-        """The fields of an agreed payment (buyer to seller when positive)."""
-        if payment == 0:
+    def _payment(self, flow: Flow | None, kind: str) -> dict[str, Any]:
+        """The fields of an agreed payment (the books' ``amendment`` or ``termination`` flow)."""
+        if flow is None or flow.payer is None or flow.receiver is None or not flow.paid:
             return {}
-        payer, receiver = (trade.buyer, trade.seller) if payment > 0 else (trade.seller, trade.buyer)
         return {
             "other_payment_type": kind,
-            "other_payment_amount": abs(payment),
-            "other_payment_payer": self._party(payer)[0],
-            "other_payment_receiver": self._party(receiver)[0],
+            "other_payment_amount": flow.paid,
+            "other_payment_payer": self._party(flow.payer)[0],
+            "other_payment_receiver": self._party(flow.receiver)[0],
         }
 
     def _inside(self, event: LedgerEvent) -> bool:
@@ -452,24 +486,18 @@ class _Reporter:
     # ------------------------------------------------------------------ day ends
 
     def value_live_trades(self, at: int) -> None:
-        """A valuation record for every live trade, as of ``at`` (a day end)."""
-        for trade in self.trades.values():
-            if trade.live:
-                price = self.prices.get(trade.market.name)
-                self.records.append(self._record(trade, Lifecycle.VALUATION, at, price, None, {}))
+        """A valuation record for every live trade, as of ``at`` (a day end), by market then trade id."""
+        for trade in sorted(self.live.values(), key=lambda t: t.order):
+            price = self.prices.get(trade.market.name)
+            self.records.append(self._record(trade, Lifecycle.VALUATION, at, price, None, {}))
 
     # ------------------------------------------------------------------ records
 
     def _party(self, address: str) -> tuple[str, str, str, str]:
         """``(identifier, identifier type, legal name, country)`` of ``address`` for this reader."""
         identity = self.disclosure.identity(address)
-        if identity is None or not identity.lei:
-            return (
-                address,
-                ID_ADDRESS,
-                identity.legal_name if identity else "",
-                identity.jurisdiction if identity else "",
-            )
+        if identity is None:
+            return address, ID_ADDRESS, "", ""
         return identity.lei, ID_LEI, identity.legal_name, identity.jurisdiction
 
     def _record(
@@ -528,7 +556,7 @@ class _Reporter:
             "valuation_method": "" if price is None else VALUATION_METHOD,
             "im_posted": trade.buyer_im if sign == 1 else trade.seller_im,
             "im_received": trade.seller_im if sign == 1 else trade.buyer_im,
-            "vm_posted": trade.vm_paid.get(first, 0),
+            "vm_posted": trade.vm_posted.get(first, 0),
             "vm_received": trade.vm_received.get(first, 0),
             "other_payment_type": "",
             "other_payment_amount": None,
@@ -547,24 +575,14 @@ class _Reporter:
         return TRRecord(**values)
 
 
-def _absorbed_cures(events: Sequence[LedgerEvent], engines: Iterable[str]) -> set[int]:
-    """Indices of the ``MarginCallCured`` events that a settlement emitted while paying: the
-    settlement's ``VariationMarginSettled`` follows them in the same transaction and its ``paid``
-    already counts the debt (a cure of its own, by ``cure`` or a late payment at a default, has
-    no such follower)."""
-    engine_set = {e.lower() for e in engines}
-    last_cure: dict[tuple[str, int], int] = {}
-    absorbed: set[int] = set()
-    for index, event in enumerate(events):
-        if event.address.lower() not in engine_set or event.name not in ENGINE_EVENTS:
-            continue
-        key = (event.address.lower(), event.log.int("tradeId"))
-        before = last_cure.pop(key, None)
-        if before is not None and event.name == "VariationMarginSettled" and events[before].tx_hash == event.tx_hash:
-            absorbed.add(before)
-        if event.name == "MarginCallCured":
-            last_cure[key] = index
-    return absorbed
+def _expect(flow: Flow | None, event: LedgerEvent) -> Flow:
+    """The books' flow of a settlement or a maturity (every one has one)."""
+    if flow is None:
+        raise InputError(
+            f"{event.name} of trade {event.log.int('tradeId')} (block {event.block}, log {event.log_index}) is not in"
+            " the replay given: pass the replay of these events"
+        )
+    return flow
 
 
 def tr_records(
@@ -578,13 +596,15 @@ def tr_records(
     from_block: int | None = None,
     to_block: int | None = None,
     as_of: int | None = None,
+    replayed: Replay | None = None,
 ) -> list[TRRecord]:
     """The trade-repository records of the trades of ``markets`` (see the module's docstring).
 
     Args:
         events: Every event of the markets' engines and oracles from their deployment on, in chain
             order (earlier events are needed even for a later window: margins are cumulative and
-            the terms come from the proposal).
+            the terms come from the proposal); other contracts' events are ignored, so a ledger's
+            whole list will do.
         chain_id: The chain's id (part of every UTI).
         markets: The markets to report.
         disclosure: The identities this reader may see (``None``: addresses only).
@@ -594,30 +614,39 @@ def tr_records(
         to_block: Last block whose lifecycle events are reported.
         as_of: The time the events are complete up to (the head block's time); a day end after it
             has not happened yet. ``None``: the last event's time.
+        replayed: The books' :func:`~dfmi_py.books.replay.replay` of these events (or of more),
+            when the caller has it already (:meth:`dfmi_py.books.Books.state`); ``None``: the
+            markets' engine events are replayed here.
 
     Returns:
         Records in chain order; at each day end, the valuations of the trades then live, by market
-        then trade id (in the order the trades were proposed).
+        (in the order of ``markets``) then trade id.
 
     Raises:
-        InputError: the window ends before it starts.
+        InputError: the window ends before it starts, or ``replayed`` lacks a settlement of
+            ``events``.
     """
     if report_from is not None and report_to is not None and report_from > report_to:
         raise InputError(f"the report window ends ({iso_time(report_to)}) before it starts ({iso_time(report_from)})")
     if from_block is not None and to_block is not None and from_block > to_block:
         raise InputError(f"the report window ends at block {to_block}, before its first block {from_block}")
     ordered = sorted(events, key=lambda e: (e.block, e.log_index))
-    reporter = _Reporter(chain_id, markets, disclosure or Disclosure(), (report_from, report_to, from_block, to_block))
-    absorbed = _absorbed_cures(ordered, (m.engine for m in markets))
+    if replayed is None:
+        engines = {m.engine.lower() for m in markets}
+        replayed = replay([e for e in ordered if e.address.lower() in engines])
+    flows = {(f.block, f.log_index): f for book in replayed.markets.values() for f in book.flows}
+    reporter = _Reporter(
+        chain_id, markets, disclosure or Disclosure(), flows, (report_from, report_to, from_block, to_block)
+    )
     horizon = as_of if as_of is not None else (ordered[-1].timestamp if ordered else 0)
     last = horizon if report_to is None else min(horizon, report_to)
     next_end = None if report_from is None else day_end(report_from)
-    for index, event in enumerate(ordered):
+    for event in ordered:
         while next_end is not None and next_end < event.timestamp and next_end <= last:
             reporter.value_live_trades(next_end)
             next_end += DAY
-        reporter.apply(event, index in absorbed)
-        if next_end is None and any(t.live for t in reporter.trades.values()):
+        reporter.apply(event)
+        if next_end is None and reporter.live:
             next_end = day_end(event.timestamp)
     while next_end is not None and next_end <= last:
         reporter.value_live_trades(next_end)

@@ -19,14 +19,13 @@ overwritten, as every ``dfmi`` command's output file is (``pandas.read_csv`` or
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
 from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS
-from dfmi_py.cli.common import Options, market_option, pass_options
+from dfmi_py.cli.common import Options, market_option, pass_options, viewer_key, viewer_key_option
 from dfmi_py.display import amount, decimal, number
 from dfmi_py.errors import ConfigError, InputError
 
@@ -44,11 +43,7 @@ from dfmi_py.errors import ConfigError, InputError
     help="Write the view to FILE as CSV (every column); overwrites FILE.",
 )
 @click.option("--wide", is_flag=True, help="Show every column in the table (default: the main ones).")
-@click.option(
-    "--viewer-key-env",
-    metavar="VAR",
-    help="Environment variable holding the reader's private key (hex): the identities it opens are shown.",
-)
+@viewer_key_option
 @click.option(
     "--chunk-blocks",
     type=click.IntRange(min=1),
@@ -82,7 +77,7 @@ def books(
         raise InputError(f"unknown view {view!r}: one of {', '.join(VIEWS)}")
     if not options.rpc_url:
         raise ConfigError("no chain given: pass --rpc-url URL or set DFMI_RPC_URL")
-    key = _viewer_key(viewer_key_env) if viewer_key_env else None
+    key = viewer_key(viewer_key_env)
 
     from dfmi_py.books import connect
     from dfmi_py.books.views import records, write_csv
@@ -106,25 +101,6 @@ def books(
         click.echo(json.dumps(document, indent=2))
     elif csv_file is None:
         _table(frame, wide)
-
-
-def _viewer_key(variable: str) -> bytes:
-    """The private key in ``$variable`` (hex, ``0x`` optional).
-
-    Raises:
-        ConfigError: the variable is not set.
-        InputError: it does not hold 32 bytes of hex.
-    """
-    text = os.environ.get(variable)
-    if not text:
-        raise ConfigError(f"${variable} is not set: it should hold the viewer's private key (hex)")
-    try:
-        key = bytes.fromhex(text.strip().removeprefix("0x"))
-    except ValueError:
-        raise InputError(f"${variable} is not hex: it should hold a 32-byte private key") from None
-    if len(key) != 32:
-        raise InputError(f"${variable} holds {len(key)} bytes: a private key is 32")
-    return key
 
 
 # ---------------------------------------------------------------------- the table

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,6 +83,49 @@ def json_option(func: Any) -> Any:
 def echo_json(data: Any) -> None:
     """Print ``data`` as one JSON document (through :func:`dfmi_py.display.jsonable`)."""
     click.echo(json.dumps(jsonable(data), indent=2))
+
+
+def private_key(text: str, where: str) -> bytes:
+    """A private key given as hex (``0x`` optional) by ``where`` (named in the error).
+
+    Raises:
+        InputError: not 32 bytes of hex.
+    """
+    try:
+        secret = bytes.fromhex(text.strip().removeprefix("0x"))
+    except ValueError:
+        secret = b""
+    if len(secret) != 32:
+        raise InputError(f"{where} does not hold a private key (64 hex digits)")
+    return secret
+
+
+def private_key_from_env(variable: str) -> bytes:
+    """The private key in ``$variable`` (hex).
+
+    Raises:
+        ConfigError: the variable is not set.
+        InputError: it does not hold a private key.
+    """
+    text = os.environ.get(variable)
+    if not text:
+        raise ConfigError(f"${variable} is not set: it should hold the private key (64 hex digits)")
+    return private_key(text, f"${variable}")
+
+
+def viewer_key_option(func: Any) -> Any:
+    """Add ``--viewer-key-env VAR`` to a read that shows identities (the key that opens them)."""
+    return click.option(
+        "--viewer-key-env",
+        metavar="VAR",
+        help="Environment variable holding the reader's private key (hex): the identities it opens are shown "
+        "(the regulator's disclosure key opens all, an account's key its own).",
+    )(func)
+
+
+def viewer_key(variable: str | None) -> bytes | None:
+    """The key of ``--viewer-key-env`` (``None`` when not given)."""
+    return None if variable is None else private_key_from_env(variable)
 
 
 def signer(key_env: str, dev_index: int | None) -> LocalAccount:

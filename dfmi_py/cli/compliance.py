@@ -18,9 +18,21 @@ import click
 from dfmi_py.api.market import Market
 from dfmi_py.chain.accounts import dev_account as development_account
 from dfmi_py.chain.client import checksum
-from dfmi_py.cli.common import Options, echo_json, json_option, open_market, pass_options, signer, signer_options
+from dfmi_py.cli.common import (
+    Options,
+    echo_json,
+    json_option,
+    open_market,
+    pass_options,
+    private_key,
+    private_key_from_env,
+    signer,
+    signer_options,
+    viewer_key,
+    viewer_key_option,
+)
 from dfmi_py.display import enum_name, number
-from dfmi_py.errors import ConfigError, InputError
+from dfmi_py.errors import InputError
 from dfmi_py.identity.crypto import compressed_key, new_private_key, public_key_of
 from dfmi_py.identity.disclosure import Identity
 from dfmi_py.identity.keys import KeyProof, account_public_key, make_proof
@@ -72,30 +84,12 @@ for _name, _doc in (
 # ---------------------------------------------------------------------- identities
 
 
-def _secret(text: str, where: str) -> bytes:
-    """A private key given as hex (``0x`` optional)."""
-    try:
-        secret = bytes.fromhex(text.strip().removeprefix("0x"))
-    except ValueError:
-        secret = b""
-    if len(secret) != 32:
-        raise InputError(f"{where} does not hold a private key (64 hex digits)")
-    return secret
-
-
-def _secret_from_env(variable: str) -> bytes:
-    text = os.environ.get(variable)
-    if not text:
-        raise ConfigError(f"set {variable} to the hex private key to read with")
-    return _secret(text, f"${variable}")
-
-
 def _secret_from_file(path: Path) -> bytes:
     try:
         text = path.read_text()
     except OSError as exc:
         raise InputError(f"cannot read the key file {path}: {exc.strerror}") from None
-    return _secret(text, str(path))
+    return private_key(text, str(path))
 
 
 def _public_key_hex(text: str) -> bytes:
@@ -163,7 +157,7 @@ def regulator_key_publish(
         key = public_key_of(_secret_from_file(key_file))
     else:
         assert disclosure_key_env is not None
-        key = public_key_of(_secret_from_env(disclosure_key_env))
+        key = public_key_of(private_key_from_env(disclosure_key_env))
     market = open_market(options)
     receipt = market.compliance.publish_regulator_key(signer(key_env, dev_account), key)
     published = market.compliance.regulator_key()
@@ -285,17 +279,17 @@ def identity_record(
 @identity.command("show")
 @pass_options
 @click.argument("accounts", nargs=-1)
-@click.option("--viewer-key-env", metavar="VAR", help="Environment variable holding the key to open identities with.")
+@viewer_key_option
 @json_option
 def identity_show(options: Options, accounts: tuple[str, ...], viewer_key_env: str | None, as_json: bool) -> None:
     """Show the identities of ACCOUNTS (default: every account with one) that the viewer's key opens.
 
     The regulator's disclosure key opens every record made while it was the published key; an
     account's own key opens its record; without --viewer-key-env only addresses are shown."""
-    viewer_key = _secret_from_env(viewer_key_env) if viewer_key_env else None
+    key = viewer_key(viewer_key_env)
     market = open_market(options)
     events = market.compliance.identity_events()
-    disclosure = market.compliance.disclosure(viewer_key, events)
+    disclosure = market.compliance.disclosure(key, events)
     recorded = market.compliance.recorded_accounts(events)
     listed = [checksum(a) for a in accounts] if accounts else recorded
     if as_json:

@@ -2,73 +2,36 @@
 
 ``dfmi report tr`` writes the trade-repository export (:mod:`dfmi_py.books.tr`): one record per
 lifecycle event of every trade and one valuation-and-collateral record per live trade per UTC day
-end, as CSV or JSON, to stdout or a file. It reads the suite's events through the books' ledger;
-with ``--viewer-key-env`` it opens the identities that key may read (the regulator's disclosure
-key opens them all) and says on stderr whether identities are shown.
+end, as CSV or JSON, to stdout or a file. It reads the chain through the books
+(:class:`dfmi_py.books.Books`: the ledger's events, their replay, the suite's constants and the
+reader's disclosure), so the export and the books' views agree by construction; with
+``--viewer-key-env`` it opens the identities that key may read (the regulator's disclosure key
+opens them all) and says on stderr whether identities are shown.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
 
-from dfmi_py.api.market import Market
-from dfmi_py.books.ledger import Ledger, LedgerEvent
 from dfmi_py.books.tr import (
     DAY,
-    ENGINE_EVENTS,
-    ORACLE_EVENT,
-    MarketInfo,
-    iso_time,
     to_csv,
     to_json,
-    tr_records,
     write_csv,
     write_json,
 )
 from dfmi_py.chain.events import DEFAULT_CHUNK_BLOCKS
-from dfmi_py.cli.common import Options, open_market, pass_options
+from dfmi_py.cli.common import Options, pass_options, viewer_key, viewer_key_option
 from dfmi_py.errors import ConfigError, InputError
-from dfmi_py.identity.disclosure import Disclosure, disclosure_from
 
 #: A bound of the report window: a UTC date or a block number.
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _BLOCK = re.compile(r"\d+")
-
-
-def market_infos(market: Market, names: Sequence[str] | None = None, currency: str | None = None) -> list[MarketInfo]:
-    """What the export needs to know of the suite's markets (``names``: these only, in this order).
-
-    Args:
-        market: The deployed suite.
-        names: Markets to report (``None``: every market, in configuration order).
-        currency: The currency code of prices and cash (``None``: the cash token's symbol).
-
-    Raises:
-        InputError: a name the deployment does not have.
-    """
-    chosen = list(market.markets) if names is None else list(names)
-    unknown = [name for name in chosen if name not in market.markets]
-    if unknown:
-        raise InputError(f"no market {', '.join(unknown)} in this deployment; it has {', '.join(market.markets)}")
-    code = currency or market.cash.symbol
-    return [
-        MarketInfo(
-            name,
-            market.markets[name].description,
-            market.markets[name].derivatives.address,
-            market.markets[name].oracle.address,
-            market.markets[name].oracle.decimals,
-            market.cash.decimals,
-            code,
-        )
-        for name in chosen
-    ]
 
 
 def _bound(text: str | None, option: str, last_second: bool) -> tuple[int | None, int | None]:
@@ -85,22 +48,6 @@ def _bound(text: str | None, option: str, last_second: bool) -> tuple[int | None
         start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
         return (start + DAY - 1 if last_second else start), None
     raise InputError(f"{option} {text!r}: not a date (YYYY-MM-DD, UTC) or a block number")
-
-
-def _viewer_key(var: str | None) -> bytes | None:
-    """The private key in the environment variable ``var`` (hex, ``0x`` optional)."""
-    if var is None:
-        return None
-    text = os.environ.get(var, "").strip()
-    if not text:
-        raise ConfigError(f"--viewer-key-env {var}: the variable is not set (it should hold the viewer's private key)")
-    try:
-        key = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raise ConfigError(f"--viewer-key-env {var}: not a hex private key") from None
-    if len(key) != 32:
-        raise ConfigError(f"--viewer-key-env {var}: a private key is 32 bytes, this is {len(key)}")
-    return key
 
 
 def _check_writable(path: Path) -> None:
@@ -126,11 +73,7 @@ def report() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to FILE (whole or not at all) [default: stdout].",
 )
-@click.option(
-    "--viewer-key-env",
-    metavar="VAR",
-    help="Environment variable holding the key that opens identities (the regulator's disclosure key opens all).",
-)
+@viewer_key_option
 @click.option("--market", "market_name", metavar="NAME", help="Only this market [default: every market].")
 @click.option(
     "--currency", metavar="CODE", help="ISO 4217 code of the cash token's currency [default: the token's symbol]."
@@ -167,53 +110,26 @@ def tr(
         raise InputError(f"--from {start} is after --to {end}")
     if from_block is not None and to_block is not None and from_block > to_block:
         raise InputError(f"--from block {from_block} is after --to block {to_block}")
-    key = _viewer_key(viewer_key_env)
+    key = viewer_key(viewer_key_env)
     if out is not None:
         _check_writable(out)
-    market = open_market(options)
-    infos = market_infos(market, None if market_name is None else [market_name], currency)
-    chain = market.chain
-    ledger = Ledger(chain, market.deployment, chunk_blocks=chunk_blocks)
-    head = ledger.refresh()
-    head_time = int(chain.w3.eth.get_block(head)["timestamp"])
-    for block in (from_block, to_block):
-        if block is not None and block > head:
-            raise InputError(f"block {block} is beyond the chain's head, block {head}")
-    if from_block is not None:
-        report_from = int(chain.w3.eth.get_block(from_block)["timestamp"])
-    if to_block is not None:
-        report_to = int(chain.w3.eth.get_block(to_block)["timestamp"])
-    if report_from is not None and report_to is not None and report_from > report_to:
-        raise InputError(f"--from {start} ({iso_time(report_from)}) is after --to {end} ({iso_time(report_to)})")
-    disclosure = (
-        Disclosure()
-        if key is None
-        else disclosure_from(ledger.events("ComplianceRegistry"), key, chain.chain_id, market.compliance.address)
-    )
-    click.echo(disclosure.note, err=True)
-    records = tr_records(
-        _market_events(ledger, infos),
-        chain_id=chain.chain_id,
-        markets=infos,
-        disclosure=disclosure,
+    if not options.rpc_url:
+        raise ConfigError("no chain given: pass --rpc-url URL or set DFMI_RPC_URL")
+
+    from dfmi_py.books import connect
+
+    books = connect(options.rpc_url, options.deployments_dir, viewer_key=key, chunk_blocks=chunk_blocks)
+    records = books.trade_repository(
         report_from=report_from,
         report_to=report_to,
         from_block=from_block,
         to_block=to_block,
-        as_of=head_time,
+        markets=None if market_name is None else [market_name],
+        currency=currency,
     )
+    click.echo(books.state()[2].note, err=True)
     if out is None:
         click.echo(to_csv(records) if fmt == "csv" else to_json(records), nl=False)
         return
     (write_csv if fmt == "csv" else write_json)(records, out)
     click.echo(f"wrote {len(records)} records to {out}", err=True)
-
-
-def _market_events(ledger: Ledger, infos: Sequence[MarketInfo]) -> list[LedgerEvent]:
-    """The events the export reads: its markets' engines' trade events and oracles' final rounds."""
-    engines = {info.engine for info in infos}
-    oracles = {info.oracle for info in infos}
-    engine_events = ledger.events("DerivativeEngine@", ENGINE_EVENTS)
-    oracle_events = ledger.events("PriceOracle@", (ORACLE_EVENT,))
-    chosen = [e for e in engine_events if e.address in engines] + [e for e in oracle_events if e.address in oracles]
-    return sorted(chosen, key=lambda e: (e.block, e.log_index))

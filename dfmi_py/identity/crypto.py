@@ -40,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -211,7 +211,14 @@ def _wrapping_key(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
 # ---------------------------------------------------------------------- sealing and opening
 
 
-def seal(plaintext: bytes, context: Context, epoch: int, recipients: Mapping[Recipient, bytes]) -> bytes:
+def seal(
+    plaintext: bytes,
+    context: Context,
+    epoch: int,
+    recipients: Mapping[Recipient, bytes],
+    *,
+    entropy: Callable[[int], bytes] | None = None,
+) -> bytes:
     """Encrypt ``plaintext`` to every recipient's public key, bound to ``context`` and ``epoch``.
 
     Args:
@@ -220,6 +227,10 @@ def seal(plaintext: bytes, context: Context, epoch: int, recipients: Mapping[Rec
         epoch: The regulator key epoch the regulator's entry is encrypted to (the registry
             refuses an envelope that does not name its current epoch).
         recipients: Each recipient's public key (any form :func:`compressed_key` takes).
+        entropy: Where the content key and the ephemeral keys come from (``n`` -> ``n`` bytes);
+            ``None``: the operating system's generator. A seeded source seals the same envelope
+            again, for reproducible runs whose recipients' keys are public anyway (a devnet's):
+            never with a real key, as anyone who knows the seed opens the envelope.
 
     Raises:
         InputError: no recipient or too many, an epoch out of range, or a key that is not a
@@ -231,17 +242,26 @@ def seal(plaintext: bytes, context: Context, epoch: int, recipients: Mapping[Rec
         raise InputError(f"regulator key epoch {epoch} is out of range (1 to 2**32 - 1)")
     keys = {kind: _public_key(key) for kind, key in recipients.items()}
     context_data = context.associated_data(FORMAT_VERSION)
-    content_key = AESGCM.generate_key(bit_length=256)
+    content_key = AESGCM.generate_key(bit_length=256) if entropy is None else entropy(_KEY_BYTES)
     prefix = _PREFIX.pack(FORMAT_VERSION, epoch, len(keys), _commitment(content_key))
     entries = b""
     for kind, key in sorted(keys.items()):
-        ephemeral = ec.generate_private_key(_CURVE)
+        ephemeral = ec.generate_private_key(_CURVE) if entropy is None else _drawn_key(entropy)
         ephemeral_public = _compressed(ephemeral.public_key())
         wrapping = _wrapping_key(ephemeral.exchange(ec.ECDH(), key), ephemeral_public, _compressed(key))
         wrapped = AESGCM(wrapping).encrypt(_NONCE, content_key, context_data + prefix + bytes([kind]))
         entries += bytes([kind]) + ephemeral_public + wrapped
     header = prefix + entries
     return header + AESGCM(content_key).encrypt(_NONCE, plaintext, context_data + header)
+
+
+def _drawn_key(entropy: Callable[[int], bytes]) -> ec.EllipticCurvePrivateKey:
+    """A private key from ``entropy``: the first 32 bytes it gives that are a valid scalar."""
+    while True:
+        try:
+            return private_key_of(entropy(_KEY_BYTES))
+        except InputError:
+            continue
 
 
 def envelope_epoch(envelope: bytes) -> int:

@@ -10,7 +10,7 @@ only, and the :class:`Disclosure`'s note says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,7 +116,15 @@ class Disclosure:
         return self.identities.get(address)
 
 
-def seal_identity(identity: Identity, context: Context, epoch: int, regulator_key: bytes, account_key: bytes) -> bytes:
+def seal_identity(
+    identity: Identity,
+    context: Context,
+    epoch: int,
+    regulator_key: bytes,
+    account_key: bytes,
+    *,
+    entropy: Callable[[int], bytes] | None = None,
+) -> bytes:
     """``identity``'s envelope: encrypted to the regulator's key of ``epoch`` and to the account's key.
 
     Args:
@@ -126,6 +134,8 @@ def seal_identity(identity: Identity, context: Context, epoch: int, regulator_ke
         regulator_key: The regulator's published public key.
         account_key: The account's own public key (check it with
             :func:`dfmi_py.identity.keys.check_account_key` first).
+        entropy: A seeded source of the envelope's keys, for reproducible runs with public keys
+            only (see :func:`dfmi_py.identity.crypto.seal`); ``None``: the operating system's.
     """
     record = identity.to_json()
     return seal(
@@ -133,6 +143,7 @@ def seal_identity(identity: Identity, context: Context, epoch: int, regulator_ke
         context,
         epoch,
         {Recipient.REGULATOR: regulator_key, Recipient.ACCOUNT: account_key},
+        entropy=entropy,
     )
 
 

@@ -42,6 +42,7 @@ GAS = {
     "join": 400_000,
     "propose": 400_000,
     "confirm": 800_000,
+    "identity": 300_000,
 }
 
 

@@ -86,9 +86,8 @@ class GasProfile:
             (netting_gas.md, fitted from 10 and 200 members).
         onboard_member: Onboarding one account (registry and two subscribed tokens): 110,566
             (bench/results/gas.md).
-        identity_record: Recording an account's encrypted identity: 60,000, an estimate (21,000
-            intrinsic, about 5,000 of calldata for a 300-byte envelope, one new slot for its hash
-            and epoch, an event carrying it, checks) until bench/results/gas.md measures it.
+        identity_record: Recording an account's encrypted identity (a 346-byte envelope): 85,157
+            (bench/results/gas.md).
         open_trade: ``propose`` + ``confirm`` with the default fund: 319,506 (gas.md).
     """
 
@@ -107,7 +106,7 @@ class GasProfile:
     netting_settle_base: int = 48_086
     netting_settle_per_member: int = 20_522
     onboard_member: int = 110_566
-    identity_record: int = 60_000
+    identity_record: int = 85_157
     open_trade: int = 319_506
 
     def __post_init__(self) -> None:

@@ -207,7 +207,7 @@ class Operators:
         ]
         return {name: hex_int(answer) for name, answer in zip(oracles, rpc_batch(self.chain.w3, calls), strict=True)}
 
-    def keep(self) -> list[TxResult]:
-        """One keeper step on the latest block; what its transactions did."""
-        self.keeper.step(self.head())
+    def keep(self, head: Head | None = None) -> list[TxResult]:
+        """One keeper step on ``head`` (default: the latest block); what its transactions did."""
+        self.keeper.step(head if head is not None else self.head())
         return list(self.keeper.last_results)

@@ -9,8 +9,11 @@
   The shock multiplies the shocked market's price by ``1 + size_bps / 10,000`` from its round
   on (the jump stays). Prices are the feed's integers (``price x 10^decimals``, rounded half to
   even);
-- **members**: keys derived from their number (devnet keys: anyone can recompute them), names and
-  a made-up LEI each (ISO 17442 check digits, prefix ``SIMU``);
+- **members**: keys derived from their number (devnet keys: anyone can recompute them), names, a
+  made-up LEI each (ISO 17442 check digits, prefix ``SIMU``) and a jurisdiction (ISO 3166, in
+  turn from :data:`JURISDICTIONS`): the identity the compliance officer records, encrypted with
+  keys drawn from the seed (:meth:`MemberPlan.identity_entropy`) so the same seed writes the same
+  envelopes;
 - **trades**: seeded random pairs, markets, quantities and contract prices within ``spread_bps``
   of the opening price, each side's IM from the margin model (:mod:`dfmi_py.risk`: historical
   expected shortfall over ``margin.mpor`` on the look-back, or the BCBS-IOSCO schedule);
@@ -32,7 +35,7 @@ so more trades leave the prices as they were, and the same seed gives the same p
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -42,6 +45,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from dfmi_py.errors import ConfigError
+from dfmi_py.identity.disclosure import Identity
 from dfmi_py.risk.forward import position_value, value_scale, variation_margin
 from dfmi_py.risk.fund import (
     FundSizing,
@@ -63,7 +67,9 @@ QUANTITY_UNIT = 10**18
 _BPS = 10_000
 
 #: Random streams, one per kind of draw.
-_PRICES, _TRADES, _DVPS, _PAYMENTS = 1, 2, 3, 4
+_PRICES, _TRADES, _DVPS, _PAYMENTS, _IDENTITIES = 1, 2, 3, 4, 5
+#: The members' jurisdictions, in turn by member number (ISO 3166-1 alpha-2, or ISO 3166-2).
+JURISDICTIONS = ("GB", "DE", "FR", "NL", "US-DE", "CH", "IE", "SG")
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,9 @@ class MemberPlan:
     Attributes:
         number: 1 to ``members.count``.
         name: Short name (``M01``).
-        legal_name: The name its identity record would carry.
+        legal_name: The name its identity record carries.
         lei: A made-up Legal Entity Identifier with valid check digits.
+        jurisdiction: Its ISO 3166 jurisdiction code.
         address: Its account (a key derived from its number: :func:`member_account`).
         defaulter: Whether it is the member that cannot pay.
         im: The IM of every side it will trade, cash units.
@@ -86,6 +93,7 @@ class MemberPlan:
     name: str
     legal_name: str
     lei: str
+    jurisdiction: str
     address: str
     defaulter: bool
     im: int
@@ -96,6 +104,18 @@ class MemberPlan:
     def account(self) -> LocalAccount:
         """Its signing key."""
         return member_account(self.number)
+
+    @property
+    def identity(self) -> Identity:
+        """Its identity record (legal name, LEI, jurisdiction)."""
+        return Identity(self.legal_name, self.lei, self.jurisdiction)
+
+    def identity_entropy(self, seed: int) -> Callable[[int], bytes]:
+        """The source of its identity envelope's keys: random bytes drawn from ``seed`` and its
+        number, so the same seed seals the same envelope (every key of a simulation is a public
+        devnet key: nothing is hidden from anyone who reads the code)."""
+        rng = np.random.default_rng([seed, _IDENTITIES, self.number])
+        return rng.bytes
 
 
 @dataclass(frozen=True)
@@ -372,6 +392,7 @@ def plan_members(
                 name=f"M{number:02d}",
                 legal_name=f"Simulated Member {number:02d} Ltd",
                 lei=lei_for(number),
+                jurisdiction=JURISDICTIONS[(number - 1) % len(JURISDICTIONS)],
                 address=member_account(number).address,
                 defaulter=number == defaulter,
                 im=ims[number],

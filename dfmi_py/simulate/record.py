@@ -3,15 +3,17 @@
 The record holds what the report, the CCP counterfactual and the books views need and the chain
 alone does not say: the configuration and seed, the price path as generated (and the look-back
 history before it), which oracle round each of the day's rounds made, which blocks each round and
-phase spans, who each address is, every transaction with its operation type and gas, the DvPs'
-plan and attempts, the netting round's obligations, the margin calls and defaults the keeper
-made, and the fund's planned sizing. Balances, flows and each default's waterfall stay on the
-chain (read them through :mod:`dfmi_py.api`): the record points at them by block, transaction
-and trade id.
+phase spans and the head the keeper stepped on, who each address is (and which key opens the
+members' identity records on the chain: :class:`DisclosureRecord`), every transaction with its
+operation type and gas, the DvPs' plan and attempts, the netting round's obligations, the margin
+calls and defaults the keeper made, and the fund's planned sizing. Balances, flows and each
+default's waterfall stay on the chain (read them through :mod:`dfmi_py.api` or the books): the
+record points at them by block, transaction and trade id.
 
 Everything in it is a function of the configuration (seed included) on a fresh local chain with
-a fixed genesis time, except :attr:`SimulationRecord.timings` (wall-clock seconds per phase),
-which is kept apart: two runs with the same seed write the same tables.
+a fixed genesis time (the identity envelopes too: sealed with keys drawn from the seed), except
+:attr:`SimulationRecord.timings` (wall-clock seconds per phase), which is kept apart: two runs
+with the same seed write the same tables.
 
 Amounts are integers in the cash token's smallest unit, prices the feed's integers
 (``price x 10^decimals``), quantities 18-decimal units, times Unix seconds (the chain's clock).
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dfmi_py.errors import InputError
+from dfmi_py.identity.keys import dev_disclosure_key
 from dfmi_py.units import from_units
 
 #: Bumped when a field changes meaning or goes away (readers check it).
@@ -84,7 +87,12 @@ class Participant:
 
 @dataclass(frozen=True)
 class MemberRecord:
-    """A member: who it is, and what it was given (see :class:`~dfmi_py.simulate.plan.MemberPlan`)."""
+    """A member: who it is, and what it was given (see :class:`~dfmi_py.simulate.plan.MemberPlan`).
+
+    Its legal name, LEI and jurisdiction are also on the chain, encrypted to the regulator's
+    disclosure key and to the member's own (:class:`DisclosureRecord`): the record keeps them in
+    the clear, as the plan made them, to check what the regulator reads.
+    """
 
     number: int
     name: str
@@ -100,6 +108,39 @@ class MemberRecord:
     wallet: int
     #: Bonds issued to it (to sell in DvPs).
     bonds: int
+    #: Its ISO 3166 jurisdiction code.
+    jurisdiction: str = ""
+
+
+#: :attr:`DisclosureRecord.key` of the devnet regulator key.
+DEVNET_DISCLOSURE_KEY = "devnet"
+
+
+@dataclass(frozen=True)
+class DisclosureRecord:
+    """The members' disclosed identities: the regulator observer published its disclosure key, and
+    the compliance officer recorded each member's identity encrypted to that key and to the
+    member's own (``IdentityRecorded`` events; the public sees addresses only).
+
+    Attributes:
+        regulator: The regulator observer that published the key.
+        key_epoch: The key's epoch in the compliance registry.
+        public_key: The published public key (compressed secp256k1, ``0x`` hex).
+        key: Which private key opens the records: ``"devnet"``, the devnet regulator key
+            (:func:`dfmi_py.identity.keys.dev_disclosure_key`, derived from the public development
+            mnemonic: anyone can open a simulation's records; see :func:`regulator_viewer_key`).
+        opened_by: The same, in words.
+        accounts: The members whose identity is recorded, in the order recorded.
+        publish_tx: The transaction that published the key.
+    """
+
+    regulator: str
+    key_epoch: int
+    public_key: str
+    key: str
+    opened_by: str
+    accounts: tuple[str, ...]
+    publish_tx: str
 
 
 @dataclass(frozen=True)
@@ -154,12 +195,15 @@ class OracleRecord:
 
 @dataclass(frozen=True)
 class RoundRecord:
-    """One of the day's rounds: its due time and the blocks it spans (prices, keeper, DvPs)."""
+    """One of the day's rounds: its due time, the blocks it spans (prices, keeper, DvPs) and the
+    head the keeper stepped on (its block and time: the keeper acts on what it saw there)."""
 
     round: int
     time: int
     first_block: int
     last_block: int
+    keeper_block: int = 0
+    keeper_time: int = 0
 
 
 @dataclass(frozen=True)
@@ -382,6 +426,8 @@ class SimulationRecord:
     defaults: tuple[DefaultRecord, ...]
     actions: tuple[ActionRecord, ...]
     phases: tuple[PhaseRecord, ...]
+    #: The members' identities on the chain and the key that opens them (``None``: not recorded).
+    disclosure: DisclosureRecord | None = None
     #: Wall-clock seconds per phase: the one part that differs between two identical runs.
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -411,6 +457,14 @@ class SimulationRecord:
         if found is None:
             raise InputError(f"no market {name!r} in the record (it has {', '.join(m.name for m in self.markets)})")
         return found
+
+    def regulator_viewer_key(self) -> bytes | None:
+        """The private key that opens the members' identity records, as the regulator reads them:
+        the devnet regulator key when :attr:`disclosure` names it; ``None`` when no identity was
+        recorded, or the key is another (the regulator's own, which no record holds)."""
+        if self.disclosure is None or self.disclosure.key != DEVNET_DISCLOSURE_KEY:
+            return None
+        return dev_disclosure_key()
 
     def round_of_block(self, block: int) -> int | None:
         """The day's round whose blocks include ``block`` (``None`` outside the rounds)."""
@@ -537,12 +591,10 @@ def write_tables(record: SimulationRecord, folder: Path) -> list[Path]:
     written = []
     decimals = {m.name: m.decimals for m in record.markets}
     oracle = {(o.market, o.round): o for o in record.oracle_rounds}
-    members = [
-        [m.number, m.name, m.legal_name, m.lei, m.address, m.defaulter, m.im, m.contribution, m.wallet, m.bonds]
-        for m in record.members
-    ]
-    member_header = ["number", "name", "legal_name", "lei", "address", "defaulter", "im", "contribution", "wallet"]
-    written.append(_write(folder / "members.csv", [*member_header, "bonds"], members))
+    member_header = ["number", "name", "legal_name", "lei", "jurisdiction", "address", "defaulter", "im"]
+    member_header += ["contribution", "wallet", "bonds"]
+    members = [[getattr(m, name) for name in member_header] for m in record.members]
+    written.append(_write(folder / "members.csv", member_header, members))
     prices = []
     for p in record.prices:
         made = oracle.get((p.market, p.round))

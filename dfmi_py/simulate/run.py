@@ -7,7 +7,11 @@ settler of DvPs and netting rounds 14) and a configuration, and goes through the
 1. **deploy**: the suite with the configured markets (:func:`dfmi_py.deploy.deploy_suite`, a fresh
    deployment; the minter, burner and issuer onboarded, the minter configured);
 2. **onboard**: gas money for the members, the compliance officer onboards them; the regulator
-   observer holds the registry's ``REGULATOR_ROLE`` and moves nothing;
+   observer holds the registry's ``REGULATOR_ROLE`` and moves nothing: it publishes its
+   disclosure key (the devnet one, :func:`dfmi_py.identity.keys.dev_disclosure_key`), and the
+   compliance officer records each member's identity (legal name, LEI, jurisdiction) encrypted to
+   that key and to the member's own; the record says which key opens them
+   (:class:`~dfmi_py.simulate.record.DisclosureRecord`);
 3. **issue**: the minter issues each member its cash, the issuer the bonds DvP sellers sell;
 4. **fund**: members approve the fund, every engine and the settlement contract, and join the
    default fund with the contributions of the plan's stress sizing (:mod:`dfmi_py.simulate.plan`);
@@ -50,6 +54,8 @@ from dfmi_py.chain.events import EventLog, EventSpec, event_specs
 from dfmi_py.deploy.roles import DEV_REPORTER_INDICES, DEV_ROLE_INDEX, RoleConfig
 from dfmi_py.deploy.suite import activate_roles, deploy_suite
 from dfmi_py.errors import TransactionError
+from dfmi_py.identity.crypto import public_key_of
+from dfmi_py.identity.keys import account_public_key, dev_disclosure_key
 from dfmi_py.services.sender import TxResult, TxStatus
 from dfmi_py.simulate.actions import ActionBook
 from dfmi_py.simulate.batch import GAS, Tx, send_many
@@ -59,9 +65,11 @@ from dfmi_py.simulate.operators import Operators, replay_rows, write_replay
 from dfmi_py.simulate.plan import DvpPlan, Plan, make_plan, shock_losses
 from dfmi_py.simulate.raw import Receipt
 from dfmi_py.simulate.record import (
+    DEVNET_DISCLOSURE_KEY,
     RECORD_VERSION,
     ChainInfo,
     DefaultRecord,
+    DisclosureRecord,
     DvpAttempt,
     DvpRecord,
     FundSizingRecord,
@@ -96,6 +104,11 @@ GAS_MONEY = 10 * 10**18
 ONBOARD_BATCH = 100
 #: The replay file the feeders read, in the output folder.
 REPLAY_FILE = "feed-replay.csv"
+#: Which key opens the members' identity records (the record's words).
+DEVNET_KEY_TEXT = (
+    "the devnet regulator key (dfmi_py.identity.keys.dev_disclosure_key(), derived from the public development "
+    "mnemonic: anyone can open a simulation's records; a real regulator keeps its own key)"
+)
 
 
 class Progress(Protocol):
@@ -189,6 +202,7 @@ class _Run:
         self.margin_calls: list[MarginCallRecord] = []
         self.defaults: list[DefaultRecord] = []
         self.netting: NettingRecord | None = None
+        self.disclosure: DisclosureRecord | None = None
         self.bonds: dict[int, int] = {}
         self.times: list[int] = []
         self.feeders: dict[str, tuple[str, ...]] = {}
@@ -298,6 +312,38 @@ class _Run:
             self._note_last(f"onboard {len(chunk)} members")
         if not self.market.compliance.has_role("REGULATOR_ROLE", REGULATOR.address):
             raise TransactionError(f"the regulator observer {REGULATOR.address} does not hold REGULATOR_ROLE")
+        self.record_identities()
+
+    def record_identities(self) -> None:
+        """The regulator publishes its disclosure key; the compliance officer records every
+        member's identity, encrypted to it and to the member (sealed with keys drawn from the
+        seed, so the same seed sends the same transactions), in one batch."""
+        compliance = self.market.compliance
+        receipt = compliance.publish_regulator_key(REGULATOR, public_key_of(dev_disclosure_key()))
+        publish_tx = HexBytes(receipt["transactionHash"]).to_0x_hex()
+        self.book.note(publish_tx, "the regulator publishes its disclosure key (the devnet key)")
+        published = compliance.regulator_key()
+        assert published is not None, "the key was just published"
+        seed = self.config.seed
+        records = []
+        for m in self.plan.members:
+            envelope = compliance.seal_identity(
+                m.address, m.identity, account_public_key(bytes(m.account.key)), entropy=m.identity_entropy(seed)
+            )
+            note = f"record {m.name}'s identity ({m.legal_name}), readable by the regulator and {m.name} only"
+            records.append(
+                Tx.call(OFFICER, compliance.contract, "recordIdentity", (m.address, envelope), GAS["identity"], note)
+            )
+        self.send(records)
+        self.disclosure = DisclosureRecord(
+            regulator=REGULATOR.address,
+            key_epoch=published.epoch,
+            public_key=HexBytes(published.public_key).to_0x_hex(),
+            key=DEVNET_DISCLOSURE_KEY,
+            opened_by=DEVNET_KEY_TEXT,
+            accounts=tuple(m.address for m in self.plan.members),
+            publish_tx=publish_tx,
+        )
 
     def issue(self) -> None:
         cash = self.market.cash
@@ -422,11 +468,14 @@ class _Run:
                         item.market, round_number, item.oracle_round, item.answer, item.updated_at, item.reports
                     )
                 )
-            self.keep(operators.keep(), round_number)
+            head = operators.head()
+            self.keep(operators.keep(head), round_number)
             if round_number > 0:
                 self.settle_dvps(round_number, instructions)
             self.book.read("rounds", round_number)
-            self.rounds.append(RoundRecord(round_number, due, first, self.book.next_block - 1))
+            self.rounds.append(
+                RoundRecord(round_number, due, first, self.book.next_block - 1, head.number, head.timestamp)
+            )
             self.progress.advance()
 
     def note_reports(self, results: Sequence[TxResult]) -> None:
@@ -652,6 +701,7 @@ class _Run:
                 m.contribution,
                 m.wallet,
                 self.bonds.get(m.number, 0),
+                m.jurisdiction,
             )
             for m in plan.members
         )
@@ -717,6 +767,7 @@ class _Run:
             defaults=tuple(self.defaults),
             actions=tuple(self.book.actions),
             phases=tuple(self.book.phases),
+            disclosure=self.disclosure,
             timings=dict(self.timings),
         )
 

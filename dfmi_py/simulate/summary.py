@@ -1,21 +1,30 @@
 """What a simulation came to, read back from the chain, in figures and in plain words.
 
-:func:`summarize` reads the books through :mod:`dfmi_py.api` (each default's waterfall, the
-trades' states, the netting round, the cash supply) and takes from the record only what the
-chain does not say (who is who, what the plan meant each DvP to do, the shock); :func:`describe`
-turns it into the lines ``dfmi simulate`` prints.
+:func:`summarize` reads the chain through :mod:`dfmi_py.api` (each default's waterfall, the
+netting round, the cash supply) and the books (the trades' states, who is who), and takes from
+the record only what the chain does not say (what the plan meant each DvP to do, the shock);
+:func:`describe` turns it into the lines ``dfmi simulate`` prints.
+
+Members are named as the regulator sees them: their identities are on the chain, encrypted to
+the regulator's disclosure key, and the books (:class:`dfmi_py.books.Books`) open them with the
+key the record names (:meth:`SimulationRecord.regulator_viewer_key`); the summary says so. Without
+a key that opens them, the run's short names (``M01``) stand in, and it says that too.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dfmi_py.api.derivatives import TradeState
 from dfmi_py.api.market import Market
 from dfmi_py.api.waterfall import Waterfall
-from dfmi_py.simulate.record import SimulationRecord
+from dfmi_py.simulate.record import DEVNET_DISCLOSURE_KEY, SimulationRecord
 from dfmi_py.units import format_units, from_units
+
+if TYPE_CHECKING:
+    from dfmi_py.books.books import Books
 
 #: The gas line's kinds of work, by contract function (anything else is set-up).
 _GAS_KINDS = {
@@ -74,6 +83,10 @@ class Summary:
         transactions: Transactions mined in the run.
         gas: Their gas.
         total_supply: The cash token's supply at the end.
+        gas_by_kind: Gas per kind of work (:func:`gas_kind`), dearest first.
+        names: Each member's name as the regulator reads it (``legal name (M01)``), by address;
+            the run's short name where its identity is not disclosed to the reader.
+        disclosure: Whose eyes the names are seen through, in one line.
     """
 
     waterfalls: tuple[Waterfall, ...]
@@ -90,21 +103,69 @@ class Summary:
     gas: int
     total_supply: int
     gas_by_kind: dict[str, int] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    disclosure: str = ""
 
 
-def summarize(market: Market, record: SimulationRecord) -> Summary:
-    """Read the outcome of the run ``record`` describes from ``market``'s chain."""
+def regulator_names(books: Books, record: SimulationRecord) -> tuple[dict[str, str], str]:
+    """Each member's name as ``books``' reader sees it, by address, and how it is seen, in one line.
+
+    Through the books' fund view (every member joined the fund): a disclosed member is
+    ``legal name (M01)``, any other its short name (``M01``) from the record.
+    """
+    fund = books.fund()
+    disclosed = {
+        str(address): str(name)
+        for address, name in zip(fund["member"], fund["member_name"], strict=True)
+        if isinstance(name, str)
+    }
+    names = {}
+    for m in record.members:
+        legal = disclosed.get(m.address)
+        names[m.address] = f"{legal} ({m.name})" if legal is not None else m.name
+    opened = sum(1 for m in record.members if m.address in disclosed)
+    note = str(fund.attrs.get("disclosure", ""))
+    if opened and record.disclosure is not None:
+        key = "the devnet regulator key" if record.disclosure.key == DEVNET_DISCLOSURE_KEY else "the regulator's key"
+        seen = (
+            f"Names as the regulator reads them: the members' identities are on the chain encrypted to the "
+            f"regulator's disclosure key and to each member's own, opened here through the books with {key} "
+            f"({note}); the public sees addresses only."
+        )
+    else:
+        seen = f"Members by their short names: no identity is disclosed to this reader ({note or 'no key given'})."
+    return names, seen
+
+
+def summarize(market: Market, record: SimulationRecord, books: Books | None = None) -> Summary:
+    """Read the outcome of the run ``record`` describes from ``market``'s chain.
+
+    Args:
+        market: The suite the run used.
+        record: The run's record.
+        books: The books to name members through (default: the suite's books read with the key
+            the record names, :meth:`SimulationRecord.regulator_viewer_key`).
+    """
+    if books is None:
+        from dfmi_py.books.books import Books  # pandas, on use
+
+        books = Books(market, viewer_key=record.regulator_viewer_key())
+    names, seen = regulator_names(books, record)
+
+    def name_of(address: str) -> str:
+        return names.get(address) or record.name_of(address)
+
     waterfalls = tuple(market.waterfalls(from_block=record.chain.first_block))
     by_defaulter: dict[str, list[Waterfall]] = {}
     member_losses: Counter[str] = Counter()
     for waterfall in waterfalls:
         by_defaulter.setdefault(waterfall.defaulter, []).append(waterfall)
         for member, lost in waterfall.member_losses.items():
-            member_losses[record.name_of(member)] += lost
+            member_losses[name_of(member)] += lost
     defaulters = tuple(
         DefaulterLoss(
             defaulter=address,
-            name=record.name_of(address),
+            name=name_of(address),
             trades=tuple(f"{w.market} {w.trade_id}" for w in found),
             loss=sum(w.loss for w in found),
             from_im=sum(w.from_im for w in found),
@@ -115,9 +176,10 @@ def summarize(market: Market, record: SimulationRecord) -> Summary:
         )
         for address, found in by_defaulter.items()
     )
-    states: Counter[str] = Counter()
-    for t in record.trades:
-        states[market.markets[t.market].derivatives.trade(t.trade_id).state.name] += 1
+    positions = books.positions()
+    rows = zip(positions["market"], positions["trade_id"], positions["state"], strict=True)
+    state_of = {(str(m), int(i)): str(s) for m, i, s in rows}
+    states: Counter[str] = Counter(state_of[(t.market, t.trade_id)] for t in record.trades)
     failed: Counter[str] = Counter()
     settled = unattempted = 0
     for dvp in record.dvps:
@@ -132,7 +194,7 @@ def summarize(market: Market, record: SimulationRecord) -> Summary:
     if record.netting is not None:
         compression = market.netting.compression(record.netting.round_id)
         gross, net = compression.gross, compression.net
-        excluded = tuple(record.name_of(a) for a in record.netting.excluded)
+        excluded = tuple(name_of(a) for a in record.netting.excluded)
     gas_by_kind: Counter[str] = Counter()
     for action in record.actions:
         gas_by_kind[gas_kind(action.operation)] += action.gas_used
@@ -151,6 +213,8 @@ def summarize(market: Market, record: SimulationRecord) -> Summary:
         gas=sum(a.gas_used for a in record.actions),
         total_supply=market.cash.total_supply(),
         gas_by_kind=dict(gas_by_kind.most_common()),
+        names=names,
+        disclosure=seen,
     )
 
 
@@ -166,6 +230,8 @@ def describe(summary: Summary, record: SimulationRecord) -> list[str]:
         f"A day of {len(record.rounds) - 1} rounds in {len(record.markets)} markets ({markets}): "
         f"{len(record.members)} members, {len(record.trades)} forwards, seed {record.seed}."
     ]
+    if summary.disclosure:
+        lines.append(summary.disclosure)
     for m in record.markets:
         if m.shock_round is None:
             continue

@@ -5,6 +5,8 @@ and ``dfmi report tr`` with its refusals.
 The hand vectors are built from events encoded here with eth_abi against the engine's and the
 oracle's real ABIs; every expected amount is worked out from the specification (``value(p) =
 quantity * p // 10**20`` with 8 price and 6 cash decimals), never read from the code under test.
+The chain scenario is read by the books' ``Ledger``, and ``dfmi report tr`` runs against identities
+recorded as the demo records them, opened by the regulator's key, an account's key and a stranger's.
 """
 
 from __future__ import annotations
@@ -30,11 +32,10 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from dfmi_py.api import Market, Terms, TradeState
-from dfmi_py.books.ledger import LedgerEvent
+from dfmi_py.books.ledger import Ledger, LedgerEvent
+from dfmi_py.books.replay import replay
 from dfmi_py.books.tr import (
-    ENGINE_EVENTS,
     FIELDS,
-    ORACLE_EVENT,
     Lifecycle,
     MarketInfo,
     TRRecord,
@@ -51,10 +52,12 @@ from dfmi_py.books.tr import (
 )
 from dfmi_py.build import compile_contracts
 from dfmi_py.chain import Chain, dev_account
-from dfmi_py.chain.events import EventLog, EventSpec, event_specs, fetch_logs
+from dfmi_py.chain.events import EventLog, EventSpec, event_specs
 from dfmi_py.cli.main import cli
 from dfmi_py.errors import InputError
-from dfmi_py.identity.disclosure import Disclosure, Identity
+from dfmi_py.identity.disclosure import Disclosure, Identity, disclosure_from
+from dfmi_py.identity.keys import dev_disclosure_key
+from dfmi_py.scenarios.demo import MEMBER_IDENTITIES, member_accounts, record_identities
 
 #: Round trips on generated records; more with ``DFMI_TR_EXAMPLES=1000`` (outside the default budget).
 TR_EXAMPLES = int(os.environ.get("DFMI_TR_EXAMPLES", "40"))
@@ -66,6 +69,8 @@ ALICE, BOB, CAROL, DAN, ERIN = (dev_account(i).address for i in (7, 8, 9, 10, 11
 ENGINE = Web3.to_checksum_address("0x" + "e1" * 20)
 ORACLE = Web3.to_checksum_address("0x" + "0c" * 20)
 CHAIN_ID = 31337
+#: Valid LEIs (ISO 17442: their check digits verify under ISO 7064 MOD 97-10), made up but for Alice's.
+ALICE_LEI, DAN_LEI = "5299000J2N45DDNE4Y28", "DFMI00DAN0TRADING075"
 ACME = MarketInfo("ACME", "ACME / USD", ENGINE, ORACLE, price_decimals=8, cash_decimals=6, currency="DSD")
 #: Monday 5 January 2026, 00:00:00 UTC: day D of the hand scenario.
 DAY0 = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp())
@@ -100,27 +105,34 @@ def _specs() -> dict[str, tuple[bytes, EventSpec]]:
         "TradeCancelled",
         "TradeConfirmed",
         "VariationMarginSettled",
+        "MarginCalled",
         "MarginCallCured",
         "DefaultDeclared",
         "TradeAmended",
         "TradeTerminated",
         "TradeMatured",
+        "InitialMarginReleased",
     )
     specs = {**event_specs(engine, names), **event_specs(oracle, ("AnswerUpdated",))}
     return {spec.name: (topic, spec) for topic, spec in specs.items()}
 
 
 class Chainlog:
-    """Writes events as a chain would: one block per call (unless ``same_tx``), log indices in order."""
+    """Writes events as a chain would: one block per call (unless ``same_tx``), log indices in order,
+    each raw log in the shape the ledger's ``fetch_logs`` gives."""
 
     def __init__(self) -> None:
         self.events: list[LedgerEvent] = []
         self.block = 100
 
-    def emit(self, name: str, when: int, *, same_tx: bool = False, **args: Any) -> LedgerEvent:
+    def emit(
+        self, name: str, when: int, *, same_tx: bool = False, market: MarketInfo = ACME, **args: Any
+    ) -> LedgerEvent:
         topic0, spec = _specs()[name]
-        oracle = name == "AnswerUpdated"
-        address, contract = (ORACLE, "PriceOracle@ACME") if oracle else (ENGINE, "DerivativeEngine@ACME")
+        if name == "AnswerUpdated":
+            address, contract = market.oracle, f"PriceOracle@{market.name}"
+        else:
+            address, contract = market.engine, f"DerivativeEngine@{market.name}"
         if same_tx:
             previous = self.events[-1]
             block, tx_hash, log_index = previous.block, previous.tx_hash, previous.log_index + 1
@@ -129,29 +141,56 @@ class Chainlog:
             block, tx_hash, log_index = self.block, "0x" + keccak(text=f"tx{self.block}").hex(), 0
         topics = [topic0] + [abi_encode([kind], [args[field]]) for field, kind in spec.indexed]
         data = abi_encode(list(spec.data_types), [args[field] for field in spec.data_names])
-        raw = {"address": address, "topics": topics, "data": data, "blockNumber": block, "logIndex": log_index}
         block_hash = "0x" + keccak(text=f"block{block}").hex()
+        raw = {
+            "address": address.lower(),
+            "topics": topics,
+            "data": data,
+            "blockNumber": block,
+            "logIndex": log_index,
+            "transactionIndex": 0,
+            "blockHash": block_hash,
+            "transactionHash": tx_hash,
+        }
         event = LedgerEvent(contract, address, name, block, block_hash, log_index, tx_hash, when, EventLog(spec, raw))
         self.events.append(event)
         return event
 
-    def price(self, when: int, round_id: int, price: int) -> LedgerEvent:
-        return self.emit("AnswerUpdated", when, current=price, roundId=round_id, updatedAt=when)
+    def price(self, when: int, round_id: int, price: int, market: MarketInfo = ACME) -> LedgerEvent:
+        return self.emit("AnswerUpdated", when, market=market, current=price, roundId=round_id, updatedAt=when)
 
     def open(
         self, when: int, trade_id: int, proposer: str, buyer: str, seller: str, quantity: int, price: int, im: int,
-        maturity: int,
+        maturity: int, market: MarketInfo = ACME,
     ) -> LedgerEvent:  # fmt: skip
         terms = (buyer, seller, quantity, price, maturity, im, im, bytes(32))
-        self.emit("TradeProposed", when - 60, tradeId=trade_id, proposer=proposer, termsHash=bytes(32), terms=terms)
-        return self.emit("TradeConfirmed", when, tradeId=trade_id, buyer=buyer, seller=seller, buyerIm=im, sellerIm=im)
+        self.emit(
+            "TradeProposed", when - 60, market=market, tradeId=trade_id, proposer=proposer, termsHash=bytes(32),
+            terms=terms,
+        )  # fmt: skip
+        return self.emit(
+            "TradeConfirmed", when, market=market, tradeId=trade_id, buyer=buyer, seller=seller, buyerIm=im, sellerIm=im
+        )
 
     def settled(self, when: int, trade_id: int, round_id: int, price: int, vm: int, payer: str, paid: int, owed: int,
                 *, same_tx: bool = False) -> LedgerEvent:  # fmt: skip
+        """A settlement; one the payer cannot pay calls margin first, in the same transaction."""
+        if owed:
+            self.emit(
+                "MarginCalled", when, same_tx=same_tx, tradeId=trade_id, debtor=payer, amount=owed,
+                cureDeadline=when + DAY,
+            )  # fmt: skip
+            same_tx = True
         return self.emit(
             "VariationMarginSettled", when, same_tx=same_tx, tradeId=trade_id, roundId=round_id, price=price,
             vmToBuyer=vm, payer=payer, paid=paid, owed=owed,
         )  # fmt: skip
+
+    def released(self, when: int, trade_id: int, *amounts: tuple[str, int], same_tx: bool = True) -> None:
+        """``InitialMarginReleased`` of each ``(party, amount)`` (after a close, in its transaction)."""
+        for party, amount in amounts:
+            self.emit("InitialMarginReleased", when, same_tx=same_tx, tradeId=trade_id, party=party, amount=amount)
+            same_tx = True
 
 
 def hand_scenario() -> Chainlog:
@@ -182,6 +221,7 @@ def hand_scenario() -> Chainlog:
     log.emit("MarginCallCured", at(1, 10), tradeId=1, debtor=ALICE, amount=1500 * USD)
     log.price(at(1, 11), 4, 1900 * PX)
     log.emit("TradeTerminated", at(1, 12), tradeId=2, nonce=1, payment=50 * USD)
+    log.released(at(1, 12), 2, (DAN, 200 * USD), (CAROL, 200 * USD))
     # day 2: 1,800 (Alice and Dan cannot pay), 2,000 (Bob pays the net 500 to Alice), Dan defaults
     log.price(at(2, 9), 5, 1800 * PX)
     log.settled(at(2, 9, 1), 1, 5, 1800 * PX, -1500 * USD, ALICE, 0, 1500 * USD)
@@ -193,9 +233,12 @@ def hand_scenario() -> Chainlog:
         "DefaultDeclared", at(2, 11, 30), tradeId=3, defaulter=DAN, survivor=ERIN, loss=400 * USD,
         paidFromIm=300 * USD, paidFromMargin=0, paidFromFund=100 * USD, unpaidClaim=0,
     )  # fmt: skip
+    log.released(at(2, 11, 30), 3, (ERIN, 300 * USD))  # Erin's own IM back (Dan's paid her)
+    # the amendment shrinks both IMs (released before its event, in its transaction)
+    log.released(at(2, 12), 1, (ALICE, 400 * USD), (BOB, 400 * USD), same_tx=False)
     log.emit(
-        "TradeAmended", at(2, 12), tradeId=1, nonce=0, quantity=5 * UNIT, maturity=maturity, buyerIm=600 * USD,
-        sellerIm=600 * USD, payment=-100 * USD,
+        "TradeAmended", at(2, 12), same_tx=True, tradeId=1, nonce=0, quantity=5 * UNIT, maturity=maturity,
+        buyerIm=600 * USD, sellerIm=600 * USD, payment=-100 * USD,
     )  # fmt: skip
     # day 3: maturity at 2,200; Bob pays 5 x 200 = 1,000
     log.price(at(3, 8), 7, 2200 * PX)
@@ -203,6 +246,7 @@ def hand_scenario() -> Chainlog:
         "TradeMatured", at(3, 8, 5), tradeId=1, roundId=7, price=2200 * PX, vmToBuyer=1000 * USD, paidFromFund=0,
         unpaidClaim=0,
     )  # fmt: skip
+    log.released(at(3, 8, 5), 1, (ALICE, 600 * USD), (BOB, 600 * USD))
     return log
 
 
@@ -327,6 +371,82 @@ def test_a_day_end_the_chain_has_not_reached_is_not_valued() -> None:
     assert [r.lifecycle for r in early] == [Lifecycle.NEW, Lifecycle.NEW]
 
 
+def test_a_maturity_pays_the_open_margin_call_and_the_fund_what_collateral_cannot() -> None:
+    """T1: Alice (proposer) buys 10 from Bob at 2,000, IM 1,000 each; T2 the same trade proposed by Bob;
+    T3: Carol buys 1 from Dan, IM 200. At 1,900 Alice and Carol cannot pay (1,000 and 100 owed).
+    Maturity at 1,850: Alice owes 1,000 + 500 and pays nothing: her IM pays 1,000, the fund 300,
+    200 stay unpaid; Carol pays her 100 + 50 in full."""
+    log = Chainlog()
+    maturity = at(1, 12)
+    log.price(at(0, 9), 1, 2000 * PX)
+    log.open(at(0, 10), 1, ALICE, ALICE, BOB, 10 * UNIT, 2000 * PX, 1000 * USD, maturity)
+    log.open(at(0, 10, 1), 2, BOB, ALICE, BOB, 10 * UNIT, 2000 * PX, 1000 * USD, maturity)
+    log.open(at(0, 10, 2), 3, CAROL, CAROL, DAN, 1 * UNIT, 2000 * PX, 200 * USD, maturity)
+    log.price(at(0, 12), 2, 1900 * PX)
+    for trade_id, vm, owed in ((1, -1000, 1000), (2, -1000, 1000), (3, -100, 100)):
+        log.settled(at(0, 12, trade_id), trade_id, 2, 1900 * PX, vm * USD, ALICE if trade_id < 3 else CAROL, 0,
+                    owed * USD)  # fmt: skip
+    log.price(at(1, 12), 3, 1850 * PX)
+    for trade_id in (1, 2):
+        log.emit(
+            "TradeMatured", at(1, 12, 5), tradeId=trade_id, roundId=3, price=1850 * PX, vmToBuyer=-500 * USD,
+            paidFromFund=300 * USD, unpaidClaim=200 * USD,
+        )  # fmt: skip
+        log.released(at(1, 12, 5), trade_id, (BOB, 1000 * USD))  # Alice's IM paid Bob
+    log.emit(
+        "TradeMatured", at(1, 12, 6), tradeId=3, roundId=3, price=1850 * PX, vmToBuyer=-50 * USD, paidFromFund=0,
+        unpaidClaim=0,
+    )  # fmt: skip
+    log.released(at(1, 12, 6), 3, (CAROL, 200 * USD), (DAN, 200 * USD))
+    records = tr_records(log.events, chain_id=CHAIN_ID, markets=[ACME], as_of=at(2, 0))
+    assert [summary(r) for r in records] == [
+        (Lifecycle.NEW, 1, iso(at(0, 10)), 0, 1000, 1000, 0, 0),
+        (Lifecycle.NEW, 2, iso(at(0, 10, 1)), 0, 1000, 1000, 0, 0),  # Bob's side: the seller's
+        (Lifecycle.NEW, 3, iso(at(0, 10, 2)), 0, 200, 200, 0, 0),
+        (Lifecycle.VALUATION, 1, end_of(0), -1000, 1000, 1000, 0, 0),  # owed, not paid: no flow
+        (Lifecycle.VALUATION, 2, end_of(0), 1000, 1000, 1000, 0, 0),
+        (Lifecycle.VALUATION, 3, end_of(0), -100, 200, 200, 0, 0),
+        (Lifecycle.MATURITY, 1, iso(at(1, 12, 5)), -1500, 0, 0, 1000, 0),  # her IM paid; the fund is not hers
+        (Lifecycle.MATURITY, 2, iso(at(1, 12, 5)), 1500, 0, 0, 0, 1300),  # Bob got IM 1,000 and fund 300
+        (Lifecycle.MATURITY, 3, iso(at(1, 12, 6)), -150, 0, 0, 150, 0),  # the debt paid with the final VM
+    ]
+    assert [r.unpaid_claim for r in records if r.lifecycle is Lifecycle.MATURITY] == [200 * USD, 200 * USD, 0]
+
+
+def test_valuations_come_by_market_in_the_order_given_then_by_trade() -> None:
+    gold = MarketInfo("GOLD", "XAU / USD", "0x" + "e2" * 20, "0x" + "0d" * 20, 8, 6, "DSD")
+    log = Chainlog()
+    maturity = at(5, 0)
+    log.price(at(0, 9), 1, 2000 * PX)
+    log.price(at(0, 9), 1, 2500 * PX, market=gold)
+    log.open(at(0, 10), 1, ALICE, ALICE, BOB, UNIT, 2500 * PX, 100 * USD, maturity, market=gold)
+    log.open(at(0, 11), 1, CAROL, CAROL, DAN, UNIT, 2000 * PX, 100 * USD, maturity)
+    log.open(at(0, 12), 2, ERIN, BOB, ERIN, UNIT, 2500 * PX, 100 * USD, maturity, market=gold)
+    for markets, expected in (
+        ([ACME, gold], [("ACME", 1), ("GOLD", 1), ("GOLD", 2)]),
+        ([gold, ACME], [("GOLD", 1), ("GOLD", 2), ("ACME", 1)]),
+    ):
+        records = tr_records(log.events, chain_id=CHAIN_ID, markets=markets, as_of=at(1, 0))
+        assert [(r.market, r.trade_id) for r in records if r.lifecycle is Lifecycle.NEW] == [
+            ("GOLD", 1), ("ACME", 1), ("GOLD", 2),
+        ]  # fmt: skip
+        assert [(r.market, r.trade_id) for r in records if r.lifecycle is Lifecycle.VALUATION] == expected
+    only_gold = tr_records(log.events, chain_id=CHAIN_ID, markets=[gold], as_of=at(1, 0))
+    assert {r.market for r in only_gold} == {"GOLD"}
+    assert {r.uti for r in only_gold if r.trade_id == 1} == {uti(CHAIN_ID, gold.engine, 1)}
+
+
+def test_the_payments_come_from_the_books_replay() -> None:
+    log = hand_scenario()
+    assert hand_records() == tr_records(
+        log.events, chain_id=CHAIN_ID, markets=[ACME], as_of=at(4, 0), replayed=replay(log.events)
+    )
+    with pytest.raises(
+        InputError, match=r"VariationMarginSettled of trade 1 \(block 105, log 0\) is not in the replay"
+    ):
+        tr_records(log.events, chain_id=CHAIN_ID, markets=[ACME], as_of=at(4, 0), replayed=replay([]))
+
+
 # ---------------------------------------------------------------------- the report window
 
 
@@ -366,29 +486,28 @@ def _time(text: str) -> int:
 def test_identities_are_shown_only_where_the_disclosure_opens_them() -> None:
     disclosure = Disclosure(
         {
-            ALICE: Identity("Alice Bank AG", "5299000J2N45DDNE4Y28", "DE"),
-            DAN: Identity("Dan Trading Ltd", "", "GB"),  # disclosed without an LEI
+            ALICE: Identity("Alice Bank AG", ALICE_LEI, "DE"),
+            DAN: Identity("Dan Trading Ltd", DAN_LEI, "GB"),
         },
         "identities shown: 2 of 5 accounts",
     )
     shown = tr_records(hand_scenario().events, chain_id=CHAIN_ID, markets=[ACME], disclosure=disclosure, as_of=at(4, 0))
     t1 = shown[0]
-    assert (t1.counterparty_1, t1.counterparty_1_id_type, t1.counterparty_1_address) == (
-        "5299000J2N45DDNE4Y28",
-        "LEI",
-        ALICE,
-    )
+    assert (t1.counterparty_1, t1.counterparty_1_id_type, t1.counterparty_1_address) == (ALICE_LEI, "LEI", ALICE)
     assert (t1.counterparty_1_name, t1.counterparty_1_country) == ("Alice Bank AG", "DE")
     assert (t1.counterparty_2, t1.counterparty_2_id_type, t1.counterparty_2_name) == (BOB, "ADDRESS", "")
     t3 = next(r for r in shown if r.trade_id == 3)
-    assert (t3.counterparty_1, t3.counterparty_1_id_type, t3.counterparty_1_name) == (DAN, "ADDRESS", "Dan Trading Ltd")
+    assert (t3.counterparty_1, t3.counterparty_1_id_type, t3.counterparty_1_name) == (DAN_LEI, "LEI", "Dan Trading Ltd")
+    assert (t3.counterparty_2, t3.counterparty_2_id_type, t3.counterparty_2_country) == (ERIN, "ADDRESS", "")
     modify = next(r for r in shown if r.lifecycle is Lifecycle.MODIFY)
-    assert modify.other_payment_receiver == "5299000J2N45DDNE4Y28"
+    assert (modify.other_payment_payer, modify.other_payment_receiver) == (BOB, ALICE_LEI)
+    default = next(r for r in shown if r.lifecycle is Lifecycle.DEFAULT)
+    assert default.defaulting_party == DAN_LEI
     hidden = hand_records()
     assert all(r.counterparty_1_id_type == r.counterparty_2_id_type == "ADDRESS" for r in hidden)
     assert not any(r.counterparty_1_name or r.counterparty_2_name or r.counterparty_2_country for r in hidden)
     # and the records are the same otherwise
-    address = {"5299000J2N45DDNE4Y28": ALICE}
+    address = {ALICE_LEI: ALICE, DAN_LEI: DAN}
     assert [
         replace(
             r,
@@ -402,6 +521,7 @@ def test_identities_are_shown_only_where_the_disclosure_opens_them() -> None:
             counterparty_2_country="",
             other_payment_payer=address.get(r.other_payment_payer, r.other_payment_payer),
             other_payment_receiver=address.get(r.other_payment_receiver, r.other_payment_receiver),
+            defaulting_party=address.get(r.defaulting_party, r.defaulting_party),
         )
         for r in shown
     ] == hidden
@@ -511,7 +631,8 @@ def _block(receipt: Any) -> int:
 
 @pytest.fixture
 def world(request, setup_cache, deployment, roles, chain) -> World:
-    """Three trades over three days on the session's suite (kept between this module's tests):
+    """Three trades over three days on the session's suite (kept between this module's tests), with
+    Alice's, Bob's and Carol's identities recorded for the regulator as the demo records them:
 
     - day 0, 01:00: 2,000; T1 Alice buys 10 from Bob (IM 1,000 each, maturity day 2 12:00); T2 Carol
       proposes to sell 1 to Dan (IM 200); T3 Dan buys 2 from Erin (IM 300); T4 proposed, cancelled;
@@ -526,6 +647,8 @@ def world(request, setup_cache, deployment, roles, chain) -> World:
 
     def setup() -> World:
         engine = market.derivatives
+        # as the demo does: the regulator's devnet key published, Alice's, Bob's and Carol's identities recorded
+        record_identities(market, member_accounts(), lambda _, action: action())
         market.compliance.onboard(roles.officer, [engine.address, market.fund.address])
         for party in (A, B, C, D, E):
             market.cash.mint(roles.minter, party.address, 100_000 * USD)
@@ -581,42 +704,14 @@ _READ: dict[tuple[int, int], list[LedgerEvent]] = {}
 
 
 def chain_events(world: World) -> list[LedgerEvent]:
-    """Every event of the suite's engines and oracles as LedgerEvents, read straight from the node
-    (once per scenario: the kept set-up does not change)."""
+    """Every event of the suite, as the books' ledger reads it (once per scenario: the kept set-up
+    does not change)."""
     key = (world.matured_block, world.head_time)
     if key not in _READ:
-        _READ[key] = _read_events(world)
+        ledger = Ledger(world.market.chain, world.market.deployment)
+        ledger.refresh()
+        _READ[key] = ledger.events()
     return _READ[key]
-
-
-def _read_events(world: World) -> list[LedgerEvent]:
-    market = world.market
-    w3 = market.chain.w3
-    underlyings = list(market.markets.values())
-    specs = {
-        **event_specs(underlyings[0].derivatives.contract, ENGINE_EVENTS),
-        **event_specs(underlyings[0].oracle.contract, (ORACLE_EVENT,)),
-    }
-    keys = {u.derivatives.address: f"DerivativeEngine@{u.name}" for u in underlyings}
-    keys |= {u.oracle.address: f"PriceOracle@{u.name}" for u in underlyings}
-    start = market.deployment.manifest.record(next(iter(keys.values()))).block
-    topics = ["0x" + topic.hex() for topic in specs]
-    times: dict[int, int] = {}
-    events = []
-    for chunk in fetch_logs(w3, list(keys), topics, start, w3.eth.block_number):
-        for raw in chunk:
-            block = int(raw["blockNumber"])
-            if block not in times:
-                times[block] = int(w3.eth.get_block(block)["timestamp"])
-            log = EventLog(specs[bytes(raw["topics"][0])], raw)
-            address = Web3.to_checksum_address(raw["address"])
-            events.append(
-                LedgerEvent(
-                    keys[address], address, log.name, block, "0x" + bytes(raw["blockHash"]).hex(),
-                    int(raw["logIndex"]), "0x" + bytes(raw["transactionHash"]).hex(), times[block], log,
-                )
-            )  # fmt: skip
-    return events
 
 
 def chain_records(world: World, **window: Any) -> list[TRRecord]:
@@ -731,6 +826,9 @@ def test_report_tr_writes_every_record_as_csv_and_json(world: World, report, tmp
     printed = _ok(report("--format", "json"))
     assert from_json(printed.stdout) == expected
     assert "identities not shown: no regulator key given (addresses only)" in printed.stderr
+    assert {r.currency for r in expected} == {world.market.cash.symbol}
+    in_usd = from_json(_ok(report("--format", "json", "--market", "ACME", "--currency", "USD")).stdout)
+    assert in_usd == [replace(r, currency="USD") for r in expected]
 
 
 def test_report_tr_window_by_dates_and_by_blocks(world: World, report) -> None:
@@ -752,13 +850,53 @@ def test_report_tr_window_by_dates_and_by_blocks(world: World, report) -> None:
     ]
 
 
-def test_report_tr_says_what_a_viewer_key_shows(world: World, report) -> None:
-    key = "0x" + keccak(text="some viewer").hex()
-    shown = _ok(report("--format", "csv", "--viewer-key-env", "TR_VIEWER_KEY", env={"TR_VIEWER_KEY": key}))
-    assert shown.stderr.splitlines()[0].startswith("identities not shown")
-    assert from_csv(shown.stdout) == chain_records(world)
+def test_report_tr_shows_the_identities_the_viewer_key_opens(world: World, report) -> None:
+    chain = world.market.chain
+    alice, bob, carol = (MEMBER_IDENTITIES[name] for name in ("Alice", "Bob", "Carol"))
+    regulator_key = dev_disclosure_key()
+    as_regulator = _ok(
+        report("--format", "csv", "--viewer-key-env", "TR_KEY", env={"TR_KEY": "0x" + regulator_key.hex()})
+    )
+    assert as_regulator.stderr.splitlines()[0] == "identities shown: 3 of 3 accounts"
+    shown = from_csv(as_regulator.stdout)
+    disclosure = disclosure_from(chain_events(world), regulator_key, chain.chain_id, world.market.compliance.address)
+    assert shown == chain_records(world, disclosure=disclosure)
+    parties = {
+        (r.trade_id, r.counterparty_1, r.counterparty_1_id_type, r.counterparty_2, r.counterparty_2_id_type)
+        for r in shown
+    }
+    assert parties == {
+        (1, alice.lei, "LEI", bob.lei, "LEI"),
+        (2, carol.lei, "LEI", D.address, "ADDRESS"),  # Dan has no identity recorded
+        (3, D.address, "ADDRESS", E.address, "ADDRESS"),
+    }
+    t1 = next(r for r in shown if r.trade_id == 1)
+    assert (t1.counterparty_1_name, t1.counterparty_1_country, t1.counterparty_1_address) == (
+        "Alice Capital Markets Ltd",
+        "GB",
+        A.address,
+    )
+    assert (t1.counterparty_2_name, t1.counterparty_2_country) == ("Bob Trading GmbH", "DE")
+    terminated = next(r for r in shown if r.lifecycle is Lifecycle.TERMINATE)
+    assert (terminated.other_payment_payer, terminated.other_payment_receiver) == (carol.lei, D.address)
+
+    # Alice's own key opens her record alone
+    as_alice = _ok(report("--format", "csv", "--viewer-key-env", "TR_KEY", env={"TR_KEY": bytes(A.key).hex()}))
+    assert as_alice.stderr.splitlines()[0] == (
+        "identities shown: 1 of 3 accounts (the others are not encrypted to this key)"
+    )
+    t1 = next(r for r in from_csv(as_alice.stdout) if r.trade_id == 1)
+    assert (t1.counterparty_1, t1.counterparty_2, t1.counterparty_2_id_type) == (alice.lei, B.address, "ADDRESS")
+
+    # any other key opens nothing: the records are the public's
+    stranger = "0x" + keccak(text="some viewer").hex()
+    as_stranger = _ok(report("--format", "csv", "--viewer-key-env", "TR_KEY", env={"TR_KEY": stranger}))
+    assert as_stranger.stderr.splitlines()[0] == (
+        "identities not shown: the key given opens none of the 3 recorded identities (addresses only)"
+    )
+    assert from_csv(as_stranger.stdout) == chain_records(world)
     line = _refused(report("--format", "csv", "--viewer-key-env", "TR_NO_SUCH_KEY", env={"TR_NO_SUCH_KEY": ""}))
-    assert "--viewer-key-env TR_NO_SUCH_KEY: the variable is not set" in line
+    assert "$TR_NO_SUCH_KEY is not set" in line
 
 
 def test_report_tr_refuses_bad_input_in_one_line_and_leaves_no_file(world: World, report, tmp_path) -> None:

@@ -152,9 +152,9 @@ def test_publish_and_show_badInput_isOneLine(
         ((*publish, "--key-file", str(key_file), *REGULATOR), "does not hold a private key"),
         ((*publish, "--key-file", str(tmp_path / "missing"), *REGULATOR), "cannot read the key file"),
         ((*publish, "--public-key", "0x02" + "00" * 32, *REGULATOR), "not on the curve"),
-        ((*publish, "--disclosure-key-env", "NO_SUCH_KEY", *REGULATOR), "set NO_SUCH_KEY"),
+        ((*publish, "--disclosure-key-env", "NO_SUCH_KEY", *REGULATOR), "$NO_SUCH_KEY is not set"),
         ((*publish, "--public-key", "0x" + public_key_of(REGULATOR_SECRET).hex(), *OFFICER), "AccessControl"),
-        (("compliance", "identity", "show", "--viewer-key-env", "NO_SUCH_KEY"), "set NO_SUCH_KEY"),
+        (("compliance", "identity", "show", "--viewer-key-env", "NO_SUCH_KEY"), "$NO_SUCH_KEY is not set"),
     ]
     for args, message in cases:
         line = one_line_error(run(*args))

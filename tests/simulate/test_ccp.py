@@ -432,14 +432,17 @@ def test_moreLag_neverLowersExposureAtDefault_onASteadyMove(inputs: ModelInputs,
 )
 def test_dfmiModel_equalsTheChainsWaterfalls(tmp_path, seed: int, shock_bps: int):
     """The three-market suite on Anvil, the keeper's own code stepping once a round, a member whose
-    wallet stops paying after four rounds: the replay's close-outs equal every ``DefaultDeclared``
-    waterfall and every fund draw, to the unit. Seed 4 shows the keeper's declareDefault running
-    out of gas for the fund claim (``DerivativeFundClaimOutOfGas(tradeId=2, gasLeft=53,353,
-    needed=200,000)``): the chain closes that trade out a round later than its rules say."""
+    wallet stops paying after four rounds: the replay of the inputs the books give
+    (:func:`dfmi_py.simulate.compare.model_inputs`) closes out as the chain did, every
+    ``DefaultDeclared`` waterfall and every fund draw equal to the unit. Seed 4 shows the keeper's
+    declareDefault running out of gas for the fund claim (``DerivativeFundClaimOutOfGas(tradeId=2,
+    gasLeft=53,353, needed=200,000)``): the chain closes that trade out a round later than its
+    rules say (until the keeper's close-out gas floor)."""
     import random
 
     from dfmi_py.api import Terms
     from dfmi_py.api.waterfall import waterfalls
+    from dfmi_py.books import Books
     from dfmi_py.services.config import validate_settings
     from dfmi_py.services.keeper.config import KeeperSettings
     from dfmi_py.services.keeper.read import KeeperReader
@@ -447,6 +450,7 @@ def test_dfmiModel_equalsTheChainsWaterfalls(tmp_path, seed: int, shock_bps: int
     from dfmi_py.services.logs import service_logger
     from dfmi_py.services.metrics import ServiceMetrics
     from dfmi_py.services.sender import TxSender
+    from dfmi_py.simulate.compare import model_inputs
     from tests.services.keeper_world import DAY, KEEPERS, MARKETS, PARTIES, start_world
 
     rng = random.Random(seed)
@@ -457,7 +461,6 @@ def test_dfmiModel_equalsTheChainsWaterfalls(tmp_path, seed: int, shock_bps: int
         extra = {p.address: rng.randint(1, 7_777_777_777) for p in PARTIES}
         for party in PARTIES:
             market.fund.contribute(party, extra[party.address])
-        trades = []
         for _ in range(14):
             name = rng.choice(MARKETS)
             buyer, seller = (defaulter, rng.choice(PARTIES[1:])) if rng.random() < 0.6 else rng.sample(PARTIES, 2)
@@ -469,10 +472,6 @@ def test_dfmiModel_equalsTheChainsWaterfalls(tmp_path, seed: int, shock_bps: int
             terms = Terms(buyer.address, seller.address, quantity, price, maturity, *ims)
             trade_id = engine.propose(buyer, terms)
             engine.confirm(seller, trade_id, terms)
-            opened = world.chain.now()
-            trades.append(
-                ForwardTrade(trade_id, name, buyer.address, seller.address, quantity, price, *ims, opened, maturity)
-            )
         config = validate_settings({}, KeeperSettings)
         keeper = KeeperService(
             market,
@@ -497,23 +496,10 @@ def test_dfmiModel_equalsTheChainsWaterfalls(tmp_path, seed: int, shock_bps: int
             steps.append(head.timestamp)
             keeper.step(head)
 
-        paths = {}
-        for name in MARKETS:
-            oracle = market.markets[name].oracle
-            rounds = [oracle.round(i) for i in range(1, oracle.latest().round_id + 1)]
-            paths[name] = PricePath(oracle.decimals, tuple(PricePoint(r.updated_at, r.answer) for r in rounds))
-        cure = {name: market.markets[name].derivatives.contract.functions.curePeriod().call() for name in MARKETS}
-        model = dfmi_model(
-            ModelInputs(
-                trades=tuple(trades),
-                paths=paths,
-                default=DefaultEvent(defaulter.address, default_at),
-                contributions={p.address: 10_000 * 10**6 + extra[p.address] for p in PARTIES},
-                cash_decimals=6,
-                cure_periods=cure,
-                keeper_steps=tuple(steps),
-            )
-        )
+        # the inputs from the chain through the books, as the simulation's comparison builds them
+        inputs = model_inputs(Books(market), DefaultEvent(defaulter.address, default_at), steps)
+        assert inputs.contributions == {p.address: 10_000 * 10**6 + extra[p.address] for p in PARTIES}
+        model = dfmi_model(inputs)
         chain = sorted(
             (w.block, w.market or name, w.trade_id, w.loss, w.record(), w.member_losses)
             for name in MARKETS

@@ -2,131 +2,52 @@
 rounds with a 25% fall of gold in round 2, four DvPs (one buyer frozen, one expired) and a netting
 round from which the defaulter is excluded.
 
-One run (module-scoped, on an Anvil of its own) is checked against its chain through
-``dfmi_py.api``: cash conserved and every holder accounted for, every trade in a known state and
+One run (the small day of tests/simulate/conftest.py, on an Anvil of its own) is checked against
+its chain through ``dfmi_py.api``: cash conserved and every holder accounted for, every trade in a known state and
 settled to the last round, each default's waterfall adding up, the record's figures equal to the
-chain's, failed DvPs moving nothing. A second run of the same settings through the command, on a
+chain's, failed DvPs moving nothing, the members' identities open for the regulator's key and the
+member's own only. A second run of the same settings through the command, on a
 fresh Anvil, writes the same tables.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hexbytes import HexBytes
 
 from dfmi_py.api.compliance import AccountStatus
 from dfmi_py.api.derivatives import TradeState
-from dfmi_py.api.market import Market
 from dfmi_py.api.netting import RoundState
 from dfmi_py.api.settlement import InstructionState
-from dfmi_py.chain.client import Chain
+from dfmi_py.books import Books
 from dfmi_py.chain.events import EventLog, event_specs, fetch_logs
 from dfmi_py.cli.main import cli
-from dfmi_py.cli.simulate import simulation_chain
+from dfmi_py.identity.disclosure import latest_envelopes
+from dfmi_py.identity.keys import account_public_key
 from dfmi_py.netting.obligation import Obligation
 from dfmi_py.netting.positions import compression
 from dfmi_py.signing.settlement import Instruction
-from dfmi_py.simulate.clock import ChainClock
-from dfmi_py.simulate.config import load_simulation_config
+from dfmi_py.simulate.plan import member_account
 from dfmi_py.simulate.raw import Receipt, hex_int, rpc, rpc_batch
-from dfmi_py.simulate.record import RECORD_FILE, TABLES, SimulationRecord
-from dfmi_py.simulate.run import SimulationResult, run_simulation
+from dfmi_py.simulate.record import DEVNET_DISCLOSURE_KEY, RECORD_FILE, TABLES, SimulationRecord
+from tests.simulate.conftest import SMALL as SMALL  # the small day's settings, still importable from here
+from tests.simulate.conftest import SMALL_RUN_GROUP, Run
 
-SMALL = """
-seed = 5
-start_time = "2026-01-05T00:00:00Z"
-
-[members]
-count = 4
-
-[trades]
-count = 10
-
-[margin]
-history_rounds = 100
-
-[fund]
-shocks_bps = [-1000, 1000]
-
-[path]
-rounds = 6
-
-[shock]
-market = "XAU"
-size_bps = -2500
-
-[dvp]
-count = 4
-frozen = 1
-expired = 1
-
-[netting]
-payments = 6
-
-[[markets]]
-name = "XAU"
-description = "Gold / USD per troy ounce"
-min_price = "1"
-max_price = "1000000"
-jump_quorum = 3
-s0 = "2000"
-volatility = 0.15
-feeders = 3
-quantity_min = 10
-quantity_max = 100
-asset_class = "commodity"
-
-[[markets]]
-name = "EURUSD"
-description = "EUR / USD"
-min_price = "0.01"
-max_price = "100"
-max_jump_bps = 500
-s0 = "1.10"
-volatility = 0.08
-feeders = 4
-quantity_min = 20000
-quantity_max = 200000
-asset_class = "fx"
-"""
 ZERO = "0x0000000000000000000000000000000000000000"
 
-#: One worker runs the module (its day is set up once, in a module fixture).
-pytestmark = pytest.mark.xdist_group("simulate-run")
+#: The worker that runs the small day runs the module (one run per worker).
+pytestmark = pytest.mark.xdist_group(SMALL_RUN_GROUP)
 
 
-@dataclass
-class Run:
-    chain: Chain
-    result: SimulationResult
-    settings: Path
-    out: Path
-
-    @property
-    def market(self) -> Market:
-        return self.result.market
-
-    @property
-    def record(self) -> SimulationRecord:
-        return self.result.record
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    folder = tmp_path_factory.mktemp("simulate")
-    settings = folder / "small.toml"
-    settings.write_text(SMALL)
-    config = load_simulation_config(settings, {"out": folder / "first"})
-    with simulation_chain(None, config) as (chain, local):
-        clock = ChainClock(chain.w3, config.clock)
-        result = run_simulation(chain, config, clock, manifest_dir=config.out / "deployments", local=local)
-        result.record.write(config.out)
-        yield Run(chain, result, settings, config.out)
+@pytest.fixture
+def run(small_run: Run) -> Run:
+    """The small day (tests/simulate/conftest.py)."""
+    return small_run
 
 
 def _transfers(run: Run, token: str) -> list[tuple[str, str, int]]:
@@ -285,6 +206,43 @@ def test_the_record_reads_back_from_its_file(run: Run) -> None:
     assert SimulationRecord.load(run.out / RECORD_FILE).gas_by_operation() == run.record.gas_by_operation()
 
 
+def test_the_members_identities_open_for_the_regulator_and_each_member_only(run: Run) -> None:
+    market, record = run.market, run.record
+    compliance = market.compliance
+    disclosure = record.disclosure
+    assert disclosure is not None
+    assert disclosure.key == DEVNET_DISCLOSURE_KEY
+    published = compliance.regulator_key()
+    assert published is not None
+    assert disclosure.key_epoch == published.epoch
+    assert disclosure.public_key == HexBytes(published.public_key).to_0x_hex()
+    assert disclosure.regulator == next(p.address for p in record.participants if p.role == "regulator")
+    assert disclosure.accounts == tuple(m.address for m in record.members)
+    events = compliance.identity_events()
+    # the regulator's key (the one the record names) opens every member's identity, as planned
+    regulator = compliance.disclosure(record.regulator_viewer_key(), events)
+    assert regulator.note == "identities shown: 4 of 4 accounts"
+    assert {address: identity.as_dict() for address, identity in regulator.identities.items()} == {
+        m.address: {"legal_name": m.legal_name, "lei": m.lei, "jurisdiction": m.jurisdiction} for m in record.members
+    }
+    # a member's own key opens its own record only; the public reads addresses only
+    first = record.members[0]
+    assert list(compliance.disclosure(bytes(member_account(first.number).key), events).identities) == [first.address]
+    public = Books(market).fund()
+    assert public["member_name"].isna().all()
+    assert "addresses only" in public.attrs["disclosure"]
+    seen = Books(market, viewer_key=record.regulator_viewer_key()).fund()
+    assert dict(zip(seen["member"], seen["member_lei"], strict=True)) == {m.address: m.lei for m in record.members}
+    # sealed with keys drawn from the seed: sealing again gives the envelope on the chain (the run
+    # repeats); without the seed's draws the same record seals to another envelope
+    planned = run.result.plan.members[0]
+    key = account_public_key(bytes(planned.account.key))
+    draws = planned.identity_entropy(record.seed)
+    again = compliance.seal_identity(planned.address, planned.identity, key, entropy=draws)
+    assert again == latest_envelopes(events, compliance.address)[planned.address]
+    assert compliance.seal_identity(planned.address, planned.identity, key) != again
+
+
 def test_failed_dvps_moved_nothing(run: Run) -> None:
     market, record = run.market, run.record
     security, cash = market.deployment.security.address, market.cash.address
@@ -335,9 +293,13 @@ def test_the_command_with_the_same_settings_writes_the_same_tables(run: Run, tmp
     result = CliRunner().invoke(cli, ["simulate", "--config", str(run.settings), "--out", str(second)])
     assert result.exit_code == 0, result.output
     defaulter = next(m for m in run.record.members if m.defaulter)
-    assert f"{defaulter.name} could not pay its margin calls and was declared in default" in result.output
+    # named as the regulator reads them, through the books with the devnet regulator key, and saying so
+    named = f"{defaulter.legal_name} ({defaulter.name})"
+    assert f"{named} could not pay its margin calls and was declared in default" in result.output
     assert "2 failed and moved nothing (1 ComplianceAccountNotActive, 1 SettlementExpired)" in result.output
-    assert f"excluded: {defaulter.name}" in result.output
+    assert f"excluded: {named}" in result.output
+    assert "Names as the regulator reads them" in result.output
+    assert "with the devnet regulator key (identities shown: 4 of 4 accounts)" in result.output
     for table in TABLES:
         assert (second / table).read_bytes() == (run.out / table).read_bytes(), f"{table} differs"
     again = SimulationRecord.load(second)
