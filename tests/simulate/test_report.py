@@ -1,7 +1,7 @@
-"""The simulation's report on a small day (the settings of test_simulate_run.py: 4 members, 10
-forwards in two markets, six rounds, a 25% fall of gold in round 2 and the default it brings).
+"""The simulation's report on the small day the simulation's tests share (conftest.py: 4 members,
+10 forwards in two markets, six rounds, a 25% fall of gold in round 2 and the default it brings).
 
-One run (module-scoped, on an Anvil of its own) writes its report; its tables are checked against
+Its report is written once (module-scoped, read with the regulator's key); its tables are checked against
 the chain through the books views (and, where the toolkit has another reader, through it too),
 they balance, a second run of the same settings through ``dfmi simulate`` writes the same tables
 and charts, and the page opens in headless Chromium (Debian's package, driven by its
@@ -10,9 +10,9 @@ chromedriver) with no console error and every chart drawn.
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,17 +23,15 @@ from click.testing import CliRunner
 from dfmi_py.books import Books
 from dfmi_py.chain.client import Chain
 from dfmi_py.cli.main import cli
-from dfmi_py.cli.simulate import simulation_chain
-from dfmi_py.simulate.clock import ChainClock
-from dfmi_py.simulate.config import load_simulation_config
 from dfmi_py.simulate.record import SimulationRecord
 from dfmi_py.simulate.report import CHARTS_DIR, PAGE, TABLES_DIR, Report, write_report
 from dfmi_py.simulate.report.data import TABLES, backtest_from_books
-from dfmi_py.simulate.run import SimulationResult, run_simulation
-from tests.simulate.test_simulate_run import SMALL
+from dfmi_py.simulate.run import SimulationResult
+from tests.simulate.conftest import SMALL_RUN_GROUP
+from tests.simulate.conftest import Run as SmallRun
 
-#: One worker runs the module (its day is set up once, in a module fixture).
-pytestmark = pytest.mark.xdist_group("simulate-report")
+#: The worker that runs the small day runs this module too (the day runs once).
+pytestmark = pytest.mark.xdist_group(SMALL_RUN_GROUP)
 
 #: Chromium's flags for a closed network (shared/TOOLCHAIN.md): no background traffic, no sandbox as root.
 CHROMIUM_FLAGS = (
@@ -70,18 +68,12 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    folder = tmp_path_factory.mktemp("report")
-    settings = folder / "small.toml"
-    settings.write_text(SMALL)
-    config = load_simulation_config(settings, {"out": folder / "first"})
-    with simulation_chain(None, config) as (chain, local):
-        clock = ChainClock(chain.w3, config.clock)
-        result = run_simulation(chain, config, clock, manifest_dir=config.out / "deployments", local=local)
-        result.record.write(config.out)
-        books = Books(result.market)
-        report = write_report(result, config.out, books=books)
-        yield Run(chain, result, report, books, settings, config.out)
+def run(small_run: SmallRun, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    out = tmp_path_factory.mktemp("report")
+    small_run.record.write(out)  # the record beside the report, as dfmi simulate leaves them
+    books = Books(small_run.market, viewer_key=small_run.record.regulator_viewer_key())
+    report = write_report(small_run.result, out, books=books)
+    return Run(small_run.chain, small_run.result, report, books, small_run.settings, out)
 
 
 # ---------------------------------------------------------------------------------- the chain's numbers
@@ -216,6 +208,17 @@ def test_the_comparisons_dfmi_side_is_the_chains_waterfall(run: Run) -> None:
     losses = dict(zip(run.table("default_losses")["member"], run.table("default_losses")["loss"], strict=True))
     for row in table.itertuples(index=False):
         assert row.fund_loss_dfmi == losses.get(row.member, 0)
+
+
+def test_members_carry_their_legal_names_as_the_regulator_reads_them(run: Run) -> None:
+    members = run.table("members")
+    assert list(members["member"]) == [m.name for m in run.record.members]
+    assert list(members["legal_name"]) == [m.legal_name for m in run.record.members]
+    assert all(members["legal_name"])
+    defaulter = next(m for m in run.record.members if m.defaulter)
+    text = run.report.page.read_text(encoding="utf-8")
+    assert "Legal names as the regulator sees them" in text
+    assert html.escape(f"{defaulter.name} ({defaulter.legal_name}) could not pay") in text
 
 
 # ---------------------------------------------------------------------------------- the tables balance

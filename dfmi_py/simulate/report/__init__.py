@@ -52,15 +52,17 @@ def write_report(
     Args:
         result: The finished run.
         folder: The output folder (the page, ``charts/`` and ``tables/`` go there).
-        books: The run's books (default: ``Books(result.market)``, addresses only; give a
-            regulator's books to show legal names).
+        books: The run's books (default: read with the regulator's key the record names, so
+            the members' legal names show; addresses only when the run recorded no identity).
         comparison: The CCP counterfactual (default: built from the run and its books).
         block_seconds: The block time of the chain the "Scale, on paper" section sizes.
 
     Returns:
         The written report.
     """
-    data = gather(result, books or Books(result.market), comparison, block_seconds=block_seconds)
+    if books is None:  # members' identities as the regulator reads them, where the run recorded them
+        books = Books(result.market, viewer_key=result.record.regulator_viewer_key())
+    data = gather(result, books, comparison, block_seconds=block_seconds)
     folder.mkdir(parents=True, exist_ok=True)
     tables_dir = folder / TABLES_DIR
     tables_dir.mkdir(exist_ok=True)

@@ -22,25 +22,11 @@ import pandas as pd  # type: ignore[import-untyped]
 
 from dfmi_py.books import Books
 from dfmi_py.risk.backtest import BacktestReport, BreachCount, TradeMargin, VmFlow, backtest, kupiec
-from dfmi_py.risk.historical import PricePoint
-from dfmi_py.simulate.capacity import (
-    ChainLimits,
-    ChainSpec,
-    GasProfile,
-    GridPoint,
-    Workload,
-    capacity,
-    chain_limits,
-)
-from dfmi_py.simulate.ccp import (
-    CcpAssumptions,
-    Comparison,
-    DefaultEvent,
-    ForwardTrade,
-    ModelInputs,
-    PricePath,
-    compare,
-)
+from dfmi_py.simulate.capacity import ChainLimits, ChainSpec, GasProfile, GridPoint, Workload, capacity, chain_limits
+from dfmi_py.simulate.ccp import CcpAssumptions, Comparison
+from dfmi_py.simulate.compare import comparison_of
+from dfmi_py.simulate.exposure import settlement_exposures
+from dfmi_py.simulate.gas_profile import measured_profile
 from dfmi_py.simulate.record import SimulationRecord
 from dfmi_py.simulate.run import SimulationResult
 from dfmi_py.simulate.summary import gas_kind
@@ -52,7 +38,6 @@ __all__ = [
     "Scale",
     "comparison_for",
     "gather",
-    "measured_profile",
 ]
 
 #: Columns holding cash amounts (the HTML shows them in whole tokens), in any table.
@@ -189,141 +174,14 @@ def _int(value: Any) -> int:
 def comparison_for(
     result: SimulationResult, books: Books, assumptions: CcpAssumptions | None = None
 ) -> Comparison | None:
-    """The CCP counterfactual of this run, beside the dFMI replay (``None``: nobody defaulted).
-
-    The models' inputs come from the record and the books: the forwards as confirmed (the IMs they
-    were confirmed with), each market's final oracle rounds, the defaulter from its first margin
-    call on, the members' fund contributions in the order they joined, the engines' cure periods
-    and the look-back history the margin model used.
-    """
-    # ------------------------------------------------------------------ TEMPORARY
-    # Built here until dfmi_py.simulate.compare.comparison_of(result, books, assumptions) is on
-    # main (it also checks the dFMI replay against the chain's waterfalls); then this body is
-    # `return comparison_of(result, books, assumptions)` for a run with a default.
-    record = result.record
-    defaulter = next((m for m in record.members if m.defaulter), None)
-    calls = books.margin_calls()
-    if defaulter is None:
+    """The CCP counterfactual of this run beside the dFMI replay
+    (:func:`dfmi_py.simulate.compare.comparison_of`); ``None`` when nobody defaulted."""
+    if books.defaults().empty:
         return None
-    own = calls[calls["debtor"] == defaulter.address]
-    if own.empty:
-        return None
-    # The defaulter stops paying at the round whose settlement first called it: the round's due
-    # time, before the oracle's answer the keeper settled on.
-    first_call = min(int(b) for b in own["called_block"])
-    called_round = record.round_of_block(first_call)
-    called = next(r for r in record.rounds if r.round == called_round)
-    at = called.time
-    # Its wallet then: the cash it held before that round's blocks (the cash token's transfers).
-    wallet = 0
-    for event in books.ledger.events("CashToken", ["Transfer"]):
-        if event.block >= called.first_block:
-            break
-        args = event.log.args
-        if str(args["to"]) == defaulter.address:
-            wallet += int(args["value"])
-        if str(args["from"]) == defaulter.address:
-            wallet -= int(args["value"])
-    opened = {(t.market, t.trade_id): t for t in record.trades}
-    trades = []
-    for row in books.positions().itertuples(index=False):
-        confirmed = _seconds(row.confirmed_at)
-        if confirmed is None:
-            continue
-        planned = opened[(row.market, int(row.trade_id))]
-        trades.append(
-            ForwardTrade(
-                int(row.trade_id),
-                str(row.market),
-                str(row.buyer),
-                str(row.seller),
-                int(row.quantity),
-                int(row.contract_price),
-                planned.buyer_im,
-                planned.seller_im,
-                confirmed,
-                _seconds(row.maturity),
-            )
-        )
-    rounds = books.oracle_rounds()
-    decimals = rounds.attrs["price_decimals"]
-    paths = {}
-    for market in books.markets:
-        mine = rounds[rounds["market"] == market]
-        answers = zip(mine["updated_at"], mine["answer"], strict=True)
-        points = tuple(PricePoint(_seconds(t) or 0, int(a)) for t, a in answers)
-        paths[market] = PricePath(int(decimals[market]), points)
-    fund = books.fund()
-    contributions = {str(m): int(c) for m, c in zip(fund["member"], fund["contributed"], strict=True)}
-    history: dict[str, list[PricePoint]] = {}
-    for p in record.prices:
-        if p.round < 0:
-            history.setdefault(p.market, []).append(PricePoint(p.time, p.price))
-    inputs = ModelInputs(
-        trades=tuple(trades),
-        paths=paths,
-        default=DefaultEvent(defaulter.address, at, wallet),
-        contributions=contributions,
-        cash_decimals=record.cash_decimals,
-        cure_periods={m.name: m.cure_period for m in record.markets},
-        round_seconds=record.chain.interval,
-        im_history=history,
-    )
-    return compare(inputs, assumptions)
-    # ------------------------------------------------------------------ /TEMPORARY
+    return comparison_of(result, books, assumptions)
 
 
 # ---------------------------------------------------------------------- gas and capacity
-
-
-def measured_profile(record: SimulationRecord, settlements: int) -> tuple[GasProfile, tuple[str, ...]]:
-    """The gas profile with the figures this run measured in place of bench/results' defaults.
-
-    Args:
-        record: The run's record (every transaction's gas).
-        settlements: Trade settlements the run's ``settleMany`` batches made (the books'
-            variation-margin rows), to spread the batches' gas over.
-
-    Returns:
-        The profile and the names of the fields it measured.
-    """
-    by_op: dict[str, list[int]] = {}
-    for action in record.actions:
-        if action.status == 1:
-            by_op.setdefault(action.operation, []).append(action.gas_used)
-    changes: dict[str, int] = {}
-
-    def mean(operation: str) -> int | None:
-        found = by_op.get(operation)
-        return sum(found) // len(found) if found else None
-
-    settle = by_op.get("DerivativeEngine.settleMany")
-    if settle and settlements:
-        changes["settle_per_trade"] = sum(settle) // settlements
-    for name, operation in (
-        ("default_closeout", "DerivativeEngine.declareDefault"),
-        ("netting_open", "NettingEngine.openRound"),
-        ("netting_close", "NettingEngine.close"),
-    ):
-        value = mean(operation)
-        if value is not None:
-            changes[name] = value
-    submit = mean("PriceOracle.submit")
-    if submit is not None:  # one mean for every report: the run does not tell first from last
-        changes.update(oracle_first_submit=submit, oracle_middle_submit=submit, oracle_final_submit=submit)
-    attempts = sum(len(d.attempts) for d in record.dvps)
-    dvp = by_op.get("AtomicSettlement.settleBatch")
-    if dvp and attempts:
-        changes["dvp_per_instruction"] = sum(dvp) // attempts
-    obligations = len(record.netting.obligations) if record.netting is not None else 0
-    register = by_op.get("NettingEngine.registerBatch")
-    if register and obligations:
-        changes["netting_register_per_obligation"] = sum(register) // obligations
-    opened = by_op.get("DerivativeEngine.propose", []) + by_op.get("DerivativeEngine.confirm", [])
-    if opened and record.trades:
-        changes["open_trade"] = sum(opened) // len(record.trades)
-    profile = GasProfile(**{**GasProfile().__dict__, **changes})
-    return profile, tuple(sorted(changes))
 
 
 #: The capacity grid: members, live trades, underlyings, rounds a day.
@@ -332,10 +190,11 @@ GRID_TRADES = (1_000, 10_000, 100_000, 1_000_000)
 GRID_ROUNDS = (24, 96, 288)
 
 
-def _scale(record: SimulationRecord, settlements: int, block_seconds: float) -> Scale:
-    profile, measured = measured_profile(record, settlements)
-    quorum = max(int(m.get("quorum", 3)) for m in record.config.get("markets", [{}]))
-    workload = Workload(quorum=quorum)
+def _scale(record: SimulationRecord, block_seconds: float) -> Scale:
+    found = measured_profile(record)
+    profile = found.profile
+    measured = tuple(name for name, source in found.sources.items() if source != "benchmark")
+    workload = Workload()  # the assumed day of bench/results/capacity.md
     chain = ChainSpec(block_seconds=block_seconds)
     underlyings = sorted({1, len(record.markets), 10})
     points = tuple(
@@ -443,42 +302,19 @@ def _vm(record: SimulationRecord, flows: Sequence[Mapping[str, Any]], names: Map
     return pd.DataFrame(rows)
 
 
-def _exposure(
-    record: SimulationRecord,
-    flows: Sequence[Mapping[str, Any]],
-    defaults: pd.DataFrame,
-    names: Mapping[str, str],
-) -> pd.DataFrame:
-    """Per member and round: what it was owed (positive) or owed (negative) at the new price just
-    before the round's settlements (the variation margin due, with any debt carried), and what was
-    left after them (unpaid debt; a close-out in the round pays the survivor all but its claim)."""
-    members = [m.address for m in record.members]
-    day = [r.round for r in record.rounds]
-    before = {(a, r): 0 for a in members for r in day}
-    after = dict(before)
-    for f in flows:
-        r = f["round"]
-        if r is None or f["payer"] is None or f["kind"] != "variation_margin":
-            continue
-        due = f["paid"] + f["owed"]
-        before[(f["receiver"], r)] += due
-        before[(f["payer"], r)] -= due
-        after[(f["receiver"], r)] += f["owed"]
-        after[(f["payer"], r)] -= f["owed"]
-    for row in defaults.itertuples(index=False):
-        r = record.round_of_block(int(row.block))
-        if r is None:
-            continue
-        covered = int(row.loss) - int(row.unpaid)
-        after[(str(row.survivor), r)] -= covered
-        after[(str(row.defaulter), r)] += covered
-    times = {r.round: r.time for r in record.rounds}
-    rows = [
-        {"round": r, "time": times[r], "member": names[a], "before": before[(a, r)], "after": after[(a, r)]}
-        for a in members
-        for r in day
-    ]
-    return pd.DataFrame(rows)
+def _exposure(record: SimulationRecord, books: Books, names: Mapping[str, str]) -> pd.DataFrame:
+    """Per member and round: what it was owed (positive) or owed (negative) just before the round's
+    settlement and what was left just after (:func:`dfmi_py.simulate.exposure.settlement_exposures`)."""
+    found = settlement_exposures(record, books)
+    return pd.DataFrame(
+        {
+            "round": [int(r) for r in found["round"]],
+            "time": [_seconds(t) for t in found["time"]],
+            "member": [names.get(str(m), str(m)) for m in found["member"]],
+            "before": [int(v) for v in found["before"]],
+            "after": [int(v) for v in found["after"]],
+        }
+    )
 
 
 def _closeouts(record: SimulationRecord, defaults: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
@@ -798,13 +634,12 @@ def gather(
         int(margin.get("mpor", 7_200)),
         float(margin.get("confidence", 0.99)),
     )
-    settlements = sum(1 for f in flows if f["kind"] == "variation_margin")
-    scale = _scale(record, settlements, block_seconds)
+    scale = _scale(record, block_seconds)
     tables = {
         "members": _members(record, views["fund"], legal),
         "prices": _prices(record, views["oracle_rounds"]),
         "vm": _vm(record, flows, names),
-        "exposure": _exposure(record, flows, views["defaults"], names),
+        "exposure": _exposure(record, books, names),
         "closeouts": closeouts,
         "waterfall": _waterfall(closeouts),
         "default_losses": _default_losses(views["default_losses"], views["fund"], names),

@@ -62,7 +62,8 @@ def _who_lost_what(data: ReportData) -> str:
     defaulters = sorted(set(closeouts["defaulter"]))
     rounds = sorted({int(r) for r in closeouts["round"] if r is not None})
     trades = len(closeouts)
-    who = _list(defaulters)
+    legal = {data.names.get(a, a): name for a, name in data.legal_names.items()}
+    who = _list([f"{d} ({legal[d]})" if d in legal else d for d in defaulters])
     text = (
         f"{who} could not pay {'its' if len(defaulters) == 1 else 'their'} margin calls and "
         f"{'was' if len(defaulters) == 1 else 'were'} closed out on {trades} trade{'s' if trades != 1 else ''} "
