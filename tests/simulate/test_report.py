@@ -127,10 +127,12 @@ def test_prices_vm_and_exposure_are_the_chains(run: Run) -> None:
         assert (int(mine["paid"].sum()), int(mine["received"].sum())) == (int(paid), int(received))
     # the exposure before each settlement is the variation margin the engines marked at that round
     marks: dict[tuple[str, int], int] = {}
+    settlements = 0
     for underlying in market.markets.values():
         for event in underlying.derivatives.events():
             if event.name != "VariationMarginSettled":
                 continue
+            settlements += 1
             day_round = record.round_of_block(event.block)
             assert day_round is not None
             trade = underlying.derivatives.trade(event.trade_id)
@@ -138,6 +140,7 @@ def test_prices_vm_and_exposure_are_the_chains(run: Run) -> None:
             for party, signed in ((trade.buyer, to_buyer), (trade.seller, -to_buyer)):
                 key = (run.name(party), day_round)
                 marks[key] = marks.get(key, 0) + signed
+    assert run.report.data.settlements == settlements
     # ... and the debt a margin call carries into the rounds after it, for its two parties
     carried: dict[tuple[str, int], int] = {}
     for call in run.books.margin_calls().itertuples(index=False):

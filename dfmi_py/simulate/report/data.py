@@ -128,6 +128,7 @@ class ReportData:
         comparison: The CCP counterfactual beside the dFMI replay (``None``: nobody defaulted).
         scale: The capacity section.
         head_block: The block the books were read at.
+        settlements: Trade settlements the keeper made (the books' variation-margin flows).
     """
 
     record: SimulationRecord
@@ -138,6 +139,7 @@ class ReportData:
     comparison: Comparison | None
     scale: Scale
     head_block: int
+    settlements: int
 
     def name(self, address: str) -> str:
         """The report's name for ``address``."""
@@ -661,4 +663,5 @@ def gather(
         comparison=comparison,
         scale=scale,
         head_block=head,
+        settlements=sum(1 for f in flows if f["kind"] == "variation_margin"),
     )

@@ -44,11 +44,10 @@ def _what_happened(data: ReportData) -> str:
             f"In round {m.shock_round} {m.name} moved {100 * (after - before) / before:+.1f}% "
             f"(from {from_units(before, m.decimals):,.2f} to {from_units(after, m.decimals):,.2f})."
         )
-    settlements = int(data.tables["vm"]["paid"].astype(bool).sum())
     parts.append(
-        "Feeders posted every round's prices to each market's oracle, and the keeper settled every trade at "
-        f"every round: variation margin moved {settlements:,} times, so no member's exposure outlived a round "
-        "unless a margin call left it open."
+        "Feeders posted every round's prices to each market's oracle, and the keeper settled every live trade "
+        f"at every round ({data.settlements:,} settlements), so no member's exposure outlived a round unless a "
+        "margin call left it open."
     )
     return " ".join(parts)
 
