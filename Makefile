@@ -10,7 +10,7 @@ HARDHAT_PATH := $(CURDIR)/$(HARDHAT)/node_modules/.bin:$$PATH
 # ape-solidity finds the compiler through py-solc-x's install folder: ours holds the solc-js wrapper.
 export SOLCX_BINARY_PATH := $(CURDIR)/toolchain/solcx
 
-.PHONY: run test setup browser lint slither slither-triage clean
+.PHONY: run test pytest setup browser lint slither slither-triage clean
 
 # The main job: `dfmi simulate` with its defaults, on an Anvil it starts and stops; the report is
 # simulation/index.html.
@@ -20,9 +20,13 @@ run: setup
 # Test workers (pytest-xdist): one per CPU by default; `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= auto
 
-# Lint and Slither run side by side (each is mostly one process), then the tests.
+# Lint, Slither and the tests run side by side: lint and Slither are one process each and finish
+# early, the tests keep both cores busy; each target's output is shown whole when it ends, and the
+# command fails if any of the three does.
 test: setup
-	$(MAKE) --no-print-directory -j2 lint slither
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint slither pytest
+
+pytest: setup
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 lint: setup

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd  # type: ignore[import-untyped]
@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from dfmi_py.books import Books
 from dfmi_py.chain.client import Chain
 from dfmi_py.cli.main import cli
+from dfmi_py.simulate.record import TABLES as RECORD_TABLES
 from dfmi_py.simulate.record import SimulationRecord
 from dfmi_py.simulate.report import CHARTS_DIR, PAGE, TABLES_DIR, Report, write_report
 from dfmi_py.simulate.report.data import TABLES, backtest_from_books
@@ -274,11 +275,31 @@ def test_the_tables_balance(run: Run) -> None:
 # ---------------------------------------------------------------------------------- the same seed
 
 
-def test_the_same_settings_write_the_same_report(run: Run, tmp_path: Path) -> None:
+def test_the_command_with_the_same_settings_writes_the_same_record_and_report(run: Run, tmp_path: Path) -> None:
+    """One second run of the small day through ``dfmi simulate`` (on a fresh Anvil) for every
+    check of the command: what it prints, and a record and a report equal to the first run's."""
     second = tmp_path / "second"
     result = CliRunner().invoke(cli, ["simulate", "--config", str(run.settings), "--out", str(second)])
     assert result.exit_code == 0, result.output
+    defaulter = next(m for m in run.record.members if m.defaulter)
+    # named as the regulator reads them, through the books with the devnet regulator key, and saying so
+    named = f"{defaulter.legal_name} ({defaulter.name})"
+    assert f"{named} could not pay its margin calls and was declared in default" in result.output
+    assert "2 failed and moved nothing (1 ComplianceAccountNotActive, 1 SettlementExpired)" in result.output
+    assert f"excluded: {named}" in result.output
+    assert "Names as the regulator reads them" in result.output
+    assert "with the devnet regulator key (identities shown: 4 of 4 accounts)" in result.output
     assert f"The report: {second / PAGE}" in result.output
+    # the record: the same tables, byte for byte, and the same record but for folders and wall time
+    for table in RECORD_TABLES:
+        assert (second / table).read_bytes() == (run.out / table).read_bytes(), f"{table} differs"
+
+    def where_only(record: SimulationRecord) -> SimulationRecord:
+        chain = replace(record.chain, manifest="")
+        return replace(record, timings={}, chain=chain, config={**record.config, "out": ""})
+
+    assert where_only(SimulationRecord.load(second)) == where_only(run.record)
+    # the report: the same tables and charts, byte for byte
     names = sorted(p.name for p in (run.out / TABLES_DIR).iterdir())
     assert names == sorted(f"{name}.csv" for name in TABLES)
     assert sorted(p.name for p in (second / TABLES_DIR).iterdir()) == names

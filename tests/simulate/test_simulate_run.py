@@ -13,7 +13,6 @@ fresh Anvil, writes the same tables.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,7 +33,7 @@ from dfmi_py.netting.positions import compression
 from dfmi_py.signing.settlement import Instruction
 from dfmi_py.simulate.plan import member_account
 from dfmi_py.simulate.raw import Receipt, hex_int, rpc, rpc_batch
-from dfmi_py.simulate.record import DEVNET_DISCLOSURE_KEY, RECORD_FILE, TABLES, SimulationRecord
+from dfmi_py.simulate.record import DEVNET_DISCLOSURE_KEY, RECORD_FILE, SimulationRecord
 from tests.simulate.conftest import SMALL as SMALL  # the small day's settings, still importable from here
 from tests.simulate.conftest import SMALL_RUN_GROUP, Run
 
@@ -286,29 +285,6 @@ def test_failed_dvps_moved_nothing(run: Run) -> None:
 
 
 # ---------------------------------------------------------------------------------- the command
-
-
-def test_the_command_with_the_same_settings_writes_the_same_tables(run: Run, tmp_path: Path) -> None:
-    second = tmp_path / "second"
-    result = CliRunner().invoke(cli, ["simulate", "--config", str(run.settings), "--out", str(second)])
-    assert result.exit_code == 0, result.output
-    defaulter = next(m for m in run.record.members if m.defaulter)
-    # named as the regulator reads them, through the books with the devnet regulator key, and saying so
-    named = f"{defaulter.legal_name} ({defaulter.name})"
-    assert f"{named} could not pay its margin calls and was declared in default" in result.output
-    assert "2 failed and moved nothing (1 ComplianceAccountNotActive, 1 SettlementExpired)" in result.output
-    assert f"excluded: {named}" in result.output
-    assert "Names as the regulator reads them" in result.output
-    assert "with the devnet regulator key (identities shown: 4 of 4 accounts)" in result.output
-    for table in TABLES:
-        assert (second / table).read_bytes() == (run.out / table).read_bytes(), f"{table} differs"
-    again = SimulationRecord.load(second)
-
-    def where_only(record: SimulationRecord) -> SimulationRecord:  # what may differ: folders, wall time
-        chain = replace(record.chain, manifest="")
-        return replace(record, timings={}, chain=chain, config={**record.config, "out": ""})
-
-    assert where_only(again) == where_only(run.record)
 
 
 @pytest.mark.parametrize(
