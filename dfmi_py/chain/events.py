@@ -181,7 +181,7 @@ class EventLog:
 
     @property
     def args(self) -> dict[str, Any]:
-        """Every argument by name (addresses checksummed, tuples as dicts)."""
+        """Every argument by name (addresses checksummed, structs as tuples in their fields' order)."""
         if self._args is None:
             self._args = decode_log(self._spec, self.log)
         return self._args
