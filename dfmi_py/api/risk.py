@@ -193,9 +193,10 @@ class RiskReader:
         A mark counts whether it was paid or became a margin call's debt. A close-out's loss
         (``DefaultDeclared.loss``) is that debt, the sum of marks already here, so it adds no flow.
         """
+        underlying = self._underlying(name)
         return [
-            VmFlow(int(e.trade_id), e.timestamp, int(e.args["vmToBuyer"]))
-            for e in self._underlying(name).derivatives.events()
+            VmFlow(int(e.trade_id), e.timestamp, int(e.args["vmToBuyer"]), underlying.name)
+            for e in underlying.derivatives.events()
             if e.name in ("VariationMarginSettled", "TradeMatured") and e.trade_id is not None
         ]
 

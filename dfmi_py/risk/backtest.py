@@ -48,6 +48,9 @@ class VmFlow:
     trade_id: int
     timestamp: int
     to_buyer: int
+    #: The trade's market: trade ids restart in each market, so a book of several markets needs it
+    #: (``None``: the one trade of that id).
+    market: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ class BacktestReport:
     Attributes:
         confidence: The model's confidence the test uses.
         total: All side-windows.
-        by_trade: Per trade id.
+        by_trade: Per trade, keyed ``"MARKET #ID"`` (trade ids restart in each market).
         by_member: Per member (address or name).
         by_market: Per market.
         kupiec: The test over all side-windows at the model's confidence.
@@ -137,7 +140,7 @@ class BacktestReport:
 
     confidence: float
     total: BreachCount
-    by_trade: dict[int, BreachCount] = field(default_factory=dict)
+    by_trade: dict[str, BreachCount] = field(default_factory=dict)
     by_member: dict[str, BreachCount] = field(default_factory=dict)
     by_market: dict[str, BreachCount] = field(default_factory=dict)
     kupiec: KupiecResult | None = None
@@ -145,7 +148,7 @@ class BacktestReport:
     def records(self) -> list[dict[str, object]]:
         """One flat row per group with its Kupiec p-value (``pandas.DataFrame(report.records())`` ready)."""
         rows: list[dict[str, object]] = []
-        groups: Iterable[tuple[str, dict[int, BreachCount] | dict[str, BreachCount]]] = (
+        groups: Iterable[tuple[str, dict[str, BreachCount]]] = (
             ("trade", self.by_trade),
             ("member", self.by_member),
             ("market", self.by_market),
@@ -210,36 +213,50 @@ def backtest(
         The counts and the test (``kupiec`` is ``None`` when there is no observation).
 
     Raises:
-        InputError: If a flow names an unknown trade, a trade ends before it starts, or the
-            window length is not positive.
+        InputError: If a flow names an unknown trade (or names no market where its trade id is in
+            several), a trade is given twice or ends before it starts, or the window length is not
+            positive.
     """
     if mpor_seconds <= 0:
         raise InputError(f"the margin period of risk must be > 0 seconds, got {mpor_seconds}")
-    by_id = {t.trade_id: t for t in trades}
-    sums: dict[int, list[int]] = {}
+    by_key: dict[tuple[str, int], TradeMargin] = {}
+    by_id: dict[int, list[TradeMargin]] = {}
     for t in trades:
+        if (t.market, t.trade_id) in by_key:
+            raise InputError(f"trade {t.trade_id} of market {t.market} is given twice")
         if t.end < t.start:
             raise InputError(f"trade {t.trade_id} ends ({t.end}) before it starts ({t.start})")
-        sums[t.trade_id] = [0] * -(-(t.end - t.start) // mpor_seconds)
+        by_key[(t.market, t.trade_id)] = t
+        by_id.setdefault(t.trade_id, []).append(t)
+    sums = {key: [0] * -(-(t.end - t.start) // mpor_seconds) for key, t in by_key.items()}
     for f in flows:
-        trade = by_id.get(f.trade_id)
+        if f.market is not None:
+            trade = by_key.get((f.market, f.trade_id))
+        else:
+            same_id = by_id.get(f.trade_id, [])
+            if len(same_id) > 1:
+                markets = ", ".join(t.market for t in same_id)
+                raise InputError(f"VM flow of trade {f.trade_id} names no market, and {markets} each have one")
+            trade = same_id[0] if same_id else None
         if trade is None:
-            raise InputError(f"VM flow of unknown trade {f.trade_id}; pass the trade's margins too")
+            where = "" if f.market is None else f" of market {f.market}"
+            raise InputError(f"VM flow of unknown trade {f.trade_id}{where}; pass the trade's margins too")
         if trade.start <= f.timestamp < trade.end:
-            sums[f.trade_id][(f.timestamp - trade.start) // mpor_seconds] += f.to_buyer
+            sums[(trade.market, trade.trade_id)][(f.timestamp - trade.start) // mpor_seconds] += f.to_buyer
     total = BreachCount()
-    by_trade: dict[int, BreachCount] = {}
+    by_trade: dict[str, BreachCount] = {}
     by_member: dict[str, BreachCount] = {}
     by_market: dict[str, BreachCount] = {}
-    for t in trades:
-        by_trade.setdefault(t.trade_id, BreachCount())
+    for (market, trade_id), t in by_key.items():
+        name = f"{market} #{trade_id}"
+        by_trade.setdefault(name, BreachCount())
         by_member.setdefault(t.buyer, BreachCount())
         by_member.setdefault(t.seller, BreachCount())
-        by_market.setdefault(t.market, BreachCount())
-        for to_buyer in sums[t.trade_id]:
+        by_market.setdefault(market, BreachCount())
+        for to_buyer in sums[(market, trade_id)]:
             for member, loss, im in ((t.buyer, -to_buyer, t.im_buyer), (t.seller, to_buyer, t.im_seller)):
                 total = total.add(loss, im)
-                by_trade[t.trade_id] = by_trade[t.trade_id].add(loss, im)
+                by_trade[name] = by_trade[name].add(loss, im)
                 by_member[member] = by_member[member].add(loss, im)
-                by_market[t.market] = by_market[t.market].add(loss, im)
+                by_market[market] = by_market[market].add(loss, im)
     return BacktestReport(confidence, total, by_trade, by_member, by_market, total.kupiec(confidence))

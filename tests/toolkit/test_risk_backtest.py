@@ -44,11 +44,28 @@ def test_backtest_countsWindowsAndBreachesPerTradeMemberAndMarket():
     trades, flows = book()
     report = backtest(trades, flows, mpor_seconds=10, confidence=0.99)
     assert report.total == BreachCount(observations=40, breaches=3, worst_excess=10)
-    assert report.by_trade == {1: BreachCount(20, 2, 10), 2: BreachCount(20, 1, 1)}
+    assert report.by_trade == {"EUR #1": BreachCount(20, 2, 10), "OIL #2": BreachCount(20, 1, 1)}
     assert report.by_member == {"A": BreachCount(20, 1, 10), "B": BreachCount(10, 1, 5), "C": BreachCount(10, 1, 1)}
     assert report.by_market == {"EUR": BreachCount(20, 2, 10), "OIL": BreachCount(20, 1, 1)}
     assert report.kupiec is not None
     assert (report.kupiec.observations, report.kupiec.breaches) == (40, 3)
+
+
+def test_backtest_keepsTradesOfTheSameIdInTwoMarketsApart():
+    # Trade ids restart in each market: EUR #1 and OIL #1 are two trades. The buyer's loss of 30 in
+    # OIL #1 breaches its IM of 20; the same loss in EUR #1 stays within 50.
+    trades = [
+        TradeMargin(1, "EUR", "A", "B", im_buyer=50, im_seller=50, start=0, end=10),
+        TradeMargin(1, "OIL", "A", "B", im_buyer=20, im_seller=20, start=0, end=10),
+    ]
+    flows = [VmFlow(1, 5, -30, "EUR"), VmFlow(1, 5, -30, "OIL")]
+    report = backtest(trades, flows, mpor_seconds=10, confidence=0.99)
+    assert report.by_trade == {"EUR #1": BreachCount(2, 0, 0), "OIL #1": BreachCount(2, 1, 10)}
+    assert report.by_market == {"EUR": BreachCount(2, 0, 0), "OIL": BreachCount(2, 1, 10)}
+    with pytest.raises(InputError, match="VM flow of trade 1 names no market, and EUR, OIL each have one"):
+        backtest(trades, [VmFlow(1, 5, -30)], 10, 0.99)
+    with pytest.raises(InputError, match="trade 1 of market EUR is given twice"):
+        backtest([trades[0], trades[0]], [], 10, 0.99)
 
 
 def test_backtest_lastPartialWindowCounts():

@@ -457,7 +457,7 @@ def backtest_from_books(
             )
         mine = flows[(flows["market"] == market) & flows["kind"].isin(["variation_margin", "final"])]
         marks = [
-            VmFlow(int(row.trade_id), _seconds(row.time) or 0, int(row.vm_to_buyer))
+            VmFlow(int(row.trade_id), _seconds(row.time) or 0, int(row.vm_to_buyer), market)
             for row in mine.itertuples(index=False)
         ]
         per_market[market] = backtest(trades, marks, mpor_seconds, confidence)
