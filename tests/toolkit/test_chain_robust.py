@@ -153,11 +153,19 @@ def test_a_transaction_mined_as_a_failure_raises_its_custom_error(
         send_unmined(direct, suite.registry.functions.freeze(ALICE.address), OFFICER, tip=10**11)
         sender = threading.Thread(target=transfer)
         sender.start()
-        deadline = time.monotonic() + 10
-        while "eth_sendRawTransaction" not in proxy.methods() and time.monotonic() < deadline:
+
+        # the block is mined only once the transfer is in the pool (its checks can take seconds on a
+        # loaded machine: mining before would leave it to the next block, after the unfreeze)
+        def pending() -> int:
+            status = direct.w3.provider.make_request("txpool_status", [])  # type: ignore[arg-type]
+            return int(status["result"]["pending"], 16)
+
+        deadline = time.monotonic() + 60
+        while pending() < 2 and time.monotonic() < deadline:  # the freeze and the transfer
             time.sleep(0.01)
+        assert pending() == 2, "the transfer never reached the pool"
         direct.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-        sender.join(timeout=20)
+        sender.join(timeout=60)
     finally:
         direct.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
         direct.transact(suite.registry.functions.unfreeze(ALICE.address), OFFICER)
