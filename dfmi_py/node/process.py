@@ -5,10 +5,16 @@ spawned), sends its standard error to a file (a pipe nobody reads would stall a 
 weeks), waits until ``eth_chainId`` answers, and stops it by PID: SIGTERM to its process group,
 SIGKILL after a timeout. :class:`dfmi_py.node.anvil.AnvilNode` and
 :class:`dfmi_py.node.hardhat.HardhatNode` only say which command to run.
+
+A node lives no longer than the Python process that started it: every node still running when
+the interpreter exits (a script or a notebook kernel that never called ``stop()``, an exception
+past the last line) is stopped then. Its own session keeps it out of the terminal's Ctrl-C, so
+this is what stops it.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -20,6 +26,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +36,16 @@ from typing import IO, Self
 from dfmi_py.errors import NodeError
 
 logger = logging.getLogger(__name__)
+
+#: Nodes started by this process and not stopped yet.
+_RUNNING: weakref.WeakSet[NodeProcess] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running_nodes() -> None:
+    """Stop every node this process started and left running (at interpreter exit)."""
+    for node in list(_RUNNING):
+        node.stop(timeout=5.0)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -126,6 +143,7 @@ class NodeProcess(ABC):
             )
         except OSError as exc:
             raise NodeError(f"cannot start {self.kind} ({cmd[0]}): {exc}") from exc
+        _RUNNING.add(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._raise_if_exited()
@@ -152,6 +170,7 @@ class NodeProcess(ABC):
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the process (SIGTERM, then SIGKILL after ``timeout`` seconds). Idempotent."""
         process, self._process = self._process, None
+        _RUNNING.discard(self)
         if process is None or process.poll() is not None:
             self._close_stderr()
             return

@@ -1,6 +1,8 @@
 """The local Anvil: start, answer, stop by PID, refuse a busy port."""
 
 import socket
+import subprocess
+import sys
 
 import pytest
 from web3 import Web3
@@ -46,3 +48,17 @@ def test_stop_is_idempotent():
 def test_missing_executable_is_reported(tmp_path):
     with pytest.raises(NodeError, match="cannot start anvil"):
         AnvilNode(executable=tmp_path / "no-such-anvil").start()
+
+
+@pytest.mark.parametrize(
+    "ending",
+    ["raise RuntimeError('a cell failed before node.stop()')", "pass  # the script simply ends"],
+    ids=["an-exception", "no-stop"],
+)
+def test_a_node_never_outlives_the_process_that_started_it(ending):
+    # What a notebook kernel or a script does: start a node, never reach stop(). The node runs in
+    # its own session (Ctrl-C at the terminal does not reach it), so the interpreter's exit must stop it.
+    script = f"from dfmi_py.node import AnvilNode\nnode = AnvilNode().start()\nprint(node.pid, flush=True)\n{ending}\n"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    pid = int(done.stdout.split()[0])
+    assert not process_alive(pid), f"the node (pid {pid}) outlived its parent"
