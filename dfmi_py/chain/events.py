@@ -146,14 +146,18 @@ class EventLog:
         self.name = spec.name
         self.log = log
 
+    def _decoded(self, field: str) -> Any:
+        """``field`` from the full decode (a field whose word position is not known ahead)."""
+        value: Any = self.args
+        for part in field.split("."):
+            value = value[part]
+        return value
+
     def int(self, field: str) -> int:
         """The integer field ``field`` (``terms.maturity`` for a tuple's field)."""
         where = self._spec.ints.get(field)
         if where is None:
-            value: Any = self.args
-            for part in field.split("."):
-                value = value[part]
-            return int(value)
+            return int(self._decoded(field))
         in_topics, index, signed = where
         word = bytes(self.log["topics"][index]) if in_topics else bytes(self.log["data"])[32 * index : 32 * index + 32]
         return int.from_bytes(word, "big", signed=signed)
@@ -162,20 +166,14 @@ class EventLog:
         """The address field ``field`` (``terms.buyer`` for a tuple's field), checksummed."""
         where = self._spec.words.get(field)
         if where is None:
-            value: Any = self.args
-            for part in field.split("."):
-                value = value[part]
-            return str(value)
+            return str(self._decoded(field))
         return _checksum(_word(self.log, where[0], where[1])[12:])
 
     def fixed_bytes(self, field: str) -> bytes:
         """The ``bytesN`` field ``field`` (``bytes32`` ids), as its ``N`` bytes."""
         where = self._spec.words.get(field)
         if where is None:
-            value: Any = self.args
-            for part in field.split("."):
-                value = value[part]
-            return bytes(value)
+            return bytes(self._decoded(field))
         size = int(where[2][len("bytes") :])
         return _word(self.log, where[0], where[1])[:size]
 
