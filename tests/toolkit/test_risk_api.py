@@ -95,8 +95,12 @@ def test_backtest_counts_the_window_whose_loss_exceeded_the_im_held(scenario):
 def test_backtest_counts_the_final_mark_at_maturity(scenario, chain):
     """At maturity (30 days on) the price is 1,400: the final mark moves -1,500 to Alice, beyond
     her 1,000 IM, in the window of the maturity: a second breach of hers."""
-    # to the maturity itself, whatever time the kept setup started at
-    _advance(chain, max(1, scenario.derivatives.trade(1).maturity - _now(chain)))
+    # to the maturity itself, whatever time the kept setup started at: the next block is stamped
+    # with it (advancing the node's clock by maturity minus the latest block's time fell short
+    # when earlier tests on this worker had left that block ahead of the node's clock)
+    maturity = scenario.derivatives.trade(1).maturity
+    chain.w3.provider.make_request("evm_setNextBlockTimestamp", [max(maturity, _now(chain) + 1)])
+    chain.w3.provider.make_request("evm_mine", [])
     _post(scenario, 1_400 * E8)
     scenario.derivatives.mature(KEEPER, 1, scenario.oracle.latest().round_id)
     flows = scenario.risk.vm_flows()
