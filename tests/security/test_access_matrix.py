@@ -391,7 +391,7 @@ def _token_rows(contract: str, key: str) -> list[Row]:
             "PAUSER_ROLE",
             "pauser",
             lambda w, c: [],
-            "resumes movement and records the time ({lastUnpausedAt})",
+            "resumes movement and records the time (`lastUnpausedAt`)",
             passes=error("ExpectedPause"),
             prepare=_pause(key),
         ),
@@ -730,7 +730,7 @@ ROWS: tuple[Row, ...] = (
         "once per round, between the two parties",
         lambda w, c: [w.live_trade],
     ),
-    anyone(_ENG, "settleMany", "settle for many trades; skips what is not due", lambda w, c: [[w.live_trade]]),
+    anyone(_ENG, "settleMany", "`settle` for many trades; skips what is not due", lambda w, c: [[w.live_trade]]),
     only(
         _ENG,
         "settleInBatch",
@@ -1213,9 +1213,12 @@ def markdown_tables() -> str:
     """SECURITY.md's access tables, from the rows (``python -m tests.security.test_access_matrix``)."""
     out: list[str] = []
     for table in [*CONTRACTS, MIRROR]:
-        out += [f"### {table}", "", "| function | who may call it | what it can do |", "|---|---|---|"]
+        heading = f"### {table}" + (" (in every token: its rows are the tokens')" if table == MIRROR else "")
+        out += [heading, "", "| function | who may call it | what it can do |", "|---|---|---|"]
+        shown: set[str] = set()
         for row in ROWS:
-            if table in row.tables:
+            if table in row.tables and (table != MIRROR or row.function not in shown):
+                shown.add(row.function)
                 out.append(f"| `{row.function}`{row.label} | {row.access} | {row.why} |")
         out.append("")
     return "\n".join(out)
