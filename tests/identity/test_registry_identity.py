@@ -6,7 +6,7 @@ one per publication and a published key never changes; ``identityOf`` is the has
 last recorded envelope, recorded only for onboarded accounts and for the current key epoch;
 recording changes no status — in examples, and over random sequences of publications, records and
 status changes (``DFMI_IDENTITY_EXAMPLES``, 8 by default). Who may call which function is in
-tests/contracts/test_access_control.py.
+tests/security/test_access_matrix.py.
 """
 
 from __future__ import annotations
