@@ -26,6 +26,7 @@ through ``eth_call`` alone. SECURITY.md's tables name exactly the functions of t
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from web3.contract import Contract
 from dfmi_py.build import compile_contracts
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy.roles import DEV_REPORTER_INDICES
+from dfmi_py.errors import ContractRevertError
 from dfmi_py.netting.obligation import obligation_id
 from dfmi_py.signing import Domain, amendment_message, sign_typed, termination_message
 from dfmi_py.signing.fund import Action, ActionKind, sign_action, sorted_approvals
@@ -151,6 +153,7 @@ class Row:
     forged: Args | None = None
     forged_error: Expect | None = None
     label: str = ""
+    moves: dict[str, int] | None = None
 
     @property
     def id(self) -> str:
@@ -219,9 +222,12 @@ def only(
     return Row(contract, function, access, why, args, allowed, denied, passes)
 
 
-def anyone(contract: str, function: str, why: str, args: Args, outcome: Expect = ok) -> Row:
-    """A function open to anyone: every caller gets ``outcome``."""
-    return Row(contract, function, "anyone", why, args, CALLERS, ok, outcome)
+def anyone(
+    contract: str, function: str, why: str, args: Args, outcome: Expect = ok, moves: dict[str, int] | None = None
+) -> Row:
+    """A function open to anyone: every caller gets ``outcome``; the outsider's call moves exactly ``moves``
+    (holdings by :func:`_books` key; nothing when ``None``)."""
+    return Row(contract, function, "anyone", why, args, CALLERS, ok, outcome, moves=moves or {})
 
 
 def signed(contract: str, function: str, access: str, why: str, args: Args, forged: Args, forged_error: Expect) -> Row:
@@ -902,6 +908,7 @@ ROWS: tuple[Row, ...] = (
         "settleBatch",
         "settles signed instructions, each both legs or nothing: exactly what the parties signed",
         lambda w, c: [[(_instruction(w), w.signature_a, w.signature_b)]],
+        moves={"shares:buyer": -1, "shares:seller": 1, "cash:seller": -1, "cash:buyer": 1},
     ),
     only(
         _SET,
@@ -1245,6 +1252,22 @@ def _books(world: World) -> dict[str, int]:
 
 def _moved(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {k: after[k] - before[k] for k in before if after[k] != before[k]}
+
+
+OPEN_ROWS = [r for r in ROWS if r.moves is not None]
+
+
+@pytest.mark.parametrize("row", OPEN_ROWS, ids=[r.id for r in OPEN_ROWS])
+def test_an_outsiders_call_of_an_open_function_moves_only_what_is_due(world: World, row: Row) -> None:
+    """The outsider sends the open function as a transaction: no holding moves but those the row names
+    (a reverted call moves nothing)."""
+    contract = world.contracts[CONTRACTS[row.contract]]
+    before = _books(world)
+
+    with contextlib.suppress(ContractRevertError):
+        world.chain.transact(contract.functions[row.function](*row.args(world, {})), world.accounts["outsider"])
+
+    assert _moved(before, _books(world)) == row.moves
 
 
 def test_an_outsiders_settlement_moves_only_the_variation_margin_the_oracle_sets(world: World) -> None:
