@@ -21,13 +21,15 @@ Every cell is an ``eth_call`` from the caller's address, all of a row's cells in
 batch, on :func:`tests.security.conftest.world`; pseudo-callers (a contract calling another) speak
 through ``eth_call`` alone. SECURITY.md's tables name exactly the functions of these rows
 (:func:`test_security_md_tables_name_exactly_the_functions_of_the_matrix`);
-``python -m tests.security.test_access_matrix`` prints the tables from the rows.
+``python -m tests.security.test_access_matrix`` prints the tables from the rows (``--write`` puts them
+in SECURITY.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,7 @@ from tests.security.conftest import (
 )
 
 SECURITY_MD = Path(__file__).resolve().parents[2] / "SECURITY.md"
+ATTACKS_HEADING = "## Attacks tested"
 
 #: Contracts of the matrix by artifact name, and their key in :attr:`World.contracts`.
 CONTRACTS = {
@@ -1209,11 +1212,14 @@ def security_md_tables(text: str) -> dict[str, set[str]]:
 
 
 def test_security_md_tables_name_exactly_the_functions_of_the_matrix() -> None:
+    """SECURITY.md's tables are the rows, word for word (``python -m tests.security.test_access_matrix --write``)."""
     expected: dict[str, set[str]] = {}
     for row in ROWS:
         for table in row.tables:
             expected.setdefault(table, set()).add(row.function)
-    assert security_md_tables(SECURITY_MD.read_text()) == expected
+    text = SECURITY_MD.read_text()
+    assert security_md_tables(text) == expected
+    assert markdown_tables().strip() in text, "SECURITY.md's tables differ from the rows: run with --write"
 
 
 def markdown_tables() -> str:
@@ -1360,5 +1366,15 @@ def test_renounceRole_revertsForAnotherAccountsRole(
     assert contract.functions.hasRole(admin_role, roles.admin.address).call() is True
 
 
+def write_tables(path: Path = SECURITY_MD) -> None:
+    """Replace the access tables in SECURITY.md (from the first table's heading to "## Attacks tested")."""
+    text = path.read_text()
+    start, end = text.index(f"### {next(iter(CONTRACTS))}"), text.index(ATTACKS_HEADING)
+    path.write_text(text[:start] + markdown_tables().strip() + "\n\n" + text[end:])
+
+
 if __name__ == "__main__":
-    print(markdown_tables())
+    if sys.argv[1:] == ["--write"]:
+        write_tables()
+    else:
+        sys.stdout.write(markdown_tables() + "\n")
