@@ -7,7 +7,7 @@ import {AccountStatus, IComplianceRegistry, IComplianceSubscriber} from "../inte
 
 /// @title ComplianceRegistry
 /// @notice The market's one allowlist. See {IComplianceRegistry}.
-/// @dev Roles: `DEFAULT_ADMIN_ROLE` grants roles and adds subscribers (hand it to a multisig);
+/// @dev Roles: `DEFAULT_ADMIN_ROLE` grants roles, adds and removes subscribers (hand it to a multisig);
 ///      `COMPLIANCE_ROLE` changes statuses and records identities; `REGULATOR_ROLE` observes and
 ///      publishes its disclosure key.
 ///
@@ -103,6 +103,21 @@ contract ComplianceRegistry is IComplianceRegistry, AccessControl {
         _isSubscriber[subscriber] = true;
         _subscribers.push(subscriber);
         emit SubscriberAdded(subscriber);
+    }
+
+    /// @inheritdoc IComplianceRegistry
+    function removeSubscriber(address subscriber) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (!_isSubscriber[subscriber]) revert ComplianceNotSubscriber(subscriber);
+        _isSubscriber[subscriber] = false;
+        uint256 last = _subscribers.length - 1;
+        for (uint256 i = 0; i < last; ++i) {
+            if (_subscribers[i] == subscriber) {
+                _subscribers[i] = _subscribers[last];
+                break;
+            }
+        }
+        _subscribers.pop();
+        emit SubscriberRemoved(subscriber);
     }
 
     // ------------------------------------------------------------------ identities

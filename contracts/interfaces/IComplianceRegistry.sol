@@ -39,6 +39,10 @@ interface IComplianceRegistry {
     /// @notice `subscriber` now receives every status change.
     event SubscriberAdded(address indexed subscriber);
 
+    /// @notice `subscriber` no longer receives status changes (its copy stays as it was until it is
+    ///         subscribed again and synced).
+    event SubscriberRemoved(address indexed subscriber);
+
     /// @notice The regulator `regulator` published `publicKey` (compressed secp256k1, 33 bytes) as
     ///         the disclosure key of epoch `epoch`; identities recorded from now on are encrypted to it.
     event RegulatorKeyPublished(uint32 indexed epoch, bytes publicKey, address indexed regulator);
@@ -63,9 +67,11 @@ interface IComplianceRegistry {
     /// @notice `subscriber` is already subscribed.
     error ComplianceSubscriberExists(address subscriber);
 
-    /// @notice `subscriber` does not declare {IComplianceSubscriber} through ERC-165. A wrong
-    ///         subscriber could never be removed and would make every status change revert.
+    /// @notice `subscriber` does not declare {IComplianceSubscriber} through ERC-165.
     error ComplianceSubscriberUnsupported(address subscriber);
+
+    /// @notice `subscriber` is not subscribed.
+    error ComplianceNotSubscriber(address subscriber);
 
     /// @notice No more than `max` subscribers: each status change calls every one of them.
     error ComplianceTooManySubscribers(uint256 max);
@@ -113,9 +119,14 @@ interface IComplianceRegistry {
     /// @notice Offboards `account` (`Active` or `Frozen` -> `None`).
     function offboard(address account) external;
 
-    /// @notice Subscribes `subscriber` to every future status change. Admin only; permanent.
+    /// @notice Subscribes `subscriber` to every future status change. Admin only.
     ///         The subscriber must declare {IComplianceSubscriber} through ERC-165.
     function addSubscriber(address subscriber) external;
+
+    /// @notice Unsubscribes `subscriber`. Admin only. A subscriber that reverts makes every status
+    ///         change revert (a freeze could not be lifted): removing it restores them. The order of
+    ///         the remaining subscribers may change.
+    function removeSubscriber(address subscriber) external;
 
     /// @notice Publishes `publicKey` (compressed secp256k1, 33 bytes) as the regulator's disclosure
     ///         key of the next epoch (the first is 1). Regulator only. Earlier records stay

@@ -388,3 +388,51 @@ def test_addSubscriber_revertsForAnAccountThatIsNotASubscriber(
         chain.transact(registry.functions.addSubscriber(candidate), roles.admin)
     assert registry.functions.isSubscriber(candidate).call() is False
     chain.transact(registry.functions.onboard(roles.outsider.address), roles.officer)
+
+
+def test_removeSubscriber_liftsABlockingSubscriber_soAFreezeIsNeverPermanent(
+    chain: Chain, registry: Contract, cash: Contract, roles: Roles
+) -> None:
+    member = roles.member.address
+    suite = registry.functions.subscribers().call()
+    chain.transact(registry.functions.freeze(member), roles.officer)
+    blocker, _ = chain.deploy("RevertingSubscriber", [], roles.admin)
+    chain.transact(registry.functions.addSubscriber(blocker.address), roles.admin)
+    with expect_revert("RevertingSubscriberRefused", account=member):
+        chain.transact(registry.functions.unfreeze(member), roles.officer)
+    assert registry.functions.statusOf(member).call() == Status.FROZEN
+
+    with expect_revert("AccessControlUnauthorizedAccount", account=roles.officer.address, neededRole=bytes(32)):
+        chain.transact(registry.functions.removeSubscriber(blocker.address), roles.officer)
+    receipt = chain.transact(registry.functions.removeSubscriber(blocker.address), roles.admin)
+    assert events(registry, "SubscriberRemoved", receipt) == [{"subscriber": blocker.address}]
+    assert registry.functions.isSubscriber(blocker.address).call() is False
+    assert registry.functions.subscribers().call() == suite
+
+    chain.transact(registry.functions.unfreeze(member), roles.officer)
+    assert registry.functions.statusOf(member).call() == Status.ACTIVE
+    assert cash.functions.mirroredStatusOf(member).call() == Status.ACTIVE
+
+
+def test_removeSubscriber_keepsTheOthers_andRevertsForANonSubscriber(
+    chain: Chain, registry: Contract, cash: Contract, roles: Roles
+) -> None:
+    first, second = (deploy_cash(chain, registry, roles.admin, symbol=s) for s in ("R1", "R2"))
+    suite = registry.functions.subscribers().call()
+    for token in (first, second):
+        chain.transact(registry.functions.addSubscriber(token.address), roles.admin)
+    chain.transact(first.functions.syncCompliance(roles.member.address), roles.outsider)  # a new token's copy
+    chain.transact(registry.functions.removeSubscriber(first.address), roles.admin)
+    assert registry.functions.subscribers().call() == [*suite, second.address]
+    with expect_revert("ComplianceNotSubscriber", subscriber=first.address):
+        chain.transact(registry.functions.removeSubscriber(first.address), roles.admin)
+    # The removed token keeps its copy (it syncs only while subscribed); the other follows every change.
+    chain.transact(registry.functions.freeze(roles.member.address), roles.officer)
+    assert second.functions.mirroredStatusOf(roles.member.address).call() == Status.FROZEN
+    assert first.functions.mirroredStatusOf(roles.member.address).call() == Status.ACTIVE
+    with expect_revert("ComplianceMirrorNotSubscribed", registry=registry.address):
+        chain.transact(first.functions.syncCompliance(roles.member.address), roles.outsider)
+    # Subscribed again, anyone brings its copy up to date.
+    chain.transact(registry.functions.addSubscriber(first.address), roles.admin)
+    chain.transact(first.functions.syncCompliance(roles.member.address), roles.outsider)
+    assert first.functions.mirroredStatusOf(roles.member.address).call() == Status.FROZEN

@@ -519,9 +519,17 @@ ROWS: tuple[Row, ...] = (
         "DEFAULT_ADMIN_ROLE",
         "admin",
         lambda w, c: [c.get("spare", w.contracts["cash"].address)],
-        "subscribes a token's mirror (permanent; ERC-165 checked)",
+        "subscribes a token's mirror (ERC-165 checked)",
         passes=error("ComplianceSubscriberExists", subscriber=of("cash")),
         prepare=_spare_token,
+    ),
+    role(
+        _REG,
+        "removeSubscriber",
+        "DEFAULT_ADMIN_ROLE",
+        "admin",
+        lambda w, c: [w.contracts["cash"].address],
+        "unsubscribes a mirror (lifts one that blocks status changes; it keeps its copy until subscribed again)",
     ),
     role(
         _REG,
