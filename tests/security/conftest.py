@@ -267,3 +267,39 @@ def rogue_clearing(
 def addresses(accounts: Sequence[LocalAccount]) -> list[str]:
     """The accounts' addresses."""
     return [a.address for a in accounts]
+
+
+# ====================================================================== a security token
+
+#: Shares members 0 and 1 hold of :func:`security`.
+SHARES = 1_000
+
+
+@pytest.fixture
+def security(
+    request: pytest.FixtureRequest,
+    setup_cache: SetupCache,
+    chain: Chain,
+    roles: Roles,
+    registry: Contract,
+    issuer: LocalAccount,
+) -> Contract:
+    """A SecurityToken on the session's registry (0 decimals): members 0-3 mirrored, members 0 and
+    1 holding :data:`SHARES`, the issuer (development account 19) onboarded."""
+
+    def setup() -> Contract:
+        admin = roles.admin
+        token = deploy_quickly(
+            chain, "SecurityToken", ["ACME 5% 2030", "ACME30", 0, registry.address, admin.address], admin
+        )
+        calls: list[tuple[Any, LocalAccount]] = [
+            (registry.functions.addSubscriber(token.address), admin),
+            (token.functions.grantRole(token.functions.ISSUER_ROLE().call(), issuer.address), admin),
+            (registry.functions.onboard(issuer.address), roles.officer),
+        ]
+        calls += [(token.functions.syncCompliance(m.address), admin) for m in roles.members[:4]]
+        calls += [(token.functions.issue(m.address, SHARES), issuer) for m in roles.members[:2]]
+        send_setup(chain, calls)
+        return token
+
+    return setup_cache.setup(request, setup)
