@@ -37,6 +37,7 @@ from dfmi_py.api.fund import DefaultFund
 from dfmi_py.api.netting import Netting
 from dfmi_py.api.settlement import Settlement
 from dfmi_py.chain import Chain
+from dfmi_py.errors import ContractRevertError
 from tests.contracts.conftest import (
     CURE_PERIOD,
     MAX_PRICE_AGE,
@@ -114,6 +115,25 @@ def run_twice(
     arm()
     receipt = send()
     return receipt, honest, read()
+
+
+#: A call an attacker sends, and the custom error it must fail with (``None``: it goes through).
+Attempt = tuple[ContractFunction, str | None]
+
+
+def sweep(chain: Chain, sender: LocalAccount, attempts: Sequence[Attempt], books: Callable[[], dict[str, Any]]) -> None:
+    """Send every attempt from ``sender``: each reverts with its error (``None``: goes through,
+    as a no-op), and the books read the same after all of them."""
+    before = books()
+    for call, error in attempts:
+        if error is None:
+            chain.transact(call, sender)
+            continue
+        with pytest.raises(ContractRevertError) as refused:
+            chain.transact(call, sender)
+        assert refused.value.error == error, f"{call.fn_name}{call.args}: {refused.value}"
+    after = books()
+    assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
 
 
 # ====================================================================== rogue market

@@ -12,20 +12,19 @@ oracle's price, the round's nets, the members' approvals) while the outsider gai
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import pytest
 from eth_account.signers.local import LocalAccount
 from web3.contract.contract import ContractFunction
 
 from dfmi_py.chain import Chain
-from dfmi_py.errors import ContractRevertError
 from dfmi_py.signing.fund import ActionKind, Approval
 from tests.contracts.conftest import IM, PRICE, QUANTITY, Market, State, amendment_tuple, termination_tuple, vm_to_buyer
 from tests.fund.conftest import FundWorld
 from tests.helpers import Roles, events, expect_revert
 from tests.netting.conftest import COLLECTION, USD, NettingWorld
+from tests.security.conftest import Attempt, sweep
 
 ENGINE = "tests.contracts.test_derivative_security"
 LIFECYCLE = "tests.contracts.test_derivative_lifecycle"
@@ -91,26 +90,6 @@ def test_every_permissionless_function_is_attacked_by_an_outsider(chain: Chain) 
             for where in tests:
                 module, test = where.split("::")
                 assert callable(getattr(importlib.import_module(module), test, None)), f"{contract}.{function}: {where}"
-
-
-Attempt = tuple[ContractFunction, str | None]
-
-
-def sweep(
-    chain: Chain, outsider: LocalAccount, attempts: Sequence[Attempt], books: Callable[[], dict[str, Any]]
-) -> None:
-    """Send every attempt from ``outsider``: each reverts with its error (``None``: goes through
-    as a no-op), and the books read the same after all of them."""
-    before = books()
-    for call, error in attempts:
-        if error is None:
-            chain.transact(call, outsider)
-            continue
-        with pytest.raises(ContractRevertError) as refused:
-            chain.transact(call, outsider)
-        assert refused.value.error == error, f"{call.fn_name}{call.args}: {refused.value}"
-    after = books()
-    assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
 
 
 # ====================================================================== engine
