@@ -11,7 +11,13 @@ classic way to be paid twice). Both runs must leave exactly the same balances (w
 accounts, fund balances, the contracts' own holdings and totals), and every callback must have
 been refused, by the reentrancy guard or, for the fund's unguarded ``execute``, by the spent
 nonce. The cash and security tokens make no call out of a movement at all (traced), so nothing
-can re-enter through them.
+can re-enter through them, nor through a receiver: an ERC-20 movement calls no hook.
+
+The other way in is a contract party's ERC-1271 check, which the contracts make while they
+verify its consent: :class:`ReentrantSigner` calls back from it (into the fund's unguarded
+``execute`` with another validly approved action, into the settlement contract with another
+signed instruction). The check is a static call, so the callback reverts (seen in the trace)
+and the outer call does exactly what it does with an honest party.
 """
 
 from __future__ import annotations
@@ -27,11 +33,20 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
+from dfmi_py.api.settlement import InstructionState
 from dfmi_py.chain import Chain
 from dfmi_py.netting import Obligation
-from dfmi_py.signing.fund import ActionKind
+from dfmi_py.signing.fund import ActionKind, Approval
 from dfmi_py.signing.settlement import Instruction
-from tests.contracts.conftest import CURE_PERIOD, PRICE, State, amendment_tuple, deploy_quickly, termination_tuple
+from tests.contracts.conftest import (
+    CURE_PERIOD,
+    PRICE,
+    State,
+    amendment_tuple,
+    deploy_quickly,
+    send_setup,
+    termination_tuple,
+)
 from tests.helpers import MAX_UINT256, Roles, events, expect_revert
 from tests.security.conftest import USD, RogueClearing, RogueMarket, run_twice
 
@@ -499,3 +514,119 @@ def test_the_cash_and_security_tokens_make_no_call_while_they_move_so_nothing_re
     for call, sender in moves:
         receipt = chain.transact(call, sender)
         assert _calls_out(chain, receipt) == [], f"{call.fn_name} called out"
+
+
+# ====================================================================== a contract party calls back
+
+
+def _calls(chain: Chain, receipt: TxReceipt) -> list[dict[str, Any]]:
+    """Every call frame of the transaction, depth first (debug_traceTransaction's callTracer)."""
+    trace = chain.w3.provider.make_request(
+        "debug_traceTransaction",
+        [receipt["transactionHash"].to_0x_hex(), {"tracer": "callTracer"}],  # type: ignore[list-item]
+    )
+    assert "result" in trace, trace
+    frames, stack = [], [trace["result"]]
+    while stack:
+        frame = stack.pop()
+        frames.append(frame)
+        stack.extend(reversed(frame.get("calls", [])))
+    return frames
+
+
+def _callbacks_from(
+    chain: Chain, receipt: TxReceipt, signer: Contract, target: str, data: bytes
+) -> list[dict[str, Any]]:
+    """The frames in which ``signer`` called ``target`` with ``data``."""
+    return [
+        f
+        for f in _calls(chain, receipt)
+        if f["from"].lower() == signer.address.lower()
+        and f["to"].lower() == target.lower()
+        and bytes.fromhex(f["input"][2:]) == data
+    ]
+
+
+def _encoded(call: ContractFunction) -> bytes:
+    return bytes.fromhex(call._encode_transaction_data()[2:])
+
+
+def test_a_fund_member_whose_signature_check_calls_back_cannot_run_another_action(
+    fund_world: Any, chain: Chain, roles: Roles, registry: Contract, cash: Contract
+) -> None:
+    """``execute`` has no reentrancy guard: it relies on ERC-1271 checks being static calls. A
+    member contract's check tries to execute the next action (validly approved by two members)
+    from inside the current one; the attempt reverts in the static context, the current action
+    executes as it would have, and the next stays unexecuted."""
+    world = fund_world
+    a, b = world.members[:2]
+    signer = deploy_quickly(chain, "ReentrantSigner", [], roles.admin)
+    chain.transact(registry.functions.onboard(signer.address), roles.officer)
+    chain.transact(cash.functions.mint(signer.address, 5_000 * USD), roles.minter)
+    for call in (cash.functions.approve(world.fund.address, MAX_UINT256), world.contract.functions.join(5_000 * USD)):
+        chain.transact(signer.functions.execute(call.address, _encoded(call)), roles.admin)
+    world.join_all([5_000 * USD, 5_000 * USD])
+    current = world.action(ActionKind.SET_REPLENISHMENT_WINDOW, 7_200)
+    current_approvals = [world.fund.sign(a, current), Approval(signer.address, b"")]
+    following = world.action(ActionKind.WITHDRAW, a.address, 1_000 * USD, nonce=current.nonce + 1)
+    reentry = world.contract.functions.execute(
+        following.as_tuple(),
+        [x.as_tuple() for x in sorted(world.approvals(following, [a, b]), key=lambda x: int(x.signer, 16))],
+    )
+
+    def books() -> dict[str, int]:
+        wallets = {m.address: cash.functions.balanceOf(m.address).call() for m in (a, b)}
+        return wallets | {
+            "nonce": world.contract.functions.nonce().call(),
+            "window": world.fund.state().replenishment_window,
+        }
+
+    receipt, honest, after = run_twice(
+        chain,
+        books,
+        lambda: world.fund.execute(roles.outsider, current, current_approvals),
+        lambda: send_setup(chain, [(signer.functions.arm(world.fund.address, _encoded(reentry)), roles.admin)]),
+    )
+    attempts = _callbacks_from(chain, receipt, signer, world.fund.address, _encoded(reentry))
+    assert attempts, "the signer never called back: the attack did not run"
+    assert all("error" in f for f in attempts), attempts
+    assert after == honest
+    assert after["nonce"] == current.nonce + 1
+    assert after["window"] == 7_200
+
+
+def test_a_dvp_party_whose_signature_check_calls_back_cannot_settle_another_instruction(
+    rogue_clearing: RogueClearing, chain: Chain, roles: Roles
+) -> None:
+    rc = rogue_clearing
+    buyer, other = rc.parties[1:3]
+    signer = deploy_quickly(chain, "ReentrantSigner", [], roles.admin)
+    send_setup(
+        chain,
+        [
+            (rc.security.functions.mint(signer.address, 1_000), roles.admin),
+            (
+                signer.functions.execute(
+                    rc.security.address, _encoded(rc.security.functions.approve(rc.settlement.address, MAX_UINT256))
+                ),
+                roles.admin,
+            ),
+        ],
+    )
+    mine = _instruction(rc).but(party_a=signer.address)
+    theirs = rc.settlement.signed(_instruction(rc, nonce=5).but(party_a=other.address), other, buyer)
+    settle = rc.settlement.contract.functions.settle
+    reentry = settle(theirs.instruction.as_tuple(), theirs.signature_a, theirs.signature_b)
+    # Any non-empty bytes: the signer's consent is its ERC-1271 answer.
+    call = settle(mine.as_tuple(), b"\x00" * 65, rc.settlement.sign(buyer, mine))
+    receipt, honest, after = run_twice(
+        chain,
+        lambda: rc.books() | {"signer": rc.security.functions.balanceOf(signer.address).call()},
+        lambda: chain.transact(call, roles.outsider),
+        lambda: send_setup(chain, [(signer.functions.arm(rc.settlement.address, _encoded(reentry)), roles.admin)]),
+    )
+    attempts = _callbacks_from(chain, receipt, signer, rc.settlement.address, _encoded(reentry))
+    assert attempts, "the signer never called back: the attack did not run"
+    assert all("error" in f for f in attempts), attempts
+    assert after == honest
+    assert rc.settlement.state_of(theirs.instruction) == InstructionState.PENDING
