@@ -322,4 +322,4 @@ def test_the_toolkit_reports_a_replayed_permit_as_already_used(
     message = str(raised.value)
     assert "already used" in message, message
     assert "nonce 0" in message, message
-    assert "signer" not in message, message
+    assert "InvalidSigner" not in message, message
