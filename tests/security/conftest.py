@@ -1,7 +1,7 @@
 """Fixtures of the security tests.
 
-# ---------------------------------------------------------------------- the attack tests
-
+The attack tests' fixtures
+--------------------------
 The attack tests (``test_attack_*.py``) reuse the fixtures of the contract, settlement, fund and
 netting tests (imported below under names that do not clash: each of those folders calls its own
 world ``world``), and add two hostile worlds of their own:
@@ -15,9 +15,12 @@ world ``world``), and add two hostile worlds of their own:
   hold both, and have approved the settlement contract (both tokens) and the netting contract
   (cash) without limit.
 
-An attack is run twice from the same state (:func:`run_twice`): once as the honest call, once
-with the token armed; both must leave exactly the same balances, and every callback the armed
-token made must have been refused.
+- :func:`security`: a SecurityToken on the session's registry, members 0-1 holding shares.
+
+A reentrancy attack is run twice from the same state (:func:`run_twice`): once as the honest
+call, once with the token armed; both must leave exactly the same balances, and every callback
+the armed token made must have been refused. The other attacks send what an attacker would
+(:func:`sweep`): each attempt must fail with its error, and the books must not move.
 """
 
 from __future__ import annotations
