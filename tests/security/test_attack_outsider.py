@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 
 from dfmi_py.chain import Chain
@@ -82,14 +83,110 @@ PERMISSIONLESS: dict[str, dict[str, list[str]]] = {
 }
 
 
+_ROLES = {name: "a role's holder (AccessControl)" for name in ("grantRole", "revokeRole", "renounceRole")}
+_OWN = "the sender, over its own tokens"
+
+#: Every other state-changing function, and who alone may call it (the access matrices of the
+#: threat model prove these); with :data:`PERMISSIONLESS`, every function of the ABIs.
+RESTRICTED: dict[str, dict[str, str]] = {
+    "DerivativeEngine": {
+        "propose": "a party of the terms",
+        "confirm": "the counterparty of the proposer",
+        "cancel": "a party of the proposal",
+        "depositMargin": "the sender, from its own wallet",
+        "withdrawMargin": "the sender, from its own margin account",
+        "settleInBatch": "the engine itself (DerivativeOnlyEngine)",
+        "setConfig": "DEFAULT_ADMIN_ROLE",
+        **_ROLES,
+    },
+    "DefaultFund": {
+        "join": "an onboarded account, with its own cash",
+        "contribute": "a member, with its own cash",
+        "claim": "a registered engine",
+        "onTradeOpened": "a registered engine",
+        "onTradeClosed": "a registered or deregistered engine",
+    },
+    "AtomicSettlement": {
+        "propose": "a party",
+        "affirm": "the other party",
+        "cancel": "a party",
+        "executeSelf": "the contract itself (SettlementOnlySelf)",
+        "lockForNetting": "the netting contract",
+        "deliverNetted": "the netting contract",
+        "releaseFromNetting": "the netting contract",
+    },
+    "NettingEngine": {
+        "openRound": "an onboarded account",
+        "fund": "the sender, with its own cash",
+        "withdrawFunding": "the sender, its own free funding",
+        "settleSelf": "the contract itself (NettingOnlySelf)",
+    },
+    "PriceOracle": {"submit": "a reporter", "propose": "a reporter", "approve": "a reporter"},
+    "CashToken": {
+        **{name: _OWN for name in ("transfer", "approve")},
+        "transferFrom": "a spender within its allowance",
+        "permit": "anyone, with the owner's signature (tests/security/test_attack_replay.py)",
+        "syncCompliance": "anyone: copies the registry's status (test_syncing_a_status_copies_the_registry)",
+        "complianceStatusChanged": "the registry",
+        "mint": "a minter within its allowance",
+        "burn": "BURNER_ROLE",
+        "configureMinter": "MASTER_MINTER_ROLE",
+        "removeMinter": "MASTER_MINTER_ROLE",
+        "pause": "PAUSER_ROLE",
+        "unpause": "PAUSER_ROLE",
+        **_ROLES,
+    },
+    "SecurityToken": {
+        **{name: _OWN for name in ("transfer", "approve")},
+        "transferFrom": "a spender within its allowance",
+        "permit": "anyone, with the owner's signature (tests/security/test_attack_replay.py)",
+        "syncCompliance": "anyone: copies the registry's status (test_syncing_a_status_copies_the_registry)",
+        "complianceStatusChanged": "the registry",
+        "issue": "ISSUER_ROLE",
+        "redeem": "ISSUER_ROLE",
+        "pause": "PAUSER_ROLE",
+        "unpause": "PAUSER_ROLE",
+        **_ROLES,
+    },
+    "ComplianceRegistry": {
+        **{name: "COMPLIANCE_ROLE" for name in ("onboard", "onboardBatch", "freeze", "unfreeze", "offboard")},
+        "recordIdentity": "COMPLIANCE_ROLE",
+        "publishRegulatorKey": "REGULATOR_ROLE",
+        "addSubscriber": "DEFAULT_ADMIN_ROLE",
+        **_ROLES,
+    },
+}
+
+
 def test_every_permissionless_function_is_attacked_by_an_outsider(chain: Chain) -> None:
-    for contract, table in PERMISSIONLESS.items():
-        abi = {f["name"] for f in chain.artifacts[contract].abi if f["type"] == "function"}
-        assert table.keys() <= abi, f"{contract}: not in the ABI: {table.keys() - abi}"
-        for function, tests in table.items():
+    for contract in PERMISSIONLESS.keys() | RESTRICTED.keys():
+        abi = chain.artifacts[contract].abi
+        changing = {f["name"] for f in abi if f["type"] == "function" and f["stateMutability"] not in ("view", "pure")}
+        open_, closed = PERMISSIONLESS.get(contract, {}), RESTRICTED.get(contract, {})
+        assert not open_.keys() & closed.keys(), f"{contract}: both {open_.keys() & closed.keys()}"
+        listed = open_.keys() | closed.keys()
+        assert changing == listed, f"{contract}: unlisted {changing - listed}, gone {listed - changing}"
+        for function, tests in open_.items():
             for where in tests:
                 module, test = where.split("::")
                 assert callable(getattr(importlib.import_module(module), test, None)), f"{contract}.{function}: {where}"
+
+
+def test_syncing_a_status_copies_the_registry(
+    security: Contract, chain: Chain, roles: Roles, registry: Contract
+) -> None:
+    """Anyone may ask a token to copy an account's status from the registry: the outsider cannot
+    make a frozen, offboarded or unknown account (itself included) active by it."""
+    holder, frozen, offboarded = roles.members[:3]
+    chain.transact(registry.functions.freeze(frozen.address), roles.officer)
+    chain.transact(registry.functions.offboard(offboarded.address), roles.officer)
+    for account in (frozen, offboarded, roles.outsider, roles.newcomers[0]):
+        chain.transact(security.functions.syncCompliance(account.address), roles.outsider)
+        mirrored = security.functions.mirroredStatusOf(account.address).call()
+        assert mirrored == registry.functions.statusOf(account.address).call()
+        assert not registry.functions.isActive(account.address).call()
+        with expect_revert("ComplianceAccountNotActive", account=account):
+            chain.transact(security.functions.transfer(account.address, 1), holder)
 
 
 # ====================================================================== engine
