@@ -40,6 +40,21 @@ from dfmi_py.signing import Domain
 from dfmi_py.signing.settlement import Instruction, instruction_id, sign_instruction
 from tests.contracts.conftest import send_setup
 from tests.helpers import MAX_UINT256, Roles, SetupCache
+from tests.security.attack_world import aggregator as aggregator
+from tests.security.attack_world import buyer as buyer
+from tests.security.attack_world import dvp as dvp
+from tests.security.attack_world import dvp_world as dvp_world
+from tests.security.attack_world import engine as engine
+from tests.security.attack_world import fund_and_approve as fund_and_approve
+from tests.security.attack_world import fund_world as fund_world
+from tests.security.attack_world import issuer as issuer
+from tests.security.attack_world import market as market
+from tests.security.attack_world import netting_world as netting_world
+from tests.security.attack_world import rogue_clearing as rogue_clearing
+from tests.security.attack_world import rogue_market as rogue_market
+from tests.security.attack_world import security as security
+from tests.security.attack_world import seller as seller
+from tests.security.attack_world import third as third
 
 USD = 10**6
 #: Cash each of the three funded members starts with.
