@@ -178,7 +178,8 @@ class Settlement(ContractAPI):
                 nonces yourself to sign several instructions of one pair before any settles).
 
         Raises:
-            InputError: a malformed address or amount, a zero amount, one party or one token twice.
+            InputError: a malformed address or amount, a zero amount, one party or one token twice,
+                a token address that holds no contract.
         """
         if deadline is None:
             deadline = self._now() + DEFAULT_TTL
@@ -186,6 +187,8 @@ class Settlement(ContractAPI):
             nonce = self.next_nonce(party_a, party_b)
         built = Instruction(party_a, token_a, amount_a, party_b, token_b, amount_b, deadline, nonce)
         built.validate()
+        for leg, token in (("token_a", built.token_a), ("token_b", built.token_b)):
+            self.chain.require_contract(token, leg)
         return built
 
     def dvp(

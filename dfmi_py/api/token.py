@@ -152,9 +152,32 @@ class CompliantToken(ContractAPI):
         return Permit(owner.address, spender, value, nonce, deadline, signature.v, signature.r, signature.s)
 
     def submit_permit(self, permit: Permit, sender: LocalAccount) -> TxReceipt:
-        """Send a signed permit; anyone (``sender``) may pay for it."""
+        """Send a signed permit; anyone (``sender``) may pay for it.
+
+        Raises:
+            InputError: not a :class:`Permit`, or its nonce is not the owner's next one: a permit
+                already submitted (replayed) or signed ahead of one not yet submitted. The token
+                would report either as a wrong signer (``ERC2612InvalidSigner``): the signature
+                binds the nonce, so a stale nonce recovers another address.
+            ContractRevertError: the token refuses it (expired, wrong signer).
+        """
+        if not isinstance(permit, Permit):
+            raise InputError(f"permit must be a Permit (see sign_permit), got {type(permit).__name__}")
+        owner = checksum(permit.owner)
+        require_units(permit.value, "value", allow_zero=True)
+        expected = self.nonce(owner)
+        if permit.nonce < expected:
+            raise InputError(
+                f"permit: this permit of {owner} (nonce {permit.nonce}) was already used: the owner's next nonce "
+                f"is {expected}; a permit counts once, sign a new one"
+            )
+        if permit.nonce > expected:
+            raise InputError(
+                f"permit: this permit of {owner} has nonce {permit.nonce} but the owner's next nonce is {expected}: "
+                "submit the permits signed before it first, or sign it again"
+            )
         call = self.contract.functions.permit(
-            permit.owner, permit.spender, permit.value, permit.deadline, permit.v, permit.r, permit.s
+            owner, checksum(permit.spender), permit.value, permit.deadline, permit.v, permit.r, permit.s
         )
         return self.chain.transact(call, sender, "permit")
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
 
+from dfmi_py.api.guard import guard_public_methods
 from dfmi_py.api.market import Market
 from dfmi_py.api.settlement import Settlement
 from dfmi_py.books import views
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 _WITHOUT_INSTRUCTION = ("InstructionSettled", "InstructionCancelled", "SettlementFailed", "InstructionAffirmed")
 
 
+@guard_public_methods
 class Books:
     """The books of one deployed suite.
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from eth_utils.address import is_checksum_address, to_checksum_address
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from dfmi_py.chain.accounts import dev_account
+from dfmi_py.errors import ConfigError
 
 
 class RoleConfig(BaseModel):
@@ -29,6 +32,22 @@ class RoleConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(self, **data: Any) -> None:
+        """Validate the roles.
+
+        Raises:
+            ConfigError: a role missing, unknown, or not an address (every problem named, one line).
+        """
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or '(roles)'}: "
+                f"{str(error['msg']).removeprefix('Value error, ').lower()}"
+                for error in exc.errors()
+            )
+            raise ConfigError(f"roles: {problems}") from None
 
     admin: str
     compliance_officer: str
