@@ -171,6 +171,7 @@ class Compliance(ContractAPI):
             InputError: ``account_public_key`` is not ``account``'s key.
             DisclosureError: the regulator has published no disclosure key yet.
         """
+        account = checksum(account)
         account_key = check_account_key(account, account_public_key)
         regulator = self.regulator_key()
         if regulator is None:

@@ -71,6 +71,8 @@ class Terms:
     salt: bytes = field(default_factory=lambda: os.urandom(32))
 
     def __post_init__(self) -> None:
+        for name in ("buyer", "seller"):  # a wrong EIP-55 checksum is refused before anything is signed
+            object.__setattr__(self, name, checksum(getattr(self, name)))
         for name in ("quantity", "contract_price", "maturity", "buyer_im", "seller_im"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -241,7 +241,7 @@ class Netting(ContractAPI):
             if not 0 <= ref < 2**256:
                 raise InputError(f"ref must fit 32 bytes, got {ref}")
             ref = ref.to_bytes(32, "big")
-        built = Obligation(round_id, payer, payee, amount, ref)
+        built = Obligation(round_id, checksum(payer), checksum(payee), amount, ref)
         built.validate()
         return built
 

@@ -181,6 +181,8 @@ class Settlement(ContractAPI):
             InputError: a malformed address or amount, a zero amount, one party or one token twice,
                 a token address that holds no contract.
         """
+        # Checksummed here: a wrong EIP-55 checksum is a typo, refused before anything is signed.
+        party_a, token_a, party_b, token_b = (checksum(a) for a in (party_a, token_a, party_b, token_b))
         if deadline is None:
             deadline = self._now() + DEFAULT_TTL
         if nonce is None:

@@ -4,17 +4,21 @@ with one line saying what was wrong, nothing mined and no file changed (see ``ap
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from eth_abi.abi import encode as abi_encode
+from web3.exceptions import ContractLogicError
 
 from dfmi_py.api.derivatives import Terms
 from dfmi_py.api.market import Market
 from dfmi_py.api.security import Security
 from dfmi_py.api.token import CompliantToken, Permit
 from dfmi_py.books.books import Books, connect
-from dfmi_py.chain import dev_account
+from dfmi_py.chain import Chain, client, dev_account
 from dfmi_py.chain.client import checksum
 from dfmi_py.deploy.manifest import Manifest
 from dfmi_py.deploy.roles import RoleConfig
@@ -26,9 +30,11 @@ from dfmi_py.errors import (
     InputError,
     ManifestError,
     NotOnboardedError,
+    TransactionError,
 )
 from dfmi_py.units import format_units, from_units, parse_duration, to_units
 from tests.badinput.api_fixtures import Case, World, check_case, market, world, wrong_checksum
+from tests.helpers import Roles
 
 __all__ = ["market", "world"]
 
@@ -608,3 +614,63 @@ def test_bad_api_input_raises_one_clear_error_and_changes_nothing(case: Case, wo
 def test_the_table_covers_enough_cases() -> None:
     assert len(CASES) >= 70
     assert len({case.id for case in CASES}) == len(CASES)
+
+
+# -------------------------------------------------------------------------------- revert reasons
+
+
+def _error_string(text: str) -> str:
+    return "0x08c379a0" + abi_encode(["string"], [text]).hex()
+
+
+def _panic(code: int) -> str:
+    return "0x4e487b71" + abi_encode(["uint256"], [code]).hex()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (None, r"^pay: reverted without a reason \(out of gas\? a token that reverts silently\?\)$"),
+        ("0x", r"^pay: reverted without a reason \(out of gas\?"),
+        (_error_string("not enough"), r"^pay: reverted with the message 'not enough' \(a require in a contract"),
+        (_panic(0x11), r"^pay: reverted with Panic\(0x11\): an arithmetic overflow or underflow$"),
+        (_panic(0x12), r"^pay: reverted with Panic\(0x12\): a division or modulo by zero$"),
+        ("0xdeadbeef", r"^pay: reverted with an error unknown to the project \(selector 0xdeadbeef, from another"),
+    ],
+    ids=["no-data", "empty-data", "require-string", "panic-overflow", "panic-division", "foreign-error"],
+)
+def test_a_revert_without_a_project_error_says_what_is_known(chain: Chain, data: str | None, message: str) -> None:
+    error = chain.decode_revert(ContractLogicError("execution reverted", data=data), "pay")
+    assert type(error) is TransactionError
+    assert re.search(message, str(error)), str(error)
+
+
+def test_a_transaction_mined_reverted_names_its_function_contract_and_gas(
+    chain: Chain, market: Market, roles: Roles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Too little gas for the transfer: the estimate passes, the transaction is mined and fails.
+    monkeypatch.setattr(client, "with_headroom", lambda gas, percent=0: 25_000)
+    before = market.cash.balance_of(roles.members[1].address)
+    with pytest.raises(TransactionError) as raised:
+        market.cash.transfer(roles.members[0], roles.members[1].address, 0)
+    message = str(raised.value)
+    assert re.fullmatch(
+        r"transfer: transaction 0x[0-9a-f]{64} \(transfer\(address,uint256\) on "
+        + market.cash.address
+        + r"\) reverted without a reason \(out of gas\? a token that reverts silently\?\) on-chain; "
+        r"gas used 25,000 of a 25,000 limit: it ran out of gas",
+        message,
+    ), message
+    receipt = chain.w3.eth.get_transaction_receipt(chain.w3.eth.get_block("latest")["transactions"][0])
+    assert receipt["status"] == 0
+    assert market.cash.balance_of(roles.members[1].address) == before
+
+
+def test_a_wrong_checksum_moves_nothing_even_with_a_funded_sender(
+    world: World, fund: Callable[[str, int], None]
+) -> None:
+    fund(world.member.address, 1_000)
+    typo = wrong_checksum(world.other.address)
+    check_case(Case("funded", lambda w: w.market.cash.transfer(w.member, typo, 1_000), InputError, BAD_CHECKSUM), world)
+    assert world.market.cash.balance_of(world.member.address) == 1_000
+    assert world.market.cash.balance_of(world.other.address) == 0
