@@ -62,9 +62,11 @@ _KINDS: dict[object, tuple[tuple[type, ...], str]] = {
 
 
 def guard_public_methods(cls: C) -> C:
-    """Wrap every public plain method defined on ``cls`` with the guard (see the module's text)."""
+    """Wrap every public plain method defined on ``cls``, and its ``__init__``, with the guard
+    (see the module's text)."""
     for name, value in list(vars(cls).items()):
-        if name.startswith("_") or not inspect.isfunction(value) or getattr(value, _GUARDED, False):
+        public = not name.startswith("_") or name == "__init__"
+        if not public or not inspect.isfunction(value) or getattr(value, _GUARDED, False):
             continue
         setattr(cls, name, _guarded(value, name))
     return cls
@@ -91,7 +93,8 @@ def _guarded(func: Callable[..., Any], name: str) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        where = f"{type(args[0]).__name__}.{name}" if args else name
+        owner = type(args[0]).__name__ if args else ""
+        where = f"{owner}()" if name == "__init__" else f"{owner}.{name}"
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -99,11 +102,21 @@ def _guarded(func: Callable[..., Any], name: str) -> Callable[..., Any]:
         for param, accepted, optional, wanted in argument_checks():
             if param not in bound.arguments:
                 continue
-            value = bound.arguments[param]
-            if value is None and optional:
-                continue
-            if not isinstance(value, accepted) or (bool not in accepted and isinstance(value, bool)):
-                raise InputError(f"{where}: {param} must be {wanted}, got {_shown(value)}")
+            kind = signature.parameters[param].kind
+            given = bound.arguments[param]
+            # *args and **kwargs: the annotation is each value's
+            values = (
+                given
+                if kind is inspect.Parameter.VAR_POSITIONAL
+                else given.values()
+                if kind is inspect.Parameter.VAR_KEYWORD
+                else (given,)
+            )
+            for value in values:
+                if value is None and optional:
+                    continue
+                if not isinstance(value, accepted) or (bool not in accepted and isinstance(value, bool)):
+                    raise InputError(f"{where}: {param} must be {wanted}, got {_shown(value)}")
         _check_blocks(args[0] if args else None, bound.arguments, where)
         try:
             return func(*args, **kwargs)

@@ -169,7 +169,7 @@ class Chain:
         Raises:
             ChainConnectionError: when the URL is malformed or nothing answers there.
         """
-        if not rpc_url.startswith(("http://", "https://")):
+        if not isinstance(rpc_url, str) or not rpc_url.startswith(("http://", "https://")):
             raise ChainConnectionError(f"RPC URL must start with http:// or https://, got {rpc_url!r}")
         # The chain id is asked before every call and estimate (web3's validation): once is enough.
         provider = Web3.HTTPProvider(

@@ -20,6 +20,7 @@ from dfmi_py.api.token import CompliantToken, Permit
 from dfmi_py.books.books import Books, connect
 from dfmi_py.chain import Chain, client, dev_account
 from dfmi_py.chain.client import checksum
+from dfmi_py.deploy.config import load_config, parse_config
 from dfmi_py.deploy.manifest import Manifest
 from dfmi_py.deploy.roles import RoleConfig
 from dfmi_py.deploy.suite import load_deployment, open_manifest
@@ -321,6 +322,21 @@ CASES = [
         BAD_CHECKSUM,
     ),
     Case(
+        "dvp-buyer-wrong-checksum-with-nonce",
+        lambda w: w.market.settlement.dvp(
+            w.member.address,
+            w.deployment.security.address,
+            1,
+            wrong_checksum(w.other.address),
+            w.market.cash.address,
+            1,
+            nonce=0,
+            deadline=2_000_000_000,
+        ),
+        InputError,
+        BAD_CHECKSUM,
+    ),
+    Case(
         "dvp-zero-amount",
         lambda w: w.market.settlement.dvp(
             w.member.address, w.deployment.security.address, 0, w.other.address, w.market.cash.address, 1
@@ -542,6 +558,36 @@ CASES = [
         InputError,
         r"the window starts .* after it ends",
     ),
+    Case(
+        "books-viewer-key-short",
+        lambda w: Books(w.market, viewer_key=b"short"),
+        InputError,
+        r"viewer_key must be a private key of 32 bytes \(not all zero\), got 5 bytes",
+    ),
+    Case(
+        "books-viewer-key-text",
+        lambda w: Books(w.market, viewer_key="0x" + "11" * 32),
+        InputError,
+        r"Books\(\): viewer_key must be bytes, got '0x1111",
+    ),
+    Case(
+        "books-chunk-blocks-float",
+        lambda w: Books(w.market, chunk_blocks=2.5),
+        InputError,
+        r"Books\(\): chunk_blocks must be a whole number \(int\), got 2\.5",
+    ),
+    Case(
+        "books-connect-none",
+        lambda w: connect(None),
+        ChainConnectionError,
+        r"must start with http:// or https://, got None",
+    ),
+    Case(
+        "books-connect-manifest-number",
+        lambda w: connect("http://127.0.0.1:1", manifest=7),
+        InputError,
+        r"manifest must be a file or folder path, got 7",
+    ),
     Case("books-chain-alone", lambda w: Books(w.chain), InputError, r"give the deployment with the chain"),
     Case("books-connect-ftp", lambda w: connect("ftp://127.0.0.1"), ChainConnectionError, r"http:// or https://"),
     # ---------------------------------------------------------------- deployment files
@@ -586,16 +632,69 @@ CASES = [
         r"no deployment manifest for chain 31337",
     ),
     Case(
-        "roles-bad-checksum",
-        lambda w: RoleConfig(**{**RoleConfig.devnet().model_dump(), "minter": wrong_checksum(w.member.address)}),
+        "deploy-config-missing",
+        lambda w: load_config(w.tmp_path / "market.toml"),
         ConfigError,
-        r"roles: minter: .*wrong checksum",
+        r"market\.toml: cannot read the configuration \(No such file or directory\)",
+    ),
+    Case("deploy-config-not-toml", lambda w: parse_config("x =", "market.toml"), ConfigError, r"not valid TOML"),
+    Case(
+        "deploy-config-unknown-key",
+        lambda w: parse_config("[cash]\ndecimal = 6", "market.toml"),
+        ConfigError,
+        r"market\.toml: unknown key 'cash\.decimal'",
+    ),
+    Case(
+        "deploy-config-wrong-type",
+        lambda w: parse_config('[cash]\ndecimals = "six"', "market.toml"),
+        ConfigError,
+        r"cash\.decimals: input should be a valid integer.*\(got 'six'\)",
+    ),
+    Case(
+        "deploy-config-negative-floor",
+        lambda w: parse_config("[fund]\nfloor = -5", "market.toml"),
+        ConfigError,
+        r"fund\.floor: input should be greater than or equal to 0 \(got -5\)",
+    ),
+    Case(
+        "roles-bad-checksum",
+        lambda w: RoleConfig.parse({**RoleConfig.devnet().model_dump(), "minter": wrong_checksum(w.member.address)}),
+        ConfigError,
+        r"roles: minter: '0x\w+' has a wrong checksum",
     ),
     Case(
         "roles-missing-key",
-        lambda w: RoleConfig(admin=w.member.address),
+        lambda w: RoleConfig.parse({"admin": w.member.address}),
         ConfigError,
-        r"roles: compliance_officer: field required",
+        r"roles: compliance_officer: missing: every role needs an address; regulator: missing",
+    ),
+    Case(
+        "roles-file-not-json",
+        lambda w, path: RoleConfig.load(path),
+        ConfigError,
+        r"roles\.json: not valid JSON",
+        prepare=lambda w: w.write("roles.json", "admin = 0x1"),
+    ),
+    Case(
+        "roles-file-unknown-role",
+        lambda w, path: RoleConfig.load(path),
+        ConfigError,
+        r"roles\.json: owner: unknown role \(a typo\?\)",
+        prepare=lambda w: w.write(
+            "roles.json", json.dumps({**RoleConfig.devnet().model_dump(), "owner": w.member.address})
+        ),
+    ),
+    Case(
+        "settlement-signed-by-an-address",
+        lambda w: w.market.settlement.signed(
+            w.market.settlement.dvp(
+                w.member.address, w.deployment.security.address, 1, w.other.address, w.market.cash.address, 1
+            ),
+            w.member,
+            w.other.address,
+        ),
+        InputError,
+        r"Settlement\.signed: signers must be a signing account .*got '0x\w+' \(str\)",
     ),
     Case(
         "amount-decimal-not-int",

@@ -6,6 +6,7 @@ exception: a source that fails must not stop the feeder)."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -492,10 +493,28 @@ def test_a_source_reading_bad_data_refuses_the_quote_and_raises_nothing(
     assert files_of(tmp_path) == files
 
 
-def test_out_of_order_csv_rows_are_replayed_in_time_order(tmp_path: Path) -> None:
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_out_of_order_csv_rows_are_replayed_in_time_order_and_each_is_logged(tmp_path: Path) -> None:
     path = tmp_path / "prices.csv"
     path.write_text(f"timestamp,asset,price\n{NOW},ACME,101\n{NOW - 60},ACME,99\n{NOW - 30},ACME,100\n")
-    source = CsvReplaySource("replay", path)
+    logger, lines = logging.getLogger("tests.badinput.csv"), _Lines()
+    logger.addHandler(lines)
+    logger.propagate = False
+    try:
+        source = CsvReplaySource("replay", path, logger=logger)
+    finally:
+        logger.removeHandler(lines)
+    logged = [(r.getMessage(), r.dfmi_fields["line"]) for r in lines.records]  # type: ignore[attr-defined]
+    assert logged == [("csv_out_of_order", 3)]
+    assert source.bad_rows == 0
     accepted = validate_quote(source.quote("ACME", NOW - 20), NOW - 20, None, POLICY)
     assert isinstance(accepted, AcceptedQuote)
     assert accepted.price == 100
