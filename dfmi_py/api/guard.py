@@ -62,9 +62,19 @@ _KINDS: dict[object, tuple[tuple[type, ...], str]] = {
 
 
 def guard_public_methods(cls: C) -> C:
-    """Wrap every public plain method defined on ``cls``, and its ``__init__``, with the guard
-    (see the module's text)."""
+    """Wrap every public method defined on ``cls``, its ``__init__`` and the getters of its public
+    properties (cached or not) with the guard (see the module's text)."""
     for name, value in list(vars(cls).items()):
+        if name.startswith("_"):
+            pass
+        elif isinstance(value, functools.cached_property) and not getattr(value.func, _GUARDED, False):
+            cached = functools.cached_property(_guarded(value.func, name))
+            cached.__set_name__(cls, name)
+            setattr(cls, name, cached)
+            continue
+        elif isinstance(value, property) and value.fget is not None and not getattr(value.fget, _GUARDED, False):
+            setattr(cls, name, property(_guarded(value.fget, name), value.fset, value.fdel, value.__doc__))
+            continue
         public = not name.startswith("_") or name == "__init__"
         if not public or not inspect.isfunction(value) or getattr(value, _GUARDED, False):
             continue

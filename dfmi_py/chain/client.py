@@ -38,6 +38,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import (
+    BadFunctionCallOutput,
     ContractCustomError,
     ContractLogicError,
     ContractPanicError,
@@ -268,6 +269,9 @@ class Chain:
             return call.call()
         except REVERTS as exc:
             raise self.decode_revert(exc, action or call.fn_name) from None
+        except BadFunctionCallOutput:
+            self.require_contract(call.address, f"{action or call.fn_name}:")
+            raise
 
     def preflight(self, call: ContractFunction, sender: str, action: str = "") -> int:
         """Run ``call`` from ``sender`` with ``eth_call`` on the latest block, then estimate its gas.

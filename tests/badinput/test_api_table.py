@@ -15,6 +15,7 @@ from web3.exceptions import ContractLogicError
 
 from dfmi_py.api.derivatives import Terms
 from dfmi_py.api.market import Market
+from dfmi_py.api.oracle import Oracle
 from dfmi_py.api.security import Security
 from dfmi_py.api.token import CompliantToken, Permit
 from dfmi_py.books.books import Books, connect
@@ -229,6 +230,24 @@ CASES = [
         InputError,
         r"CompliantToken\.balance_of: 0x000000000000000000000000000000000000dEaD holds no contract on this chain "
         r"\(eth_getCode is empty\)",
+    ),
+    Case(
+        "token-without-contract-decimals",
+        lambda w: CompliantToken(w.chain, w.chain.contract("CashToken", EMPTY)).decimals,
+        InputError,
+        r"CompliantToken\.decimals: 0x000000000000000000000000000000000000dEaD holds no contract on this chain",
+    ),
+    Case(
+        "oracle-without-contract-decimals",
+        lambda w: Oracle(w.chain, w.chain.contract("PriceOracle", EMPTY)).decimals,
+        InputError,
+        r"Oracle\.decimals: 0x000000000000000000000000000000000000dEaD holds no contract",
+    ),
+    Case(
+        "chain-call-without-contract",
+        lambda w: w.chain.call(w.chain.contract("CashToken", EMPTY).functions.decimals()),
+        InputError,
+        r"decimals: 0x000000000000000000000000000000000000dEaD holds no contract on chain 31337",
     ),
     # ---------------------------------------------------------------- compliance
     Case(
