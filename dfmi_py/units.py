@@ -30,10 +30,7 @@ def to_units(amount: str | int | Decimal, decimals: int) -> int:
     scaled = value.scaleb(decimals, context=_EXACT)
     if scaled != scaled.to_integral_value():
         raise InputError(f"{amount} has more than {decimals} decimal places")
-    units = int(scaled)
-    if units >= 2**256:
-        raise InputError(f"{amount} is too large: it does not fit a uint256 at {decimals} decimals")
-    return units
+    return int(scaled)
 
 
 def _require_decimals(decimals: object) -> None:

@@ -170,7 +170,7 @@ def _check_blocks(obj: object, arguments: dict[str, Any], where: str) -> None:
     for name, block in given.items():
         if block > head:
             raise InputError(
-                f"{where}: {name} {block} is beyond the chain's head (block {head}): give a block at or below it"
+                f"{where}: {name} {block} is beyond the chain's head, block {head}: give a block at or below it"
             )
 
 

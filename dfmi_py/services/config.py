@@ -171,9 +171,11 @@ def _plain_message(error: Any) -> str:
     if error["type"] == "string_pattern_mismatch" and key in _PATTERN_MEANING:
         message = _PATTERN_MEANING[key]
     elif error["type"] == "extra_forbidden":
-        message = "unknown key (a typo? examples/feeder.toml and examples/keeper.toml list every key)"
+        message = (
+            "Extra inputs are not permitted: an unknown key (a typo? examples/feeder.toml and keeper.toml list them)"
+        )
     elif error["type"] == "missing":
-        message = "missing: this key is required"
+        message = "Field required: give this key"
     else:
         message = str(error["msg"]).removeprefix("Value error, ")
     value = error.get("input")

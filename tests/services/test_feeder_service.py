@@ -475,12 +475,7 @@ def test_feed_once_dry_run_sends_nothing_and_prints_the_report(suite: Suite, tmp
     [
         ("feeds.ACME", "feeds.NOPE", "16", "feeds.NOPE: no market 'NOPE' in the deployment (it has ACME, BTC)"),
         ("", "", "15", f"feeds.ACME: {dev_account(15).address} is not a reporter of ACME's oracle"),
-        (
-            "deviation_bps = 50",
-            "deviation_bps = 50\nheartbeat_margn = 3",
-            "16",
-            "feeds.ACME.heartbeat_margn: unknown key (a typo?",
-        ),
+        ("deviation_bps = 50", "deviation_bps = 50\nheartbeat_margn = 3", "16", "feeds.ACME.heartbeat_margn: Extra"),
         ("heartbeat_margin = 300", "heartbeat_margin = 3600", "16", "feeds.ACME.heartbeat_margin: heartbeat_margin"),
         ('path = "prices.csv"', 'path = "gone.csv"', "16", "feeds.ACME.sources.0: cannot read the price file"),
     ],

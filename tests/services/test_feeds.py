@@ -487,7 +487,7 @@ def test_settings_errors_name_the_key(table: dict[str, object], key: str) -> Non
 
 
 def test_settings_need_a_feed() -> None:
-    with pytest.raises(ConfigError, match=r"^cfg: feeds: missing: this key is required$"):
+    with pytest.raises(ConfigError, match=r"^cfg: feeds: Field required"):
         validate_settings({}, FeederSettings, "cfg")
 
 

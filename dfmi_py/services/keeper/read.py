@@ -129,7 +129,7 @@ class KeeperReader:
             head = int(market.chain.w3.eth.block_number)
             if start_block > head:
                 raise ConfigError(
-                    f"start_block: block {start_block} is beyond the chain's head (block {head}): "
+                    f"start_block: block {start_block} is beyond the chain's head, block {head}: "
                     "give the suite's deployment block or omit it"
                 )
         self.market = market
