@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web3.exceptions import Web3RPCError
 
 from dfmi_py.chain.accounts import load_account
-from dfmi_py.errors import ConfigError
+from dfmi_py.errors import ConfigError, NodeRequestError
 from dfmi_py.node.anvil import free_port
 from dfmi_py.paths import PROJECT_ROOT
 from dfmi_py.services.config import load_settings
@@ -26,6 +27,7 @@ from dfmi_py.services.feeder.config import FeederSettings, build_feeds
 from dfmi_py.services.feeds import CsvReplaySource, HttpJsonSource
 from dfmi_py.services.keeper.config import KeeperSettings
 from dfmi_py.services.keeper.read import KeeperReader
+from dfmi_py.services.runtime import FAULTS
 from dfmi_py.services.sources import AcceptedQuote, QuoteProblem, Refusal, SourcePolicy, validate_quote
 from tests.badinput.api_fixtures import Case, World, check_case, files_of, market, world
 
@@ -525,3 +527,16 @@ def test_out_of_order_csv_rows_are_replayed_in_time_order_and_each_is_logged(tmp
     latest = validate_quote(source.quote("ACME", NOW), NOW, None, POLICY)
     assert isinstance(latest, AcceptedQuote)
     assert latest.price == 101
+
+
+def test_a_node_error_inside_the_api_is_a_fault_the_services_wait_out(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise Web3RPCError("header not found")
+
+    monkeypatch.setattr(type(world.chain.w3.eth), "call", refuse)
+    with pytest.raises(NodeRequestError) as raised:
+        world.market.oracle.latest()
+    assert str(raised.value) == "Oracle.latest: the node refused a request: header not found"
+    assert isinstance(raised.value, FAULTS)  # retried with backoff, not a crash of the service
