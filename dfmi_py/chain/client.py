@@ -50,7 +50,14 @@ from web3.types import BlockIdentifier, Nonce, TxParams, TxReceipt, Wei
 
 from dfmi_py.build import Artifacts, compile_contracts
 from dfmi_py.display import abi_value, call_text
-from dfmi_py.errors import REVERT_CLASSES, ChainConnectionError, ContractRevertError, InputError, TransactionError
+from dfmi_py.errors import (
+    REVERT_CLASSES,
+    ChainConnectionError,
+    ContractRevertError,
+    InputError,
+    NodeRequestError,
+    TransactionError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -271,7 +278,10 @@ class Chain:
             raise self.decode_revert(exc, action or call.fn_name) from None
         except BadFunctionCallOutput:
             self.require_contract(call.address, f"{action or call.fn_name}:")
-            raise
+            raise NodeRequestError(
+                f"{action or call.fn_name}: the answer of {call.address} cannot be decoded: "
+                "is it the contract this call is written for?"
+            ) from None
 
     def preflight(self, call: ContractFunction, sender: str, action: str = "") -> int:
         """Run ``call`` from ``sender`` with ``eth_call`` on the latest block, then estimate its gas.

@@ -249,6 +249,12 @@ CASES = [
         InputError,
         r"decimals: 0x000000000000000000000000000000000000dEaD holds no contract on chain 31337",
     ),
+    Case(
+        "chain-call-function-the-contract-lacks",
+        lambda w: w.chain.call(w.chain.contract("PriceOracle", w.market.cash.address).functions.description()),
+        TransactionError,
+        r"^description: reverted without a reason \(out of gas\? a token that reverts silently\?\)$",
+    ),
     # ---------------------------------------------------------------- compliance
     Case(
         "compliance-onboard-not-address",
