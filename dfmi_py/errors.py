@@ -34,6 +34,11 @@ class ChainConnectionError(DfmiError, ConnectionError):
     """The JSON-RPC endpoint cannot be reached or is not an Ethereum node."""
 
 
+class NodeRequestError(DfmiError):
+    """The node answered a request with an error that is not a contract's revert (a block beyond
+    its head, a method it lacks, state it has pruned)."""
+
+
 class ManifestError(DfmiError):
     """No deployment manifest for this chain, or it does not match what is on the chain."""
 

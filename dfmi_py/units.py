@@ -17,10 +17,14 @@ def to_units(amount: str | int | Decimal, decimals: int) -> int:
         InputError: when the amount is not a number, is negative, or has more decimals than the
             token can represent.
     """
+    _require_decimals(decimals)
+    if isinstance(amount, bool) or not isinstance(amount, (str, int, Decimal)):
+        kind = "a float is inexact: give the amount as text" if isinstance(amount, float) else "give text or an int"
+        raise InputError(f"an amount must be a decimal text such as '12.50', got {amount!r} ({kind})")
     try:
-        value = _EXACT.create_decimal(str(amount))
+        value = _EXACT.create_decimal(amount.strip() if isinstance(amount, str) else amount)
     except InvalidOperation:
-        raise InputError(f"{amount!r} is not a number") from None
+        raise InputError(f"{amount!r} is not a number (e.g. 12.50)") from None
     if not value.is_finite() or value < 0:
         raise InputError(f"amount must be a non-negative number, got {amount!r}")
     scaled = value.scaleb(decimals, context=_EXACT)
@@ -29,9 +33,25 @@ def to_units(amount: str | int | Decimal, decimals: int) -> int:
     return int(scaled)
 
 
+def _require_decimals(decimals: object) -> None:
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 77:
+        raise InputError(f"decimals must be a whole number from 0 to 77, got {decimals!r}")
+
+
+def _require_int(units: object) -> int:
+    if isinstance(units, bool) or not isinstance(units, int):
+        raise InputError(f"units must be a whole number of the token's smallest unit (int), got {units!r}")
+    return units
+
+
 def from_units(units: int, decimals: int) -> Decimal:
-    """Convert integer units to a :class:`~decimal.Decimal` amount."""
-    return Decimal(units).scaleb(-decimals, context=_EXACT)
+    """Convert integer units to a :class:`~decimal.Decimal` amount.
+
+    Raises:
+        InputError: ``units`` is not an int or ``decimals`` not from 0 to 77.
+    """
+    _require_decimals(decimals)
+    return Decimal(_require_int(units)).scaleb(-decimals, context=_EXACT)
 
 
 def format_units(units: int, decimals: int, symbol: str = "") -> str:
@@ -51,6 +71,8 @@ def parse_duration(text: str) -> int:
     Raises:
         InputError: when the text is not such a duration or is not positive.
     """
+    if not isinstance(text, str):
+        raise InputError(f"a duration must be text such as 3600, 90s, 15m, 12h or 30d, got {text!r}")
     body = text.strip().removeprefix("+").lower()
     if body.isdigit():
         seconds = int(body)

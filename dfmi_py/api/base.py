@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from web3.contract import Contract
 
+from dfmi_py.api.guard import guard_public_methods
 from dfmi_py.chain.client import Chain, checksum
 from dfmi_py.signing import Domain
 
@@ -15,6 +16,11 @@ class ContractAPI:
         chain: The chain.
         contract: The component's deployed contract.
     """
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """Every component's public methods go through the guard (:mod:`dfmi_py.api.guard`)."""
+        super().__init_subclass__(**kwargs)
+        guard_public_methods(cls)
 
     def __init__(self, chain: Chain, contract: Contract) -> None:
         self.chain = chain

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
@@ -95,6 +95,14 @@ class Compliance(ContractAPI):
 
     def has_role(self, role: str, account: str) -> bool:
         """True when ``account`` holds ``role`` (e.g. ``"COMPLIANCE_ROLE"``, ``"REGULATOR_ROLE"``)."""
+        abi: list[dict[str, Any]] = [dict(item) for item in self.contract.abi]
+        roles = sorted(
+            str(item["name"])
+            for item in abi
+            if item.get("type") == "function" and str(item.get("name", "")).endswith("_ROLE") and not item["inputs"]
+        )
+        if role not in roles:
+            raise InputError(f"no role {role!r} in the compliance registry: it has {', '.join(roles)}")
         role_id = self.contract.functions[role]().call()
         return bool(self.contract.functions.hasRole(role_id, checksum(account)).call())
 
@@ -163,6 +171,7 @@ class Compliance(ContractAPI):
             InputError: ``account_public_key`` is not ``account``'s key.
             DisclosureError: the regulator has published no disclosure key yet.
         """
+        account = checksum(account)
         account_key = check_account_key(account, account_public_key)
         regulator = self.regulator_key()
         if regulator is None:

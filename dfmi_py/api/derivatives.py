@@ -22,6 +22,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from dfmi_py.api.base import ContractAPI
+from dfmi_py.api.token import require_units
 from dfmi_py.chain.client import checksum
 from dfmi_py.errors import InputError, TransactionError
 from dfmi_py.signing import amendment_message, sign_typed, termination_message
@@ -70,6 +71,8 @@ class Terms:
     salt: bytes = field(default_factory=lambda: os.urandom(32))
 
     def __post_init__(self) -> None:
+        for name in ("buyer", "seller"):  # a wrong EIP-55 checksum is refused before anything is signed
+            object.__setattr__(self, name, checksum(getattr(self, name)))
         for name in ("quantity", "contract_price", "maturity", "buyer_im", "seller_im"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -232,10 +235,12 @@ class Derivatives(ContractAPI):
 
     def deposit_margin(self, party: LocalAccount, amount: int) -> TxReceipt:
         """Move ``amount`` of the party's cash into its margin account (needs an allowance)."""
+        require_units(amount, "amount")
         return self.chain.transact(self.contract.functions.depositMargin(amount), party, "deposit margin")
 
     def withdraw_margin(self, party: LocalAccount, amount: int) -> TxReceipt:
         """Move ``amount`` from the party's margin account back to its wallet."""
+        require_units(amount, "amount")
         return self.chain.transact(self.contract.functions.withdrawMargin(amount), party, "withdraw margin")
 
     def margin_of(self, party: str) -> int:

@@ -11,6 +11,7 @@ from dfmi_py.api.cash import Cash
 from dfmi_py.api.compliance import Compliance
 from dfmi_py.api.derivatives import Derivatives
 from dfmi_py.api.fund import DefaultFund
+from dfmi_py.api.guard import guard_public_methods
 from dfmi_py.api.netting import Netting
 from dfmi_py.api.oracle import Oracle
 from dfmi_py.api.risk import RiskReader
@@ -39,6 +40,7 @@ class Underlying:
     derivatives: Derivatives
 
 
+@guard_public_methods
 @dataclass
 class Market:
     """A deployed suite, ready to use.

@@ -55,6 +55,7 @@ from web3.types import TxReceipt
 
 from dfmi_py.api.base import ContractAPI
 from dfmi_py.api.settlement import SignedInstruction
+from dfmi_py.api.token import require_units
 from dfmi_py.chain.client import checksum
 from dfmi_py.errors import InputError
 from dfmi_py.netting.obligation import Obligation, obligation_id, sign_obligation
@@ -240,7 +241,7 @@ class Netting(ContractAPI):
             if not 0 <= ref < 2**256:
                 raise InputError(f"ref must fit 32 bytes, got {ref}")
             ref = ref.to_bytes(32, "big")
-        built = Obligation(round_id, payer, payee, amount, ref)
+        built = Obligation(round_id, checksum(payer), checksum(payee), amount, ref)
         built.validate()
         return built
 
@@ -338,13 +339,13 @@ class Netting(ContractAPI):
 
     def approve(self, member: LocalAccount, amount: int) -> TxReceipt:
         """Let the contract pull up to ``amount`` from ``member``'s wallet at settlement."""
+        require_units(amount, "amount", allow_zero=True)
         call = self.cash.functions.approve(self.address, amount)
         return self.chain.transact(call, member, "approve the netting contract")
 
     def fund(self, member: LocalAccount, round_id: int, amount: int, *, approve: bool = True) -> TxReceipt:
         """Pay ``amount`` into the round's escrow for ``member`` (approving it first by default)."""
-        if amount <= 0:
-            raise InputError(f"amount must be positive, got {amount}")
+        require_units(amount, "amount")
         if approve:
             self.approve(member, amount)
         call = self.contract.functions.fund(round_id, amount)
@@ -354,8 +355,9 @@ class Netting(ContractAPI):
         """Take back ``amount`` (default: all that is free) of ``member``'s funding of the round."""
         if amount is None:
             amount = self.free_funding_of(round_id, member.address)
-        if amount <= 0:
+        if amount == 0:
             raise InputError(f"{member.address} has no free funding in round {round_id}")
+        require_units(amount, "amount")
         call = self.contract.functions.withdrawFunding(round_id, amount)
         return self.chain.transact(call, member, f"withdraw funding of round {round_id}")
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from dfmi_py.api.derivatives import Terms, TradeState
+from dfmi_py.api.guard import guard_public_methods
 from dfmi_py.errors import InputError
 from dfmi_py.risk.backtest import BacktestReport, TradeMargin, VmFlow, backtest
 from dfmi_py.risk.forward import position_value
@@ -110,6 +111,7 @@ class TradeLife:
     end: int | None
 
 
+@guard_public_methods
 class RiskReader:
     """The risk figures of a deployed market, read from its chain.
 

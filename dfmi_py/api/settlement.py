@@ -178,14 +178,19 @@ class Settlement(ContractAPI):
                 nonces yourself to sign several instructions of one pair before any settles).
 
         Raises:
-            InputError: a malformed address or amount, a zero amount, one party or one token twice.
+            InputError: a malformed address or amount, a zero amount, one party or one token twice,
+                a token address that holds no contract.
         """
+        # Checksummed here: a wrong EIP-55 checksum is a typo, refused before anything is signed.
+        party_a, token_a, party_b, token_b = (checksum(a) for a in (party_a, token_a, party_b, token_b))
         if deadline is None:
             deadline = self._now() + DEFAULT_TTL
         if nonce is None:
             nonce = self.next_nonce(party_a, party_b)
         built = Instruction(party_a, token_a, amount_a, party_b, token_b, amount_b, deadline, nonce)
         built.validate()
+        for leg, token in (("token_a", built.token_a), ("token_b", built.token_b)):
+            self.chain.require_contract(token, leg)
         return built
 
     def dvp(

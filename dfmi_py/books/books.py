@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
 
+from dfmi_py.api.guard import guard_public_methods
 from dfmi_py.api.market import Market
 from dfmi_py.api.settlement import Settlement
 from dfmi_py.books import views
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 _WITHOUT_INSTRUCTION = ("InstructionSettled", "InstructionCancelled", "SettlementFailed", "InstructionAffirmed")
 
 
+@guard_public_methods
 class Books:
     """The books of one deployed suite.
 
@@ -63,7 +65,7 @@ class Books:
         chunk_blocks: Most blocks per ``eth_getLogs`` request.
 
     Raises:
-        InputError: a chain without its deployment.
+        InputError: a chain without its deployment, a viewer key that is not 32 bytes.
     """
 
     def __init__(
@@ -75,6 +77,11 @@ class Books:
         viewer_key: bytes | None = None,
         chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
     ) -> None:
+        if viewer_key is not None and (len(viewer_key) != 32 or not any(viewer_key)):
+            raise InputError(
+                f"viewer_key must be a private key of 32 bytes (not all zero), got {len(viewer_key)} bytes: "
+                "give the regulator's observer key or the account's own"
+            )
         if isinstance(source, Market):
             chain, deployment = source.chain, source.deployment
         elif deployment is None:
@@ -344,9 +351,12 @@ def connect(
         chunk_blocks: Most blocks per ``eth_getLogs`` request.
 
     Raises:
-        ChainConnectionError: nothing answers at ``rpc_url``.
+        ChainConnectionError: nothing answers at ``rpc_url``, or it is not an http(s) URL.
         ManifestError: no manifest of this chain, or the suite is not there.
+        InputError: ``manifest`` is not a path, or a bad ``viewer_key`` or ``chunk_blocks``.
     """
+    if manifest is not None and not isinstance(manifest, (str, Path)):
+        raise InputError(f"manifest must be a file or folder path, got {manifest!r}")
     chain = Chain.connect(rpc_url)
     path = Path(manifest) if manifest is not None else None
     deployment = open_manifest(chain, path) if path is not None and path.is_file() else load_deployment(chain, path)

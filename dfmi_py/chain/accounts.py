@@ -37,10 +37,33 @@ def load_account(env_var: str) -> LocalAccount:
         ConfigError: when the variable is unset or not a private key.
     """
     key = os.environ.get(env_var)
-    if not key:
+    if not key or not key.strip():
         raise ConfigError(f"set {env_var} to the hex private key of the account to use")
-    try:
-        account: LocalAccount = Account.from_key(key)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{env_var} is not a valid private key: {exc}") from None
+    problem = key_problem(key)
+    if problem is not None:
+        raise ConfigError(f"{env_var} is not a private key: {problem}")
+    account: LocalAccount = Account.from_key(key.strip())
     return account
+
+
+#: The order of secp256k1's group: a private key is a number from 1 to this less one.
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def key_problem(key: str) -> str | None:
+    """What is wrong with ``key`` as a hex private key (``None``: nothing), in words a person acts on.
+
+    The checks are the ones eth-account makes, said plainly: 64 hex digits (an optional ``0x``),
+    not all zero, below the curve's order.
+    """
+    digits = key.strip().removeprefix("0x").removeprefix("0X")
+    if any(c not in "0123456789abcdefABCDEF" for c in digits):
+        return "it holds characters that are not hex digits (expected 64 hex digits, with or without 0x)"
+    if len(digits) != 64:
+        return f"it has {len(digits)} hex digits, a private key has 64 (32 bytes)"
+    value = int(digits, 16)
+    if value == 0:
+        return "it is all zeros, which no account has: set the account's real key"
+    if value >= SECP256K1_ORDER:
+        return "it is not below the secp256k1 curve order, so no account has it"
+    return None

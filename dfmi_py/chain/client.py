@@ -38,6 +38,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import (
+    BadFunctionCallOutput,
     ContractCustomError,
     ContractLogicError,
     ContractPanicError,
@@ -49,7 +50,14 @@ from web3.types import BlockIdentifier, Nonce, TxParams, TxReceipt, Wei
 
 from dfmi_py.build import Artifacts, compile_contracts
 from dfmi_py.display import abi_value, call_text
-from dfmi_py.errors import REVERT_CLASSES, ChainConnectionError, ContractRevertError, InputError, TransactionError
+from dfmi_py.errors import (
+    REVERT_CLASSES,
+    ChainConnectionError,
+    ContractRevertError,
+    InputError,
+    NodeRequestError,
+    TransactionError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +154,7 @@ class Chain:
             w3.middleware_onion.inject(ExtraDataToPOAMiddleware, name=POA_MIDDLEWARE, layer=0)
         self.artifacts = artifacts if artifacts is not None else compile_contracts()
         self._errors = _error_table(self.artifacts)
+        self._functions: dict[bytes, str] | None = None
         self._chain_id: int | None = None
         #: Per address: the next nonce and how many reserved nonces are still in flight.
         self._nonces: dict[str, tuple[int, int]] = {}
@@ -168,7 +177,7 @@ class Chain:
         Raises:
             ChainConnectionError: when the URL is malformed or nothing answers there.
         """
-        if not rpc_url.startswith(("http://", "https://")):
+        if not isinstance(rpc_url, str) or not rpc_url.startswith(("http://", "https://")):
             raise ChainConnectionError(f"RPC URL must start with http:// or https://, got {rpc_url!r}")
         # The chain id is asked before every call and estimate (web3's validation): once is enough.
         provider = Web3.HTTPProvider(
@@ -207,7 +216,21 @@ class Chain:
 
     def contract(self, name: str, address: str) -> Contract:
         """A web3 contract object for the compiled contract ``name`` at ``address``."""
-        return self.w3.eth.contract(address=to_checksum_address(address), abi=self.artifacts[name].abi)
+        return self.w3.eth.contract(address=checksum(address), abi=self.artifacts[name].abi)
+
+    def require_contract(self, address: str, what: str = "address") -> ChecksumAddress:
+        """``address`` checksummed, refused when no contract is deployed there.
+
+        Raises:
+            InputError: not an address, a wrong checksum, or ``eth_getCode`` is empty there.
+        """
+        checked = checksum(address)
+        if len(self.w3.eth.get_code(checked)) == 0:
+            raise InputError(
+                f"{what} {checked} holds no contract on chain {self.chain_id} (eth_getCode is empty): "
+                "check the address and the chain"
+            )
+        return checked
 
     def deploy(self, name: str, args: Sequence[Any], sender: LocalAccount) -> tuple[Contract, TxReceipt]:
         """Deploy the compiled contract ``name`` with constructor ``args``.
@@ -215,6 +238,7 @@ class Chain:
         Returns:
             The contract at its new address, and the deployment receipt.
         """
+        require_signer(sender, f"deploy {name}")
         artifact = self.artifacts[name]
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         action = f"deploy {name}"
@@ -241,6 +265,7 @@ class Chain:
             TransactionError: the transaction failed for another reason.
         """
         action = action or call.fn_name
+        require_signer(sender, action)
         tx = call_params(call, sender.address)
         gas = self._preflight(tx, action)
         return self._send(tx, gas, sender, action)
@@ -251,6 +276,12 @@ class Chain:
             return call.call()
         except REVERTS as exc:
             raise self.decode_revert(exc, action or call.fn_name) from None
+        except BadFunctionCallOutput:
+            self.require_contract(call.address, f"{action or call.fn_name}:")
+            raise NodeRequestError(
+                f"{action or call.fn_name}: the answer of {call.address} cannot be decoded: "
+                "is it the contract this call is written for?"
+            ) from None
 
     def preflight(self, call: ContractFunction, sender: str, action: str = "") -> int:
         """Run ``call`` from ``sender`` with ``eth_call`` on the latest block, then estimate its gas.
@@ -386,7 +417,10 @@ class Chain:
 
         The transaction is replayed with ``eth_call`` (same sender, data, value and gas) on the
         state before its block, then on the state after it; the first custom error found is
-        returned, decoded. Without one, a :class:`TransactionError` that says so.
+        returned, decoded. Without one, a :class:`TransactionError` that says what is known: the
+        function and the contract called, the reason the replay gave (a ``require`` message, a
+        panic, another contract's error, none at all) and the gas used against the limit (all of
+        it used: the transaction ran out of gas).
         """
         tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
         tx = self.w3.eth.get_transaction(receipt["transactionHash"])
@@ -394,14 +428,34 @@ class Chain:
         if tx.get("to"):
             replay["to"] = tx["to"]
         block = int(receipt["blockNumber"])
-        seen = "no reason recovered"
+        seen = "reverted without a reason (out of gas? a token that reverts silently?)"
         for at in (max(0, block - 1), block):
             error = self._replay(replay, at, action)
             if isinstance(error, ContractRevertError):
                 return error
             if error is not None:
-                seen = str(error)
-        return TransactionError(f"{action}: transaction {tx_hash} reverted on-chain ({seen})")
+                seen = str(error).removeprefix(f"{action}: ")
+        used, limit = int(receipt["gasUsed"]), int(tx["gas"])
+        gas = f"gas used {used:,} of a {limit:,} limit" + (": it ran out of gas" if used >= limit else "")
+        target = f"{self.function_of(tx['input'])} on {tx['to']}" if tx.get("to") else "a deployment"
+        where = f"{action}: " if action else ""
+        return TransactionError(f"{where}transaction {tx_hash} ({target}) {seen} on-chain; {gas}")
+
+    def function_of(self, data: object) -> str:
+        """The project's function that call data ``data`` calls (``name(types)``), or its selector."""
+        raw = bytes(HexBytes(data)) if isinstance(data, (bytes, str)) else b""
+        if len(raw) < 4:
+            return "a plain transfer"
+        if self._functions is None:
+            self._functions = {
+                function_abi_to_4byte_selector(
+                    cast(Any, item)
+                ): f"{item['name']}({','.join(_abi_types(item['inputs']))})"
+                for artifact in self.artifacts.by_name.values()
+                for item in artifact.abi
+                if item.get("type") == "function"
+            }
+        return self._functions.get(raw[:4], f"function 0x{raw[:4].hex()}")
 
     def _replay(self, tx: TxParams, at: BlockIdentifier, action: str) -> ContractRevertError | TransactionError | None:
         try:
@@ -441,15 +495,23 @@ class Chain:
     # ------------------------------------------------------------------ reverts
 
     def decode_revert(self, exc: Exception, action: str = "") -> ContractRevertError | TransactionError:
-        """Turn a web3 revert exception into a :class:`ContractRevertError` with the error's name."""
+        """Turn a web3 revert exception into a :class:`ContractRevertError` with the error's name.
+
+        Revert data that is not one of the project's custom errors still says what is known: a
+        ``require`` message (``Error(string)``), a panic code with its meaning (``Panic(uint256)``),
+        the selector of another contract's error, or that the call reverted without any data.
+        """
         data = getattr(exc, "data", None)
         if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
-            decoded = self.decode_error(data)
+            try:
+                decoded = self.decode_error(data)
+            except DecodingError:  # a known selector with arguments that do not decode
+                decoded = None
             if decoded is not None:
                 error_class = REVERT_CLASSES.get(decoded.name, ContractRevertError)
                 return error_class(decoded.name, decoded.args, action, shown=decoded.text)
-        message = getattr(exc, "message", None) or str(exc)
-        return TransactionError(f"{action}: reverted: {message}")
+        where = f"{action}: " if action else ""
+        return TransactionError(f"{where}reverted {revert_reason(data)}")
 
     def decode_error_data(self, data: str) -> tuple[str, dict[str, Any]] | None:
         """Decode revert data ``0x<selector><args>`` with every custom error the project knows.
@@ -552,6 +614,16 @@ def _error_table(artifacts: Artifacts) -> dict[bytes, _ErrorSpec]:
     }
 
 
+def _abi_types(inputs: Sequence[dict[str, Any]]) -> list[str]:
+    """The canonical types of ABI inputs (tuples spelt out)."""
+    return [
+        "(" + ",".join(_abi_types(i["components"])) + ")" + i["type"].removeprefix("tuple")
+        if i["type"].startswith("tuple")
+        else i["type"]
+        for i in inputs
+    ]
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return "0x" + value.hex()
@@ -577,6 +649,21 @@ def checksum(address: str) -> ChecksumAddress:
     return result
 
 
+def require_signer(sender: object, action: str = "") -> None:
+    """Refuse a signer that is not a local account (``None``, an address, a key as text).
+
+    Raises:
+        InputError: naming the action and what was given.
+    """
+    if not isinstance(sender, LocalAccount):
+        where = f"{action}: " if action else ""
+        shown = "None" if sender is None else f"a {type(sender).__name__}"
+        raise InputError(
+            f"{where}the signer must be a local account "
+            f"(dfmi_py.chain.dev_account(N) or load_account(VAR)), got {shown}"
+        )
+
+
 def with_headroom(gas: int, percent: int = GAS_HEADROOM_PERCENT) -> int:
     """``gas`` plus ``percent`` per cent (the gas limit sent for an estimate)."""
     return gas * (100 + percent) // 100
@@ -590,3 +677,48 @@ def call_params(call: ContractFunction, sender: str) -> TxParams:
         "data": call._encode_transaction_data(),
         "value": Wei(0),
     }
+
+
+#: What the Solidity compiler's ``Panic(uint256)`` codes mean.
+PANIC_CODES = {
+    0x00: "a generic compiler panic",
+    0x01: "an assert failed",
+    0x11: "an arithmetic overflow or underflow",
+    0x12: "a division or modulo by zero",
+    0x21: "a value out of an enum's range",
+    0x22: "a corrupt storage byte array",
+    0x31: "pop() on an empty array",
+    0x32: "an array index out of bounds",
+    0x41: "too much memory allocated",
+    0x51: "a call to an uninitialised function",
+}
+_ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
+_PANIC = bytes.fromhex("4e487b71")  # Panic(uint256)
+
+
+def revert_reason(data: object) -> str:
+    """What revert ``data`` that is not one of the project's custom errors says, as a phrase
+    following "reverted": a ``require`` message, a panic code and its meaning, another contract's
+    error selector, or that there was no reason at all."""
+    raw = b""
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            raw = bytes(HexBytes(HexStr(data)))
+        except ValueError:
+            raw = b""
+    elif isinstance(data, bytes):
+        raw = data
+    if not raw:
+        return "without a reason (out of gas? a token that reverts silently?)"
+    selector, body = raw[:4], raw[4:]
+    try:
+        if selector == _ERROR_STRING:
+            (message,) = abi_decode(["string"], body)
+            return f"with the message {' '.join(str(message).split())!r} (a require in a contract outside the project?)"
+        if selector == _PANIC:
+            (code,) = abi_decode(["uint256"], body)
+            meaning = PANIC_CODES.get(int(code), "an unknown panic code")
+            return f"with Panic(0x{int(code):02x}): {meaning}"
+    except DecodingError:
+        pass
+    return f"with an error unknown to the project (selector 0x{selector.hex()}, from another contract?)"

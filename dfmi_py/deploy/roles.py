@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from eth_utils.address import is_checksum_address, to_checksum_address
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from dfmi_py.chain.accounts import dev_account
+from dfmi_py.errors import ConfigError
 
 
 class RoleConfig(BaseModel):
@@ -57,6 +62,37 @@ class RoleConfig(BaseModel):
         return tuple(checked_address(v) for v in value)
 
     @classmethod
+    def parse(cls, data: object, source: str = "roles") -> RoleConfig:
+        """Validate roles given as a mapping (parsed JSON or TOML).
+
+        Raises:
+            ConfigError: a role missing, unknown, or not an address: every problem, named, in one line.
+        """
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {_plain(error)}"
+                for error in exc.errors()
+            )
+            raise ConfigError(f"{source}: {problems}") from None
+
+    @classmethod
+    def load(cls, path: Path) -> RoleConfig:
+        """Read and validate a JSON roles file (``dfmi deploy --roles FILE``).
+
+        Raises:
+            ConfigError: the file cannot be read, is not JSON, or :meth:`parse` refuses it.
+        """
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the roles ({exc.strerror})") from None
+        except ValueError as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+        return cls.parse(data, str(path))
+
+    @classmethod
     def devnet(cls) -> RoleConfig:
         """Roles on the local chain's development accounts (see :data:`DEV_ROLE_INDEX`)."""
         roles = {role: dev_account(index).address for role, index in DEV_ROLE_INDEX.items()}
@@ -95,6 +131,15 @@ def dev_account_plan() -> list[tuple[int, str, str]]:
         (index, dev_account(index).address, purpose.get(index, "member" if index >= FIRST_MEMBER_INDEX else ""))
         for index in range(DEV_ACCOUNT_COUNT)
     ]
+
+
+def _plain(error: Any) -> str:
+    """pydantic's message for one error, as the rest of the toolkit words it."""
+    if error["type"] == "missing":
+        return "missing: every role needs an address"
+    if error["type"] == "extra_forbidden":
+        return "unknown role (a typo?)"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def checked_address(value: str) -> str:

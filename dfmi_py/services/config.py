@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -23,7 +23,9 @@ GWEI = 10**9
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a number given as text, a bool for a count or 1.5 for a whole number is refused, not
+    # converted (paths are read from text on purpose: their fields are not strict).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class SenderSettings(_Strict):
@@ -78,9 +80,9 @@ class ServiceSettings(_Strict):
         sender: The ``[sender]`` table.
     """
 
-    rpc_url: str | None = None
-    manifest_dir: Path | None = None
-    key_env: str = Field("DFMI_PRIVATE_KEY", min_length=1)
+    rpc_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    manifest_dir: Path | None = Field(None, strict=False)
+    key_env: str = Field("DFMI_PRIVATE_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     poll_interval: float = Field(1.0, gt=0)
     rpc_timeout: float = Field(10, gt=0)
     confirmations: int = Field(0, ge=0)
@@ -89,10 +91,10 @@ class ServiceSettings(_Strict):
     unavailable_seconds: float = Field(600, gt=0)
     backoff_seconds: float = Field(0.5, gt=0)
     backoff_max_seconds: float = Field(30, gt=0)
-    metrics_host: str = "127.0.0.1"
+    metrics_host: str = Field("127.0.0.1", pattern=r"^[A-Za-z0-9.:\-\[\]]+$")
     metrics_port: int | None = Field(None, ge=0, le=65535)
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
-    log_file: Path | None = None
+    log_file: Path | None = Field(None, strict=False)
     sender: SenderSettings = SenderSettings()
 
     @field_validator("watchdog_seconds")
@@ -150,5 +152,34 @@ def validate_settings(data: object, model: type[S], where: str = "configuration"
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "(top level)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        message = str(first["msg"]).removeprefix("Value error, ")
+        message = _plain_message(first)
         raise ConfigError(f"{where}: {key}: {message}{more}") from None
+
+
+#: pydantic's pattern errors, said for the keys that have one.
+_PATTERN_MEANING = {
+    "rpc_url": "must be an http:// or https:// URL",
+    "key_env": "must be the name of an environment variable (letters, digits, _), not the key itself",
+    "metrics_host": "must be a host name or an IP address",
+    "log_level": "must be DEBUG, INFO, WARNING or ERROR",
+}
+
+
+def _plain_message(error: Any) -> str:
+    """pydantic's message for one error, with the offending value when it is short."""
+    key = str(error["loc"][-1]) if error["loc"] else ""
+    if error["type"] == "string_pattern_mismatch" and key in _PATTERN_MEANING:
+        message = _PATTERN_MEANING[key]
+    elif error["type"] == "extra_forbidden":
+        message = (
+            "Extra inputs are not permitted: an unknown key (a typo? examples/feeder.toml and keeper.toml list them)"
+        )
+    elif error["type"] == "missing":
+        message = "Field required: give this key"
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    if error["type"] not in ("missing", "extra_forbidden") and isinstance(value, (str, int, float, bool)):
+        shown = repr(value)
+        message += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"
+    return message

@@ -87,6 +87,7 @@ class CsvReplaySource:
     file's first time maps to the first ``now`` asked, and the file plays on from there at the
     chain's pace.
 
+    Rows out of time order are replayed in time order (each logged at load, ``csv_out_of_order``).
     A bad row does not stop the replay: it is logged at load (``csv_bad_row``, with its line) and,
     when the replay reaches it, refused as a quote (a price that is no number reaches the
     validator as it is; a row without a readable time takes the time of the row before it, and
@@ -151,6 +152,17 @@ class CsvReplaySource:
                 problem = "no asset"
             error = f"line {line}: {problem}" if problem is not None else None
             value = cells[2] if len(cells) == 3 and error is None else None
+            if problem is None and timestamp < previous_time:
+                # Replayed in time order all the same; said once per row, as a file edited by hand may be wrong.
+                log_event(
+                    self._log,
+                    "csv_out_of_order",
+                    logging.WARNING,
+                    source=self._name,
+                    file=str(self.path),
+                    line=line,
+                    reason=f"timestamp {timestamp} is before the previous row's ({previous_time}): replayed in order",
+                )
             if problem is not None:
                 self._bad(line, problem)
             elif not _is_positive_number(value):

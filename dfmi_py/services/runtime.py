@@ -58,7 +58,7 @@ import requests
 from web3 import exceptions as web3_errors
 
 from dfmi_py.chain import Chain
-from dfmi_py.errors import ChainConnectionError
+from dfmi_py.errors import ChainConnectionError, NodeRequestError
 from dfmi_py.services.logs import log_event
 from dfmi_py.services.metrics import ServiceMetrics
 
@@ -70,6 +70,7 @@ T = TypeVar("T")
 #: among them (``ContractLogicError`` is no ``Web3RPCError``): retrying it would change nothing.
 FAULTS: tuple[type[BaseException], ...] = (
     ChainConnectionError,
+    NodeRequestError,  # a JSON-RPC error met inside the API (dfmi_py.api.guard)
     ConnectionError,
     TimeoutError,
     urllib.error.URLError,

@@ -49,7 +49,8 @@ from dfmi_py.services.sources import BPS, SourcePolicy
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict as the service settings (dfmi_py.services.config); paths and decimals are read from text.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class CsvSourceSettings(_Strict):
@@ -59,7 +60,7 @@ class CsvSourceSettings(_Strict):
     #: The source's name in the logs [default: ``csv-<position>``].
     name: str | None = Field(None, min_length=1)
     #: The file; a relative path is taken from the configuration file's folder.
-    path: Path
+    path: Path = Field(strict=False)
     #: Replay from the first block seen rather than at the file's own times.
     relative: bool = False
 
@@ -69,7 +70,7 @@ class GbmSourceSettings(_Strict):
 
     kind: Literal["gbm"]
     name: str | None = Field(None, min_length=1)
-    s0: Decimal = Field(gt=0)
+    s0: Decimal = Field(gt=0, strict=False)
     drift: float = 0.0
     volatility: float = Field(ge=0, le=10)
     step: int = Field(gt=0)

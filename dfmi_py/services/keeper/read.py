@@ -104,7 +104,8 @@ class KeeperReader:
             the served engines and oracles, from the manifest).
 
     Raises:
-        ConfigError: a market name the suite does not have, or a chunk size below 1.
+        ConfigError: a market name the suite does not have, a chunk size below 1, or a start
+            block beyond the chain's head.
     """
 
     def __init__(
@@ -124,6 +125,13 @@ class KeeperReader:
             raise ConfigError(
                 f"markets: {', '.join(unknown) or '(none)'} not in this deployment; it has {', '.join(market.markets)}"
             )
+        if start_block is not None:
+            head = int(market.chain.w3.eth.block_number)
+            if start_block > head:
+                raise ConfigError(
+                    f"start_block: block {start_block} is beyond the chain's head, block {head}: "
+                    "give the suite's deployment block or omit it"
+                )
         self.market = market
         self.chain = market.chain
         self.w3 = market.chain.w3
