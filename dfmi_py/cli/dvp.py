@@ -30,11 +30,12 @@ from dfmi_py.cli.common import (
     pass_options,
     signer,
     signer_options,
+    units_of,
 )
 from dfmi_py.cli.files import read_instruction, write_instruction
 from dfmi_py.display import enum_name, iso, when
 from dfmi_py.signing.settlement import Instruction
-from dfmi_py.units import format_units, to_units
+from dfmi_py.units import format_units
 
 
 @click.group()
@@ -51,7 +52,7 @@ def _settlement(market: Market) -> Settlement:
 
 def _units(market: Market, token: str, amount: str) -> int:
     decimals = int(market.chain.contract("CashToken", token).functions.decimals().call())
-    return to_units(amount, decimals)
+    return units_of(amount, decimals, positive=True)
 
 
 def _describe(market: Market, instruction: Instruction, now: int | None = None) -> str:

@@ -32,12 +32,12 @@ from dfmi_py.cli.common import (
     pass_options,
     signer,
     signer_options,
+    units_of,
 )
 from dfmi_py.cli.files import read_json_file, write_json_file
 from dfmi_py.display import duration, enum_name, iso, number, when
 from dfmi_py.errors import InputError
 from dfmi_py.signing.fund import Action, ActionKind, Approval
-from dfmi_py.units import to_units
 
 #: The reader of an action that takes any number of ``MEMBER=AMOUNT`` values.
 REQUIREMENTS = "member=amount"
@@ -136,7 +136,7 @@ def join(options: Options, amount: str, key_env: str, dev_account: int | None) -
     """Join the fund with AMOUNT of the signer's cash (approved for it first)."""
     market = open_market(options)
     member = signer(key_env, dev_account)
-    receipt = market.fund.join(member, to_units(amount, market.cash.decimals))
+    receipt = market.fund.join(member, units_of(amount, market.cash.decimals, positive=True))
     _report(market, member.address, "joined", receipt)
 
 
@@ -148,7 +148,7 @@ def contribute(options: Options, amount: str, key_env: str, dev_account: int | N
     """Add AMOUNT of the signer's cash to its balance in the fund."""
     market = open_market(options)
     member = signer(key_env, dev_account)
-    receipt = market.fund.contribute(member, to_units(amount, market.cash.decimals))
+    receipt = market.fund.contribute(member, units_of(amount, market.cash.decimals, positive=True))
     _report(market, member.address, "contributed", receipt)
 
 
@@ -247,7 +247,7 @@ def read_requirements(market: Market, values: tuple[str, ...]) -> dict[str, int]
         key = member.strip().lower()
         if key in requirements:
             raise InputError(f"{member.strip()} is given twice: one requirement per member")
-        requirements[key] = to_units(amount.strip(), market.cash.decimals)
+        requirements[key] = units_of(amount, market.cash.decimals, what=f"{member.strip()}'s requirement")
     return requirements
 
 
@@ -288,7 +288,7 @@ def _read_value(market: Market, reader: str, value: str) -> Any:
     if reader == "address":
         return value
     if reader == "amount":
-        return to_units(value, market.cash.decimals)
+        return units_of(value, market.cash.decimals)
     try:
         return int(value)
     except ValueError:

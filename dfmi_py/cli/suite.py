@@ -15,6 +15,7 @@ from dfmi_py.cli.common import (
     deployment_record,
     echo_json,
     json_option,
+    local_node,
     open_market,
     pass_options,
     print_deployment,
@@ -38,11 +39,11 @@ from dfmi_py.node.anvil import AnvilNode
     "--block-time", type=click.FloatRange(min=0, min_open=True), help="Seconds per block [default: mine per tx]."
 )
 def node(port: int | None, chain_id: int, accounts: int, block_time: float | None) -> None:
-    """Run a local Anvil chain until Ctrl-C (lists its development accounts).
+    """Run a local Anvil chain until Ctrl-C or SIGTERM (lists its development accounts).
 
     Each development account is shown with the role it gets from `dfmi deploy` on this chain;
     `dfmi accounts` shows the roles they actually hold."""
-    with AnvilNode(port, chain_id=chain_id, accounts=accounts, block_time=block_time) as anvil:
+    with local_node(AnvilNode(port, chain_id=chain_id, accounts=accounts, block_time=block_time)) as anvil:
         click.echo(f"anvil pid {anvil.pid} at {anvil.rpc_url} (chain id {chain_id})")
         click.echo("development accounts (--dev-account N) and their roles after `dfmi deploy`:")
         for index, address, purpose in dev_account_plan()[:accounts]:

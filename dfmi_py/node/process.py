@@ -121,12 +121,22 @@ class NodeProcess(ABC):
             raise NodeError(f"{self.kind} is already running (pid {self._process.pid})")
         if _accepts_connections(self.host, self.port):
             # Checked first: a node already there would answer in our place while ours starts.
-            raise NodeError(f"cannot start {self.kind}: port {self.port} on {self.host} is in use")
+            raise NodeError(
+                f"cannot start {self.kind}: port {self.port} on {self.host} is in use ({self._listener()}); "
+                "choose another port, or none for a free one"
+            )
         try:
             return self._start(timeout)
         except NodeError:
             self.stop()
             raise
+
+    def _listener(self) -> str:
+        """What listens on the port, as far as one JSON-RPC request tells."""
+        try:
+            return f"a JSON-RPC node of chain id {rpc_chain_id(self.rpc_url, timeout=1.0)} answers there"
+        except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
+            return "by a program that is not a JSON-RPC node"
 
     def _start(self, timeout: float) -> Self:
         cmd = self.command()
