@@ -9,6 +9,7 @@ from dfmi_py.cli.common import (
     Options,
     open_market,
     pass_options,
+    recipient,
     signer,
     signer_options,
     units_of,
@@ -31,7 +32,7 @@ def cash_mint(options: Options, to: str, amount: str, key_env: str, dev_account:
     """Issue AMOUNT to TO (minter)."""
     token = open_market(options).cash
     units = units_of(amount, token.decimals, positive=True)
-    receipt = token.mint(signer(key_env, dev_account), to, units)
+    receipt = token.mint(signer(key_env, dev_account), recipient(to), units)
     click.echo(f"minted {token.format(units)} to {checksum(to)} (gas {number(receipt['gasUsed'])})")
 
 

@@ -79,7 +79,11 @@ def usage_line(exc: click.UsageError) -> str:
     four lines, and reads a negative number as an unknown option ("No such option: -5").
     """
     if isinstance(exc, click.NoSuchOption) and _NEGATIVE_NUMBER.match(exc.option_name):
-        message = f"Invalid value {exc.option_name!r}: it is negative (amounts, prices, ids and durations are positive)"
+        # click stops at the first digit ("-100" reports "-1"): the number is shown as begun.
+        message = (
+            f"Invalid value: a negative number ({exc.option_name}…) where amounts, prices, ids and durations "
+            "are positive"
+        )
     elif isinstance(exc, click.NoSuchOption) and exc.ctx is not None and _is_global_option(exc.ctx, exc.option_name):
         message = (
             f"{exc.option_name} is an option of dfmi itself: give it before the command "
@@ -124,13 +128,28 @@ class DfmiGroup(click.Group):
             raise OneLineError(usage_line(exc), exc.exit_code) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except Exception as exc:
-            logger.debug("unexpected error", exc_info=True)
-            raise OneLineError(
-                f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())} "
-                "(a defect: rerun with -vv for the traceback and report it)",
-                UNEXPECTED_EXIT_CODE,
-            ) from None
+        except OSError as exc:
+            if exc.filename is None:
+                raise self._unexpected(exc) from None
+            raise OneLineError(file_problem(exc)) from None
+        except Exception as exc:  # noqa: BLE001 (the last resort: one line, never a traceback)
+            raise self._unexpected(exc) from None
+
+    @staticmethod
+    def _unexpected(exc: Exception) -> OneLineError:
+        logger.debug("unexpected error", exc_info=exc)
+        return OneLineError(
+            f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())} "
+            "(a defect: rerun with -vv for the traceback and report it)",
+            UNEXPECTED_EXIT_CODE,
+        )
+
+
+def file_problem(exc: OSError) -> str:
+    """A file the command could not read or write, as one line (the path and the system's reason)."""
+    return (
+        f"cannot use {exc.filename}: {exc.strerror or exc}; check the path, that its folder exists and may be written"
+    )
 
 
 @dataclass
@@ -319,6 +338,18 @@ def apply_each(
             raise TransactionError(f"{exc}; applied before it: {done}; not sent: {rest}") from None
         applied.append(label)
         yield label, result
+
+
+def recipient(text: str, what: str = "TO") -> str:
+    """The checksummed address tokens are sent to; never the zero address (what is sent there is lost).
+
+    Raises:
+        InputError: not an address, a wrong checksum, or the zero address.
+    """
+    address = checksum(text)
+    if int(address, 16) == 0:
+        raise InputError(f"{what} is the zero address: tokens sent there are lost; give the recipient's address")
+    return address
 
 
 def open_market(options: Options) -> Market:

@@ -22,6 +22,7 @@ import click
 
 from dfmi_py.api.market import Market
 from dfmi_py.api.settlement import Outcome, Settlement, SignedInstruction
+from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,
     echo_json,
@@ -34,6 +35,7 @@ from dfmi_py.cli.common import (
 )
 from dfmi_py.cli.files import read_instruction, write_instruction
 from dfmi_py.display import enum_name, iso, when
+from dfmi_py.errors import InputError
 from dfmi_py.signing.settlement import Instruction
 from dfmi_py.units import format_units
 
@@ -51,7 +53,10 @@ def _settlement(market: Market) -> Settlement:
 
 
 def _units(market: Market, token: str, amount: str) -> int:
-    decimals = int(market.chain.contract("CashToken", token).functions.decimals().call())
+    address = checksum(token)
+    if not market.chain.w3.eth.get_code(address):
+        raise InputError(f"no contract at {address} on this chain: give the token's address (see `dfmi status`)")
+    decimals = int(market.chain.contract("CashToken", address).functions.decimals().call())
     return units_of(amount, decimals, positive=True)
 
 

@@ -23,6 +23,7 @@ from dfmi_py.cli.common import (
     json_option,
     open_market,
     pass_options,
+    recipient,
     signer,
     signer_options,
     units_of,
@@ -77,7 +78,7 @@ def issue(options: Options, to: str, amount: str, key_env: str, dev_account: int
     """Issue AMOUNT new units to TO (the issuer; both onboarded)."""
     _, token = _token(options)
     units = units_of(amount, token.decimals, positive=True)
-    receipt = token.issue(signer(key_env, dev_account), to, units)
+    receipt = token.issue(signer(key_env, dev_account), recipient(to), units)
     click.echo(
         f"issued {token.format(units)} to {checksum(to)} {_gas(receipt)}; supply {token.format(token.total_supply())}"
     )

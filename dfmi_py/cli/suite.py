@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from dfmi_py.api.market import Market
 from dfmi_py.api.oracle import RoundData
@@ -89,8 +90,11 @@ def deploy(
         if roles_file:
             try:
                 roles = RoleConfig.model_validate_json(roles_file.read_text())
-            except ValueError as exc:
-                raise ConfigError(f"{roles_file}: {exc}") from None
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'the file'}: {e['msg']}" for e in exc.errors(include_url=False)
+                )
+                raise ConfigError(f"{roles_file}: not a roles file ({problems})") from None
         elif local or dev_account is not None:
             roles = RoleConfig.devnet()
         else:

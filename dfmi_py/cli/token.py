@@ -20,6 +20,7 @@ from dfmi_py.cli.common import (
     json_option,
     open_market,
     pass_options,
+    recipient,
     show_allowance,
     signer,
     signer_options,
@@ -67,7 +68,7 @@ def add_token_commands(group: click.Group, token_of: TokenOf, noun: str, spender
     def transfer(options: Options, to: str, amount: str, key_env: str, dev_account: int | None) -> None:
         _, token = opened(options)
         units = units_of(amount, token.decimals, positive=True)
-        receipt = token.transfer(signer(key_env, dev_account), to, units)
+        receipt = token.transfer(signer(key_env, dev_account), recipient(to), units)
         click.echo(f"moved {token.format(units)} to {checksum(to)} (gas {number(receipt['gasUsed'])})")
 
     @group.command(
