@@ -522,9 +522,8 @@ def settle(
         raise InputError("give the trade ids to settle, or --all-due (not both)")
     book = _book(options, market_name)
     keeper = signer(key_env, dev_account)
-    for trade_id in trade_ids:
-        _exists(book, trade_id)
     if len(trade_ids) == 1:
+        _exists(book, trade_ids[0])
         _report(book, book.engine.settle(keeper, trade_ids[0]), f"trade {trade_ids[0]} settled")
         return
     ids = list(trade_ids)

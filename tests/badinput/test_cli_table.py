@@ -26,13 +26,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from dfmi_py.chain import Chain
-from dfmi_py.cli.common import UNEXPECTED_EXIT_CODE
+from dfmi_py.cli.common import UNEXPECTED_EXIT_CODE, apply_each
 from dfmi_py.cli.main import cli
+from dfmi_py.errors import ContractRevertError, InputError, TransactionError
 from tests.badinput.conftest import World
 
 ALICE = "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955"  # development account 7, a member with cash
@@ -1314,3 +1316,48 @@ def test_a_bad_input_gets_one_line_and_changes_nothing(
     assert _head(chain) == head_before, "a block was mined"
     assert _tree(tmp_path, world.deployments_dir) == files_before, "files changed"
     assert os.getcwd() == str(tmp_path)
+
+
+# ---------------------------------------------------------------------- several accounts, one command
+
+
+class _Chain:
+    """A chain whose preflight refuses the calls named in ``refuse``."""
+
+    def __init__(self, refuse: set[str]) -> None:
+        self.refuse = refuse
+
+    def preflight(self, call: str, sender: str, action: str = "") -> int:
+        if call in self.refuse:
+            raise ContractRevertError("ComplianceInvalidStatus", {"account": call}, action)
+        return 21_000
+
+
+def _items(labels: list[str], sent: list[str], fail_on: str = "") -> list[tuple[str, Any, Callable[[], str]]]:
+    def send(label: str) -> Callable[[], str]:
+        def run() -> str:
+            if label == fail_on:
+                raise TransactionError(f"{label}: the transaction failed on the chain")
+            sent.append(label)
+            return label
+
+        return run
+
+    return [(label, label, send(label)) for label in labels]
+
+
+def test_a_command_over_several_accounts_sends_nothing_if_one_would_fail() -> None:
+    sent: list[str] = []
+    with pytest.raises(InputError, match=r"^nothing was sent: 1 of 3 would fail: freeze B: reverted with "):
+        list(apply_each(_Chain({"B"}), "0xofficer", "freeze", _items(["A", "B", "C"], sent)))  # type: ignore[arg-type]
+    assert sent == []
+
+
+def test_a_failure_once_sent_names_what_was_applied_and_what_was_not_sent() -> None:
+    sent: list[str] = []
+    applied = apply_each(_Chain(set()), "0xofficer", "freeze", _items(["A", "B", "C"], sent, fail_on="B"))  # type: ignore[arg-type]
+    assert next(applied) == ("A", "A")
+    with pytest.raises(TransactionError) as failed:
+        next(applied)
+    assert str(failed.value) == "B: the transaction failed on the chain; applied before it: A; not sent: C"
+    assert sent == ["A"]
