@@ -1,4 +1,6 @@
-"""SIGTERM and SIGHUP to a ``dfmi`` command that started a local Anvil stop that Anvil too.
+"""SIGTERM and SIGHUP to a ``dfmi`` command that started a local Anvil stop that Anvil too; a
+node started on a port another process serves is refused, even when the other took the port
+after the check.
 
 Anvil runs in a session of its own (so a terminal's Ctrl-C does not reach it): before the CLI
 handled these signals, their default action ended Python without any cleanup and left the node
@@ -20,7 +22,10 @@ from typing import IO
 
 import pytest
 
-from dfmi_py.node.process import free_port
+from dfmi_py.errors import NodeError
+from dfmi_py.node import process as process_module
+from dfmi_py.node.anvil import AnvilNode
+from dfmi_py.node.process import NodeProcess, free_port
 
 #: Seconds a step may take on a loaded two-core machine.
 PATIENCE = 60.0
@@ -115,3 +120,23 @@ def test_sigterm_to_dfmi_deploy_while_it_deploys_stops_its_anvil(tmp_path: Path)
             dfmi.wait(timeout=PATIENCE)
             assert _wait_gone(anvil), f"anvil (pid {anvil}) still runs after dfmi deploy got SIGTERM"
             assert "Traceback" not in dfmi.stdout.read()
+
+
+class _Silent(NodeProcess):
+    """A "node" that lives but never listens: what a node that failed to bind looks like while it exits."""
+
+    kind = "silent node"
+
+    def command(self) -> list[str]:
+        return ["sleep", "30"]
+
+
+def test_a_node_whose_port_another_process_took_meanwhile_is_refused(
+    node: AnvilNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The session's Anvil plays the process that took the port between the check and the start.
+    monkeypatch.setattr(process_module, "_accepts_connections", lambda host, port: False)
+    silent = _Silent(node.port)
+    with pytest.raises(NodeError, match=rf"another process answers on port {node.port}, not the silent node started"):
+        silent.start(timeout=PATIENCE)
+    assert silent.pid is None, "what it started is stopped"
