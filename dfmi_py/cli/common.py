@@ -32,7 +32,7 @@ from dfmi_py.chain.client import Chain, checksum
 from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT
 from dfmi_py.deploy.suite import Deployment
 from dfmi_py.display import amount, jsonable
-from dfmi_py.errors import ConfigError, DfmiError, InputError, TransactionError
+from dfmi_py.errors import ConfigError, ContractRevertError, DfmiError, InputError, TransactionError
 from dfmi_py.node.anvil import AnvilNode
 from dfmi_py.units import to_units
 
@@ -350,6 +350,48 @@ def recipient(text: str, what: str = "TO") -> str:
     if int(address, 16) == 0:
         raise InputError(f"{what} is the zero address: tokens sent there are lost; give the recipient's address")
     return address
+
+
+def pulled_from_wallet(
+    market: Market,
+    owner: LocalAccount,
+    spender: tuple[str, str],
+    call: Any,
+    send: Callable[[bool], T],
+    action: str,
+) -> T:
+    """A command that makes a contract pull the signer's cash, approving it only when it must.
+
+    ``call`` (what ``send`` sends) is run with ``eth_call`` first: refused for any reason but a
+    missing allowance, nothing is sent, no approval either (an approval left behind for an
+    action that never happened could be spent later). Refused only for the allowance, ``send(True)``
+    approves and sends; should the action still fail, the approval is set back to what it was,
+    and the error says so.
+
+    Args:
+        spender: ``(address, name)``: the contract that pulls, and how ``dfmi cash approve`` names it.
+        send: Sends the action; its argument says whether to approve first.
+    """
+    address, name = spender
+    try:
+        market.chain.preflight(call, owner.address, action)
+    except ContractRevertError as exc:
+        if exc.error != "ERC20InsufficientAllowance":
+            raise
+    else:
+        return send(False)
+    before = market.cash.allowance(owner.address, address)
+    try:
+        return send(True)
+    except DfmiError as exc:
+        if market.cash.allowance(owner.address, address) == before:
+            raise
+        try:
+            market.cash.approve(owner, address, before)
+            note = f"the approval it sent was set back to {market.cash.format(before)}"
+        except DfmiError:
+            note = f"the approval it sent stays: revoke it with `dfmi cash approve {name} 0`"
+        raise TransactionError(f"{' '.join(str(exc).split())}; {note}") from None
 
 
 def open_market(options: Options) -> Market:

@@ -30,6 +30,7 @@ from dfmi_py.cli.common import (
     json_option,
     open_market,
     pass_options,
+    pulled_from_wallet,
     signer,
     signer_options,
     units_of,
@@ -133,10 +134,18 @@ def waterfalls(options: Options, as_json: bool) -> None:
 @click.argument("amount")
 @signer_options
 def join(options: Options, amount: str, key_env: str, dev_account: int | None) -> None:
-    """Join the fund with AMOUNT of the signer's cash (approved for it first)."""
+    """Join the fund with AMOUNT of the signer's cash (approved for it first when needed)."""
     market = open_market(options)
     member = signer(key_env, dev_account)
-    receipt = market.fund.join(member, units_of(amount, market.cash.decimals, positive=True))
+    units = units_of(amount, market.cash.decimals, positive=True)
+    receipt = pulled_from_wallet(
+        market,
+        member,
+        (market.fund.address, "fund"),
+        market.fund.contract.functions.join(units),
+        lambda approve: market.fund.join(member, units, approve=approve),
+        "join the default fund",
+    )
     _report(market, member.address, "joined", receipt)
 
 
@@ -148,7 +157,15 @@ def contribute(options: Options, amount: str, key_env: str, dev_account: int | N
     """Add AMOUNT of the signer's cash to its balance in the fund."""
     market = open_market(options)
     member = signer(key_env, dev_account)
-    receipt = market.fund.contribute(member, units_of(amount, market.cash.decimals, positive=True))
+    units = units_of(amount, market.cash.decimals, positive=True)
+    receipt = pulled_from_wallet(
+        market,
+        member,
+        (market.fund.address, "fund"),
+        market.fund.contract.functions.contribute(units),
+        lambda approve: market.fund.contribute(member, units, approve=approve),
+        "contribute the default fund",
+    )
     _report(market, member.address, "contributed", receipt)
 
 

@@ -50,6 +50,7 @@ from dfmi_py.cli.common import (
     json_option,
     open_market,
     pass_options,
+    pulled_from_wallet,
     signer,
     signer_options,
     units_of,
@@ -379,7 +380,15 @@ def net_fund(options: Options, round_id: int, amount: str, key_env: str, dev_acc
     """Pre-fund AMOUNT into ROUND_ID's escrow (the signer's, withdrawable above its net debit)."""
     market = open_market(options)
     units = units_of(amount, market.cash.decimals, positive=True)
-    _netting(market).fund(signer(key_env, dev_account), round_id, units)
+    netting, member = _netting(market), signer(key_env, dev_account)
+    pulled_from_wallet(
+        market,
+        member,
+        (netting.address, "netting"),
+        netting.contract.functions.fund(round_id, units),
+        lambda approve: netting.fund(member, round_id, units, approve=approve),
+        f"fund round {round_id}",
+    )
     click.echo(f"funded {_money(market, units)} into round {round_id}")
 
 

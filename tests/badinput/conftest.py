@@ -46,7 +46,7 @@ def _build(market: Market, roles: Roles) -> tuple[int, int]:
     chain = market.chain
     decimals = market.cash.decimals
     netting = Netting(chain, market.deployment.netting)
-    market.compliance.onboard(roles.officer, netting.address)
+    market.compliance.onboard(roles.officer, [netting.address, market.fund.address])
     for member in roles.members[:3]:
         chain.transact(market.cash.contract.functions.mint(member.address, WALLET * 10**decimals), roles.minter)
     market.compliance.freeze(roles.officer, roles.members[5].address)

@@ -32,7 +32,7 @@ import pytest
 from click.testing import CliRunner
 
 from dfmi_py.chain import Chain
-from dfmi_py.cli.common import UNEXPECTED_EXIT_CODE, apply_each
+from dfmi_py.cli.common import UNEXPECTED_EXIT_CODE, apply_each, pulled_from_wallet
 from dfmi_py.cli.main import cli
 from dfmi_py.errors import ContractRevertError, InputError, TransactionError
 from tests.badinput.conftest import World
@@ -699,7 +699,26 @@ CASES: list[Case] = [
         "contribute",
         "5",
         *SIGN7,
-        expect=r"approve the default fund: reverted with ComplianceAccountNotActive\(account=0xDc64.*is not onboarded",
+        expect=r"contribute the default fund: reverted with FundNotMember\(account=" + ALICE + r"\)",
+    ),
+    # Checked before the approval these commands send first: nothing is approved for an action refused.
+    case(
+        "fund-join-below-the-floor",
+        "fund",
+        "join",
+        "5",
+        *SIGN7,
+        expect=r"join the default fund: reverted with FundBelowRequirement\(member=0x14dC.*, balance=5,000,000, "
+        r"requirement=1,000,000,000\)",
+    ),
+    case(
+        "net-fund-settled-round",
+        "net",
+        "fund",
+        "{settled}",
+        "5",
+        *SIGN7,
+        expect=r"fund round 1: reverted with NettingInvalidState\(roundId=1, expected=CLOSED, actual=SETTLED\)",
     ),
     case(
         "fund-propose-unknown-action",
@@ -1361,3 +1380,44 @@ def test_a_failure_once_sent_names_what_was_applied_and_what_was_not_sent() -> N
         next(applied)
     assert str(failed.value) == "B: the transaction failed on the chain; applied before it: A; not sent: C"
     assert sent == ["A"]
+
+
+# ---------------------------------------------------------------------- an approval, then the action
+
+
+class _Cash:
+    def __init__(self) -> None:
+        self.allowances = [0]
+
+    def allowance(self, owner: str, spender: str) -> int:
+        return self.allowances[-1]
+
+    def approve(self, owner: Any, spender: str, amount: int) -> None:
+        self.allowances.append(amount)
+
+    def format(self, units: int) -> str:
+        return f"{units} DSD"
+
+
+class _Market:
+    def __init__(self) -> None:
+        self.cash = _Cash()
+        self.chain = self
+
+    def preflight(self, call: str, sender: str, action: str = "") -> int:
+        raise ContractRevertError("ERC20InsufficientAllowance", {"spender": "0xfund"}, action)
+
+
+def test_an_action_that_fails_after_its_approval_sets_the_approval_back() -> None:
+    market = _Market()
+    owner = type("Owner", (), {"address": "0xmember"})()
+
+    def send(approve: bool) -> None:
+        assert approve, "refused for the allowance alone: the approval is sent"
+        market.cash.approve(owner, "0xfund", 500)
+        raise TransactionError("join the default fund: the transaction failed on the chain")
+
+    with pytest.raises(TransactionError) as failed:
+        pulled_from_wallet(market, owner, ("0xfund", "fund"), "join", send, "join")  # type: ignore[arg-type]
+    assert market.cash.allowances == [0, 500, 0]
+    assert str(failed.value).endswith("; the approval it sent was set back to 0 DSD")
