@@ -163,11 +163,15 @@ class Options:
 pass_options = click.make_pass_decorator(Options)
 
 
+#: ``--dev-account N``: an index of the development mnemonic (BIP-32 non-hardened: below 2**31).
+DEV_ACCOUNT_INDEX = click.IntRange(0, 2**31 - 1)
+
+
 def signer_options(func: Any) -> Any:
     """Add ``--key-env`` and ``--dev-account`` to a command that signs."""
     func = click.option(
         "--dev-account",
-        type=click.IntRange(min=0),
+        type=DEV_ACCOUNT_INDEX,
         help="Sign with the local chain's development account N (devnets only).",
     )(func)
     return click.option(
@@ -333,6 +337,8 @@ def apply_each(
         try:
             result = send()
         except DfmiError as exc:
+            if len(items) == 1:
+                raise
             rest = ", ".join(labels[index + 1 :]) or "none"
             done = ", ".join(applied) or "none"
             raise TransactionError(f"{exc}; applied before it: {done}; not sent: {rest}") from None

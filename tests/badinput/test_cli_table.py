@@ -66,6 +66,7 @@ FileContent = str | Callable[[World], str]
 
 MALFORMED_JSON = '{"instruction": {"partyA": '
 MALFORMED_TOML = "[market\nname = 'x'\n"
+FEEDER_EXAMPLE = (Path(__file__).parents[2] / "examples" / "feeder.toml").read_text()
 
 
 def _manifest_of_another_chain(world: World) -> str:
@@ -262,7 +263,7 @@ CASES: list[Case] = [
         "deploy",
         "--dev-account",
         "-3",
-        expect=r"'--dev-account': -3 is not in the range x>=0",
+        expect=r"'--dev-account': -3 is not in the range 0<=x<=2147483647",
     ),
     case(
         "demo-unreachable",
@@ -489,7 +490,8 @@ CASES: list[Case] = [
         "5",
         "--dev-account",
         "-1",
-        expect=r"Invalid value for '--dev-account': -1 is not in the range x>=0; see 'dfmi cash transfer --help'$",
+        expect=r"Invalid value for '--dev-account': -1 is not in the range 0<=x<=2147483647; "
+        r"see 'dfmi cash transfer --help'$",
     ),
     case(
         "dev-account-not-a-number", *TRANSFER, "5", "--dev-account", "alice", expect=r"'alice' is not a valid integer"
@@ -688,7 +690,14 @@ CASES: list[Case] = [
         expect=r"trade\.json: not an instruction file \(KeyError",
     ),
     case("dvp-history-bad-party", "dvp", "history", "--party", "0xzz", expect=r"'0xzz' is not an Ethereum address"),
-    case("dvp-history-negative-block", "dvp", "history", "--from-block", "-1", expect=r"-1 is not in the range x>=0"),
+    case(
+        "dvp-history-negative-block",
+        "dvp",
+        "history",
+        "--from-block",
+        "-1",
+        expect=r"'--from-block': -1 is not in the range x>=0",
+    ),
     # ------------------------------------------------------------------ fund
     case("fund-join-negative", "fund", "join", "-5", *SIGN7, expect=NEGATIVE + "fund join --help'$"),
     case("fund-join-zero", "fund", "join", "0", *SIGN7, expect=r"AMOUNT is zero"),
@@ -1209,6 +1218,52 @@ CASES: list[Case] = [
         "{tmp}/keeper.toml",
         files={"keeper.toml": "colour = 'blue'\n"},
         expect=r"keeper\.toml: colour: Extra inputs are not permitted",
+    ),
+    case(
+        "keeper-key-zero",
+        "keeper",
+        "--config",
+        "{tmp}/keeper.toml",
+        "--key-env",
+        "ZERO_KEY",
+        files={"keeper.toml": "poll_interval = 1.0\n"},
+        expect=r"\$ZERO_KEY does not hold a valid private key: it is zero",
+    ),
+    case(
+        "feed-key-not-hex",
+        "feed",
+        "--config",
+        "{tmp}/feed.toml",
+        "--key-env",
+        "NOT_HEX_KEY",
+        files={"feed.toml": FEEDER_EXAMPLE},
+        expect=r"\$NOT_HEX_KEY does not hold a private key: it is not hex",
+    ),
+    case(
+        "sync-by-an-unfunded-account",
+        "cash",
+        "sync",
+        ALICE,
+        "--dev-account",
+        "30",
+        expect=r"sync compliance: the node refused the transaction: .*Insufficient funds for gas",
+    ),
+    case(
+        "open-by-an-unfunded-account",
+        "net",
+        "open",
+        "--dev-account",
+        "30",
+        expect=r"open a round: reverted with ComplianceAccountNotActive\(account=0x1BcB",
+    ),
+    case(
+        "dev-account-beyond-devnet",
+        "compliance",
+        "onboard",
+        OUTSIDER,
+        "--dev-account",
+        "99999999999",
+        expect=r"'--dev-account': 99999999999 is not in the range 0<=x<=2147483647",
     ),
     case("keeper-config-directory", "keeper", "--config", "{tmp}", expect=r"'--config': File '.*' is a directory"),
     case(
