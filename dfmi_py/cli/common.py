@@ -92,6 +92,8 @@ def usage_line(exc: click.UsageError) -> str:
     else:
         message = " ".join(exc.format_message().split())  # click's choice lists span lines
         message = re.sub(r"\s+Did you mean (.*)\?$", r" (did you mean \1?)", message)
+        message = message.replace("is not a valid integer range", "is not a whole number")
+        message = message.replace("is not a valid float range", "is not a number")
     return message.rstrip(".") + _help_hint(exc.ctx)
 
 

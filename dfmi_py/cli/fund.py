@@ -193,7 +193,7 @@ def _report(market: Market, member: str, what: str, receipt: Any) -> None:
 
 @fund.command("propose")
 @pass_options
-@click.argument("name", type=click.Choice(sorted(ACTIONS)))
+@click.argument("name", type=click.Choice(sorted(ACTIONS)), metavar="NAME")
 @click.argument("values", nargs=-1)
 @click.option("--ttl", type=click.IntRange(min=1), default=3_600, show_default=True, help="Seconds it stays valid.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here [default: stdout].")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -146,7 +148,13 @@ CASES: list[Case] = [
         "-1",
         expect=r"'--block-time': -1\.0 is not in the range x>0",
     ),
-    case("node-chain-id-not-a-number", "node", "--chain-id", "mainnet", expect=r"'mainnet' is not a valid integer"),
+    case(
+        "node-chain-id-not-a-number",
+        "node",
+        "--chain-id",
+        "mainnet",
+        expect=r"'--chain-id': 'mainnet' is not a whole number; see 'dfmi node --help'$",
+    ),
     # ------------------------------------------------------------------ RPC URLs and manifests
     case(
         "rpc-unreachable",
@@ -494,7 +502,12 @@ CASES: list[Case] = [
         r"see 'dfmi cash transfer --help'$",
     ),
     case(
-        "dev-account-not-a-number", *TRANSFER, "5", "--dev-account", "alice", expect=r"'alice' is not a valid integer"
+        "dev-account-not-a-number",
+        *TRANSFER,
+        "5",
+        "--dev-account",
+        "alice",
+        expect=r"'--dev-account': 'alice' is not a whole number",
     ),
     # ------------------------------------------------------------------ cash: addresses
     case(
@@ -734,7 +747,7 @@ CASES: list[Case] = [
         "fund",
         "propose",
         "nosuch",
-        expect=r"'nosuch' is not one of 'deregister-engine', ",
+        expect=r"Invalid value for 'NAME': 'nosuch' is not one of 'deregister-engine', ",
     ),
     case(
         "fund-approve-missing-file",
@@ -1476,3 +1489,24 @@ def test_an_action_that_fails_after_its_approval_sets_the_approval_back() -> Non
         pulled_from_wallet(market, owner, ("0xfund", "fund"), "join", send, "join")  # type: ignore[arg-type]
     assert market.cash.allowances == [0, 500, 0]
     assert str(failed.value).endswith("; the approval it sent was set back to 0 DSD")
+
+
+# ---------------------------------------------------------------------- the last resort
+
+
+def test_an_unforeseen_error_is_one_line_exit_70_and_its_traceback_is_logged_at_debug(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setitem(cli.commands, "broken", click.Command("broken", callback=broken))
+    with caplog.at_level(logging.DEBUG, logger="dfmi_py.cli.common"):
+        result = CliRunner(mix_stderr=True).invoke(cli, ["-vv", "broken"])
+    assert result.exit_code == UNEXPECTED_EXIT_CODE
+    assert result.output == (
+        "Error: unexpected KeyError: 'surprise' (a defect: rerun with -vv for the traceback and report it)\n"
+    )
+    (record,) = [r for r in caplog.records if r.name == "dfmi_py.cli.common"]
+    assert record.exc_info is not None
+    assert record.exc_info[0] is KeyError
