@@ -512,8 +512,8 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
 
 def wait_for_interrupt(node: AnvilNode) -> None:
     """Keep a local node serving until Ctrl-C."""
-    click.echo(f"serving {node.rpc_url}; press Ctrl-C (or send SIGTERM) to stop")
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt):  # entered first: a stop asked for once told how is clean
+        click.echo(f"serving {node.rpc_url}; press Ctrl-C (or send SIGTERM) to stop")
         while True:
             time.sleep(1)
 
