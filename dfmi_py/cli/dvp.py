@@ -280,6 +280,9 @@ def dvp_status(options: Options, files: tuple[Path, ...], as_json: bool) -> None
 def dvp_history(options: Options, party: str | None, from_block: int, as_json: bool) -> None:
     """Every proposal, affirmation, settlement, cancellation and failure, in chain order."""
     market = open_market(options)
+    head = market.chain.w3.eth.block_number
+    if from_block > head:
+        raise InputError(f"--from-block {from_block} is beyond the chain's head, block {head}")
     events = _settlement(market).history(party=party, from_block=from_block)
     times = market.chain.block_times(event.block for event in events)
     if as_json:

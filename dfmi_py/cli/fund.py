@@ -24,6 +24,7 @@ from typing import Any
 import click
 
 from dfmi_py.api.market import Market
+from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,
     echo_json,
@@ -303,7 +304,7 @@ def _show_value(market: Market, reader: str, value: Any) -> str:
 
 def _read_value(market: Market, reader: str, value: str) -> Any:
     if reader == "address":
-        return value
+        return checksum(value)
     if reader == "amount":
         return units_of(value, market.cash.decimals)
     try:
