@@ -231,7 +231,9 @@ def private_key_from_env(variable: str) -> bytes:
     if text is None:
         raise ConfigError(f"${variable} is not set: it should hold the private key (64 hex digits)")
     if not text.strip():
-        raise ConfigError(f"${variable} is empty: it should hold the private key (64 hex digits)")
+        raise ConfigError(
+            f"${variable} is not set to a key (it is empty): it should hold the private key (64 hex digits)"
+        )
     return private_key(text, f"${variable}")
 
 
@@ -267,7 +269,7 @@ def units_of(text: str, decimals: int, *, what: str = "AMOUNT", positive: bool =
     if units > _UINT256_MAX:
         raise InputError(f"{what} {text!r} is too large: it does not fit a uint256 in token units")
     if positive and units == 0:
-        raise InputError(f"{what} is zero: give an amount above 0")
+        raise InputError(f"{what} is zero: give an amount above zero")
     return units
 
 
@@ -297,7 +299,7 @@ def signer(key_env: str, dev_index: int | None) -> LocalAccount:
     if dev_index is not None:
         return dev_account(dev_index)
     if not os.environ.get(key_env, "").strip():
-        state = "is not set" if key_env not in os.environ else "is empty"
+        state = "is not set" if key_env not in os.environ else "is not set to a key (it is empty)"
         raise ConfigError(
             f"${key_env} {state}: put the signer's private key (64 hex digits) in it, name another variable "
             "with --key-env, or on a devnet sign with --dev-account N"

@@ -464,7 +464,14 @@ CASES: list[Case] = [
         r"variable with --key-env, or on a devnet sign with --dev-account N",
     ),
     case("key-env-unset", *TRANSFER, "5", "--key-env", "NO_SUCH_VARIABLE", expect=r"\$NO_SUCH_VARIABLE is not set"),
-    case("key-empty", *TRANSFER, "5", "--key-env", "EMPTY_KEY", expect=r"\$EMPTY_KEY is empty: put the signer's"),
+    case(
+        "key-empty",
+        *TRANSFER,
+        "5",
+        "--key-env",
+        "EMPTY_KEY",
+        expect=r"\$EMPTY_KEY is not set to a key \(it is empty\): put the signer's",
+    ),
     case(
         "key-zero",
         *TRANSFER,
@@ -554,7 +561,7 @@ CASES: list[Case] = [
     # ------------------------------------------------------------------ cash: amounts
     case("cash-amount-negative", *TRANSFER, "-5", *SIGN7, expect=NEGATIVE + "cash transfer --help'$"),
     case("cash-amount-negative-fraction", *TRANSFER, "-0.5", *SIGN7, expect=NEGATIVE),
-    case("cash-amount-zero", *TRANSFER, "0", *SIGN7, expect=r"AMOUNT is zero: give an amount above 0"),
+    case("cash-amount-zero", *TRANSFER, "0", *SIGN7, expect=r"AMOUNT is zero: give an amount above zero"),
     case(
         "cash-amount-exponent",
         *TRANSFER,
@@ -655,7 +662,9 @@ CASES: list[Case] = [
     # ------------------------------------------------------------------ dvp
     case("dvp-new-wrong-checksum", "dvp", "new", BAD_CHECKSUM, "10", BOB, "100", expect=r"wrong EIP-55 checksum"),
     case("dvp-new-negative-quantity", "dvp", "new", ALICE, "-10", BOB, "100", expect=NEGATIVE),
-    case("dvp-new-zero-price", "dvp", "new", ALICE, "10", BOB, "0", expect=r"AMOUNT is zero: give an amount above 0"),
+    case(
+        "dvp-new-zero-price", "dvp", "new", ALICE, "10", BOB, "0", expect=r"AMOUNT is zero: give an amount above zero"
+    ),
     case(
         "dvp-new-token-without-code",
         "dvp",
@@ -1671,7 +1680,7 @@ def test_a_bad_input_gets_one_line_and_changes_nothing(
     files_before = _tree(tmp_path, world.deployments_dir)
     head_before = _head(chain)
 
-    result = CliRunner(mix_stderr=True).invoke(cli, args, env=env)
+    result = CliRunner().invoke(cli, args, env=env)  # output: stdout and stderr mixed, as on a terminal
 
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code not in (0, UNEXPECTED_EXIT_CODE), result.output
@@ -1783,7 +1792,7 @@ def test_an_unforeseen_error_is_one_line_exit_70_and_its_traceback_is_logged_at_
 
     monkeypatch.setitem(cli.commands, "broken", click.Command("broken", callback=broken))
     with caplog.at_level(logging.DEBUG, logger="dfmi_py.cli.common"):
-        result = CliRunner(mix_stderr=True).invoke(cli, ["-vv", "broken"])
+        result = CliRunner().invoke(cli, ["-vv", "broken"])
     assert result.exit_code == UNEXPECTED_EXIT_CODE
     assert result.output == (
         "Error: unexpected KeyError: 'surprise' (a defect: rerun with -vv for the traceback and report it)\n"

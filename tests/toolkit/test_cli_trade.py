@@ -462,7 +462,7 @@ def test_an_amendment_signed_by_both_parties_through_a_file(run, members, live, 
 
 def test_an_early_termination_with_a_payment_from_the_seller(run, members, live, tmp_path):
     path = tmp_path / "t.json"
-    assert "--quantity is zero: give an amount above 0" in one_line_error(
+    assert "--quantity is zero: give an amount above zero" in one_line_error(
         run("trade", "amendment", str(live), "--quantity", "0")
     )
     _ok(run("trade", "termination", str(live), "--payment", "-250", "-o", str(path)))
