@@ -140,3 +140,16 @@ def test_a_node_whose_port_another_process_took_meanwhile_is_refused(
     with pytest.raises(NodeError, match=rf"another process answers on port {node.port}, not the silent node started"):
         silent.start(timeout=PATIENCE)
     assert silent.pid is None, "what it started is stopped"
+
+
+def test_sigterm_to_dfmi_deploy_keeping_its_chain_running_stops_its_anvil(tmp_path: Path) -> None:
+    with _dfmi("deploy", "--dev-account", "0", tmp_path=tmp_path) as dfmi:
+        assert dfmi.stdout is not None
+        anvil = int(_read_until(dfmi.stdout, r"started a local Anvil at \S+ \(pid (\d+)\)")[1])
+        with _killed_after(anvil):
+            _read_until(dfmi.stdout, r"^serving ")
+
+            dfmi.send_signal(signal.SIGTERM)
+
+            assert dfmi.wait(timeout=PATIENCE) == 0, "a chain stopped on request is a clean exit"
+            assert _wait_gone(anvil), f"anvil (pid {anvil}) still runs after dfmi deploy got SIGTERM"
