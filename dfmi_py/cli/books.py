@@ -85,6 +85,8 @@ def books(
     reader = connect(options.rpc_url, options.deployments_dir, viewer_key=key, chunk_blocks=chunk_blocks)
     frame = reader.view(view, market_name)
     if csv_file is not None:
+        if not csv_file.parent.is_dir():
+            raise InputError(f"cannot write {csv_file}: its folder {csv_file.parent} does not exist")
         write_csv(frame, csv_file)
         click.echo(f"wrote {csv_file} ({len(frame)} rows)", err=True)
     if as_json:

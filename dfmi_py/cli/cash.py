@@ -9,12 +9,13 @@ from dfmi_py.cli.common import (
     Options,
     open_market,
     pass_options,
+    recipient,
     signer,
     signer_options,
+    units_of,
 )
 from dfmi_py.cli.token import add_token_commands
 from dfmi_py.display import number
-from dfmi_py.units import to_units
 
 
 @click.group()
@@ -30,8 +31,8 @@ def cash() -> None:
 def cash_mint(options: Options, to: str, amount: str, key_env: str, dev_account: int | None) -> None:
     """Issue AMOUNT to TO (minter)."""
     token = open_market(options).cash
-    units = to_units(amount, token.decimals)
-    receipt = token.mint(signer(key_env, dev_account), to, units)
+    units = units_of(amount, token.decimals, positive=True)
+    receipt = token.mint(signer(key_env, dev_account), recipient(to), units)
     click.echo(f"minted {token.format(units)} to {checksum(to)} (gas {number(receipt['gasUsed'])})")
 
 
@@ -43,7 +44,7 @@ def cash_mint(options: Options, to: str, amount: str, key_env: str, dev_account:
 def cash_configure_minter(options: Options, minter: str, allowance: str, key_env: str, dev_account: int | None) -> None:
     """Let MINTER mint up to ALLOWANCE (master minter)."""
     token = open_market(options).cash
-    units = to_units(allowance, token.decimals)
+    units = units_of(allowance, token.decimals, what="ALLOWANCE")
     receipt = token.configure_minter(signer(key_env, dev_account), minter, units)
     click.echo(f"{checksum(minter)} may mint {token.format(units)} (gas {number(receipt['gasUsed'])})")
 
@@ -55,7 +56,7 @@ def cash_configure_minter(options: Options, minter: str, allowance: str, key_env
 def cash_burn(options: Options, amount: str, key_env: str, dev_account: int | None) -> None:
     """Redeem AMOUNT from the signer's balance (burner)."""
     token = open_market(options).cash
-    units = to_units(amount, token.decimals)
+    units = units_of(amount, token.decimals, positive=True)
     receipt = token.burn(signer(key_env, dev_account), units)
     click.echo(f"burned {token.format(units)} (gas {number(receipt['gasUsed'])})")
 

@@ -11,6 +11,7 @@ dfmi compliance identity show [ACCOUNTS] --viewer-key-env VAR  # who can read wh
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import click
@@ -20,6 +21,7 @@ from dfmi_py.chain.accounts import dev_account as development_account
 from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,
+    apply_each,
     echo_json,
     json_option,
     open_market,
@@ -64,11 +66,15 @@ def _compliance_action(name: str, doc: str) -> None:
     @click.argument("accounts", nargs=-1, required=True)
     @signer_options
     def command(options: Options, accounts: tuple[str, ...], key_env: str, dev_account: int | None) -> None:
+        addresses = [checksum(account) for account in accounts]
         market = open_market(options)
         officer = signer(key_env, dev_account)
-        for account in accounts:
-            receipt = getattr(market.compliance, name)(officer, account)
-            status = enum_name(market.compliance.status(account))
+        registry = market.compliance
+        items = [
+            (a, registry.contract.functions[name](a), partial(getattr(registry, name), officer, a)) for a in addresses
+        ]
+        for account, receipt in apply_each(market.chain, officer.address, name, items):
+            status = enum_name(registry.status(account))
             click.echo(f"{name} {account}: {status} (gas {number(receipt['gasUsed'])})")
 
 

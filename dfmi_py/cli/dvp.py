@@ -22,6 +22,7 @@ import click
 
 from dfmi_py.api.market import Market
 from dfmi_py.api.settlement import Outcome, Settlement, SignedInstruction
+from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,
     echo_json,
@@ -30,11 +31,13 @@ from dfmi_py.cli.common import (
     pass_options,
     signer,
     signer_options,
+    units_of,
 )
 from dfmi_py.cli.files import read_instruction, write_instruction
 from dfmi_py.display import enum_name, iso, when
+from dfmi_py.errors import InputError
 from dfmi_py.signing.settlement import Instruction
-from dfmi_py.units import format_units, to_units
+from dfmi_py.units import format_units
 
 
 @click.group()
@@ -50,8 +53,11 @@ def _settlement(market: Market) -> Settlement:
 
 
 def _units(market: Market, token: str, amount: str) -> int:
-    decimals = int(market.chain.contract("CashToken", token).functions.decimals().call())
-    return to_units(amount, decimals)
+    address = checksum(token)
+    if not market.chain.w3.eth.get_code(address):
+        raise InputError(f"no contract at {address} on this chain: give the token's address (see `dfmi status`)")
+    decimals = int(market.chain.contract("CashToken", address).functions.decimals().call())
+    return units_of(amount, decimals, positive=True)
 
 
 def _describe(market: Market, instruction: Instruction, now: int | None = None) -> str:
@@ -274,6 +280,9 @@ def dvp_status(options: Options, files: tuple[Path, ...], as_json: bool) -> None
 def dvp_history(options: Options, party: str | None, from_block: int, as_json: bool) -> None:
     """Every proposal, affirmation, settlement, cancellation and failure, in chain order."""
     market = open_market(options)
+    head = market.chain.w3.eth.block_number
+    if from_block > head:
+        raise InputError(f"--from-block {from_block} is beyond the chain's head, block {head}")
     events = _settlement(market).history(party=party, from_block=from_block)
     times = market.chain.block_times(event.block for event in events)
     if as_json:

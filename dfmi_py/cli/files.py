@@ -33,7 +33,10 @@ def write_json_file(data: Any, out: Path | None, *, announce: bool = True) -> No
     if out is None:
         click.echo(text)
         return
-    out.write_text(text + "\n")
+    try:
+        out.write_text(text + "\n")
+    except OSError as exc:
+        raise InputError(f"cannot write {out}: {exc.strerror}") from None
     if announce:
         click.echo(f"wrote {out}", err=True)
 

@@ -24,20 +24,22 @@ from typing import Any
 import click
 
 from dfmi_py.api.market import Market
+from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,
     echo_json,
     json_option,
     open_market,
     pass_options,
+    pulled_from_wallet,
     signer,
     signer_options,
+    units_of,
 )
 from dfmi_py.cli.files import read_json_file, write_json_file
 from dfmi_py.display import duration, enum_name, iso, number, when
 from dfmi_py.errors import InputError
 from dfmi_py.signing.fund import Action, ActionKind, Approval
-from dfmi_py.units import to_units
 
 #: The reader of an action that takes any number of ``MEMBER=AMOUNT`` values.
 REQUIREMENTS = "member=amount"
@@ -133,10 +135,18 @@ def waterfalls(options: Options, as_json: bool) -> None:
 @click.argument("amount")
 @signer_options
 def join(options: Options, amount: str, key_env: str, dev_account: int | None) -> None:
-    """Join the fund with AMOUNT of the signer's cash (approved for it first)."""
+    """Join the fund with AMOUNT of the signer's cash (approved for it first when needed)."""
     market = open_market(options)
     member = signer(key_env, dev_account)
-    receipt = market.fund.join(member, to_units(amount, market.cash.decimals))
+    units = units_of(amount, market.cash.decimals, positive=True)
+    receipt = pulled_from_wallet(
+        market,
+        member,
+        (market.fund.address, "fund"),
+        market.fund.contract.functions.join(units),
+        lambda approve: market.fund.join(member, units, approve=approve),
+        "join the default fund",
+    )
     _report(market, member.address, "joined", receipt)
 
 
@@ -148,7 +158,15 @@ def contribute(options: Options, amount: str, key_env: str, dev_account: int | N
     """Add AMOUNT of the signer's cash to its balance in the fund."""
     market = open_market(options)
     member = signer(key_env, dev_account)
-    receipt = market.fund.contribute(member, to_units(amount, market.cash.decimals))
+    units = units_of(amount, market.cash.decimals, positive=True)
+    receipt = pulled_from_wallet(
+        market,
+        member,
+        (market.fund.address, "fund"),
+        market.fund.contract.functions.contribute(units),
+        lambda approve: market.fund.contribute(member, units, approve=approve),
+        "contribute the default fund",
+    )
     _report(market, member.address, "contributed", receipt)
 
 
@@ -176,7 +194,7 @@ def _report(market: Market, member: str, what: str, receipt: Any) -> None:
 
 @fund.command("propose")
 @pass_options
-@click.argument("name", type=click.Choice(sorted(ACTIONS)))
+@click.argument("name", type=click.Choice(sorted(ACTIONS)), metavar="NAME")
 @click.argument("values", nargs=-1)
 @click.option("--ttl", type=click.IntRange(min=1), default=3_600, show_default=True, help="Seconds it stays valid.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here [default: stdout].")
@@ -247,7 +265,7 @@ def read_requirements(market: Market, values: tuple[str, ...]) -> dict[str, int]
         key = member.strip().lower()
         if key in requirements:
             raise InputError(f"{member.strip()} is given twice: one requirement per member")
-        requirements[key] = to_units(amount.strip(), market.cash.decimals)
+        requirements[key] = units_of(amount, market.cash.decimals, what=f"{member.strip()}'s requirement")
     return requirements
 
 
@@ -286,9 +304,9 @@ def _show_value(market: Market, reader: str, value: Any) -> str:
 
 def _read_value(market: Market, reader: str, value: str) -> Any:
     if reader == "address":
-        return value
+        return checksum(value)
     if reader == "amount":
-        return to_units(value, market.cash.decimals)
+        return units_of(value, market.cash.decimals)
     try:
         return int(value)
     except ValueError:

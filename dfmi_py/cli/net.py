@@ -34,22 +34,26 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
 from dfmi_py.api.market import Market
-from dfmi_py.api.netting import DeliveryFailure, Netting, SignedObligation
+from dfmi_py.api.netting import DeliveryFailure, Netting, RoundState, SignedObligation
 from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,
+    apply_each,
     echo_json,
     json_option,
     open_market,
     pass_options,
+    pulled_from_wallet,
     signer,
     signer_options,
+    units_of,
 )
 from dfmi_py.cli.files import read_instruction, read_json_file, write_json_file
 from dfmi_py.display import enum_name, when
@@ -182,7 +186,9 @@ def net_open(options: Options, cutoff_in: int, funding_for: int, key_env: str, d
 def net_new(options: Options, round_id: int, payer: str, payee: str, amount: str, ref: int, out: Path | None) -> None:
     """An obligation file: PAYER owes AMOUNT to PAYEE in ROUND_ID."""
     market = open_market(options)
-    obligation = _netting(market).obligation(round_id, payer, payee, to_units(amount, market.cash.decimals), ref)
+    obligation = _netting(market).obligation(
+        round_id, payer, payee, units_of(amount, market.cash.decimals, positive=True), ref
+    )
     _write(SignedObligation(obligation), out)
 
 
@@ -226,8 +232,18 @@ def net_enter(options: Options, round_id: int, files: tuple[Path, ...], key_env:
     transaction each: each is locked, its cash leg netted, its security leg moved at settlement."""
     netting = _netting(open_market(options))
     sender = signer(key_env, dev_account)
-    for path in files:
-        instruction_id, obligation_id = netting.enter_instruction(sender, round_id, read_instruction(path))
+    signed = [read_instruction(path) for path in files]
+    items = [
+        (
+            str(path),
+            netting.contract.functions.enterInstruction(
+                round_id, item.instruction.as_tuple(), item.signature_a, item.signature_b
+            ),
+            partial(netting.enter_instruction, sender, round_id, item),
+        )
+        for path, item in zip(files, signed, strict=True)
+    ]
+    for path, (instruction_id, obligation_id) in apply_each(netting.chain, sender.address, "enter", items):
         click.echo(
             f"{path}: entered 0x{instruction_id.hex()} into round {round_id} (obligation 0x{obligation_id.hex()})"
         )
@@ -323,6 +339,10 @@ def net_submit(options: Options, round_id: int, key_env: str, dev_account: int |
     click.echo(f"verified {len(nets)} nets (gas {int(receipt['gasUsed']):,})")
 
 
+#: Round states whose nets may still be pulled from the members' wallets.
+_SETTLES_LATER = (RoundState.COLLECTING, RoundState.CLOSED, RoundState.VERIFIED)
+
+
 @net.command("approve")
 @pass_options
 @click.argument("round_id", type=click.IntRange(min=1))
@@ -332,6 +352,18 @@ def net_approve(options: Options, round_id: int, key_env: str, dev_account: int 
     market = open_market(options)
     netting = _netting(market)
     account = signer(key_env, dev_account)
+    state = netting.state(round_id)
+    if state not in _SETTLES_LATER:
+        # An allowance granted for a round that never settles again stays in the wallet's
+        # approval to the contract, and a later round would spend it.
+        if state is RoundState.NONE:
+            raise InputError(
+                f"there is no round {round_id} (rounds so far: {netting.round_count()}): nothing to approve"
+            )
+        raise InputError(
+            f"round {round_id} is {state.name}: it moves nothing any more, so nothing to approve "
+            "(an allowance now would be left for a later round to spend)"
+        )
     required, _ = netting.funding_of(round_id, account.address)
     if required == 0:
         raise InputError(f"{account.address} has no net debit in round {round_id}: nothing to approve")
@@ -347,8 +379,16 @@ def net_approve(options: Options, round_id: int, key_env: str, dev_account: int 
 def net_fund(options: Options, round_id: int, amount: str, key_env: str, dev_account: int | None) -> None:
     """Pre-fund AMOUNT into ROUND_ID's escrow (the signer's, withdrawable above its net debit)."""
     market = open_market(options)
-    units = to_units(amount, market.cash.decimals)
-    _netting(market).fund(signer(key_env, dev_account), round_id, units)
+    units = units_of(amount, market.cash.decimals, positive=True)
+    netting, member = _netting(market), signer(key_env, dev_account)
+    pulled_from_wallet(
+        market,
+        member,
+        (netting.address, "netting"),
+        netting.contract.functions.fund(round_id, units),
+        lambda approve: netting.fund(member, round_id, units, approve=approve),
+        f"fund round {round_id}",
+    )
     click.echo(f"funded {_money(market, units)} into round {round_id}")
 
 
@@ -360,7 +400,7 @@ def net_fund(options: Options, round_id: int, amount: str, key_env: str, dev_acc
 def net_withdraw(options: Options, round_id: int, amount: str | None, key_env: str, dev_account: int | None) -> None:
     """Take back AMOUNT (default: all that is free) of the signer's funding of ROUND_ID."""
     market = open_market(options)
-    units = None if amount is None else to_units(amount, market.cash.decimals)
+    units = None if amount is None else units_of(amount, market.cash.decimals, positive=True)
     account = signer(key_env, dev_account)
     netting = _netting(market)
     units = netting.free_funding_of(round_id, account.address) if units is None else units

@@ -32,10 +32,10 @@ from dfmi_py.cli.common import (
     pass_options,
     signer,
     signer_options,
+    units_of,
 )
 from dfmi_py.display import decimal, duration, iso, number, when
 from dfmi_py.errors import ContractRevertError, DfmiError, InputError
-from dfmi_py.units import to_units
 
 
 @click.group()
@@ -56,7 +56,7 @@ def _price(feed: Oracle, units: int) -> str:
 
 
 def _price_units(feed: Oracle, text: str) -> int:
-    units = to_units(text, feed.decimals)
+    units = units_of(text, feed.decimals, what="PRICE")
     if units == 0:
         raise InputError(f"a price must be positive, got {text}")
     return units

@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from dfmi_py.api.market import Market, Underlying
-from dfmi_py.cli.common import Options, echo_json, json_option, market_option, open_market, pass_options
+from dfmi_py.cli.common import Options, echo_json, json_option, market_option, open_market, pass_options, units_of
 from dfmi_py.cli.fund import describe_action, write_action
 from dfmi_py.cli.models import (
     describe_model,
@@ -36,7 +36,7 @@ from dfmi_py.cli.models import (
 from dfmi_py.display import amount, decimal, duration, iso, number
 from dfmi_py.errors import InputError
 from dfmi_py.risk import BreachCount, FundSizing, HistoricalModel, PricePoint, SettlementRegime
-from dfmi_py.units import parse_duration, to_units
+from dfmi_py.units import parse_duration
 
 #: Decimals of a quantity of the underlying (the engine's fixed point).
 QUANTITY_DECIMALS = 18
@@ -93,7 +93,8 @@ def im(
         terms = market.risk.current_terms(trade_id, underlying.name)
         units, price_units, held = terms.quantity, terms.contract_price, (terms.buyer_im, terms.seller_im)
     else:
-        units, price_units = to_units(str(quantity), QUANTITY_DECIMALS), to_units(str(price), decimals)
+        units = units_of(str(quantity), QUANTITY_DECIMALS, what="--quantity", positive=True)
+        price_units = units_of(str(price), decimals, what="--price", positive=True)
     model = im_model(settings)
     series = read_series(settings["series"], decimals) if settings["series"] is not None else None
     stressed = stressed_period(
@@ -281,7 +282,7 @@ def fund_command(
             everywhere.append(bps)
         else:
             by_market.setdefault(market.underlying(name).name, []).append(bps)
-    floor = to_units(floor_, market.cash.decimals)
+    floor = units_of(floor_, market.cash.decimals, what="--floor")
     sizing = market.risk.fund_sizing(
         parse_duration(mpor), by_market, floor, historical=not no_historical, market_wide_bps=everywhere
     )

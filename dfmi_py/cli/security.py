@@ -23,12 +23,13 @@ from dfmi_py.cli.common import (
     json_option,
     open_market,
     pass_options,
+    recipient,
     signer,
     signer_options,
+    units_of,
 )
 from dfmi_py.cli.token import add_token_commands
 from dfmi_py.display import number
-from dfmi_py.units import to_units
 
 
 @click.group()
@@ -76,8 +77,8 @@ def status(options: Options, as_json: bool) -> None:
 def issue(options: Options, to: str, amount: str, key_env: str, dev_account: int | None) -> None:
     """Issue AMOUNT new units to TO (the issuer; both onboarded)."""
     _, token = _token(options)
-    units = to_units(amount, token.decimals)
-    receipt = token.issue(signer(key_env, dev_account), to, units)
+    units = units_of(amount, token.decimals, positive=True)
+    receipt = token.issue(signer(key_env, dev_account), recipient(to), units)
     click.echo(
         f"issued {token.format(units)} to {checksum(to)} {_gas(receipt)}; supply {token.format(token.total_supply())}"
     )
@@ -90,7 +91,7 @@ def issue(options: Options, to: str, amount: str, key_env: str, dev_account: int
 def redeem(options: Options, amount: str, key_env: str, dev_account: int | None) -> None:
     """Redeem AMOUNT units handed back to the issuer (the issuer)."""
     _, token = _token(options)
-    units = to_units(amount, token.decimals)
+    units = units_of(amount, token.decimals, positive=True)
     receipt = token.redeem(signer(key_env, dev_account), units)
     click.echo(f"redeemed {token.format(units)} {_gas(receipt)}; supply {token.format(token.total_supply())}")
 

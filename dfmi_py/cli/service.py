@@ -22,7 +22,7 @@ import click
 from eth_account.signers.local import LocalAccount
 
 from dfmi_py.api.market import Market
-from dfmi_py.cli.common import Options, pass_options, signer
+from dfmi_py.cli.common import DEV_ACCOUNT_INDEX, Options, pass_options, signer
 from dfmi_py.errors import ConfigError, ManifestError
 from dfmi_py.services.config import ServiceSettings, load_settings
 from dfmi_py.services.logs import json_logging, log_event, service_logger
@@ -47,7 +47,7 @@ def service_options(func: Any) -> Any:
         click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve Prometheus metrics on this port."),
         click.option("--once", is_flag=True, help="Sync, act on the latest block once, and exit."),
         click.option("--dry-run", is_flag=True, help="Print (log) what would be sent; send nothing."),
-        click.option("--dev-account", type=click.IntRange(min=0), help="Sign with the devnet's development account N."),
+        click.option("--dev-account", type=DEV_ACCOUNT_INDEX, help="Sign with the devnet's development account N."),
         click.option("--key-env", help="Environment variable holding the private key [default: the file's key_env]."),
         click.option(
             "--config",

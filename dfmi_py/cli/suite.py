@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from dfmi_py.api.market import Market
 from dfmi_py.api.oracle import RoundData
@@ -15,6 +16,7 @@ from dfmi_py.cli.common import (
     deployment_record,
     echo_json,
     json_option,
+    local_node,
     open_market,
     pass_options,
     print_deployment,
@@ -38,11 +40,11 @@ from dfmi_py.node.anvil import AnvilNode
     "--block-time", type=click.FloatRange(min=0, min_open=True), help="Seconds per block [default: mine per tx]."
 )
 def node(port: int | None, chain_id: int, accounts: int, block_time: float | None) -> None:
-    """Run a local Anvil chain until Ctrl-C (lists its development accounts).
+    """Run a local Anvil chain until Ctrl-C or SIGTERM (lists its development accounts).
 
     Each development account is shown with the role it gets from `dfmi deploy` on this chain;
     `dfmi accounts` shows the roles they actually hold."""
-    with AnvilNode(port, chain_id=chain_id, accounts=accounts, block_time=block_time) as anvil:
+    with local_node(AnvilNode(port, chain_id=chain_id, accounts=accounts, block_time=block_time)) as anvil:
         click.echo(f"anvil pid {anvil.pid} at {anvil.rpc_url} (chain id {chain_id})")
         click.echo("development accounts (--dev-account N) and their roles after `dfmi deploy`:")
         for index, address, purpose in dev_account_plan()[:accounts]:
@@ -88,8 +90,11 @@ def deploy(
         if roles_file:
             try:
                 roles = RoleConfig.model_validate_json(roles_file.read_text())
-            except ValueError as exc:
-                raise ConfigError(f"{roles_file}: {exc}") from None
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'the file'}: {e['msg']}" for e in exc.errors(include_url=False)
+                )
+                raise ConfigError(f"{roles_file}: not a roles file ({problems})") from None
         elif local or dev_account is not None:
             roles = RoleConfig.devnet()
         else:

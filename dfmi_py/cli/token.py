@@ -5,6 +5,7 @@ tokens are a ``CompliantToken`` on-chain and in :mod:`dfmi_py.api.token`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import click
 
@@ -14,17 +15,19 @@ from dfmi_py.chain.client import checksum
 from dfmi_py.cli.common import (
     Options,
     allowance_units,
+    apply_each,
     echo_json,
     json_option,
     open_market,
     pass_options,
+    recipient,
     show_allowance,
     signer,
     signer_options,
     spender_address,
+    units_of,
 )
 from dfmi_py.display import number
-from dfmi_py.units import to_units
 
 #: Picks the group's token from the opened market.
 TokenOf = Callable[[Market], CompliantToken]
@@ -64,8 +67,8 @@ def add_token_commands(group: click.Group, token_of: TokenOf, noun: str, spender
     @signer_options
     def transfer(options: Options, to: str, amount: str, key_env: str, dev_account: int | None) -> None:
         _, token = opened(options)
-        units = to_units(amount, token.decimals)
-        receipt = token.transfer(signer(key_env, dev_account), to, units)
+        units = units_of(amount, token.decimals, positive=True)
+        receipt = token.transfer(signer(key_env, dev_account), recipient(to), units)
         click.echo(f"moved {token.format(units)} to {checksum(to)} (gas {number(receipt['gasUsed'])})")
 
     @group.command(
@@ -127,8 +130,12 @@ def add_token_commands(group: click.Group, token_of: TokenOf, noun: str, spender
     @click.argument("accounts", nargs=-1, required=True)
     @signer_options
     def sync(options: Options, accounts: tuple[str, ...], key_env: str, dev_account: int | None) -> None:
-        _, token = opened(options)
+        addresses = [checksum(account) for account in accounts]
+        market, token = opened(options)
         sender = signer(key_env, dev_account)
-        for account in accounts:
-            receipt = token.sync_compliance(sender, account)
-            click.echo(f"{checksum(account)} synced (gas {number(receipt['gasUsed'])})")
+        items = [
+            (a, token.contract.functions.syncCompliance(a), partial(token.sync_compliance, sender, a))
+            for a in addresses
+        ]
+        for account, receipt in apply_each(market.chain, sender.address, "sync", items):
+            click.echo(f"{account} synced (gas {number(receipt['gasUsed'])})")

@@ -57,12 +57,13 @@ from dfmi_py.cli.common import (
     pass_options,
     signer,
     signer_options,
+    units_of,
 )
 from dfmi_py.cli.files import read_json_file, write_json_file
 from dfmi_py.cli.models import describe_model, im_model, model_options, read_series, stressed_period
 from dfmi_py.display import amount, decimal, duration, enum_name, iso, number, when
 from dfmi_py.errors import InputError
-from dfmi_py.units import parse_duration, to_units
+from dfmi_py.units import parse_duration
 
 #: Decimals of a quantity of the underlying (the engine's fixed point).
 QUANTITY_DECIMALS = 18
@@ -97,7 +98,7 @@ def parse_signed_units(text: str, decimals: int) -> int:
     """A signed amount (``-250.5``) in units of a token with ``decimals`` decimals."""
     text = text.strip()
     negative = text.startswith("-")
-    units = to_units(text[1:] if negative else text, decimals)
+    units = units_of(text[1:] if negative else text, decimals)
     return -units if negative else units
 
 
@@ -316,8 +317,8 @@ def propose(
     expiry = parse_time(maturity, now)
     if expiry <= now:
         raise InputError(f"maturity {iso(expiry)} is not after the chain's time {iso(now)}")
-    units = to_units(quantity, QUANTITY_DECIMALS)
-    contract_price = to_units(price, book.underlying.oracle.decimals)
+    units = units_of(quantity, QUANTITY_DECIMALS, what="--quantity", positive=True)
+    contract_price = units_of(price, book.underlying.oracle.decimals, what="--price", positive=True)
     ims = []
     if im is not None and im.strip().lower() == "model":
         if buyer_im is not None or seller_im is not None:
@@ -338,7 +339,7 @@ def propose(
             chosen = value if value is not None else im
             if chosen is None:
                 raise InputError(f"no initial margin for the {name}: give --im AMOUNT (both) or --{name}-im AMOUNT")
-            ims.append(to_units(chosen, book.market.cash.decimals))
+            ims.append(units_of(chosen, book.market.cash.decimals, what=f"the {name}'s IM"))
     terms = Terms(
         buyer=buyer,
         seller=seller,
@@ -423,7 +424,7 @@ def deposit(options: Options, amount_: str, market_name: str | None, key_env: st
     """Move AMOUNT of the signer's cash into its margin account (approved for the engine first)."""
     book = _book(options, market_name)
     me = signer(key_env, dev_account)
-    receipt = book.engine.deposit_margin(me, to_units(amount_, book.market.cash.decimals))
+    receipt = book.engine.deposit_margin(me, units_of(amount_, book.market.cash.decimals, positive=True))
     click.echo(
         f"deposited (gas {number(receipt['gasUsed'])}): margin account {book.cash(book.engine.margin_of(me.address))}"
     )
@@ -438,7 +439,7 @@ def withdraw(options: Options, amount_: str, market_name: str | None, key_env: s
     """Move AMOUNT from the signer's margin account back to its wallet."""
     book = _book(options, market_name)
     me = signer(key_env, dev_account)
-    receipt = book.engine.withdraw_margin(me, to_units(amount_, book.market.cash.decimals))
+    receipt = book.engine.withdraw_margin(me, units_of(amount_, book.market.cash.decimals, positive=True))
     click.echo(
         f"withdrew (gas {number(receipt['gasUsed'])}): margin account {book.cash(book.engine.margin_of(me.address))}"
     )
@@ -522,6 +523,7 @@ def settle(
     book = _book(options, market_name)
     keeper = signer(key_env, dev_account)
     if len(trade_ids) == 1:
+        _exists(book, trade_ids[0])
         _report(book, book.engine.settle(keeper, trade_ids[0]), f"trade {trade_ids[0]} settled")
         return
     ids = list(trade_ids)
@@ -698,7 +700,9 @@ def amendment(
     now = book.now()
     message = book.engine.amendment(
         trade_id,
-        quantity=to_units(quantity, QUANTITY_DECIMALS) if quantity is not None else None,
+        quantity=units_of(quantity, QUANTITY_DECIMALS, what="--quantity", positive=True)
+        if quantity is not None
+        else None,
         maturity=parse_time(maturity, now) if maturity is not None else None,
         buyer_im=_im(buyer_im if buyer_im is not None else im, decimals),
         seller_im=_im(seller_im if seller_im is not None else im, decimals),
@@ -747,7 +751,7 @@ def _live(book: _Book, trade_id: int, verb: str, states: tuple[TradeState, ...])
 
 
 def _im(value: str | None, decimals: int) -> int | None:
-    return to_units(value, decimals) if value is not None else None
+    return units_of(value, decimals, what="IM") if value is not None else None
 
 
 @dataclass

@@ -6,7 +6,10 @@ from typing import Any
 
 from web3 import Web3
 
-from dfmi_py.errors import NodeError
+from dfmi_py.errors import InputError, NodeError
+
+#: 9999-12-31T23:59:59Z: the latest time ISO 8601 (and the toolkit's display of times) can show.
+LATEST_TIME = 253_402_300_799
 
 
 def advance_time(w3: Web3, seconds: int) -> int:
@@ -14,7 +17,14 @@ def advance_time(w3: Web3, seconds: int) -> int:
 
     Raises:
         NodeError: when the node does not offer ``evm_increaseTime`` (not a development chain).
+        InputError: the new time would be past :data:`LATEST_TIME`.
     """
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    if now + seconds > LATEST_TIME:
+        raise InputError(
+            f"{seconds:,} s from the chain's time is past 9999-12-31T23:59:59Z, the latest time the toolkit "
+            "shows: advance by less"
+        )
     response = w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
     if "error" in response:
         raise NodeError(f"this chain cannot move its clock (evm_increaseTime: {response['error']}): use a devnet")

@@ -63,6 +63,47 @@ def rpc_chain_id(url: str, timeout: float) -> int:
         return int(json.loads(response.read())["result"], 16)
 
 
+def _listening_inodes(port: int) -> set[str]:
+    """Inodes of the TCP sockets listening on ``port`` (any address), from Linux's ``/proc/net``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(inode)
+    return inodes
+
+
+def listening_group_holds(port: int, group: int) -> bool | None:
+    """Whether a process of process group ``group`` holds a socket listening on ``port``.
+
+    A node started in a session of its own leads its process group, so this asks whether the
+    node (or a process it spawned) is the one serving the port. ``None`` when it cannot be told:
+    not Linux, or no listening socket seen.
+    """
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return None
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[2]) != group:  # fields after the name: state, ppid, pgrp
+                continue
+            descriptors = list((entry / "fd").iterdir())
+        except (OSError, ValueError, IndexError):
+            continue
+        for descriptor in descriptors:
+            with contextlib.suppress(OSError):
+                if os.readlink(descriptor) in wanted:
+                    return True
+    return False
+
+
 def _accepts_connections(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(1.0)
@@ -121,12 +162,22 @@ class NodeProcess(ABC):
             raise NodeError(f"{self.kind} is already running (pid {self._process.pid})")
         if _accepts_connections(self.host, self.port):
             # Checked first: a node already there would answer in our place while ours starts.
-            raise NodeError(f"cannot start {self.kind}: port {self.port} on {self.host} is in use")
+            raise NodeError(
+                f"cannot start {self.kind}: port {self.port} on {self.host} is in use ({self._listener()}); "
+                "choose another port, or none for a free one"
+            )
         try:
             return self._start(timeout)
         except NodeError:
             self.stop()
             raise
+
+    def _listener(self) -> str:
+        """What listens on the port, as far as one JSON-RPC request tells."""
+        try:
+            return f"a JSON-RPC node of chain id {rpc_chain_id(self.rpc_url, timeout=1.0)} answers there"
+        except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
+            return "by a program that is not a JSON-RPC node"
 
     def _start(self, timeout: float) -> Self:
         cmd = self.command()
@@ -153,9 +204,22 @@ class NodeProcess(ABC):
                 time.sleep(0.05)
                 continue
             self._raise_if_exited()
+            self._raise_if_another_answers()
             logger.info("%s ready on %s (pid %s)", self.kind, self.rpc_url, self.pid)
             return self
         raise NodeError(f"{self.kind} did not answer on {self.rpc_url} within {timeout:.0f} s")
+
+    def _raise_if_another_answers(self) -> None:
+        """Refuse an answer that came from another process: one that took the port between the
+        check in :meth:`start` and our node binding it (ours then fails to bind, but may still be
+        alive when the other answers)."""
+        process = self._process
+        assert process is not None
+        if listening_group_holds(self.port, process.pid) is False:
+            raise NodeError(
+                f"another process answers on port {self.port}, not the {self.kind} started here "
+                f"(pid {process.pid}): choose another port, or none for a free one"
+            )
 
     def _raise_if_exited(self) -> None:
         process = self._process

@@ -47,14 +47,16 @@ def test_unprivileged_mint_names_the_missing_role(run):
 
 
 def test_bad_amount_is_one_line(run):
-    assert "not a number" in one_line_error(
+    assert "AMOUNT 'ten' is not an amount: write plain digits" in one_line_error(
         run("cash", "transfer", dev_account(8).address, "ten", "--dev-account", "7")
     )
 
 
 def test_missing_key_is_one_line(run, monkeypatch):
     monkeypatch.delenv("DFMI_PRIVATE_KEY", raising=False)
-    assert "set DFMI_PRIVATE_KEY" in one_line_error(run("cash", "transfer", dev_account(8).address, "1"))
+    assert "$DFMI_PRIVATE_KEY is not set: put the signer's private key (64 hex digits) in it" in one_line_error(
+        run("cash", "transfer", dev_account(8).address, "1")
+    )
 
 
 def test_private_key_from_the_environment_signs(run, monkeypatch):

@@ -90,7 +90,9 @@ def test_refused_approvals_change_nothing(run, onboarded):
         assert "no market 'oil'" in one_line_error(run("cash", "approve", "engine:oil", "1", "--dev-account", "7"))
         assert "not both" in one_line_error(run("cash", "approve", "fund", "1", "--max", "--dev-account", "7"))
         assert "not both" in one_line_error(run("cash", "approve", "fund", "--dev-account", "7"))
-        assert "not a number" in one_line_error(run("cash", "approve", "fund", "all", "--dev-account", "7"))
+        assert "AMOUNT 'all' is not an amount" in one_line_error(
+            run("cash", "approve", "fund", "all", "--dev-account", "7")
+        )
         assert "not an Ethereum address" in one_line_error(run("cash", "approve", "0xdead", "1", "--dev-account", "7"))
         # The outsider was never onboarded: the token refuses its approvals.
         assert "ComplianceAccountNotActive" in one_line_error(

@@ -98,7 +98,7 @@ def test_submissions_refused_before_and_by_the_oracle(run, market):
     with leaves_unchanged(_feed_state(market)):
         assert "OracleNotReporter" in one_line_error(run("oracle", "submit", "2000", "--dev-account", "7"))
         assert "a price must be positive" in one_line_error(run("oracle", "submit", "0", "--dev-account", "16"))
-        assert "not a number" in one_line_error(run("oracle", "submit", "high", "--dev-account", "16"))
+        assert "PRICE 'high' is not an amount" in one_line_error(run("oracle", "submit", "high", "--dev-account", "16"))
         assert "more than 8 decimal places" in one_line_error(
             run("oracle", "submit", "1.000000001", "--dev-account", "16")
         )

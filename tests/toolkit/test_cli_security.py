@@ -83,7 +83,9 @@ def test_issuer_commands_refused_to_others_and_to_an_issuer_not_onboarded(run, s
         assert "AccessControlUnauthorizedAccount" in one_line_error(
             run("security", "redeem", "1", "--dev-account", "7")
         )
-        assert "amount must be > 0" in one_line_error(run("security", "redeem", "0", "--dev-account", "19"))
+        assert "AMOUNT is zero: give an amount above zero" in one_line_error(
+            run("security", "redeem", "0", "--dev-account", "19")
+        )
         assert "more than 0 decimal places" in one_line_error(
             run("security", "issue", ALICE.address, "1.5", "--dev-account", "19")
         )

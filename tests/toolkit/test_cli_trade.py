@@ -251,8 +251,8 @@ def test_propose_refuses_bad_input_before_sending_anything(run, members):
         "neither the buyer nor the seller": [*base, "--buyer", BOB.address, "--seller", CAROL.address,
                                               "--dev-account", "7"],
         "two accounts": [*base, "--side", "sell", "--counterparty", ALICE.address, "--dev-account", "7"],
-        "not a number": [*base[:3], "five", *base[4:], "--side", "buy", "--counterparty", BOB.address,
-                         "--dev-account", "7"],
+        "--quantity 'five' is not an amount": [*base[:3], "five", *base[4:], "--side", "buy", "--counterparty",
+                                               BOB.address, "--dev-account", "7"],
         "is not a time": [*base[:7], "next week", *base[8:], "--side", "buy", "--counterparty", BOB.address,
                           "--dev-account", "7"],
         "is not after the chain's time": [*base[:7], "2001-01-01T00:00:00Z", *base[8:], "--side", "buy",
@@ -341,7 +341,7 @@ def test_margin_account_deposit_withdraw_and_book(run, members, live):
     with leaves_unchanged(_engine_state(members, live)):
         assert "ERC20InsufficientAllowance" in one_line_error(run("trade", "deposit", "10", "--dev-account", "9"))
         assert "DerivativeInsufficientMargin" in one_line_error(run("trade", "withdraw", "1", "--dev-account", "7"))
-        assert "not a number" in one_line_error(run("trade", "deposit", "lots", "--dev-account", "7"))
+        assert "AMOUNT 'lots' is not an amount" in one_line_error(run("trade", "deposit", "lots", "--dev-account", "7"))
     assert "margin account 250.500000 DSD" in _ok(run("trade", "deposit", "250.5", "--dev-account", "7"))
     assert "margin account 200.000000 DSD" in _ok(run("trade", "withdraw", "50.5", "--dev-account", "7"))
     book = _ok(run("trade", "margin"))
@@ -462,7 +462,9 @@ def test_an_amendment_signed_by_both_parties_through_a_file(run, members, live, 
 
 def test_an_early_termination_with_a_payment_from_the_seller(run, members, live, tmp_path):
     path = tmp_path / "t.json"
-    assert "quantity must be positive" in one_line_error(run("trade", "amendment", str(live), "--quantity", "0"))
+    assert "--quantity is zero: give an amount above zero" in one_line_error(
+        run("trade", "amendment", str(live), "--quantity", "0")
+    )
     _ok(run("trade", "termination", str(live), "--payment", "-250", "-o", str(path)))
     assert json.loads(path.read_text())["message"]["payment"] == -250 * USD
     for party in ("8", "7"):
