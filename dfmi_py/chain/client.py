@@ -48,6 +48,7 @@ from web3.exceptions import (
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.types import BlockIdentifier, Nonce, TxParams, TxReceipt, Wei
 
+from dfmi_py.addresses import checksum as checksum  # re-exported: the API imports it from here
 from dfmi_py.build import Artifacts, compile_contracts
 from dfmi_py.display import abi_value, call_text
 from dfmi_py.errors import (
@@ -155,6 +156,7 @@ class Chain:
         self.artifacts = artifacts if artifacts is not None else compile_contracts()
         self._errors = _error_table(self.artifacts)
         self._functions: dict[bytes, str] | None = None
+        self._factories: dict[str, type[Contract]] = {}
         self._chain_id: int | None = None
         #: Per address: the next nonce and how many reserved nonces are still in flight.
         self._nonces: dict[str, tuple[int, int]] = {}
@@ -216,7 +218,23 @@ class Chain:
 
     def contract(self, name: str, address: str) -> Contract:
         """A web3 contract object for the compiled contract ``name`` at ``address``."""
-        return self.w3.eth.contract(address=checksum(address), abi=self.artifacts[name].abi)
+        factory = self._factories.get(name)
+        if factory is None:  # building the class parses the ABI: once per contract name
+            factory = self._factories[name] = self.w3.eth.contract(abi=self.artifacts[name].abi)
+        return factory(address=checksum(address))
+
+    def _refusal(self, exc: Exception, sender: str, tx: TxParams) -> str:
+        """What to tell the sender when the node refused its transaction ``tx``."""
+        if "insufficient funds" in str(exc).lower():
+            balance = self.w3.eth.get_balance(cast(ChecksumAddress, sender))
+            cost = int(tx["gas"]) * int(cast(int, tx.get("maxFeePerGas", tx.get("gasPrice", 0)))) + int(
+                tx.get("value", 0)
+            )
+            return (
+                f"{sender} has not enough ether to pay for the gas: it holds {balance} wei and the "
+                f"transaction may cost up to {cost} wei; send it ether first"
+            )
+        return f"the node refused the transaction: {exc}"
 
     def require_contract(self, address: str, what: str = "address") -> ChecksumAddress:
         """``address`` checksummed, refused when no contract is deployed there.
@@ -482,7 +500,7 @@ class Chain:
                 tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
             except (Web3RPCError, ValueError) as exc:  # the node refused it (nonce, funds, fees...)
                 self.forget_nonce(sender.address)
-                raise TransactionError(f"{action}: the node refused the transaction: {exc}") from None
+                raise TransactionError(f"{action}: {self._refusal(exc, sender.address, full)}") from None
             receipt = self.wait_receipt(tx_hash)
         finally:
             self.release_nonces(sender.address)
@@ -630,23 +648,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
         return to_checksum_address(value)
     return value
-
-
-def checksum(address: str) -> ChecksumAddress:
-    """Checksum ``address`` or raise :class:`InputError` naming it.
-
-    An address in mixed case carries an EIP-55 checksum, and a wrong one is refused: it is a typo
-    that would otherwise send money to an account nobody holds. All-lower and all-upper case
-    addresses carry none and are accepted.
-    """
-    try:
-        result = to_checksum_address(address)
-    except (ValueError, TypeError):
-        raise InputError(f"{address!r} is not an Ethereum address") from None
-    digits = address[2:]
-    if digits != digits.lower() and digits != digits.upper() and address != result:
-        raise InputError(f"{address!r} has a wrong EIP-55 checksum (a typo?): did you mean {result}?")
-    return result
 
 
 def require_signer(sender: object, action: str = "") -> None:

@@ -18,6 +18,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from dfmi_py.addresses import checksum
 from dfmi_py.errors import InputError
 from dfmi_py.signing.eip712 import DOMAIN_FIELDS, Domain, Signature, sign_typed
 
@@ -58,9 +59,9 @@ class Instruction:
         for name in ("party_a", "token_a", "party_b", "token_b"):
             value = getattr(self, name)
             try:
-                object.__setattr__(self, name, to_checksum_address(value))
-            except (ValueError, TypeError):
-                raise InputError(f"{name} is not an Ethereum address: {value!r}") from None
+                object.__setattr__(self, name, checksum(value))
+            except InputError as exc:
+                raise InputError(f"{name}: {exc}") from None
         for name in ("amount_a", "amount_b", "deadline", "nonce"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _UINT256:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from eth_abi.abi import encode as abi_encode
+from eth_account import Account
 from web3.exceptions import ContractLogicError
 
 from dfmi_py.api.derivatives import Terms
@@ -34,6 +35,7 @@ from dfmi_py.errors import (
     NotOnboardedError,
     TransactionError,
 )
+from dfmi_py.signing.settlement import Instruction
 from dfmi_py.units import format_units, from_units, parse_duration, to_units
 from tests.badinput.api_fixtures import Case, World, check_case, market, world, wrong_checksum
 from tests.helpers import Roles
@@ -105,6 +107,28 @@ CASES = [
     Case("checksum-none", lambda w: checksum(None), InputError, r"None is not an Ethereum address"),
     Case("checksum-short", lambda w: checksum("0x1234"), InputError, r"'0x1234' " + NOT_ADDRESS),
     # ---------------------------------------------------------------- cash (every token)
+    Case(
+        "signer-without-ether",
+        lambda w: w.market.cash.sync_compliance(Account.from_key(b"\x01" * 32), w.other.address),
+        TransactionError,
+        r"0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1 has not enough ether to pay for the gas: it holds 0 wei"
+        r".*send it ether first",
+    ),
+    Case(
+        "instruction-built-directly-wrong-checksum",
+        lambda w: Instruction(
+            wrong_checksum(w.member.address),
+            w.market.cash.address,
+            1,
+            w.other.address,
+            w.market.cash.address,
+            1,
+            2**40,
+            0,
+        ),
+        InputError,
+        r"party_a: .* has a wrong EIP-55 checksum \(a typo\?\): did you mean",
+    ),
     Case(
         "cash-transfer-wrong-checksum",
         lambda w: w.market.cash.transfer(w.member, wrong_checksum(w.other.address), 0),

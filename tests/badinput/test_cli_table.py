@@ -1268,7 +1268,7 @@ CASES: list[Case] = [
         ALICE,
         "--dev-account",
         "30",
-        expect=r"sync compliance: the node refused the transaction: .*Insufficient funds for gas",
+        expect=r"sync compliance: 0x[0-9a-fA-F]{40} has not enough ether to pay for the gas: it holds 0 wei .*send it ether first",
     ),
     case(
         "open-by-an-unfunded-account",
