@@ -27,9 +27,28 @@ from dfmi_py.signing import Domain, permit_message, sign_typed
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_UINT256 = 2**256 - 1
 
+#: The Hypothesis profile in force (registered in tests/conftest.py): ``dfmi``, the test command's
+#: (each property runs the examples it was given), or ``long`` (``DFMI_HYPOTHESIS_PROFILE=long``:
+#: every property runs at least :data:`LONG_EXAMPLES`).
+HYPOTHESIS_PROFILE = os.environ.get("DFMI_HYPOTHESIS_PROFILE", "dfmi")
+#: Examples of every property under the long profile (``DFMI_LONG_EXAMPLES`` to change it).
+LONG_EXAMPLES = int(os.environ.get("DFMI_LONG_EXAMPLES", "200"))
+
+
+def examples(default: int, variable: str | None = None) -> int:
+    """The Hypothesis examples of one property: the value of the environment ``variable`` when it is
+    set; otherwise ``default`` in the test command (chosen for what one example costs), and at least
+    :data:`LONG_EXAMPLES` under the long profile."""
+    if variable is not None and os.environ.get(variable):
+        return int(os.environ[variable])
+    if HYPOTHESIS_PROFILE == "long":
+        return max(default, LONG_EXAMPLES)
+    return default
+
+
 #: Hypothesis examples for properties of pure functions (no chain): fast, so many; more with
 #: ``DFMI_PURE_EXAMPLES=2000 make test`` (a longer search, outside the default run's budget).
-PURE_EXAMPLES = int(os.environ.get("DFMI_PURE_EXAMPLES", "100"))
+PURE_EXAMPLES = examples(100, "DFMI_PURE_EXAMPLES")
 
 
 #: `AccountStatus` of IComplianceRegistry.sol, as the chain returns it.
