@@ -145,7 +145,7 @@ class Chain:
         if POA_MIDDLEWARE not in w3.middleware_onion:
             w3.middleware_onion.inject(ExtraDataToPOAMiddleware, name=POA_MIDDLEWARE, layer=0)
         self.artifacts = artifacts if artifacts is not None else compile_contracts()
-        self._errors = _error_table(self.artifacts)
+        self._errors = _errors_of(self.artifacts)
         self._chain_id: int | None = None
         #: Per address: the next nonce and how many reserved nonces are still in flight.
         self._nonces: dict[str, tuple[int, int]] = {}
@@ -526,6 +526,19 @@ class _ErrorSpec:
     #: The interfaces (``contracts/interfaces/``) whose ABI has the error: they settle which enum
     #: an ambiguous enum name means.
     interfaces: frozenset[str]
+
+
+#: The error table of the artifacts last connected with (read-only once built): every connection of a
+#: process to the same build shares it.
+_LAST_TABLE: list[tuple[Artifacts, dict[bytes, _ErrorSpec]]] = []
+
+
+def _errors_of(artifacts: Artifacts) -> dict[bytes, _ErrorSpec]:
+    kept = _LAST_TABLE[0] if _LAST_TABLE else None
+    if kept is None or kept[0] is not artifacts:
+        kept = (artifacts, _error_table(artifacts))
+        _LAST_TABLE[:] = [kept]
+    return kept[1]
 
 
 def _error_table(artifacts: Artifacts) -> dict[bytes, _ErrorSpec]:
