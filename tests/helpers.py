@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from web3.types import TxReceipt
 from dfmi_py.api.compliance import AccountStatus
 from dfmi_py.chain import Chain
 from dfmi_py.cli.main import cli
+from dfmi_py.deploy import Manifest
+from dfmi_py.deploy.suite import Deployment
 from dfmi_py.errors import ContractRevertError
 from dfmi_py.signing import Domain, permit_message, sign_typed
 
@@ -241,6 +244,22 @@ class SetupCache:
     def end(self) -> None:
         """After the test: back to the state right after the last kept setup."""
         self._restore(self._top)
+
+
+def kept_deployment(
+    request: pytest.FixtureRequest,
+    setup_cache: SetupCache,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    deploy: Callable[[Path], Deployment],
+) -> Deployment:
+    """A fixture's ``deploy(folder)`` of a suite kept between tests with ``setup_cache``, its manifest
+    folder copied into the test's ``tmp_path``: each test reads and writes a manifest of its own,
+    as if it had deployed into ``tmp_path`` itself."""
+    kept = setup_cache.setup(request, lambda: deploy(tmp_path_factory.mktemp("kept-deployment")))
+    shutil.copytree(kept.manifest_file.parent, tmp_path, dirs_exist_ok=True)
+    own = tmp_path / kept.manifest_file.name
+    return Deployment(chain=kept.chain, manifest=Manifest.load(own), manifest_file=own)
 
 
 def _fixture_definitions(item: pytest.Item) -> dict[str, Sequence[object]]:
