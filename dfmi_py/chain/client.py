@@ -145,7 +145,7 @@ class Chain:
         if POA_MIDDLEWARE not in w3.middleware_onion:
             w3.middleware_onion.inject(ExtraDataToPOAMiddleware, name=POA_MIDDLEWARE, layer=0)
         self.artifacts = artifacts if artifacts is not None else compile_contracts()
-        self._errors = _errors_of(self.artifacts)
+        self._errors = _error_table(self.artifacts)
         self._chain_id: int | None = None
         #: Per address: the next nonce and how many reserved nonces are still in flight.
         self._nonces: dict[str, tuple[int, int]] = {}
@@ -533,15 +533,15 @@ class _ErrorSpec:
 _LAST_TABLE: list[tuple[Artifacts, dict[bytes, _ErrorSpec]]] = []
 
 
-def _errors_of(artifacts: Artifacts) -> dict[bytes, _ErrorSpec]:
+def _error_table(artifacts: Artifacts) -> dict[bytes, _ErrorSpec]:
     kept = _LAST_TABLE[0] if _LAST_TABLE else None
     if kept is None or kept[0] is not artifacts:
-        kept = (artifacts, _error_table(artifacts))
+        kept = (artifacts, _build_error_table(artifacts))
         _LAST_TABLE[:] = [kept]
     return kept[1]
 
 
-def _error_table(artifacts: Artifacts) -> dict[bytes, _ErrorSpec]:
+def _build_error_table(artifacts: Artifacts) -> dict[bytes, _ErrorSpec]:
     declared_by: dict[bytes, set[str]] = {}
     items: dict[bytes, dict[str, Any]] = {}
     for artifact in artifacts.by_name.values():
