@@ -26,20 +26,27 @@ from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, FIRST_MEMBER_INDEX, RoleConfig
 from dfmi_py.deploy.suite import Deployment, deploy_suite
 from dfmi_py.node import AnvilNode, HardhatNode
-from tests.helpers import Roles, SetupCache
+from tests.helpers import HYPOTHESIS_PROFILE, LONG_EXAMPLES, Roles, SetupCache
 
 #: Units the minter may mint in the base scenario (a trillion dollars at 6 decimals).
 MINTER_ALLOWANCE = 10**18
 MEMBER_COUNT = 6
 OUTSIDER_INDEX = 15
 
-settings.register_profile(
-    "dfmi",
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-settings.load_profile("dfmi")
+# Two Hypothesis profiles: "dfmi", the test command's (a property without its own count runs 30
+# examples; the others run the count given with `examples()`, chosen for what one example costs),
+# and "long" (DFMI_HYPOTHESIS_PROFILE=long: every property at least LONG_EXAMPLES). No example
+# database: every run draws afresh (a clean clone has none), and a failure prints its example.
+_PROFILE = {
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+settings.register_profile("dfmi", max_examples=30, **_PROFILE)
+settings.register_profile("long", max_examples=LONG_EXAMPLES, **_PROFILE)
+if HYPOTHESIS_PROFILE not in ("dfmi", "long"):
+    raise pytest.UsageError(f"DFMI_HYPOTHESIS_PROFILE must be dfmi or long, not {HYPOTHESIS_PROFILE!r}")
+settings.load_profile(HYPOTHESIS_PROFILE)
 
 
 @pytest.hookimpl(optionalhook=True)

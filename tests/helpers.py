@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,15 +22,36 @@ from web3.types import TxReceipt
 from dfmi_py.api.compliance import AccountStatus
 from dfmi_py.chain import Chain
 from dfmi_py.cli.main import cli
+from dfmi_py.deploy import Manifest
+from dfmi_py.deploy.suite import Deployment
 from dfmi_py.errors import ContractRevertError
 from dfmi_py.signing import Domain, permit_message, sign_typed
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_UINT256 = 2**256 - 1
 
+#: The Hypothesis profile in force (registered in tests/conftest.py): ``dfmi``, the test command's
+#: (each property runs the examples it was given), or ``long`` (``DFMI_HYPOTHESIS_PROFILE=long``:
+#: every property runs at least :data:`LONG_EXAMPLES`).
+HYPOTHESIS_PROFILE = os.environ.get("DFMI_HYPOTHESIS_PROFILE", "dfmi")
+#: Examples of every property under the long profile (``DFMI_LONG_EXAMPLES`` to change it).
+LONG_EXAMPLES = int(os.environ.get("DFMI_LONG_EXAMPLES", "200"))
+
+
+def examples(default: int, variable: str | None = None) -> int:
+    """The Hypothesis examples of one property: the value of the environment ``variable`` when it is
+    set; otherwise ``default`` in the test command (chosen for what one example costs), and at least
+    :data:`LONG_EXAMPLES` under the long profile."""
+    if variable is not None and os.environ.get(variable):
+        return int(os.environ[variable])
+    if HYPOTHESIS_PROFILE == "long":
+        return max(default, LONG_EXAMPLES)
+    return default
+
+
 #: Hypothesis examples for properties of pure functions (no chain): fast, so many; more with
 #: ``DFMI_PURE_EXAMPLES=2000 make test`` (a longer search, outside the default run's budget).
-PURE_EXAMPLES = int(os.environ.get("DFMI_PURE_EXAMPLES", "100"))
+PURE_EXAMPLES = examples(100, "DFMI_PURE_EXAMPLES")
 
 
 #: `AccountStatus` of IComplianceRegistry.sol, as the chain returns it.
@@ -222,6 +244,22 @@ class SetupCache:
     def end(self) -> None:
         """After the test: back to the state right after the last kept setup."""
         self._restore(self._top)
+
+
+def kept_deployment(
+    request: pytest.FixtureRequest,
+    setup_cache: SetupCache,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    deploy: Callable[[Path], Deployment],
+) -> Deployment:
+    """A fixture's ``deploy(folder)`` of a suite kept between tests with ``setup_cache``, its manifest
+    folder copied into the test's ``tmp_path``: each test reads and writes a manifest of its own,
+    as if it had deployed into ``tmp_path`` itself."""
+    kept = setup_cache.setup(request, lambda: deploy(tmp_path_factory.mktemp("kept-deployment")))
+    shutil.copytree(kept.manifest_file.parent, tmp_path, dirs_exist_ok=True)
+    own = tmp_path / kept.manifest_file.name
+    return Deployment(chain=kept.chain, manifest=Manifest.load(own), manifest_file=own)
 
 
 def _fixture_definitions(item: pytest.Item) -> dict[str, Sequence[object]]:

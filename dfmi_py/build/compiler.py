@@ -234,7 +234,18 @@ def _serialise(artifacts: Artifacts) -> list[dict[str, Any]]:
     return [vars(a) for a in artifacts.by_name.values()]
 
 
+#: Artifacts already read by this process, by cache file and the file's modification time: a process
+#: that connects many times (a service, a notebook, commands run in-process) parses them once.
+_LOADED: dict[tuple[Path, int], Artifacts] = {}
+
+
 def _load(cache: Path) -> Artifacts:
-    raw = json.loads(cache.read_text())
-    by_name = {c["name"]: Artifact(**c) for c in raw["contracts"]}
-    return Artifacts(by_name=by_name, solc_version=raw["solc_version"])
+    key = (cache, cache.stat().st_mtime_ns)
+    loaded = _LOADED.get(key)
+    if loaded is None:
+        raw = json.loads(cache.read_text())
+        by_name = {c["name"]: Artifact(**c) for c in raw["contracts"]}
+        loaded = Artifacts(by_name=by_name, solc_version=raw["solc_version"])
+        _LOADED.clear()  # one build at a time: an older one is not asked for again
+        _LOADED[key] = loaded
+    return loaded

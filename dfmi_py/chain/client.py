@@ -608,7 +608,20 @@ class _ErrorSpec:
     interfaces: frozenset[str]
 
 
+#: The error table of the artifacts last connected with (read-only once built): every connection of a
+#: process to the same build shares it.
+_LAST_TABLE: list[tuple[Artifacts, dict[bytes, _ErrorSpec]]] = []
+
+
 def _error_table(artifacts: Artifacts) -> dict[bytes, _ErrorSpec]:
+    kept = _LAST_TABLE[0] if _LAST_TABLE else None
+    if kept is None or kept[0] is not artifacts:
+        kept = (artifacts, _build_error_table(artifacts))
+        _LAST_TABLE[:] = [kept]
+    return kept[1]
+
+
+def _build_error_table(artifacts: Artifacts) -> dict[bytes, _ErrorSpec]:
     declared_by: dict[bytes, set[str]] = {}
     items: dict[bytes, dict[str, Any]] = {}
     for artifact in artifacts.by_name.values():

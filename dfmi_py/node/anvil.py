@@ -61,6 +61,8 @@ class AnvilNode(NodeProcess):
         executable: Anvil binary; found with :func:`find_anvil` when ``None``.
         timestamp: Time of the genesis block (Unix seconds); the start time when ``None``. A fixed
             genesis gives the same genesis hash on every start.
+        load_state: A state file (the JSON that ``anvil_dumpState`` returns gzipped, or that
+            ``--dump-state`` writes) to start from: its blocks, receipts, accounts and code.
     """
 
     kind = "anvil"
@@ -76,6 +78,7 @@ class AnvilNode(NodeProcess):
         keep_states: int = 128,
         executable: Path | None = None,
         timestamp: int | None = None,
+        load_state: Path | None = None,
     ) -> None:
         super().__init__(port, host=host, chain_id=chain_id)
         self.accounts = accounts
@@ -83,6 +86,7 @@ class AnvilNode(NodeProcess):
         self.keep_states = keep_states
         self.executable = executable
         self.timestamp = timestamp
+        self.load_state = load_state
 
     def command(self) -> list[str]:
         """The command line that :meth:`start` runs."""
@@ -100,4 +104,6 @@ class AnvilNode(NodeProcess):
             cmd += ["--block-time", str(self.block_time)]
         if self.timestamp is not None:
             cmd += ["--timestamp", str(self.timestamp)]
+        if self.load_state is not None:
+            cmd += ["--load-state", str(self.load_state)]
         return cmd

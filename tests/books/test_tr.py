@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import inspect
 import io
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -58,9 +57,10 @@ from dfmi_py.errors import InputError
 from dfmi_py.identity.disclosure import Disclosure, Identity, disclosure_from
 from dfmi_py.identity.keys import dev_disclosure_key
 from dfmi_py.scenarios.demo import MEMBER_IDENTITIES, member_accounts, record_identities
+from tests.helpers import examples
 
 #: Round trips on generated records; more with ``DFMI_TR_EXAMPLES=1000`` (outside the default budget).
-TR_EXAMPLES = int(os.environ.get("DFMI_TR_EXAMPLES", "40"))
+TR_EXAMPLES = examples(40, "DFMI_TR_EXAMPLES")
 
 USD = 10**6
 PX = 10**8

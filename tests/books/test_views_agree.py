@@ -12,7 +12,6 @@ as a fresh one. Few examples by default; ``DFMI_BOOKS_EXAMPLES=N`` runs more.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +25,12 @@ from dfmi_py.books import Books
 from dfmi_py.errors import ContractRevertError
 from tests.books.checks import assert_same_views, assert_views_agree
 from tests.books.scenario import MARKETS, PARTIES, USD, BooksWorld
+from tests.helpers import examples
 
 pytestmark = pytest.mark.xdist_group("books")
 
 #: Scenarios drawn per run (``DFMI_BOOKS_EXAMPLES`` for a longer search).
-EXAMPLES = int(os.environ.get("DFMI_BOOKS_EXAMPLES", "3"))
+EXAMPLES = examples(3, "DFMI_BOOKS_EXAMPLES")
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from tests.helpers import (
     events,
     evm_revert,
     evm_snapshot,
+    examples,
     expect_revert,
     latest_timestamp,
     read_words,
@@ -480,4 +481,4 @@ def test_cash_token_follows_its_model_through_random_operation_sequences(
 ) -> None:
     scene = Scene(chain=chain, registry=registry, cash=cash, roles=roles, domain=PermitDomain.of(cash))
     machine = type("CashTokenOnChain", (CashTokenModel,), {"scene": scene})
-    run_state_machine_as_test(machine, settings=settings(max_examples=20, stateful_step_count=18))
+    run_state_machine_as_test(machine, settings=settings(max_examples=examples(8), stateful_step_count=18))

@@ -17,7 +17,17 @@ from hypothesis import strategies as st
 from web3.contract import Contract
 
 from dfmi_py.chain import Chain
-from tests.helpers import ZERO_ADDRESS, Roles, Status, events, evm_revert, evm_snapshot, expect_revert, read_words
+from tests.helpers import (
+    ZERO_ADDRESS,
+    Roles,
+    Status,
+    events,
+    evm_revert,
+    evm_snapshot,
+    examples,
+    expect_revert,
+    read_words,
+)
 
 OPERATIONS = ("onboard", "freeze", "unfreeze", "offboard")
 
@@ -180,7 +190,7 @@ def test_onboardBatch_revertsAsAWholeIfAnyAccountCannotBeOnboarded(
 # ---------------------------------------------------------------------- random sequences
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(12))
 @given(steps=st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 2)), min_size=1, max_size=6))
 def test_random_status_changes_follow_the_machine_and_stay_mirrored(
     chain: Chain, registry: Contract, cash: Contract, roles: Roles, steps: list[tuple[str, int]]

@@ -36,7 +36,7 @@ from tests.contracts.conftest import (
     State,
     value,
 )
-from tests.helpers import ZERO_ADDRESS, Roles, events, evm_revert, evm_snapshot, expect_revert
+from tests.helpers import ZERO_ADDRESS, Roles, events, evm_revert, evm_snapshot, examples, expect_revert
 
 YEAR = 365 * 24 * 3600
 
@@ -336,7 +336,7 @@ wallet_kept = st.one_of(
 
 
 @settings(
-    max_examples=20,
+    max_examples=examples(8),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -31,7 +31,16 @@ from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy.params import OracleParams
 from dfmi_py.deploy.roles import DEV_REPORTER_INDICES
 from dfmi_py.errors import ContractRevertError, InputError
-from tests.helpers import ZERO_ADDRESS, Roles, events, evm_revert, evm_snapshot, expect_revert, latest_timestamp
+from tests.helpers import (
+    ZERO_ADDRESS,
+    Roles,
+    events,
+    evm_revert,
+    evm_snapshot,
+    examples,
+    expect_revert,
+    latest_timestamp,
+)
 
 DECIMALS = 8
 #: 2,000.00000000 (the feed's 8 decimals).
@@ -538,7 +547,7 @@ def test_a_dishonest_and_a_silent_reporter_at_once_cannot_stall_or_steer_a_jump(
 honest_price = st.integers(PRICE // 3, PRICE * 3)
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(10))
 @given(
     center=honest_price,
     spreads=st.lists(st.integers(-PRICE // 50, PRICE // 50), min_size=4, max_size=4),

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from dfmi_py.signing.fund import ActionKind
 from tests.fund.conftest import FLOOR, REQUIREMENT_BPS, USD, FundWorld
-from tests.helpers import events, evm_revert, evm_snapshot, expect_revert, read_words
+from tests.helpers import events, evm_revert, evm_snapshot, examples, expect_revert, read_words
 
 MEMBERS = 4
 #: Units of rounding a survivor's loss may differ from its exact pro-rata share.
@@ -121,7 +121,7 @@ class Checker:
         return balances
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(10))
 @given(initial=st.lists(amounts, min_size=MEMBERS, max_size=MEMBERS), ops=operations)
 def test_fund_conservesCashAndSharesLossesProRata(
     world: FundWorld, initial: list[int], ops: list[Contribute | Withdraw | Claim | Open | Adopt]

@@ -11,8 +11,6 @@ tests/security/test_access_matrix.py.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
@@ -28,7 +26,7 @@ from dfmi_py.identity.crypto import OVERHEAD_BYTES, Recipient, public_key_of, se
 from dfmi_py.identity.disclosure import Identity, open_identity
 from dfmi_py.identity.keys import account_public_key
 from dfmi_py.identity.records import MAX_LEGAL_NAME_CHARS
-from tests.helpers import Roles, Status, events, evm_revert, evm_snapshot, expect_revert
+from tests.helpers import Roles, Status, events, evm_revert, evm_snapshot, examples, expect_revert
 from tests.identity.conftest import ALICE, BOB, CAROL, REGULATOR_SECRET, ROTATED_SECRET
 
 
@@ -278,7 +276,7 @@ def test_market_readsIdentityEventsFromTheRegistrysDeploymentBlock(deployment: D
 # ---------------------------------------------------------------------- the invariants, over random sequences
 
 #: Hypothesis examples of the random sequences (more with ``DFMI_IDENTITY_EXAMPLES=200``).
-IDENTITY_EXAMPLES = int(os.environ.get("DFMI_IDENTITY_EXAMPLES", "8"))
+IDENTITY_EXAMPLES = examples(8, "DFMI_IDENTITY_EXAMPLES")
 KEYS = tuple(public_key_of(bytes([seed]) * 32) for seed in (0x11, 0x22, 0x33))
 STEPS = ("publish", "record", "record stale", "freeze", "unfreeze", "offboard", "onboard")
 

@@ -1,6 +1,6 @@
 """Fixtures of the netting tests: a NettingEngine on the session's registry and cash.
 
-Per test (the chain returns to the base scenario after every test anyway) a ``NettingEngine`` is
+For the tests that ask for it (kept on the chain between them by :class:`SetupCache`) a ``NettingEngine`` is
 deployed on the session's registry and cash and onboarded so it may hold cash. Every member of
 the base scenario holds :data:`WALLET` cash; none has approved the netting contract: each test
 approves or pre-funds what its hand computation needs.
@@ -25,7 +25,7 @@ from dfmi_py.chain import Chain, dev_account
 from dfmi_py.netting import Obligation
 from dfmi_py.signing.settlement import Instruction
 from tests.contracts.conftest import deploy_quickly, send_setup
-from tests.helpers import Roles, read_words
+from tests.helpers import Roles, SetupCache, read_words
 
 USD = 10**6
 #: Cash each member holds at the start of a test.
@@ -112,8 +112,20 @@ class NettingWorld:
 
 
 @pytest.fixture
-def world(chain: Chain, registry: Contract, cash: Contract, roles: Roles) -> NettingWorld:
-    """A fresh netting contract, onboarded; every member holds :data:`WALLET`."""
+def world(
+    request: pytest.FixtureRequest,
+    setup_cache: SetupCache,
+    chain: Chain,
+    registry: Contract,
+    cash: Contract,
+    roles: Roles,
+) -> NettingWorld:
+    """A fresh netting contract, onboarded; every member holds :data:`WALLET` (set up once and kept
+    for the next test that asks for it: :class:`SetupCache`)."""
+    return setup_cache.setup(request, lambda: _set_up_world(chain, registry, cash, roles))
+
+
+def _set_up_world(chain: Chain, registry: Contract, cash: Contract, roles: Roles) -> NettingWorld:
     contract = deploy_quickly(chain, "NettingEngine", [registry.address, cash.address, NO_SETTLEMENT], roles.admin)
     calls: list[tuple[Any, LocalAccount]] = [(registry.functions.onboard(contract.address), roles.officer)]
     calls += [(cash.functions.mint(m.address, WALLET), roles.minter) for m in roles.members]
@@ -202,10 +214,21 @@ class DvPWorld(NettingWorld):
 
 
 @pytest.fixture
-def dvp_world(chain: Chain, registry: Contract, cash: Contract, roles: Roles) -> DvPWorld:
+def dvp_world(
+    request: pytest.FixtureRequest,
+    setup_cache: SetupCache,
+    chain: Chain,
+    registry: Contract,
+    cash: Contract,
+    roles: Roles,
+) -> DvPWorld:
     """The settlement contract deployed with the netting contract's predicted address (the
     admin's transaction after next), the netting contract right after it; a fresh security;
-    shares and cash as :class:`DvPWorld` says."""
+    shares and cash as :class:`DvPWorld` says (kept between tests as :func:`world`)."""
+    return setup_cache.setup(request, lambda: _set_up_dvp_world(chain, registry, cash, roles))
+
+
+def _set_up_dvp_world(chain: Chain, registry: Contract, cash: Contract, roles: Roles) -> DvPWorld:
     admin = roles.admin
     nonce = chain.w3.eth.get_transaction_count(admin.address, "pending")
     predicted = get_create_address(admin.address, Nonce(nonce + 2))

@@ -33,6 +33,7 @@ from dfmi_py.api.netting import RoundState
 from dfmi_py.api.settlement import InstructionState
 from dfmi_py.netting import net_positions
 from tests.contracts.conftest import send_setup
+from tests.helpers import examples
 from tests.netting.conftest import SHARES, USD, DvPWorld, HostileMode
 
 MEMBERS = 4
@@ -57,7 +58,7 @@ def edges(draw: st.DrawFn) -> list[tuple[int, int, int]]:
     return draw(st.lists(edge, max_size=4))
 
 
-@settings(max_examples=15)
+@settings(max_examples=examples(6))
 @given(dvps=trades(), direct=edges(), unwilling=st.sets(st.integers(0, 2)), hostile=st.sets(st.integers(0, 4)))
 def test_random_dvp_rounds_deliver_exactly_what_they_net(
     dvp_world: DvPWorld, dvps: list[Any], direct: list[Any], unwilling: set[int], hostile: set[int]

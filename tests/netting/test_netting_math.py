@@ -24,6 +24,7 @@ from dfmi_py.netting import (
     resolve_round,
     verify_nets,
 )
+from tests.helpers import examples
 
 #: Fixed addresses for the graphs (no keys needed off-chain).
 PARTIES = [Account.from_key(i.to_bytes(32, "big")).address for i in range(1, 13)]
@@ -136,7 +137,7 @@ def graphs(draw: st.DrawFn, max_members: int = 12, max_obligations: int = 60) ->
     return [Obligation(1, payer, payee, amount, i) for i, (payer, payee, amount) in enumerate(edges)]
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(100))
 @given(graphs())
 def test_nets_sum_to_zero_and_net_value_never_exceeds_gross(obligations: list[Obligation]) -> None:
     nets = net_positions(obligations)
@@ -154,7 +155,7 @@ def test_nets_sum_to_zero_and_net_value_never_exceeds_gross(obligations: list[Ob
         assert net == incoming - outgoing
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(100))
 @given(graphs(), st.data())
 def test_a_tampered_vector_is_always_rejected(obligations: list[Obligation], data: st.DataObject) -> None:
     members = member_order(obligations)
@@ -172,7 +173,7 @@ def test_a_tampered_vector_is_always_rejected(obligations: list[Obligation], dat
         verify_nets(obligations, members, tampered)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(100))
 @given(graphs(), st.data())
 def test_exclusion_costs_only_direct_counterparties(obligations: list[Obligation], data: st.DataObject) -> None:
     """After any exclusions, a member's net changes by exactly its dropped obligations with them."""
@@ -196,7 +197,7 @@ def test_exclusion_costs_only_direct_counterparties(obligations: list[Obligation
             assert after[member] == before[member]
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(100))
 @given(graphs(), st.data())
 def test_resolved_round_leaves_nobody_short(obligations: list[Obligation], data: st.DataObject) -> None:
     members = member_order(obligations)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from dfmi_py.netting import exclude, member_order, net_positions, resolve_round
 from tests.contracts.conftest import send_setup
-from tests.helpers import expect_revert, read_words
+from tests.helpers import examples, expect_revert, read_words
 from tests.netting.conftest import USD, NettingWorld
 
 MEMBERS = 6
@@ -40,7 +40,7 @@ def graphs(draw: st.DrawFn) -> list[tuple[int, int, int]]:
     return draw(st.lists(edge, min_size=1, max_size=12))
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(8))
 @given(edges=graphs(), data=st.data())
 def test_random_rounds_settle_exactly_their_nets(world: NettingWorld, edges: list[Any], data: st.DataObject) -> None:
     n = world.netting

@@ -10,9 +10,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -438,23 +435,17 @@ seed = 7
 """
 
 
-def test_feed_once_dry_run_sends_nothing_and_prints_the_report(suite: Suite, tmp_path: Path) -> None:
+def test_feed_once_dry_run_sends_nothing_and_prints_the_report(
+    suite: Suite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "prices.csv").write_text("timestamp,asset,price\n1000,ACME,123.45\n1060,ACME,124\n")
     config = write_config(tmp_path / "feeder.toml", CONFIG)
     before = nonce(suite, 16)
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    base = [sys.executable, "-m", "dfmi_py.cli.main", "--rpc-url", suite.node.rpc_url]
-    base += ["--deployments-dir", str(suite.manifest_dir)]
+    monkeypatch.chdir(PROJECT_ROOT)  # the CSV path is taken from the configuration file's folder, not from here
+    base = ["--rpc-url", suite.node.rpc_url, "--deployments-dir", str(suite.manifest_dir)]
     command = ["feed", "--config", str(config), "--dev-account", "16", "--once", "--dry-run"]
-    result = subprocess.run(
-        [*base, *command],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=PROJECT_ROOT,  # the CSV path is taken from the configuration file's folder, not from here
-    )
-    assert result.returncode == 0, result.stderr
+    result = CliRunner(mix_stderr=False).invoke(cli, [*base, *command])
+    assert result.exit_code == 0, result.output + result.stderr
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     [report] = [line for line in lines if line["event"] == "report"]
     assert (report["market"], report["round"], report["answer"], report["source"], report["status"]) == (

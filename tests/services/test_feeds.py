@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dfmi_py.errors import ConfigError
@@ -26,6 +26,7 @@ from dfmi_py.services.feeder.config import FeederSettings, FeedSettings
 from dfmi_py.services.feeder.service import gather_quotes, safe_quote
 from dfmi_py.services.feeds import YEAR_SECONDS, CsvReplaySource, GbmSource, HttpJsonSource
 from dfmi_py.services.sources import AcceptedQuote, Quote, QuoteProblem, Refusal, SourcePolicy, validate_quote
+from tests.helpers import examples
 
 POLICY = SourcePolicy(decimals=8, max_age=300, max_jump_bps=1_000, jump_reference_max_age=600)
 
@@ -216,6 +217,7 @@ def test_gbm_is_a_function_of_seed_start_and_time() -> None:
     assert quote.value != Decimal(100)
 
 
+@settings(max_examples=examples(10))
 @given(st.lists(st.integers(0, 40_000), min_size=1, max_size=8))
 def test_gbm_price_does_not_depend_on_what_was_asked_before(steps: list[int]) -> None:
     walked = gbm(seed=3)

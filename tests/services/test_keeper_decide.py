@@ -28,7 +28,11 @@ from dfmi_py.services.keeper.decide import (
     TradeView,
     decide,
 )
-from tests.helpers import PURE_EXAMPLES
+from tests.helpers import examples
+
+#: Examples of each property of the keeper's decisions: a keeper state is large (trades, rounds,
+#: margin), so fewer than the other pure properties; ``DFMI_PURE_EXAMPLES`` sets these too.
+DECISION_EXAMPLES = examples(30, "DFMI_PURE_EXAMPLES")
 
 NOW = 1_800_000_000
 CONFIG = KeeperConfig(tx_gas_budget=1_000_000, batch_base_gas=50_000, default_trade_gas=100_000)
@@ -307,7 +311,7 @@ def _due(t: TradeView, m: MarketState, s: KeeperState) -> bool:
     )
 
 
-@settings(max_examples=PURE_EXAMPLES)
+@settings(max_examples=DECISION_EXAMPLES)
 @given(keeper_states())
 def test_fuzz_settlesOnlyDueTrades_everyDueTradeExactlyOnce_withinTheGasBudget(s: KeeperState) -> None:
     decision = decide(s)
@@ -336,7 +340,7 @@ def test_fuzz_settlesOnlyDueTrades_everyDueTradeExactlyOnce_withinTheGasBudget(s
         assert not set(settled) & (defaulted | too_big)
 
 
-@settings(max_examples=PURE_EXAMPLES)
+@settings(max_examples=DECISION_EXAMPLES)
 @given(keeper_states())
 def test_fuzz_neverDefaultsBeforeTheDeadlineOrWhilePaused(s: KeeperState) -> None:
     decision = decide(s)
@@ -350,7 +354,7 @@ def test_fuzz_neverDefaultsBeforeTheDeadlineOrWhilePaused(s: KeeperState) -> Non
         assert s.now > t.cure_deadline == d.cure_deadline
 
 
-@settings(max_examples=PURE_EXAMPLES)
+@settings(max_examples=DECISION_EXAMPLES)
 @given(keeper_states())
 def test_fuzz_maturesOnlyWithTheRoundTheEngineAccepts(s: KeeperState) -> None:
     for a in decide(s).actions:
@@ -365,7 +369,7 @@ def test_fuzz_maturesOnlyWithTheRoundTheEngineAccepts(s: KeeperState) -> None:
         assert a.round_id - 1 <= t.last_round or rounds[a.round_id - 1] < t.maturity
 
 
-@settings(max_examples=PURE_EXAMPLES)
+@settings(max_examples=DECISION_EXAMPLES)
 @given(keeper_states())
 def test_fuzz_oneActionPerTrade_deterministic(s: KeeperState) -> None:
     decision = decide(s)

@@ -1,7 +1,7 @@
 """Fixtures of the settlement tests: a security token and a settlement contract on the session's
 registry and cash, and a second cash token for PvP.
 
-Per test (the chain returns to the base scenario after every test anyway), :func:`world` deploys
+For the tests that ask for it (kept on the chain between them by :class:`SetupCache`), :func:`world` deploys
 a ``SecurityToken`` (whole shares, 0 decimals) and an ``AtomicSettlement``, subscribes the token
 to the registry, onboards the issuer (development account 19) and the settlement contract, and
 gives the first :data:`FUNDED` members :data:`SHARES` shares and :data:`CASH` of the session's
@@ -31,7 +31,7 @@ from dfmi_py.chain import Chain, dev_account
 from dfmi_py.signing import Domain
 from dfmi_py.signing.settlement import Instruction, sign_instruction
 from tests.contracts.conftest import send_setup
-from tests.helpers import MAX_UINT256, Roles, call_at, events, read_words
+from tests.helpers import MAX_UINT256, Roles, SetupCache, call_at, events, read_words
 
 #: Development account of the security's issuer (free in the base scenario).
 ISSUER_INDEX = 19
@@ -255,8 +255,21 @@ def issuer() -> LocalAccount:
 
 
 @pytest.fixture
-def world(chain: Chain, roles: Roles, registry: Contract, cash: Contract, issuer: LocalAccount) -> World:
-    """A fresh security token and settlement contract; the first members funded and approved."""
+def world(
+    request: pytest.FixtureRequest,
+    setup_cache: SetupCache,
+    chain: Chain,
+    roles: Roles,
+    registry: Contract,
+    cash: Contract,
+    issuer: LocalAccount,
+) -> World:
+    """A fresh security token and settlement contract; the first members funded and approved (set
+    up once and kept for the next test that asks for it: :class:`SetupCache`)."""
+    return setup_cache.setup(request, lambda: _set_up_world(chain, roles, registry, cash, issuer))
+
+
+def _set_up_world(chain: Chain, roles: Roles, registry: Contract, cash: Contract, issuer: LocalAccount) -> World:
     security = deploy(
         chain, roles, "SecurityToken", ["ACME 5% 2030", "ACME30", 0, registry.address, roles.admin.address]
     )
@@ -284,8 +297,20 @@ def world(chain: Chain, roles: Roles, registry: Contract, cash: Contract, issuer
 
 
 @pytest.fixture
-def eur(chain: Chain, roles: Roles, registry: Contract, world: World) -> Contract:
-    """A second cash token ("EUR") for PvP: funded members hold :data:`CASH` of it, approved."""
+def eur(
+    request: pytest.FixtureRequest,
+    setup_cache: SetupCache,
+    chain: Chain,
+    roles: Roles,
+    registry: Contract,
+    world: World,
+) -> Contract:
+    """A second cash token ("EUR") for PvP: funded members hold :data:`CASH` of it, approved (kept
+    between tests as :func:`world`)."""
+    return setup_cache.setup(request, lambda: _set_up_eur(chain, roles, registry, world))
+
+
+def _set_up_eur(chain: Chain, roles: Roles, registry: Contract, world: World) -> Contract:
     token = deploy(
         chain, roles, "CashToken", ["Digital Settlement Euro", "DSE", 6, registry.address, roles.admin.address]
     )

@@ -5,11 +5,11 @@ custom errors, and the supply invariant (``totalSupply == sum of balances``) und
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dfmi_py.errors import ContractRevertError
-from tests.helpers import events, evm_revert, evm_snapshot, expect_revert, leaves_unchanged
+from tests.helpers import events, evm_revert, evm_snapshot, examples, expect_revert, leaves_unchanged
 from tests.settlement.conftest import SHARES, World
 
 
@@ -114,6 +114,7 @@ operations = st.lists(
 )  # fmt: skip
 
 
+@settings(max_examples=examples(10))
 @given(ops=operations)
 def test_supply_always_equals_the_sum_of_balances(world: World, ops: list[tuple[str, int, int, int]]) -> None:
     snapshot = evm_snapshot(world.chain)

@@ -19,12 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3.contract import Contract
 
 from dfmi_py.signing.settlement import Instruction, instruction_id
-from tests.helpers import ViewCall, evm_revert, evm_snapshot, read_words
+from tests.helpers import ViewCall, evm_revert, evm_snapshot, examples, read_words
 from tests.settlement.conftest import CASH, FUNDED, SHARES, World
 
 #: Accounts the instructions draw from: members 0-5 (0-3 funded) and a newcomer never onboarded.
@@ -102,6 +102,7 @@ class Model:
         return None
 
 
+@settings(max_examples=examples(12))
 @given(
     batch=st.lists(specs, min_size=1, max_size=8),
     frozen=st.sets(st.integers(0, 5), max_size=2),

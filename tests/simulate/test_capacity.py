@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,8 +16,9 @@ from dfmi_py.simulate.capacity import (
     capacity_table,
     chain_limits,
 )
+from tests.helpers import examples
 
-EXAMPLES = int(os.environ.get("DFMI_CCP_EXAMPLES", "25"))
+EXAMPLES = examples(25, "DFMI_CCP_EXAMPLES")
 
 
 def test_capacity_handWorked_eightMembersHundredTradesThreeMarketsHourly():

@@ -32,11 +32,12 @@ from dfmi_py.simulate.ccp import (
     compare,
     dfmi_model,
 )
+from tests.helpers import examples
 
 D = 86_400
 U = 10**18
 #: Hypothesis examples per property; ``DFMI_CCP_EXAMPLES=500`` for a longer search.
-EXAMPLES = int(os.environ.get("DFMI_CCP_EXAMPLES", "25"))
+EXAMPLES = examples(25, "DFMI_CCP_EXAMPLES")
 #: The CCP of the hand-worked cases: daily calls paid T+1, close-out 2 days after the default.
 CCP_4_DAYS = CcpAssumptions(closeout_seconds=2 * D)
 

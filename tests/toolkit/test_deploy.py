@@ -14,6 +14,7 @@ from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy import Manifest, MarketParams, RoleConfig, deploy_suite, load_deployment, manifest_path
 from dfmi_py.errors import ChainConnectionError, DeploymentError, ManifestError
 from dfmi_py.node import AnvilNode, free_port
+from tests.helpers import kept_deployment
 
 SUITE = (
     "ComplianceRegistry",
@@ -28,9 +29,16 @@ SUITE = (
 
 
 @pytest.fixture
-def fresh(chain, tmp_path):
-    """A new deployment of the whole suite into its own manifest folder."""
-    return deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=tmp_path)
+def fresh(request, setup_cache, tmp_path_factory, chain, tmp_path):
+    """A new deployment of the whole suite, its manifest in ``tmp_path`` (deployed once and kept
+    between the tests that ask for it: :func:`tests.helpers.kept_deployment`)."""
+    return kept_deployment(
+        request,
+        setup_cache,
+        tmp_path_factory,
+        tmp_path,
+        lambda folder: deploy_suite(chain, dev_account(0), RoleConfig.devnet(), manifest_dir=folder),
+    )
 
 
 def test_manifest_records_every_contract_with_its_onchain_code_hash(chain, fresh, tmp_path):

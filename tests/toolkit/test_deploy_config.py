@@ -31,7 +31,7 @@ from dfmi_py.deploy.roles import DEV_REPORTER_INDICES, DEV_ROLE_INDEX
 from dfmi_py.errors import ConfigError, InputError, ManifestError
 from dfmi_py.node import AnvilNode
 from dfmi_py.paths import PROJECT_ROOT
-from tests.helpers import cli_runner, one_line_error
+from tests.helpers import cli_runner, kept_deployment, one_line_error
 
 EXAMPLES = PROJECT_ROOT / "examples"
 THREE_MARKETS = EXAMPLES / "three-markets.toml"
@@ -161,14 +161,20 @@ def test_dfmi_deploy_with_a_bad_file_prints_the_key_and_sends_nothing(chain, nod
 
 
 @pytest.fixture
-def three(chain, tmp_path):
-    """The three-market example deployed on the session chain, its role holders ready."""
+def three(request, setup_cache, tmp_path_factory, chain, tmp_path):
+    """The three-market example deployed on the session chain, its role holders ready, its manifest
+    in ``tmp_path`` (deployed once and kept between the tests that ask for it:
+    :func:`tests.helpers.kept_deployment`)."""
     roles, officer = RoleConfig.devnet(), dev_account(DEV_ROLE_INDEX["compliance_officer"])
-    deployment = deploy_suite(
-        chain, dev_account(0), roles, manifest_dir=tmp_path, params=load_config(THREE_MARKETS), officer=officer
-    )
-    activate_roles(deployment, roles, officer=officer, master_minter=dev_account(DEV_ROLE_INDEX["master_minter"]))
-    return deployment
+
+    def deploy(folder):
+        deployment = deploy_suite(
+            chain, dev_account(0), roles, manifest_dir=folder, params=load_config(THREE_MARKETS), officer=officer
+        )
+        activate_roles(deployment, roles, officer=officer, master_minter=dev_account(DEV_ROLE_INDEX["master_minter"]))
+        return deployment
+
+    return kept_deployment(request, setup_cache, tmp_path_factory, tmp_path, deploy)
 
 
 def test_each_market_has_its_own_oracle_and_engine_all_registered_with_the_one_fund(three):
