@@ -1268,7 +1268,7 @@ CASES: list[Case] = [
         ALICE,
         "--dev-account",
         "30",
-        expect=r"sync compliance: 0x[0-9a-fA-F]{40} has not enough ether to pay for the gas: it holds 0 wei"
+        expect=r"sync compliance: 0x[0-9a-fA-F]{40} has not enough ether to pay for the gas: it holds 0 wei",
     ),
     case(
         "open-by-an-unfunded-account",
