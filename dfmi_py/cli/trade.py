@@ -375,7 +375,7 @@ def confirm(options: Options, trade_id: int, market_name: str | None, key_env: s
     """
     book = _book(options, market_name)
     engine = book.engine
-    info = engine.trade(trade_id)
+    info = _exists(book, trade_id)
     if info.state is not TradeState.PROPOSED:
         raise InputError(
             f"trade {trade_id} on {book.underlying.name} is {info.state.name}, not PROPOSED: nothing to confirm"
@@ -409,6 +409,7 @@ def confirm(options: Options, trade_id: int, market_name: str | None, key_env: s
 def cancel(options: Options, trade_id: int, market_name: str | None, key_env: str, dev_account: int | None) -> None:
     """Cancel proposed trade TRADE_ID (either party)."""
     book = _book(options, market_name)
+    _exists(book, trade_id)
     _report(book, book.engine.cancel(signer(key_env, dev_account), trade_id), f"trade {trade_id} cancelled")
 
 
@@ -556,6 +557,7 @@ def _keeper_command(name: str, doc: str, act: Callable[[Derivatives, LocalAccoun
         options: Options, trade_id: int, market_name: str | None, key_env: str, dev_account: int | None
     ) -> None:
         book = _book(options, market_name)
+        _exists(book, trade_id)
         receipt = act(book.engine, signer(key_env, dev_account), trade_id)
         _report(book, receipt, done.format(trade_id=trade_id, state=book.engine.trade(trade_id).state.name))
 
@@ -596,7 +598,7 @@ def mature(
 ) -> None:
     """Final settlement of TRADE_ID with the first final round at or after its maturity (anyone)."""
     book = _book(options, market_name)
-    info = book.engine.trade(trade_id)
+    info = _exists(book, trade_id)
     if round_id is None:
         if info.state not in _OPEN:
             raise InputError(
@@ -741,7 +743,7 @@ def termination(
 
 
 def _live(book: _Book, trade_id: int, verb: str, states: tuple[TradeState, ...]) -> TradeInfo:
-    info = book.engine.trade(trade_id)
+    info = _exists(book, trade_id)
     if info.state not in states:
         allowed = " or ".join(s.name for s in states)
         raise InputError(

@@ -977,7 +977,7 @@ CASES: list[Case] = [
         "cancel",
         "999",
         *SIGN7,
-        expect=r"DerivativeUnexpectedState\(tradeId=999, expected=PROPOSED, actual=NONE\)",
+        expect=r"no trade 999 on ACME: trades run from 1 to 0",
     ),
     case(
         "trade-confirm-unknown",
@@ -985,7 +985,7 @@ CASES: list[Case] = [
         "confirm",
         "999",
         *SIGN7,
-        expect=r"trade 999 on ACME is NONE, not PROPOSED: nothing to confirm",
+        expect=r"no trade 999 on ACME: trades run from 1 to 0",
     ),
     case("trade-history-unknown", "trade", "history", "999", expect=r"no trade 999 on ACME: trades run from 1 to 0"),
     case("trade-margin-bad-account", "trade", "margin", "0xzz", expect=r"'0xzz' is not an Ethereum address"),
@@ -1107,7 +1107,7 @@ CASES: list[Case] = [
         "999",
         "--quantity",
         "1",
-        expect=r"trade 999 on ACME is NONE: only a LIVE trade can be amended",
+        expect=r"no trade 999 on ACME: trades run from 1 to 0",
     ),
     case(
         "trade-sign-malformed",
@@ -1124,7 +1124,7 @@ CASES: list[Case] = [
         "default",
         "999",
         *SIGN7,
-        expect=r"DerivativeUnexpectedState\(tradeId=999, expected=MARGIN_CALL, actual=NONE\)",
+        expect=r"no trade 999 on ACME: trades run from 1 to 0",
     ),
     # ------------------------------------------------------------------ oracle
     case("oracle-submit-negative", "oracle", "submit", "-100", *SIGN7, expect=NEGATIVE + "oracle submit --help'$"),
@@ -1368,7 +1368,7 @@ CASES: list[Case] = [
         "1",
         "--expires-in",
         "0",
-        expect=r"trade 1 on ACME is NONE: only a LIVE trade can be amended",
+        expect=r"no trade 1 on ACME: trades run from 1 to 0",
     ),
     case(
         "dvp-new-deadline-zero",

@@ -288,7 +288,7 @@ def test_confirm_refuses_the_wrong_party_a_missing_allowance_and_a_trade_not_pro
         assert "trade 1 on ACME is LIVE, not PROPOSED" in one_line_error(
             run("trade", "confirm", str(live), "--dev-account", "8")
         )
-        assert "trade 99 on ACME is NONE, not PROPOSED" in one_line_error(
+        assert "no trade 99 on ACME: trades run from 1 to 2" in one_line_error(
             run("trade", "confirm", "99", "--dev-account", "8")
         )
     # Carol approves, but she is no member of the fund: the engine refuses with the fund's error.
