@@ -35,7 +35,7 @@ COLLECTING, CLOSED, VERIFIED, SETTLED, EXPIRED = 1, 2, 3, 4, 5
 NETTING_EXPIRY = 7 * 86_400
 
 
-class Revert(Exception):  # noqa: N818 (a predicted revert, not an error of the test)
+class Revert(Exception):
     """The contract reverts with custom error ``name`` and arguments ``args`` (by position)."""
 
     def __init__(self, name: str, *args: Any) -> None:
@@ -826,6 +826,12 @@ class Model:
     def _settleable(self, ins: Any, iid: str, now: int) -> None:
         if now > ins.deadline:
             raise Revert("SettlementExpired", iid, ins.deadline, now)
+        if ins.amount_a == 0 or ins.amount_b == 0:
+            raise Revert("SettlementZeroAmount", iid)
+        if ins.party_a == ins.party_b:
+            raise Revert("SettlementSameParty", iid, ins.party_a)
+        if ins.token_a == ins.token_b:
+            raise Revert("SettlementSameToken", iid, ins.token_a)
         mark = self._nonce_mark(ins.party_a, ins.party_b, ins.nonce)
         if mark:
             raise Revert("SettlementNonceUsed", iid, ins.nonce, NONCE_STATE[mark])

@@ -29,15 +29,23 @@ tests/system``. The Hypothesis database is off: every run searches afresh.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
-from hypothesis import HealthCheck, Phase, event, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -64,11 +72,11 @@ from tests.system.conftest import (
 from tests.system.model import (
     ACTIVE,
     CLOSED,
-    VERIFIED,
     LIVE,
     MARGIN_CALL,
     MAX_UINT,
     PROPOSED,
+    VERIFIED,
     Model,
     Obligation,
     Revert,
@@ -85,6 +93,8 @@ STEPS = int(os.environ.get("DFMI_MACHINE_STEPS", "25"))
 TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 VM_SETTLED = "VariationMarginSettled"
 
+#: How often each call succeeded or reverted (by error), written to ``DFMI_MACHINE_STATS`` when set.
+OUTCOMES: Counter[str] = Counter()
 #: The world of the running test (Hypothesis builds the machine itself, without fixtures).
 _WORLD: list[World] = []
 
@@ -143,16 +153,18 @@ class MarketMachine(RuleBasedStateMachine):
         try:
             receipt = self.chain.transact(call, sender)
         except ContractRevertError as error:
-            _, _, at_preflight = self.predict(change, self.w.latest_time())
-            assert at_preflight is not None, f"{call.fn_name}: the model expects success, the chain reverted: {error}"
-            self.assert_revert(error, at_preflight)
-            event(f"{call.fn_name}: {error.error}")
-            return None
-        assert expected is None, f"{call.fn_name}: the model expects {expected.name}{expected.args_}, it succeeded"
-        self.m = trial
-        self.after(receipt)
-        event(f"{call.fn_name}: ok")
-        return result
+            raised = error
+        else:
+            assert expected is None, f"{call.fn_name}: the model expects {expected.name}{expected.args_}, it succeeded"
+            self.m = trial
+            self.after(receipt)
+            OUTCOMES[f"{call.fn_name}: ok"] += 1
+            return result
+        _, _, at_preflight = self.predict(change, self.w.latest_time())
+        assert at_preflight is not None, f"{call.fn_name}: the model expects success, the chain reverted: {raised}"
+        self.assert_revert(raised, at_preflight)
+        OUTCOMES[f"{call.fn_name}: {raised.error}"] += 1
+        return None
 
     @staticmethod
     def assert_revert(error: ContractRevertError, expected: Revert) -> None:
@@ -258,7 +270,7 @@ class MarketMachine(RuleBasedStateMachine):
         name=market_name,
         buyer=party,
         seller=party,
-        units=st.integers(1, 20),
+        units=st.integers(1, 100),
         ims=st.tuples(st.integers(0, 40_000), st.integers(0, 40_000)),
         by_seller=st.booleans(),
         off_market_bps=st.integers(-300, 300),
@@ -283,10 +295,6 @@ class MarketMachine(RuleBasedStateMachine):
         proposer, confirmer = (seller, buyer) if by_seller else (buyer, seller)
         trade_id = len(e.trades) + 1
         draft = Trade(terms.buyer, terms.seller, quantity, terms.maturity, price, terms.buyer_im, terms.seller_im, 0)
-        if buyer == seller:
-            _, _, expected = self.predict(lambda m, now: m.propose(name, proposer.address, trade_id, draft, now))
-            assert expected is not None and expected.name == "DerivativeInvalidParties"
-            return
         self.do(
             engine.functions.propose(terms.as_tuple()),
             proposer,
@@ -298,6 +306,16 @@ class MarketMachine(RuleBasedStateMachine):
                 confirmer,
                 lambda m, now: m.confirm(name, confirmer.address, trade_id, now),
             )
+
+    @initialize(
+        trades=st.lists(
+            st.tuples(market_name, party, party, st.integers(1, 100), st.integers(0, 20_000)), min_size=2, max_size=4
+        )
+    )
+    def opening_trades(self, trades: list[tuple[str, LocalAccount, LocalAccount, int, int]]) -> None:
+        """Every example starts with a few trades, for the rules that act on open trades."""
+        for name, buyer, seller, units, im in trades:
+            self.open_trade(name, buyer, seller, units, (im, im), False, 0)
 
     @rule(name=market_name, index=pick)
     def cancel_proposal(self, name: str, index: int) -> None:
@@ -476,6 +494,22 @@ class MarketMachine(RuleBasedStateMachine):
             lambda m, now: m.withdraw_margin(name, who.address, amount),
         )
 
+    @rule(name=market_name, index=pick, bps=st.integers(300, 2_500), seller=st.booleans())
+    def member_misses_payment(self, name: str, index: int, bps: int, seller: bool) -> None:
+        """A party to an open trade stops paying that engine and empties its margin account, the
+        price moves against it, the outsider settles the market: a margin call, unless paid."""
+        trade_id = self.trade_of(name, index, (LIVE, MARGIN_CALL))
+        if trade_id is None:
+            return
+        t = self.m.engines[name].trades[trade_id]
+        who = self.account_of(t.seller if seller else t.buyer)
+        OUTCOMES["rule member_misses_payment"] += 1
+        self.stop_or_resume_paying(who, name, pay=False)
+        if self.m.engines[name].margin_of(who.address):
+            self.withdraw_margin(who, name, 4)
+        self.oracle_round(name, bps if seller else -bps, 0, [0, 1, 2, 3, 4])
+        self.settle_all(name)
+
     @rule(name=market_name, index=pick)
     def cure(self, name: str, index: int) -> None:
         trade_id = self.trade_of(name, index, (MARGIN_CALL,))
@@ -582,15 +616,16 @@ class MarketMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ DvP
 
     def _instruction(
-        self, seller: LocalAccount, buyer: LocalAccount, bonds: int, price: int, ttl: int
+        self, seller: LocalAccount, buyer: LocalAccount, bonds: int, price: int, ttl: int, *, pvp: bool = False
     ) -> tuple[Instruction, str]:
+        """A DvP of ``bonds`` for ``price`` (``pvp``: cash against the same cash, which the contract refuses)."""
         pair = tuple(sorted((seller.address, buyer.address)))
         nonce = self.nonces.get(pair, 0)  # type: ignore[arg-type]
         self.nonces[pair] = nonce + 1  # type: ignore[index]
         settlement = self.w.market.settlement
         ins = Instruction(
             seller.address,
-            self.w.bond.address,
+            self.w.cash.address if pvp else self.w.bond.address,
             bonds,
             buyer.address,
             self.w.cash.address,
@@ -607,13 +642,13 @@ class MarketMachine(RuleBasedStateMachine):
         buyer=party,
         bonds=st.integers(1, 60),
         price=cash_amount,
-        how=st.sampled_from(("signed", "affirmed", "expired", "cancelled", "unsigned")),
+        how=st.sampled_from(("signed", "signed", "affirmed", "expired", "cancelled", "unsigned", "same_token")),
     )
     def dvp(self, seller: LocalAccount, buyer: LocalAccount, bonds: int, price: int, how: str) -> None:
-        if seller == buyer:
-            return
         settlement = self.w.market.settlement
-        ins, iid = self._instruction(seller, buyer, bonds, price, 1 if how == "expired" else 3_600)
+        ins, iid = self._instruction(
+            seller, buyer, bonds, price, 1 if how == "expired" else 3_600, pvp=how == "same_token"
+        )
         functions = settlement.contract.functions
         if how == "affirmed":
             self.do(
@@ -712,7 +747,9 @@ class MarketMachine(RuleBasedStateMachine):
         self.jump(max(deadline - self.now() + 2, 1))
         for other in [a for a in r.members if a != skipped and nets[a] >= 0][:1]:
             self.do(
-                functions.exclude(round_id, other, [], []), OUTSIDER, lambda m, now: m.exclude(round_id, other, [], now)
+                functions.exclude(round_id, other, [], []),
+                OUTSIDER,
+                lambda m, now, other=other: m.exclude(round_id, other, [], now),
             )
         mine = [o for o in self.m.rounds[round_id].obligations if not o.removed and skipped in (o.payer, o.payee)]
         for given in (mine[:-1], mine):
@@ -811,7 +848,8 @@ class MarketMachine(RuleBasedStateMachine):
         )
         # Settlement never holds anything; netting holds nothing outside a settlement (no escrow used).
         for t in (m.cash, m.bond):
-            assert t.balance(m.settlement) == 0 and t.balance(m.netting) == 0
+            assert t.balance(m.settlement) == 0, f"the settlement contract holds {t.name}"
+            assert t.balance(m.netting) == 0, f"the netting contract holds {t.name} outside a settlement"
 
     @invariant()
     def oracles_as_modelled(self) -> None:
@@ -846,6 +884,16 @@ class MarketMachine(RuleBasedStateMachine):
             exposure = books.exposure(market=name)
             accounts = {r.member: int(r.margin_account) for r in exposure.itertuples()}
             for a, held in e.margin.items():
+                if accounts.get(a, 0) != held and os.environ.get("DFMI_DEBUG"):
+                    flows = books.margin_flows(market=name)
+                    events = [
+                        (ev.block, ev.name, dict(ev.log.args) if hasattr(ev.log, "args") else ev.log)
+                        for ev in books.ledger.events()
+                        if ev.address == self.w.engine(name).address
+                    ]
+                    Path("/tmp/debug.txt").write_text(
+                        flows.to_string() + "\n" + "\n".join(map(str, events)) + f"\n{a}\n"
+                    )
                 assert accounts.get(a, 0) == held, f"{name}: the books' margin account of {a}"
         fund = books.fund()
         for r in fund.itertuples():
@@ -865,3 +913,6 @@ def test_market_machine(world: World) -> None:
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
+    if os.environ.get("DFMI_MACHINE_STATS"):
+        lines = [f"{count:6d} {outcome}" for outcome, count in sorted(OUTCOMES.items())]
+        Path(os.environ["DFMI_MACHINE_STATS"]).write_text("\n".join(lines) + "\n")
