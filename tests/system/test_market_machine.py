@@ -95,6 +95,16 @@ VM_SETTLED = "VariationMarginSettled"
 
 #: How often each call succeeded or reverted (by error), written to ``DFMI_MACHINE_STATS`` when set.
 OUTCOMES: Counter[str] = Counter()
+#: The engines' and the fund's events worth counting, by topic.
+EVENT_NAMES = {
+    "0x" + keccak(text=signature).hex(): signature.split("(")[0]
+    for signature in (
+        "MarginCalled(uint256,address,uint256,uint256)",
+        "MarginCallCured(uint256,address,uint256)",
+        "DefaultDeclared(uint256,address,address,uint256,uint256,uint256,uint256,uint256)",
+        "SettlementSkipped(uint256,bytes)",
+    )
+}
 #: The world of the running test (Hypothesis builds the machine itself, without fixtures).
 _WORLD: list[World] = []
 
@@ -186,6 +196,10 @@ class MarketMachine(RuleBasedStateMachine):
                 assert account in self.m.contracts or self.m.status_of(account) == ACTIVE, (
                     f"{account} (status {self.m.status_of(account)}) received a token"
                 )
+        for log in receipt["logs"]:
+            name = EVENT_NAMES.get("0x" + bytes(log["topics"][0]).hex()) if log["topics"] else None
+            if name is not None:
+                OUTCOMES[f"event {name}"] += 1
         block_time = int(self.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
         for name in MARKETS:
             engine = self.w.engine(name)
@@ -256,7 +270,7 @@ class MarketMachine(RuleBasedStateMachine):
                 lambda m, now: m.mint(m.bond, ISSUER.address, to.address, amount),
             )
 
-    @rule(bond=st.booleans(), pause=st.booleans())
+    @rule(bond=st.booleans(), pause=st.sampled_from((True, False, False)))
     def pause_or_unpause(self, bond: bool, pause: bool) -> None:
         token = self.w.bond if bond else self.w.cash
         if pause:
@@ -452,7 +466,7 @@ class MarketMachine(RuleBasedStateMachine):
             lambda m, now: m.submit(name, reporter, round_id, answer, now),
         )
 
-    @rule(seconds=st.sampled_from((60, 600, 1_800, 3_700, 7_300)))
+    @rule(seconds=st.sampled_from((60, 600, 1_800, 3_700, 7_300, 90_000)))
     def time_passes(self, seconds: int) -> None:
         self.jump(seconds)
 
@@ -510,13 +524,28 @@ class MarketMachine(RuleBasedStateMachine):
         self.oracle_round(name, bps if seller else -bps, 0, [0, 1, 2, 3, 4])
         self.settle_all(name)
 
-    @rule(name=market_name, index=pick)
-    def cure(self, name: str, index: int) -> None:
+    @rule(name=market_name, bps=st.integers(300, 2_500), seller=st.booleans())
+    def busiest_member_misses_payments(self, name: str, bps: int, seller: bool) -> None:
+        """As :meth:`member_misses_payment`, for the member with the most open trades on the side
+        the move hurts (the way to several margin calls at once, hence to two defaults in a block)."""
+        trades = [t for t in self.m.engines[name].trades.values() if t.state in (LIVE, MARGIN_CALL)]
+        sides = [t.seller if seller else t.buyer for t in trades]
+        if not sides:
+            return
+        who = max(set(sides), key=sides.count)
+        index = sides.index(who)  # trade_of's index among the open trades
+        self.member_misses_payment(name, index, bps, seller)
+
+    @rule(name=market_name, index=pick, resume=st.booleans())
+    def cure(self, name: str, index: int, resume: bool) -> None:
+        """The debtor of a margin call pays it (after restoring its allowance, when ``resume``)."""
         trade_id = self.trade_of(name, index, (MARGIN_CALL,))
         if trade_id is None:
             return
         t = self.m.engines[name].trades[trade_id]
         debtor = self.account_of(t.buyer if t.debtor == 1 else t.seller)
+        if resume:
+            self.stop_or_resume_paying(debtor, name, pay=True)
         self.do(self.w.engine(name).functions.cure(trade_id), debtor, lambda m, now: m.cure(name, trade_id, now))
 
     @rule(name=market_name, index=pick, wait=st.booleans())
@@ -553,6 +582,7 @@ class MarketMachine(RuleBasedStateMachine):
         trial, _, expected = self.predict(both, now)
         if expected is not None:
             return  # a revert cannot be read from a block's receipt: only the successes are sent together
+        OUTCOMES["two defaults in one block"] += 1
         receipts = mine_in_one_block(
             self.chain, [(self.w.engine(n).functions.declareDefault(i), OUTSIDER) for n, i in calls]
         )
@@ -884,16 +914,6 @@ class MarketMachine(RuleBasedStateMachine):
             exposure = books.exposure(market=name)
             accounts = {r.member: int(r.margin_account) for r in exposure.itertuples()}
             for a, held in e.margin.items():
-                if accounts.get(a, 0) != held and os.environ.get("DFMI_DEBUG"):
-                    flows = books.margin_flows(market=name)
-                    events = [
-                        (ev.block, ev.name, dict(ev.log.args) if hasattr(ev.log, "args") else ev.log)
-                        for ev in books.ledger.events()
-                        if ev.address == self.w.engine(name).address
-                    ]
-                    Path("/tmp/debug.txt").write_text(
-                        flows.to_string() + "\n" + "\n".join(map(str, events)) + f"\n{a}\n"
-                    )
                 assert accounts.get(a, 0) == held, f"{name}: the books' margin account of {a}"
         fund = books.fund()
         for r in fund.itertuples():
