@@ -11,17 +11,19 @@ interval), so the model knows the time of the next transaction; jumps go through
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+import requests
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
 from web3.contract import Contract
 
 from dfmi_py.api import Market
 from dfmi_py.chain import Chain, dev_account
 from dfmi_py.deploy.params import EngineParams, MarketParams, UnderlyingParams
-from dfmi_py.deploy.roles import DEV_ROLE_INDEX, RoleConfig
+from dfmi_py.deploy.roles import DEV_ACCOUNT_COUNT, DEV_ROLE_INDEX, RoleConfig
 from dfmi_py.deploy.suite import Deployment, deploy_suite
 from dfmi_py.node import AnvilNode
 from tests.helpers import read_words
@@ -98,9 +100,23 @@ def _post(world_chain: Chain, oracle: Contract, reporters: list[LocalAccount], p
     raise AssertionError("the first round did not finalise")
 
 
-@pytest.fixture(scope="module")
-def world(anvil: AnvilNode, direct: Chain, tmp_path_factory: pytest.TempPathFactory) -> World:
-    chain = direct
+@pytest.fixture(scope="package")
+def system_node() -> Iterator[AnvilNode]:
+    """An Anvil of this folder's own: its clock steps one second a block, and deploying the world
+    once serves every module here."""
+    with AnvilNode(accounts=DEV_ACCOUNT_COUNT) as node:
+        yield node
+
+
+@pytest.fixture(scope="package")
+def world(system_node: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The world, set up once for the folder; every test and example returns it to this state."""
+    session = requests.Session()
+    session.trust_env = False
+    provider = Web3.HTTPProvider(
+        system_node.rpc_url, session=session, cache_allowed_requests=True, cacheable_requests={"eth_chainId"}
+    )
+    chain = Chain(Web3(provider))
     chain.w3.provider.make_request("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
     deployment = deploy_suite(
         chain,
@@ -133,7 +149,8 @@ def world(anvil: AnvilNode, direct: Chain, tmp_path_factory: pytest.TempPathFact
     contract_addresses = [fund.address, settlement, netting, *[e.address for e in engines.values()]]
     holders = (*people, *contract_addresses)
     model = _read_model(chain, market, deployment, holders, contract_addresses)
-    return World(chain, anvil.rpc_url, deployment, market, model, accounts, holders)
+    yield World(chain, system_node.rpc_url, deployment, market, model, accounts, holders)
+    session.close()
 
 
 def _read_model(
@@ -199,8 +216,3 @@ def _read_model(
         contracts=frozenset(contracts),
         cash_address=cash.address,
     )
-
-
-@pytest.fixture(scope="module")
-def manifest(world: World) -> Path:
-    return world.deployment.manifest_file

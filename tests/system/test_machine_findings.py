@@ -11,6 +11,9 @@ from dfmi_py.api import Terms
 from tests.helpers import evm_revert, evm_snapshot
 from tests.system.conftest import OUTSIDER, PARTIES, USD, World
 
+#: One xdist worker runs this folder (``--dist loadgroup``): its world is deployed once.
+pytestmark = pytest.mark.xdist_group("system")
+
 
 @pytest.fixture
 def fresh(world: World) -> Iterator[World]:
