@@ -76,6 +76,7 @@ from tests.system.conftest import (
 from tests.system.model import (
     ACTIVE,
     CLOSED,
+    FROZEN,
     LIVE,
     MARGIN_CALL,
     MAX_UINT,
@@ -110,6 +111,8 @@ EVENT_NAMES = {
         "MarginCallCured(uint256,address,uint256)",
         "DefaultDeclared(uint256,address,address,uint256,uint256,uint256,uint256,uint256)",
         "SettlementSkipped(uint256,bytes)",
+        "DefaultClaimed(address,address,address,uint256,uint256,uint256,uint256,uint256)",
+        "FundExhausted(uint256)",
     )
 }
 #: The world of the running test (Hypothesis builds the machine itself, without fixtures).
@@ -236,9 +239,13 @@ class MarketMachine(RuleBasedStateMachine):
         call = self.w.deployment.registry.functions.onboard(account.address)
         self.do(call, OFFICER, lambda m, now: m.onboard(account.address))
 
-    @rule(account=st.sampled_from((*PARTIES, NEWCOMER)), freeze=st.booleans())
-    def freeze_or_unfreeze(self, account: LocalAccount, freeze: bool) -> None:
+    @rule(account=st.sampled_from((*PARTIES, NEWCOMER)), freeze=st.booleans(), a_frozen_one=st.booleans())
+    def freeze_or_unfreeze(self, account: LocalAccount, freeze: bool, a_frozen_one: bool) -> None:
+        """Freeze or unfreeze ``account`` (or, to unfreeze, ``a_frozen_one`` when there is one)."""
         registry = self.w.deployment.registry.functions
+        frozen = [a for a in (*PARTIES, NEWCOMER) if self.m.status_of(a.address) == FROZEN]
+        if not freeze and a_frozen_one and frozen:
+            account = frozen[0]
         if freeze:
             self.do(registry.freeze(account.address), OFFICER, lambda m, now: m.freeze(account.address))
         else:
@@ -612,8 +619,15 @@ class MarketMachine(RuleBasedStateMachine):
         )
         self.do(fund.functions.contribute(units), who, lambda m, now: m.fund_contribute(who.address, units))
 
-    @rule(who=party)
-    def flag_missed_replenishment(self, who: LocalAccount) -> None:
+    @rule(who=party, wait=st.booleans())
+    def flag_missed_replenishment(self, who: LocalAccount, wait: bool) -> None:
+        """Anyone flags a member short of its requirement once the window after a draw closed
+        (``wait``: let the window close first)."""
+        f = self.m.fund
+        if wait and f.last_draw_at:
+            self.jump(max(f.last_draw_at + f.window - self.now() + 2, 1))
+            short = [p for p in PARTIES if f.balance_of(p.address) < f.requirement_of(p.address)]
+            who = short[0] if short else who
         fund = self.w.market.fund.contract
         self.do(
             fund.functions.flagMissedReplenishment(who.address), OUTSIDER, lambda m, now: m.fund_flag(who.address, now)
