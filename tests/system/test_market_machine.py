@@ -21,8 +21,8 @@ model's; no (trade, round) settles twice and none on a stale price; a frozen or 
 never receives a token. At the end of each example the books (``dfmi_py.connect``) agree with
 the model: positions, margin accounts, the fund's balances.
 
-Size: ``DFMI_MACHINE_EXAMPLES`` examples (default 5) of ``DFMI_MACHINE_STEPS`` steps (default
-25); for a long search, e.g. ``DFMI_MACHINE_EXAMPLES=100 DFMI_MACHINE_STEPS=50 pytest
+Size: ``DFMI_MACHINE_EXAMPLES`` examples (default 6) of ``DFMI_MACHINE_STEPS`` steps (default
+30); for a long search, e.g. ``DFMI_MACHINE_EXAMPLES=100 DFMI_MACHINE_STEPS=50 pytest
 tests/system``. The Hypothesis database is off: every run searches afresh. While working on the
 model, ``DFMI_MACHINE_SHRINK=0`` reports a failure without shrinking it (shrinking a long
 sequence takes minutes) and ``DFMI_MACHINE_STATS=FILE`` writes how often each call succeeded or
@@ -91,13 +91,13 @@ from tests.system.model import (
 #: One xdist worker runs this folder (``--dist loadgroup``): its world is deployed once.
 pytestmark = pytest.mark.xdist_group("system")
 
-EXAMPLES = int(os.environ.get("DFMI_MACHINE_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("DFMI_MACHINE_EXAMPLES", "6"))
 #: No explanation phase (it replays a failure hundreds of times); ``DFMI_MACHINE_SHRINK=0`` also
 #: skips shrinking, to see a failure at once while working on the model.
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target) + (
     (Phase.shrink,) if os.environ.get("DFMI_MACHINE_SHRINK", "1") != "0" else ()
 )
-STEPS = int(os.environ.get("DFMI_MACHINE_STEPS", "25"))
+STEPS = int(os.environ.get("DFMI_MACHINE_STEPS", "30"))
 TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 VM_SETTLED = "VariationMarginSettled"
 
