@@ -326,7 +326,7 @@ def _engine(book: MarketBook, events: Sequence[LedgerEvent]) -> None:
             t.state = TradeState.CANCELLED
             t.closed_block, t.closed_at = e.block, e.timestamp
         elif name == "InitialMarginReleased":
-            if _next_is(events, i, trade_id, "TradeAmended"):
+            if _amendment_follows(events, i, trade_id):
                 continue  # an amendment's smaller IM: the amendment books it, after its payment
             amount, party = log.int("amount"), log.address("party")
             if party == t.buyer:
@@ -424,6 +424,13 @@ def _same_tx(events: Sequence[LedgerEvent], i: int, trade_id: int) -> Iterable[L
             return
         if other.name in _TRADE_EVENTS and other.log.int("tradeId") == trade_id:
             yield other
+
+
+def _amendment_follows(events: Sequence[LedgerEvent], i: int, trade_id: int) -> bool:
+    """Whether the trade's release ``events[i]`` is an amendment's: its ``TradeAmended`` follows in
+    the transaction, after the other party's release when both IMs shrink."""
+    following = next((o for o in _same_tx(events, i, trade_id) if o.name != "InitialMarginReleased"), None)
+    return following is not None and following.name == "TradeAmended"
 
 
 def _next_is(events: Sequence[LedgerEvent], i: int, trade_id: int, name: str) -> bool:
