@@ -868,6 +868,10 @@ class Model:
         low, high = sorted((a.lower(), b.lower()))
         return self.spent.get((low, high, nonce), 0)
 
+    def instruction_mark(self, ins: Any) -> int:
+        """The mark of the instruction's nonce: 0 unspent, 1 settled, 2 cancelled, 3 locked."""
+        return self._nonce_mark(ins.party_a, ins.party_b, ins.nonce)
+
     def _spend(self, ins: Any, mark: int) -> None:
         low, high = sorted((ins.party_a.lower(), ins.party_b.lower()))
         self.spent[(low, high, ins.nonce)] = mark

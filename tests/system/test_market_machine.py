@@ -36,6 +36,7 @@ reverted, by error, and how many margin calls, cures and defaults the run went t
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -126,6 +127,19 @@ EVENT_NAMES = {
         "FundExhausted(uint256)",
     )
 }
+
+
+def counted(rule_function: Callable[..., None]) -> Callable[..., None]:
+    """Counts each call of a rule in :data:`OUTCOMES` (a rule that calls another counts both)."""
+
+    @functools.wraps(rule_function)
+    def run(*args: Any, **kwargs: Any) -> None:
+        OUTCOMES[f"rule {rule_function.__name__}"] += 1
+        rule_function(*args, **kwargs)
+
+    return run
+
+
 #: The world of the running test (Hypothesis builds the machine itself, without fixtures).
 _WORLD: list[World] = []
 
@@ -254,11 +268,13 @@ class MarketMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ compliance
 
     @rule(account=st.sampled_from((*PARTIES, NEWCOMER)))
+    @counted
     def onboard(self, account: LocalAccount) -> None:
         call = self.w.deployment.registry.functions.onboard(account.address)
         self.do(call, OFFICER, lambda m, now: m.onboard(account.address))
 
     @rule(account=st.sampled_from((*PARTIES, NEWCOMER)), freeze=st.booleans(), a_frozen_one=st.booleans())
+    @counted
     def freeze_or_unfreeze(self, account: LocalAccount, freeze: bool, a_frozen_one: bool) -> None:
         """Freeze or unfreeze ``account`` (or, to unfreeze, ``a_frozen_one`` when there is one)."""
         registry = self.w.deployment.registry.functions
@@ -273,12 +289,14 @@ class MarketMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ tokens
 
     @rule(to=someone, amount=cash_amount, eur=st.booleans())
+    @counted
     def mint(self, to: LocalAccount, amount: int, eur: bool) -> None:
         token, model_token = self.token("eur" if eur else "cash")
         call = token.functions.mint(to.address, amount)
         self.do(call, MINTER, lambda m, now: m.mint(model_token(m), MINTER.address, to.address, amount))
 
     @rule(frm=party, to=someone, amount=cash_amount, name=token_name)
+    @counted
     def move(self, frm: LocalAccount, to: LocalAccount, amount: int, name: str) -> None:
         token, model_token = self.token(name)
         amount = amount % 50 + 1 if name == "bond" else amount
@@ -289,10 +307,12 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     @rule(amount=cash_amount)
+    @counted
     def burn(self, amount: int) -> None:
         self.do(self.w.cash.functions.burn(amount), BURNER, lambda m, now: m.burn(m.cash, BURNER.address, amount))
 
     @rule(to=someone, amount=st.integers(1, 100), redeem=st.booleans())
+    @counted
     def issue_or_redeem(self, to: LocalAccount, amount: int, redeem: bool) -> None:
         bond = self.w.bond.functions
         if redeem:
@@ -305,6 +325,7 @@ class MarketMachine(RuleBasedStateMachine):
             )
 
     @rule(name=token_name, pause=st.sampled_from((True, False, False)))
+    @counted
     def pause_or_unpause(self, name: str, pause: bool) -> None:
         token, model_token = self.token(name)
         if pause:
@@ -324,6 +345,7 @@ class MarketMachine(RuleBasedStateMachine):
         off_market_bps=st.integers(-300, 300),
         life=trade_life,
     )
+    @counted
     def open_trade(
         self,
         name: str,
@@ -368,6 +390,7 @@ class MarketMachine(RuleBasedStateMachine):
             self.open_trade(name, buyer, seller, units, (im, im), False, 0, life)
 
     @rule(name=market_name, index=pick)
+    @counted
     def cancel_proposal(self, name: str, index: int) -> None:
         trade_id = self.trade_of(name, index, (PROPOSED,))
         if trade_id is None:
@@ -394,6 +417,7 @@ class MarketMachine(RuleBasedStateMachine):
         payment=st.integers(-5_000, 5_000),
         flaw=st.sampled_from(("none", "none", "replayed", "expired")),
     )
+    @counted
     def amend(self, name: str, index: int, units: int, ims: tuple[int, int], payment: int, flaw: str) -> None:
         trade_id = self.trade_of(name, index, (LIVE, MARGIN_CALL))
         if trade_id is None:
@@ -434,6 +458,7 @@ class MarketMachine(RuleBasedStateMachine):
         payment=st.integers(-5_000, 5_000),
         flaw=st.sampled_from(("none", "none", "replayed", "expired")),
     )
+    @counted
     def terminate(self, name: str, index: int, payment: int, flaw: str) -> None:
         trade_id = self.trade_of(name, index, (LIVE, MARGIN_CALL))
         if trade_id is None:
@@ -457,6 +482,7 @@ class MarketMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ prices and time
 
     @rule(name=market_name, bps=st.integers(-2_500, 2_500), spread=st.integers(0, 30), order=st.permutations(range(5)))
+    @counted
     def oracle_round(self, name: str, bps: int, spread: int, order: list[int]) -> None:
         """Every reporter reports around a move of ``bps`` until the round is final."""
         oracle = self.w.oracle(name)
@@ -478,6 +504,7 @@ class MarketMachine(RuleBasedStateMachine):
                 return
 
     @rule(name=market_name, twice=st.booleans(), high=st.booleans(), index=st.integers(0, 4))
+    @counted
     def bad_report(self, name: str, twice: bool, high: bool, index: int) -> None:
         """A reporter reports twice in one round, or a value out of bounds: the named revert."""
         oracle = self.w.oracle(name)
@@ -503,12 +530,14 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     @rule(seconds=st.sampled_from((60, 600, 1_800, 3_700, 7_300, 90_000)))
+    @counted
     def time_passes(self, seconds: int) -> None:
         self.jump(seconds)
 
     # ------------------------------------------------------------------ settlement of trades
 
     @rule(name=market_name)
+    @counted
     def settle_all(self, name: str) -> None:
         """The outsider settles every trade of ``name`` in one batch (the engine passes over those not due)."""
         ids = list(self.m.engines[name].trades)
@@ -518,12 +547,14 @@ class MarketMachine(RuleBasedStateMachine):
             )
 
     @rule(name=market_name, index=pick)
+    @counted
     def settle_one(self, name: str, index: int) -> None:
         ids = list(self.m.engines[name].trades)
         trade_id = ids[index % len(ids)] if ids else 1
         self.do(self.w.engine(name).functions.settle(trade_id), OUTSIDER, lambda m, now: m.settle(name, trade_id, now))
 
     @rule(who=party, name=market_name, pay=st.booleans())
+    @counted
     def stop_or_resume_paying(self, who: LocalAccount, name: str, pay: bool) -> None:
         """A member removes (or restores) its allowance to an engine: its payments fail (or resume)."""
         engine = self.w.engine(name).address
@@ -535,6 +566,7 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     @rule(who=party, name=market_name, share=st.integers(1, 4))
+    @counted
     def withdraw_margin(self, who: LocalAccount, name: str, share: int) -> None:
         held = self.m.engines[name].margin_of(who.address)
         amount = held * share // 4 if held else 1
@@ -545,6 +577,7 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     @rule(name=market_name, index=pick, bps=st.integers(300, 2_500), seller=st.booleans())
+    @counted
     def member_misses_payment(self, name: str, index: int, bps: int, seller: bool) -> None:
         """A party to an open trade stops paying that engine and empties its margin account, the
         price moves against it, the outsider settles the market: a margin call, unless paid."""
@@ -553,7 +586,6 @@ class MarketMachine(RuleBasedStateMachine):
             return
         t = self.m.engines[name].trades[trade_id]
         who = self.account_of(t.seller if seller else t.buyer)
-        OUTCOMES["rule member_misses_payment"] += 1
         self.stop_or_resume_paying(who, name, pay=False)
         if self.m.engines[name].margin_of(who.address):
             self.withdraw_margin(who, name, 4)
@@ -561,6 +593,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.settle_all(name)
 
     @rule(name=market_name, bps=st.integers(300, 2_500), seller=st.booleans())
+    @counted
     def busiest_member_misses_payments(self, name: str, bps: int, seller: bool) -> None:
         """As :meth:`member_misses_payment`, for the member with the most open trades on the side
         the move hurts (the way to several margin calls at once, hence to two defaults in a block)."""
@@ -573,6 +606,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.member_misses_payment(name, index, bps, seller)
 
     @rule(name=market_name, index=pick, resume=st.booleans())
+    @counted
     def cure(self, name: str, index: int, resume: bool) -> None:
         """The debtor of a margin call pays it (after restoring its allowance, when ``resume``)."""
         trade_id = self.trade_of(name, index, (MARGIN_CALL,))
@@ -585,6 +619,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.do(self.w.engine(name).functions.cure(trade_id), debtor, lambda m, now: m.cure(name, trade_id, now))
 
     @rule(name=market_name, index=pick, wait=st.booleans())
+    @counted
     def declare_default(self, name: str, index: int, wait: bool) -> None:
         trade_id = self.trade_of(name, index, (MARGIN_CALL,))
         if trade_id is None:
@@ -599,6 +634,7 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     @rule()
+    @counted
     def two_defaults_in_one_block(self) -> None:
         """Two margin calls (any markets) past their cure periods, declared in one block."""
         calls = [
@@ -629,6 +665,7 @@ class MarketMachine(RuleBasedStateMachine):
             self.after(receipt)
 
     @rule(name=market_name, index=pick, wrong=st.booleans())
+    @counted
     def mature(self, name: str, index: int, wrong: bool) -> None:
         """The outsider matures an open trade at its maturity round (waiting for the maturity and
         posting a round when there is none yet), or (``wrong``) at a round that is not it."""
@@ -655,6 +692,7 @@ class MarketMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ the default fund
 
     @rule(who=party, amount=st.integers(1, 20_000))
+    @counted
     def contribute(self, who: LocalAccount, amount: int) -> None:
         self.contribute_units(who, amount * USD)
 
@@ -668,6 +706,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.do(fund.functions.contribute(units), who, lambda m, now: m.fund_contribute(who.address, units))
 
     @rule(who=party, wait=st.booleans())
+    @counted
     def flag_missed_replenishment(self, who: LocalAccount, wait: bool) -> None:
         """Anyone flags a member short of its requirement once the window after a draw closed
         (``wait``: let the window close first)."""
@@ -681,15 +720,21 @@ class MarketMachine(RuleBasedStateMachine):
             fund.functions.flagMissedReplenishment(who.address), OUTSIDER, lambda m, now: m.fund_flag(who.address, now)
         )
 
-    @rule(replenish=st.lists(st.booleans(), min_size=5, max_size=5))
-    def replenishment_window(self, replenish: list[bool]) -> None:
+    @rule(replenish=st.lists(st.booleans(), min_size=5, max_size=5), defaulter=party, survivor=party)
+    @counted
+    def replenishment_window(self, replenish: list[bool], defaulter: LocalAccount, survivor: LocalAccount) -> None:
         """After a draw on the fund, while its replenishment window runs: the members short of
         their requirement chosen by ``replenish`` top up to it (flagging them then fails), the
-        window passes, and the outsider flags every member (the others short are flagged)."""
-        f = self.m.fund
-        if f.last_draw_at == 0 or self.now() > f.last_draw_at + f.window - 60:
+        window passes, and the outsider flags every member (the others short are flagged).
+        Without a window running, a draw first: ``defaulter`` buys 100 ounces of gold from
+        ``survivor`` without IM, stops paying, the price falls 15% and it defaults (a loss of
+        about 30,000 dollars, beyond its 10,000 in the fund)."""
+        if not self.window_open():
+            self.draw_on_fund(defaulter, survivor)
+        if not self.window_open():
             return
-        OUTCOMES["rule replenishment_window"] += 1
+        OUTCOMES["replenishment window open"] += 1
+        f = self.m.fund
         fund = self.w.market.fund.contract
         for member, tops_up in zip(PARTIES, replenish, strict=True):
             balance, requirement = f.balance_of(member.address), f.requirement_of(member.address)
@@ -705,12 +750,30 @@ class MarketMachine(RuleBasedStateMachine):
                 lambda m, now, a=member.address: m.fund_flag(a, now),
             )
 
+    def window_open(self) -> bool:
+        """Whether a draw's replenishment window runs (for a minute more at least)."""
+        f = self.m.fund
+        return f.last_draw_at != 0 and self.now() <= f.last_draw_at + f.window - 60
+
+    def draw_on_fund(self, defaulter: LocalAccount, survivor: LocalAccount) -> None:
+        trade_id = len(self.m.engines["XAU"].trades) + 1
+        self.open_trade("XAU", defaulter, survivor, 100, (0, 0), False, 0, 30 * 86_400)
+        trade = self.m.engines["XAU"].trades.get(trade_id)
+        if trade is None or trade.state != LIVE:
+            return
+        live = [i for i, t in self.m.engines["XAU"].trades.items() if t.state in (LIVE, MARGIN_CALL)]
+        self.member_misses_payment("XAU", live.index(trade_id), 1_500, False)
+        calls = [i for i, t in self.m.engines["XAU"].trades.items() if t.state == MARGIN_CALL]
+        if trade_id in calls:
+            self.declare_default("XAU", calls.index(trade_id), True)
+
     @rule(
         signers=st.lists(party, min_size=1, max_size=5, unique=True),
         withdraw=st.booleans(),
         amount=st.integers(1, 12_000),
         bps=st.integers(0, 4_000),
     )
+    @counted
     def governance(self, signers: list[LocalAccount], withdraw: bool, amount: int, bps: int) -> None:
         """A withdrawal from the fund (by its member's approval among others) or new requirements."""
         fund = self.w.market.fund
@@ -767,11 +830,13 @@ class MarketMachine(RuleBasedStateMachine):
         price=cash_amount,
         how=st.sampled_from(("signed", "signed", "affirmed", "expired", "cancelled", "unsigned", "same_token")),
     )
+    @counted
     def dvp(self, seller: LocalAccount, buyer: LocalAccount, bonds: int, price: int, how: str) -> None:
         """Bonds against cash (``same_token``: cash against the same cash, which the contract refuses)."""
         token = self.w.cash if how == "same_token" else self.w.bond
         built = self._instruction(seller, buyer, token, bonds, price, 1 if how == "expired" else 3_600)
         self._settle_instruction(*built, seller, buyer, how)
+        self.count_settled("DvP", built[0], how)
 
     @rule(
         seller=party,
@@ -780,11 +845,17 @@ class MarketMachine(RuleBasedStateMachine):
         dollars=cash_amount,
         how=st.sampled_from(("signed", "signed", "affirmed", "expired", "cancelled", "unsigned")),
     )
+    @counted
     def pvp(self, seller: LocalAccount, buyer: LocalAccount, euros: int, dollars: int, how: str) -> None:
         """EUR against dollars, signed, affirmed, expired, cancelled or half signed (replayed by
         :meth:`replay_instruction`)."""
         built = self._instruction(seller, buyer, self.w.eur, euros, dollars, 1 if how == "expired" else 3_600)
         self._settle_instruction(*built, seller, buyer, how)
+        self.count_settled("PvP", built[0], how)
+
+    def count_settled(self, kind: str, ins: Instruction, how: str) -> None:
+        if self.m.instruction_mark(ins) == 1:
+            OUTCOMES[f"{kind} settled ({how})"] += 1
 
     def _settle_instruction(
         self, ins: Instruction, iid: str, seller: LocalAccount, buyer: LocalAccount, how: str
@@ -818,6 +889,7 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     @rule(index=pick)
+    @counted
     def replay_instruction(self, index: int) -> None:
         """Any instruction built before, sent again with both signatures (settled ones must not move)."""
         if not self.instructions:
@@ -838,6 +910,7 @@ class MarketMachine(RuleBasedStateMachine):
         prefund=st.integers(0, 2),
         left=st.sampled_from((None, None, None, COLLECTING, VERIFIED)),
     )
+    @counted
     def netting_round(
         self,
         payments: list[tuple[LocalAccount, LocalAccount, int]],
@@ -881,7 +954,8 @@ class MarketMachine(RuleBasedStateMachine):
         nets = self.m.rounds[round_id].nets()
         debtors = [a for a in self.m.rounds[round_id].members if nets[a] < 0]
         if prefund and debtors:
-            self.fund_netting(self.account_of(debtors[0]), round_id - 1, -nets[debtors[0]] * prefund // 2 // USD)
+            debit = -nets[debtors[0]] * prefund // 2 // USD
+            self.fund_netting(self.account_of(debtors[0]), round_id - 1, debit, new_round=False)
         if left == COLLECTING:
             return
         self.do(functions.close(round_id), opener, lambda m, now: m.close_round(round_id, opener.address, now))
@@ -941,18 +1015,28 @@ class MarketMachine(RuleBasedStateMachine):
                 lambda m, now, a=member, x=amount: m.approve(m.cash, a, netting, x),
             )
 
-    @rule(who=party, index=pick, amount=st.integers(0, 30_000))
-    def fund_netting(self, who: LocalAccount, index: int, amount: int) -> None:
-        """``who`` pre-funds ``amount`` dollars (after approving them) into a netting round, of
-        any state (a settled or expired one refuses; no round yet: the unknown round 1)."""
-        round_id = index % len(self.m.rounds) + 1 if self.m.rounds else 1
+    @rule(who=party, index=pick, amount=st.integers(0, 30_000), new_round=st.booleans())
+    @counted
+    def fund_netting(self, who: LocalAccount, index: int, amount: int, new_round: bool) -> None:
+        """``who`` pre-funds ``amount`` dollars (after approving them) into a netting round: one
+        it opens (``new_round``, or there is none yet), or any other, of any state (a settled or
+        expired one refuses; one in seven times the round after the last, unknown)."""
         netting = self.w.market.netting.contract
+        if new_round or not self.m.rounds:
+            cutoff, deadline, new_id = self.now() + 600, self.now() + 1_200, len(self.m.rounds) + 1
+            self.do(
+                netting.functions.openRound(cutoff, deadline),
+                who,
+                lambda m, now: m.open_netting_round(new_id, who.address, cutoff, deadline, now),
+            )
+        round_id = index % len(self.m.rounds) + 1 if self.m.rounds and index % 7 else len(self.m.rounds) + 1
         units = amount * USD
-        self.do(
-            self.w.cash.functions.approve(netting.address, units),
-            who,
-            lambda m, now: m.approve(m.cash, who.address, netting.address, units),
-        )
+        if round_id in self.m.rounds:
+            self.do(
+                self.w.cash.functions.approve(netting.address, units),
+                who,
+                lambda m, now: m.approve(m.cash, who.address, netting.address, units),
+            )
         self.do(
             netting.functions.fund(round_id, units),
             who,
@@ -960,6 +1044,7 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     @rule(index=pick, share=st.integers(1, 5), expire=st.booleans())
+    @counted
     def withdraw_netting_funding(self, index: int, share: int, expire: bool) -> None:
         """A member takes back ``share`` quarters of what it may (5: one unit more than it may)
         of its funding of a round; ``expire``: after waiting for an unsettled round to expire."""
@@ -972,11 +1057,15 @@ class MarketMachine(RuleBasedStateMachine):
             self.jump(max(r.deadline + NETTING_EXPIRY - self.w.latest_time() + 2, 1))
         free = self.m.free_funding(round_id, member, self.now())
         amount = free + 1 if share == 5 else free * share // 4
+        state = ("collecting", "closed", "verified", "settled", "expired")[r.state(self.now()) - 1]
+        before = self.m.rounds[round_id].funded[member]
         self.do(
             self.w.market.netting.contract.functions.withdrawFunding(round_id, amount),
             self.account_of(member),
             lambda m, now: m.withdraw_funding(round_id, member, amount, now),
         )
+        if self.m.rounds[round_id].funded[member] < before:
+            OUTCOMES[f"escrow withdrawn from a {state} round"] += 1
 
     # ------------------------------------------------------------------ invariants
 
