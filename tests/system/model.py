@@ -201,6 +201,8 @@ class Obligation:
     amount: int
     ref: int
     removed: bool = False
+    #: The DvP instruction whose cash leg this is (entered with ``enterInstruction``), if any.
+    delivery: Any = None
 
 
 @dataclass
@@ -995,6 +997,34 @@ class Model:
                 raise Revert("NettingNetMismatch", round_id, member, actual[member], given)
         r.stage = VERIFIED
 
+    def enter_instruction(self, round_id: int, ins: Any, iid: str, ref: int, now: int) -> None:
+        """NettingEngine.enterInstruction with both parties' signatures: the settlement contract
+        locks the instruction, its cash leg (buyer partyB owes amountB to seller partyA) is booked."""
+        r = self._round(round_id, COLLECTING, now)
+        if now > r.cutoff:
+            raise Revert("NettingCutoffPassed", round_id, r.cutoff, now)
+        if ins.token_b != self.cash_address:
+            raise Revert("NettingNotCashLeg", round_id, ins.token_b)
+        if ins.deadline < r.deadline:
+            raise Revert("NettingInstructionDeadline", round_id, ins.deadline, r.deadline)
+        self.require_active(ins.party_a)
+        self.require_active(ins.party_b)
+        self._settleable(ins, iid, now)
+        self._spend(ins, 3)
+        for member in (ins.party_b, ins.party_a):
+            if member not in r.members:
+                r.members.append(member)
+        r.obligations.append(Obligation(ins.party_b, ins.party_a, ins.amount_b, ref, delivery=(ins, iid)))
+
+    def deliveries_fail(self, round_id: int, now: int) -> bool:
+        """Whether settling the round now would find a delivery leg that cannot move."""
+        trial = self.clone()
+        try:
+            trial.settle_round(round_id, now)
+        except Revert as revert:
+            return revert.name == "NettingDeliveriesFailed"
+        return False
+
     def settle_round(self, round_id: int, now: int) -> None:
         r = self._round(round_id, VERIFIED, now)
         r.stage = SETTLED
@@ -1011,6 +1041,19 @@ class Model:
         for member in r.members:
             if nets[member] > 0:
                 self.transfer(self.cash, self.netting, member, nets[member])
+        for o in r.obligations:  # then every delivery leg, through the settlement contract
+            if o.delivery is not None and not o.removed:
+                ins, iid = o.delivery
+                self._spend(ins, 1)
+                self.approvals.pop(iid, None)
+                try:
+                    self.transfer_from(
+                        self._token(ins.token_a), self.settlement, ins.party_a, ins.party_b, ins.amount_a
+                    )
+                except Revert:
+                    # The contract names every failed delivery and its reason: the machine only
+                    # sends a settlement whose deliveries all move (see deliveries_fail).
+                    raise Revert("NettingDeliveriesFailed") from None
 
     def exclude(self, round_id: int, member: str, refs: list[int], now: int) -> None:
         """Exclude ``member``, removing its obligations of ``refs`` (all it has, or it fails)."""

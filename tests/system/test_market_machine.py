@@ -909,6 +909,7 @@ class MarketMachine(RuleBasedStateMachine):
         short=st.booleans(),
         prefund=st.integers(0, 2),
         left=st.sampled_from((None, None, None, COLLECTING, VERIFIED)),
+        bonds=st.sampled_from((0, 0, 5, 200)),
     )
     @counted
     def netting_round(
@@ -917,13 +918,17 @@ class MarketMachine(RuleBasedStateMachine):
         short: bool,
         prefund: int,
         left: int | None,
+        bonds: int,
     ) -> None:
         """A round of ``payments``: registered by the outsider, closed, verified; the first debtor
         pre-funds ``prefund`` halves of its debit into the round's escrow; every member who owes
         approves its debit, except (``short``) the first debtor, who is then excluded after the
         deadline (unless its escrow covers it) and the round settles without it. ``left``: the
         round is left collecting (after its obligations, its first debtor's funding) or verified
-        (after the funding), to expire or be settled later."""
+        (after the funding), to expire or be settled later. ``bonds`` (in a round settled in
+        full): the first payment is instead the cash leg of a DvP of that many bonds, entered
+        with both parties' signatures, delivered when the round settles (a round whose delivery
+        cannot move is left to expire, its instruction locked)."""
         payments = [(p, q, a * USD) for p, q, a in payments if p != q]
         if not payments:
             return
@@ -940,6 +945,18 @@ class MarketMachine(RuleBasedStateMachine):
         )
         if round_id not in self.m.rounds:
             return
+        netted = bool(bonds) and not short and left is None
+        if netted:
+            (payer, payee, amount), payments = payments[0], payments[1:]
+            ins, iid = self._instruction(payee, payer, self.w.bond, bonds, amount, deadline + 600 - self.now())
+            self.refs += 1
+            ref, settlement = self.refs, self.w.market.settlement
+            signatures = settlement.sign(payee, ins), settlement.sign(payer, ins)
+            self.do(
+                functions.enterInstruction(round_id, ins.as_tuple(), *signatures),
+                OUTSIDER,
+                lambda m, now: m.enter_instruction(round_id, ins, iid, ref, now),
+            )
         for payer, payee, amount in payments:
             self.refs += 1
             ob = SignedObligationTerms(round_id, payer.address, payee.address, amount, self.refs)
@@ -968,7 +985,17 @@ class MarketMachine(RuleBasedStateMachine):
         skipped = debtors[0] if short and debtors else None
         self._approve_debits(round_id, skip=skipped)
         if skipped is None:
-            self.do(functions.settle(round_id, []), OUTSIDER, lambda m, now: m.settle_round(round_id, now))
+            entered = [o.delivery[0] for o in r.obligations if o.delivery is not None]
+            if self.m.deliveries_fail(round_id, self.now()):
+                OUTCOMES["netted DvP left to expire (its delivery cannot move)"] += 1
+                return
+            self.do(
+                functions.settle(round_id, [i.as_tuple() for i in entered]),
+                OUTSIDER,
+                lambda m, now: m.settle_round(round_id, now),
+            )
+            if entered and self.m.rounds[round_id].stage == SETTLED:
+                OUTCOMES["netted DvP settled"] += 1
             return
         # Nobody settles while a member is short; it cannot be excluded before the deadline,
         # nor can a member who is not short, nor the short one leaving an obligation behind.
