@@ -11,10 +11,11 @@ missed payments (allowance or balance removed) and cures; defaults, two of them 
 the fund's contributions, governance (requirements, withdrawals, too few approvals) and
 replenishment (after a draw, short members top up within the window or are flagged after it);
 DvP (bonds against cash) and PvP (EUR against cash) instructions signed, affirmed on-chain,
-expired, cancelled and replayed; netting rounds, settled, with a short member excluded, or left
-collecting or verified to expire; pre-funding a round's escrow and withdrawing it (free part,
-too much, after expiry). Every rule either succeeds and moves the model, or reverts with the
-custom error (name and arguments) that the model predicts.
+expired, cancelled and replayed; netting rounds, settled (with a DvP entered, its bonds
+delivered), with a short member excluded, or left collecting or verified to expire;
+pre-funding a round's escrow and withdrawing it (free part, too much, after expiry). Every rule
+either succeeds and moves the model, or reverts with the custom error (name and arguments) that
+the model predicts.
 
 Invariants after every step: each token's supply is what was minted less what was burnt, and
 the sum of every holder's balance; every unit a contract holds is owed to someone (an engine's
@@ -30,8 +31,9 @@ Size: ``DFMI_MACHINE_EXAMPLES`` examples (default 6) of ``DFMI_MACHINE_STEPS`` s
 30); for a long search, e.g. ``DFMI_MACHINE_EXAMPLES=100 DFMI_MACHINE_STEPS=50 pytest
 tests/system``. The Hypothesis database is off: every run searches afresh. While working on the
 model, ``DFMI_MACHINE_SHRINK=0`` reports a failure without shrinking it (shrinking a long
-sequence takes minutes) and ``DFMI_MACHINE_STATS=FILE`` writes how often each call succeeded or
-reverted, by error, and how many margin calls, cures and defaults the run went through.
+sequence takes minutes) and ``DFMI_MACHINE_STATS=FILE`` writes how often each rule ran, each
+call succeeded or reverted, by error, and how many margin calls, cures and defaults the run went
+through.
 """
 
 from __future__ import annotations
@@ -1092,7 +1094,7 @@ class MarketMachine(RuleBasedStateMachine):
             lambda m, now: m.withdraw_funding(round_id, member, amount, now),
         )
         if self.m.rounds[round_id].funded[member] < before:
-            OUTCOMES[f"escrow withdrawn from a {state} round"] += 1
+            OUTCOMES[f"escrow withdrawn (round {state})"] += 1
 
     # ------------------------------------------------------------------ invariants
 
