@@ -2,7 +2,9 @@
 
 Two markets (XAU and EURUSD) behind one default fund; five members (development accounts 7-11),
 each with a million cash, 10,000 in the fund, 1,000 bonds, every engine and the settlement
-contract approved without limit; a first price in each market. Account 12 is a newcomer (never
+contract approved without limit; a first price in each market. A second cash token ("EUR", a
+CashToken on the same registry, for PvP) holds a million of each member's, approved to the
+settlement contract without limit. Account 12 is a newcomer (never
 onboarded until a rule does it) and 13 an outsider who sends settlements, defaults and batches
 (anyone may). Every block's time is the previous block's plus one second (Anvil's timestamp
 interval), so the model knows the time of the next transaction; jumps go through
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import pytest
 import requests
@@ -75,6 +78,10 @@ class World:
     @property
     def bond(self) -> Contract:
         return self.deployment.security
+
+    @cached_property
+    def eur(self) -> Contract:
+        return self.chain.contract("CashToken", self.model.eur_address)
 
     def engine(self, name: str) -> Contract:
         return self.market.markets[name].derivatives.contract
@@ -140,6 +147,9 @@ def world(system_node: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> I
         for spender in (*[e.address for e in engines.values()], settlement):
             chain.transact(cash.functions.approve(spender, MAX_UINT), party)
         chain.transact(bond.functions.approve(settlement, MAX_UINT), party)
+    eur = _deploy_eur(
+        chain, market, deployment.registry, [p.address for p in (*PARTIES, MINTER, BURNER, ISSUER)], settlement
+    )
     accounts = {a.address: a for a in (dev_account(i) for i in (16, 17, 18, 20, 21))}
     for name in MARKETS:
         oracle = market.markets[name].oracle.contract
@@ -148,13 +158,37 @@ def world(system_node: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> I
     people = [a.address for a in (*PARTIES, NEWCOMER, OUTSIDER, MINTER, BURNER, ISSUER)]
     contract_addresses = [fund.address, settlement, netting, *[e.address for e in engines.values()]]
     holders = (*people, *contract_addresses)
-    model = _read_model(chain, market, deployment, holders, contract_addresses)
+    model = _read_model(chain, market, deployment, holders, contract_addresses, eur)
     yield World(chain, system_node.rpc_url, deployment, market, model, accounts, holders)
     session.close()
 
 
+def _deploy_eur(chain: Chain, market: Market, registry: Contract, people: list[str], settlement: str) -> Contract:
+    """The second cash token: subscribed to the registry, every onboarded account and contract
+    synced, a million to each member, approved to the settlement contract."""
+    eur, _ = chain.deploy("CashToken", ["Digital Settlement Euro", "DSE", 6, registry.address, ADMIN.address], ADMIN)
+    f = eur.functions
+    chain.transact(registry.functions.addSubscriber(eur.address), ADMIN)
+    chain.transact(f.grantRole(f.MASTER_MINTER_ROLE().call(), MASTER_MINTER.address), ADMIN)
+    chain.transact(f.grantRole(f.PAUSER_ROLE().call(), PAUSER.address), ADMIN)
+    contracts = [market.fund.address, settlement, market.netting.address]
+    contracts += [market.markets[n].derivatives.address for n in MARKETS]
+    for account in (*people, *contracts):
+        chain.transact(f.syncCompliance(account), ADMIN)
+    chain.transact(f.configureMinter(MINTER.address, 10**30), MASTER_MINTER)
+    for party in PARTIES:
+        chain.transact(f.mint(party.address, WALLET), MINTER)
+        chain.transact(f.approve(settlement, MAX_UINT), party)
+    return eur
+
+
 def _read_model(
-    chain: Chain, market: Market, deployment: Deployment, holders: tuple[str, ...], contracts: list[str]
+    chain: Chain,
+    market: Market,
+    deployment: Deployment,
+    holders: tuple[str, ...],
+    contracts: list[str],
+    eur: Contract,
 ) -> Model:
     """The model of the chain as set up: read once, before any rule runs."""
     cash, bond = market.cash.contract, deployment.security
@@ -162,17 +196,18 @@ def _read_model(
     for c in contracts:
         assert status[c] == ACTIVE, "the deployment onboards every contract that holds cash"
     tokens = []
-    for contract, name in ((cash, "cash"), (bond, "bond")):
+    for contract, name in ((cash, "cash"), (bond, "bond"), (eur, "eur")):
         balances = dict(zip(holders, read_words(chain, [(contract, "balanceOf", (a,)) for a in holders]), strict=True))
         supply = int(contract.functions.totalSupply().call())
         assert sum(balances.values()) == supply
         tokens.append(Token(name, balances, {}, supply, supply, 0))
-    cash_token, bond_token = tokens
+    cash_token, bond_token, eur_token = tokens
     spenders = [market.settlement.address, *[market.markets[n].derivatives.address for n in MARKETS]]
     for party in PARTIES:
         for spender in spenders:
             cash_token.allowances[(party.address, spender)] = MAX_UINT
         bond_token.allowances[(party.address, market.settlement.address)] = MAX_UINT
+        eur_token.allowances[(party.address, market.settlement.address)] = MAX_UINT
     f = market.fund.contract.functions
     fund = Fund(
         market.fund.address,
@@ -215,4 +250,6 @@ def _read_model(
         netting=market.netting.address,
         contracts=frozenset(contracts),
         cash_address=cash.address,
+        eur=eur_token,
+        eur_address=eur.address,
     )

@@ -8,9 +8,10 @@ way, so callers run it on a :meth:`Model.clone` and keep the clone only when it 
 reverted transaction keeps nothing.
 
 What the model holds: every account's compliance status; the balances, supply and allowances of
-the cash and the bond; each market's oracle (latest and open round, anchor) and engine (margin
-accounts, IM, trades); the default fund's pool and members; the settlement contract's spent
-nonces and on-chain approvals; the netting contract's rounds.
+the cash, the bond and a second cash token (EUR, for PvP); each market's oracle (every final
+round, the open one, the anchor) and engine (margin accounts, IM, trades); the default fund's
+pool and members; the settlement contract's spent nonces and on-chain approvals; the netting
+contract's rounds and the escrow each member pre-funded into each.
 """
 
 from __future__ import annotations
@@ -200,6 +201,8 @@ class Obligation:
     amount: int
     ref: int
     removed: bool = False
+    #: The DvP instruction whose cash leg this is (entered with ``enterInstruction``), if any.
+    delivery: Any = None
 
 
 @dataclass
@@ -211,6 +214,11 @@ class NettingRound:
     members: list[str] = field(default_factory=list)
     obligations: list[Obligation] = field(default_factory=list)
     excluded: set[str] = field(default_factory=set)
+    funded: dict[str, int] = field(default_factory=dict)  # escrow pre-funded, by member
+
+    @property
+    def escrowed(self) -> int:
+        return sum(self.funded.values())
 
     def nets(self) -> dict[str, int]:
         nets = dict.fromkeys(self.members, 0)
@@ -242,6 +250,8 @@ class Model:
     netting: str
     contracts: frozenset[str]
     cash_address: str
+    eur: Token = field(default_factory=lambda: Token("eur"))
+    eur_address: str = ""
     last_unpaused_at: int = 0  # the cash token's
     spent: dict[tuple[str, str, int], int] = field(default_factory=dict)  # settlement nonce marks
     approvals: dict[str, int] = field(default_factory=dict)  # settlement on-chain consent flags
@@ -640,6 +650,8 @@ class Model:
         self._expect(trade_id, t, LIVE)
         assert t is not None
         self._check_signed(trade_id, t, nonce, deadline, now)
+        if t.maturity <= now:  # the amendment keeps the maturity, which must still be ahead
+            raise Revert("DerivativeMaturityInPast", t.maturity, now)
         t.nonce += 1
         t.quantity = quantity
         self._require_payment(e, t, payment)
@@ -670,6 +682,45 @@ class Model:
         self._require_payment(e, t, payment)
         self._report_closed(e, t)
         self._release_ims(e, t)
+
+    # ------------------------------------------------------------------ engine: maturity
+
+    def mature(self, market: str, trade_id: int, round_id: int, now: int) -> None:
+        """DerivativeEngine.mature: at the trade's maturity round (the first final round after
+        its last settled one whose time is at or after its maturity), the last variation margin
+        and any debt are paid like a settlement, from the payer's collateral and the fund when
+        its wallet fails; the IMs are released. Anyone may send it; the price may be stale."""
+        e = self.engines[market]
+        t = self._expect_open(trade_id, e.trades.get(trade_id))
+        if round_id <= t.last_round:
+            raise Revert("DerivativeNotMaturityRound", trade_id, round_id)
+        if round_id not in e.oracle.rounds:
+            raise Revert("OracleNoData", round_id)
+        price, updated = e.oracle.rounds[round_id]
+        if updated < t.maturity:
+            raise Revert("DerivativeNotMaturityRound", trade_id, round_id)
+        if round_id - 1 > t.last_round and e.oracle.rounds[round_id - 1][1] >= t.maturity:
+            raise Revert("DerivativeNotMaturityRound", trade_id, round_id)
+        owed_by_buyer = _owed_by_buyer(t, _vm_to_buyer(e, t, price))
+        t.last_price, t.last_round, t.state = price, round_id, MATURED
+        self._report_closed(e, t)
+        t.debt, t.debtor = 0, NO_SIDE
+        if owed_by_buyer != 0:
+            buyer_pays = owed_by_buyer > 0
+            amount = abs(owed_by_buyer)
+            payer, receiver = (t.buyer, t.seller) if buyer_pays else (t.seller, t.buyer)
+            if self._collect(e, payer, amount):
+                e.margin[receiver] = e.margin_of(receiver) + amount
+            else:
+                self._pay_from_collateral(e, t, buyer_pays, payer, receiver, amount, now)
+        self._release_ims(e, t)
+
+    def maturity_round(self, market: str, trade_id: int) -> int | None:
+        """The round ``mature`` takes for the trade, if it is final yet."""
+        e = self.engines[market]
+        t = e.trades[trade_id]
+        after = [rid for rid, (_, updated) in sorted(e.oracle.rounds.items()) if rid > t.last_round]
+        return next((rid for rid in after if e.oracle.rounds[rid][1] >= t.maturity), None)
 
     # ------------------------------------------------------------------ fund
 
@@ -819,6 +870,10 @@ class Model:
         low, high = sorted((a.lower(), b.lower()))
         return self.spent.get((low, high, nonce), 0)
 
+    def instruction_mark(self, ins: Any) -> int:
+        """The mark of the instruction's nonce: 0 unspent, 1 settled, 2 cancelled, 3 locked."""
+        return self._nonce_mark(ins.party_a, ins.party_b, ins.nonce)
+
     def _spend(self, ins: Any, mark: int) -> None:
         low, high = sorted((ins.party_a.lower(), ins.party_b.lower()))
         self.spent[(low, high, ins.nonce)] = mark
@@ -837,7 +892,9 @@ class Model:
             raise Revert("SettlementNonceUsed", iid, ins.nonce, NONCE_STATE[mark])
 
     def _token(self, address: str) -> Token:
-        return self.cash if address == self.cash_address else self.bond
+        if address == self.cash_address:
+            return self.cash
+        return self.eur if address == self.eur_address else self.bond
 
     def _execute(self, ins: Any, iid: str) -> None:
         self._spend(ins, 1)
@@ -940,16 +997,63 @@ class Model:
                 raise Revert("NettingNetMismatch", round_id, member, actual[member], given)
         r.stage = VERIFIED
 
+    def enter_instruction(self, round_id: int, ins: Any, iid: str, ref: int, now: int) -> None:
+        """NettingEngine.enterInstruction with both parties' signatures: the settlement contract
+        locks the instruction, its cash leg (buyer partyB owes amountB to seller partyA) is booked."""
+        r = self._round(round_id, COLLECTING, now)
+        if now > r.cutoff:
+            raise Revert("NettingCutoffPassed", round_id, r.cutoff, now)
+        if ins.token_b != self.cash_address:
+            raise Revert("NettingNotCashLeg", round_id, ins.token_b)
+        if ins.deadline < r.deadline:
+            raise Revert("NettingInstructionDeadline", round_id, ins.deadline, r.deadline)
+        self.require_active(ins.party_a)
+        self.require_active(ins.party_b)
+        self._settleable(ins, iid, now)
+        self._spend(ins, 3)
+        for member in (ins.party_b, ins.party_a):
+            if member not in r.members:
+                r.members.append(member)
+        r.obligations.append(Obligation(ins.party_b, ins.party_a, ins.amount_b, ref, delivery=(ins, iid)))
+
+    def deliveries_fail(self, round_id: int, now: int) -> bool:
+        """Whether settling the round now would find a delivery leg that cannot move."""
+        trial = self.clone()
+        try:
+            trial.settle_round(round_id, now)
+        except Revert as revert:
+            return revert.name == "NettingDeliveriesFailed"
+        return False
+
     def settle_round(self, round_id: int, now: int) -> None:
         r = self._round(round_id, VERIFIED, now)
         r.stage = SETTLED
         nets = r.nets()
+        pulls = {}
         for member in r.members:
             if nets[member] < 0:
-                self.transfer_from(self.cash, self.netting, member, self.netting, -nets[member])
+                from_escrow = min(r.funded.get(member, 0), -nets[member])
+                r.funded[member] = r.funded.get(member, 0) - from_escrow
+                pulls[member] = -nets[member] - from_escrow
+        for member, pull in pulls.items():
+            if pull:
+                self.transfer_from(self.cash, self.netting, member, self.netting, pull)
         for member in r.members:
             if nets[member] > 0:
                 self.transfer(self.cash, self.netting, member, nets[member])
+        for o in r.obligations:  # then every delivery leg, through the settlement contract
+            if o.delivery is not None and not o.removed:
+                ins, iid = o.delivery
+                self._spend(ins, 1)
+                self.approvals.pop(iid, None)
+                try:
+                    self.transfer_from(
+                        self._token(ins.token_a), self.settlement, ins.party_a, ins.party_b, ins.amount_a
+                    )
+                except Revert:
+                    # The contract names every failed delivery and its reason: the machine only
+                    # sends a settlement whose deliveries all move (see deliveries_fail).
+                    raise Revert("NettingDeliveriesFailed") from None
 
     def exclude(self, round_id: int, member: str, refs: list[int], now: int) -> None:
         """Exclude ``member``, removing its obligations of ``refs`` (all it has, or it fails)."""
@@ -968,9 +1072,9 @@ class Model:
         net = r.nets()[member]
         required = -net if net < 0 else 0
         active = self.status_of(member) == ACTIVE
-        available = 0
-        if active and required > 0:
-            available = min(self.cash.balance(member), self.cash.allowance(member, self.netting))
+        available = r.funded.get(member, 0)
+        if active and available < required:
+            available += min(self.cash.balance(member), self.cash.allowance(member, self.netting))
         blocks = available < required if net < 0 else (net > 0 and not active)
         for o in r.obligations:
             if o.ref in refs:
@@ -982,6 +1086,42 @@ class Model:
             raise Revert("NettingExclusionIncomplete", round_id, member, remaining)
         r.excluded.add(member)
         r.stage = CLOSED
+
+    def fund_netting(self, round_id: int, member: str, amount: int, now: int) -> None:
+        """NettingEngine.fund: ``member`` pre-funds a round that may still settle."""
+        r = self.rounds.get(round_id)
+        if r is None:
+            raise Revert("NettingUnknownRound", round_id)
+        state = r.state(now)
+        if state not in (COLLECTING, CLOSED, VERIFIED):
+            raise Revert("NettingInvalidState", round_id, CLOSED, state)
+        if amount == 0:
+            raise Revert("NettingZeroAmount")
+        r.funded[member] = r.funded.get(member, 0) + amount
+        self.transfer_from(self.cash, self.netting, member, self.netting, amount)
+
+    def free_funding(self, round_id: int, member: str, now: int) -> int:
+        """What ``member`` may withdraw: all of its funding, less its net debit while the round
+        may still settle."""
+        r = self.rounds[round_id]
+        held = r.funded.get(member, 0)
+        if r.state(now) not in (COLLECTING, CLOSED, VERIFIED):
+            return held
+        net = r.nets().get(member, 0)
+        return held if net >= 0 else max(held + net, 0)
+
+    def withdraw_funding(self, round_id: int, member: str, amount: int, now: int) -> None:
+        """NettingEngine.withdrawFunding."""
+        r = self.rounds.get(round_id)
+        if r is None:
+            raise Revert("NettingUnknownRound", round_id)
+        if amount == 0:
+            raise Revert("NettingZeroAmount")
+        free = self.free_funding(round_id, member, now)
+        if amount > free:
+            raise Revert("NettingWithdrawalExceedsFree", round_id, member, free, amount)
+        r.funded[member] = r.funded.get(member, 0) - amount
+        self.transfer(self.cash, self.netting, member, amount)
 
 
 def _median(o: Oracle) -> int:

@@ -1,36 +1,44 @@
 """The whole market as one state machine: random sequences over every contract, checked after
 every step against an independent model (tests/system/model.py) and the chain.
 
-Rules: onboarding, freezing and unfreezing; minting, burning and moving cash and bonds; pausing
-either token; opening (propose + confirm), amending and terminating (2-of-2 signed, with
-replayed and expired signatures) trades in two markets; oracle rounds with random moves, bad
-reports (out of bounds, a reporter reporting twice); time passing (stale prices); settlements
-sent by an outsider (one trade, or every trade in a batch); missed payments (allowance or
-balance removed) and cures; defaults, two of them in one block; the fund's contributions,
-governance (requirements, withdrawals, too few approvals) and replenishment flags; DvP
-instructions signed, affirmed on-chain, expired, cancelled and replayed; netting rounds,
-settled or with a short member excluded. Every rule either succeeds and moves the model, or
-reverts with the custom error (name and arguments) that the model predicts.
+Rules: onboarding, freezing and unfreezing; minting, burning and moving cash, a second cash
+token (EUR) and bonds; pausing any of them; opening (propose + confirm), amending and
+terminating (2-of-2 signed, with replayed and expired signatures) trades in two markets, some
+maturing within the run, and maturing them (by anyone, at the maturity round or a wrong one);
+oracle rounds with random moves, bad reports (out of bounds, a reporter reporting twice); time
+passing (stale prices); settlements sent by an outsider (one trade, or every trade in a batch);
+missed payments (allowance or balance removed) and cures; defaults, two of them in one block;
+the fund's contributions, governance (requirements, withdrawals, too few approvals) and
+replenishment (after a draw, short members top up within the window or are flagged after it);
+DvP (bonds against cash) and PvP (EUR against cash) instructions signed, affirmed on-chain,
+expired, cancelled and replayed; netting rounds, settled (with a DvP entered, its bonds
+delivered), with a short member excluded, or left collecting or verified to expire;
+pre-funding a round's escrow and withdrawing it (free part, too much, after expiry). Every rule
+either succeeds and moves the model, or reverts with the custom error (name and arguments) that
+the model predicts.
 
 Invariants after every step: each token's supply is what was minted less what was burnt, and
 the sum of every holder's balance; every unit a contract holds is owed to someone (an engine's
 cash is its margin accounts plus the IM of its open trades, the fund's at least its members'
 balances, which add up to its assets within one unit per member; the settlement contract holds
-nothing, the netting contract only escrow); each engine's trades, margin accounts and IM are the
-model's; no (trade, round) settles twice and none on a stale price; a frozen or unknown account
-never receives a token. At the end of each example the books (``dfmi_py.connect``) agree with
-the model: positions, margin accounts, the fund's balances.
+nothing, the netting contract exactly the escrow the model books, member by member); each
+engine's trades, margin accounts and IM are the model's; no (trade, round) settles twice and none
+on a stale price; a frozen or unknown account never receives a token. At the end of each
+example the books (``dfmi_py.connect``) agree with the model: positions, margin accounts, the
+fund's balances.
 
 Size: ``DFMI_MACHINE_EXAMPLES`` examples (default 6) of ``DFMI_MACHINE_STEPS`` steps (default
 30); for a long search, e.g. ``DFMI_MACHINE_EXAMPLES=100 DFMI_MACHINE_STEPS=50 pytest
 tests/system``. The Hypothesis database is off: every run searches afresh. While working on the
 model, ``DFMI_MACHINE_SHRINK=0`` reports a failure without shrinking it (shrinking a long
-sequence takes minutes) and ``DFMI_MACHINE_STATS=FILE`` writes how often each call succeeded or
-reverted, by error, and how many margin calls, cures and defaults the run went through.
+sequence takes minutes) and ``DFMI_MACHINE_STATS=FILE`` writes how often each rule ran, each
+call succeeded or reverted, by error, and how many margin calls, cures and defaults the run went
+through.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -50,6 +58,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -76,15 +85,20 @@ from tests.system.conftest import (
 from tests.system.model import (
     ACTIVE,
     CLOSED,
+    COLLECTING,
+    EXPIRED,
     FROZEN,
     LIVE,
     MARGIN_CALL,
     MAX_UINT,
+    NETTING_EXPIRY,
     PROPOSED,
+    SETTLED,
     VERIFIED,
     Model,
     Obligation,
     Revert,
+    Token,
     Trade,
 )
 
@@ -115,6 +129,19 @@ EVENT_NAMES = {
         "FundExhausted(uint256)",
     )
 }
+
+
+def counted(rule_function: Callable[..., None]) -> Callable[..., None]:
+    """Counts each call of a rule in :data:`OUTCOMES` (a rule that calls another counts both)."""
+
+    @functools.wraps(rule_function)
+    def run(*args: Any, **kwargs: Any) -> None:
+        OUTCOMES[f"rule {rule_function.__name__}"] += 1
+        rule_function(*args, **kwargs)
+
+    return run
+
+
 #: The world of the running test (Hypothesis builds the machine itself, without fixtures).
 _WORLD: list[World] = []
 
@@ -123,6 +150,9 @@ someone = st.sampled_from((*PARTIES, NEWCOMER, OUTSIDER, BURNER))
 market_name = st.sampled_from(MARKETS)
 pick = st.integers(min_value=0, max_value=2**16)
 cash_amount = st.integers(min_value=1, max_value=50_000 * USD)
+token_name = st.sampled_from(("cash", "bond", "eur"))
+#: How long a trade runs: some mature within a run (which jumps up to a day at a time).
+trade_life = st.sampled_from((3_600, 86_400, 3 * 86_400, 30 * 86_400))
 
 
 class MarketMachine(RuleBasedStateMachine):
@@ -196,7 +226,7 @@ class MarketMachine(RuleBasedStateMachine):
     def after(self, receipt: TxReceipt) -> None:
         """What every mined step must respect: nobody frozen or unknown received a token, no
         (trade, round) settled twice, none on a stale price."""
-        tokens = {self.w.cash.address.lower(), self.w.bond.address.lower()}
+        tokens = {t.address.lower() for t in (self.w.cash, self.w.bond, self.w.eur)}
         for log in receipt["logs"]:
             if log["address"].lower() in tokens and "0x" + bytes(log["topics"][0]).hex() == TRANSFER:
                 to = "0x" + bytes(log["topics"][2])[-20:].hex()
@@ -229,17 +259,24 @@ class MarketMachine(RuleBasedStateMachine):
         ids = [i for i, t in self.m.engines[name].trades.items() if t.state in states]
         return ids[index % len(ids)] if ids else None
 
+    def token(self, name: str) -> tuple[Contract, Callable[[Model], Token]]:
+        """The token named ``name`` ("cash", "bond" or "eur") and how to find it in a model."""
+        contract = {"cash": self.w.cash, "bond": self.w.bond, "eur": self.w.eur}[name]
+        return contract, lambda m: getattr(m, name)
+
     def account_of(self, address: str) -> LocalAccount:
         return next(a for a in (*PARTIES, NEWCOMER, OUTSIDER, BURNER) if a.address == address)
 
     # ------------------------------------------------------------------ compliance
 
     @rule(account=st.sampled_from((*PARTIES, NEWCOMER)))
+    @counted
     def onboard(self, account: LocalAccount) -> None:
         call = self.w.deployment.registry.functions.onboard(account.address)
         self.do(call, OFFICER, lambda m, now: m.onboard(account.address))
 
     @rule(account=st.sampled_from((*PARTIES, NEWCOMER)), freeze=st.booleans(), a_frozen_one=st.booleans())
+    @counted
     def freeze_or_unfreeze(self, account: LocalAccount, freeze: bool, a_frozen_one: bool) -> None:
         """Freeze or unfreeze ``account`` (or, to unfreeze, ``a_frozen_one`` when there is one)."""
         registry = self.w.deployment.registry.functions
@@ -253,26 +290,31 @@ class MarketMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ tokens
 
-    @rule(to=someone, amount=cash_amount)
-    def mint(self, to: LocalAccount, amount: int) -> None:
-        call = self.w.cash.functions.mint(to.address, amount)
-        self.do(call, MINTER, lambda m, now: m.mint(m.cash, MINTER.address, to.address, amount))
+    @rule(to=someone, amount=cash_amount, eur=st.booleans())
+    @counted
+    def mint(self, to: LocalAccount, amount: int, eur: bool) -> None:
+        token, model_token = self.token("eur" if eur else "cash")
+        call = token.functions.mint(to.address, amount)
+        self.do(call, MINTER, lambda m, now: m.mint(model_token(m), MINTER.address, to.address, amount))
 
-    @rule(frm=party, to=someone, amount=cash_amount, bond=st.booleans())
-    def move(self, frm: LocalAccount, to: LocalAccount, amount: int, bond: bool) -> None:
-        token = self.w.bond if bond else self.w.cash
-        amount = amount % 50 + 1 if bond else amount
+    @rule(frm=party, to=someone, amount=cash_amount, name=token_name)
+    @counted
+    def move(self, frm: LocalAccount, to: LocalAccount, amount: int, name: str) -> None:
+        token, model_token = self.token(name)
+        amount = amount % 50 + 1 if name == "bond" else amount
         self.do(
             token.functions.transfer(to.address, amount),
             frm,
-            lambda m, now: m.transfer(m.bond if bond else m.cash, frm.address, to.address, amount),
+            lambda m, now: m.transfer(model_token(m), frm.address, to.address, amount),
         )
 
     @rule(amount=cash_amount)
+    @counted
     def burn(self, amount: int) -> None:
         self.do(self.w.cash.functions.burn(amount), BURNER, lambda m, now: m.burn(m.cash, BURNER.address, amount))
 
     @rule(to=someone, amount=st.integers(1, 100), redeem=st.booleans())
+    @counted
     def issue_or_redeem(self, to: LocalAccount, amount: int, redeem: bool) -> None:
         bond = self.w.bond.functions
         if redeem:
@@ -284,13 +326,14 @@ class MarketMachine(RuleBasedStateMachine):
                 lambda m, now: m.mint(m.bond, ISSUER.address, to.address, amount),
             )
 
-    @rule(bond=st.booleans(), pause=st.sampled_from((True, False, False)))
-    def pause_or_unpause(self, bond: bool, pause: bool) -> None:
-        token = self.w.bond if bond else self.w.cash
+    @rule(name=token_name, pause=st.sampled_from((True, False, False)))
+    @counted
+    def pause_or_unpause(self, name: str, pause: bool) -> None:
+        token, model_token = self.token(name)
         if pause:
-            self.do(token.functions.pause(), PAUSER, lambda m, now: m.pause(m.bond if bond else m.cash))
+            self.do(token.functions.pause(), PAUSER, lambda m, now: m.pause(model_token(m)))
         else:
-            self.do(token.functions.unpause(), PAUSER, lambda m, now: m.unpause(m.bond if bond else m.cash, now))
+            self.do(token.functions.unpause(), PAUSER, lambda m, now: m.unpause(model_token(m), now))
 
     # ------------------------------------------------------------------ trades
 
@@ -302,7 +345,9 @@ class MarketMachine(RuleBasedStateMachine):
         ims=st.tuples(st.integers(0, 40_000), st.integers(0, 40_000)),
         by_seller=st.booleans(),
         off_market_bps=st.integers(-300, 300),
+        life=trade_life,
     )
+    @counted
     def open_trade(
         self,
         name: str,
@@ -312,14 +357,13 @@ class MarketMachine(RuleBasedStateMachine):
         ims: tuple[int, int],
         by_seller: bool,
         off_market_bps: int,
+        life: int,
     ) -> None:
         engine = self.w.engine(name)
         e = self.m.engines[name]
         price = e.oracle.latest[1] * (10_000 + off_market_bps) // 10_000
         quantity = units * 10**18 if name == "XAU" else units * 1_000 * 10**18
-        terms = Terms(
-            buyer.address, seller.address, quantity, price, self.now() + 30 * 86_400, ims[0] * USD, ims[1] * USD
-        )
+        terms = Terms(buyer.address, seller.address, quantity, price, self.now() + life, ims[0] * USD, ims[1] * USD)
         proposer, confirmer = (seller, buyer) if by_seller else (buyer, seller)
         trade_id = len(e.trades) + 1
         draft = Trade(terms.buyer, terms.seller, quantity, terms.maturity, price, terms.buyer_im, terms.seller_im, 0)
@@ -337,15 +381,18 @@ class MarketMachine(RuleBasedStateMachine):
 
     @initialize(
         trades=st.lists(
-            st.tuples(market_name, party, party, st.integers(1, 100), st.integers(0, 20_000)), min_size=2, max_size=4
+            st.tuples(market_name, party, party, st.integers(1, 100), st.integers(0, 20_000), trade_life),
+            min_size=2,
+            max_size=4,
         )
     )
-    def opening_trades(self, trades: list[tuple[str, LocalAccount, LocalAccount, int, int]]) -> None:
+    def opening_trades(self, trades: list[tuple[str, LocalAccount, LocalAccount, int, int, int]]) -> None:
         """Every example starts with a few trades, for the rules that act on open trades."""
-        for name, buyer, seller, units, im in trades:
-            self.open_trade(name, buyer, seller, units, (im, im), False, 0)
+        for name, buyer, seller, units, im, life in trades:
+            self.open_trade(name, buyer, seller, units, (im, im), False, 0, life)
 
     @rule(name=market_name, index=pick)
+    @counted
     def cancel_proposal(self, name: str, index: int) -> None:
         trade_id = self.trade_of(name, index, (PROPOSED,))
         if trade_id is None:
@@ -372,6 +419,7 @@ class MarketMachine(RuleBasedStateMachine):
         payment=st.integers(-5_000, 5_000),
         flaw=st.sampled_from(("none", "none", "replayed", "expired")),
     )
+    @counted
     def amend(self, name: str, index: int, units: int, ims: tuple[int, int], payment: int, flaw: str) -> None:
         trade_id = self.trade_of(name, index, (LIVE, MARGIN_CALL))
         if trade_id is None:
@@ -412,6 +460,7 @@ class MarketMachine(RuleBasedStateMachine):
         payment=st.integers(-5_000, 5_000),
         flaw=st.sampled_from(("none", "none", "replayed", "expired")),
     )
+    @counted
     def terminate(self, name: str, index: int, payment: int, flaw: str) -> None:
         trade_id = self.trade_of(name, index, (LIVE, MARGIN_CALL))
         if trade_id is None:
@@ -435,6 +484,7 @@ class MarketMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ prices and time
 
     @rule(name=market_name, bps=st.integers(-2_500, 2_500), spread=st.integers(0, 30), order=st.permutations(range(5)))
+    @counted
     def oracle_round(self, name: str, bps: int, spread: int, order: list[int]) -> None:
         """Every reporter reports around a move of ``bps`` until the round is final."""
         oracle = self.w.oracle(name)
@@ -456,6 +506,7 @@ class MarketMachine(RuleBasedStateMachine):
                 return
 
     @rule(name=market_name, twice=st.booleans(), high=st.booleans(), index=st.integers(0, 4))
+    @counted
     def bad_report(self, name: str, twice: bool, high: bool, index: int) -> None:
         """A reporter reports twice in one round, or a value out of bounds: the named revert."""
         oracle = self.w.oracle(name)
@@ -481,12 +532,14 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     @rule(seconds=st.sampled_from((60, 600, 1_800, 3_700, 7_300, 90_000)))
+    @counted
     def time_passes(self, seconds: int) -> None:
         self.jump(seconds)
 
     # ------------------------------------------------------------------ settlement of trades
 
     @rule(name=market_name)
+    @counted
     def settle_all(self, name: str) -> None:
         """The outsider settles every trade of ``name`` in one batch (the engine passes over those not due)."""
         ids = list(self.m.engines[name].trades)
@@ -496,12 +549,14 @@ class MarketMachine(RuleBasedStateMachine):
             )
 
     @rule(name=market_name, index=pick)
+    @counted
     def settle_one(self, name: str, index: int) -> None:
         ids = list(self.m.engines[name].trades)
         trade_id = ids[index % len(ids)] if ids else 1
         self.do(self.w.engine(name).functions.settle(trade_id), OUTSIDER, lambda m, now: m.settle(name, trade_id, now))
 
     @rule(who=party, name=market_name, pay=st.booleans())
+    @counted
     def stop_or_resume_paying(self, who: LocalAccount, name: str, pay: bool) -> None:
         """A member removes (or restores) its allowance to an engine: its payments fail (or resume)."""
         engine = self.w.engine(name).address
@@ -513,6 +568,7 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     @rule(who=party, name=market_name, share=st.integers(1, 4))
+    @counted
     def withdraw_margin(self, who: LocalAccount, name: str, share: int) -> None:
         held = self.m.engines[name].margin_of(who.address)
         amount = held * share // 4 if held else 1
@@ -523,6 +579,7 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     @rule(name=market_name, index=pick, bps=st.integers(300, 2_500), seller=st.booleans())
+    @counted
     def member_misses_payment(self, name: str, index: int, bps: int, seller: bool) -> None:
         """A party to an open trade stops paying that engine and empties its margin account, the
         price moves against it, the outsider settles the market: a margin call, unless paid."""
@@ -531,7 +588,6 @@ class MarketMachine(RuleBasedStateMachine):
             return
         t = self.m.engines[name].trades[trade_id]
         who = self.account_of(t.seller if seller else t.buyer)
-        OUTCOMES["rule member_misses_payment"] += 1
         self.stop_or_resume_paying(who, name, pay=False)
         if self.m.engines[name].margin_of(who.address):
             self.withdraw_margin(who, name, 4)
@@ -539,6 +595,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.settle_all(name)
 
     @rule(name=market_name, bps=st.integers(300, 2_500), seller=st.booleans())
+    @counted
     def busiest_member_misses_payments(self, name: str, bps: int, seller: bool) -> None:
         """As :meth:`member_misses_payment`, for the member with the most open trades on the side
         the move hurts (the way to several margin calls at once, hence to two defaults in a block)."""
@@ -551,6 +608,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.member_misses_payment(name, index, bps, seller)
 
     @rule(name=market_name, index=pick, resume=st.booleans())
+    @counted
     def cure(self, name: str, index: int, resume: bool) -> None:
         """The debtor of a margin call pays it (after restoring its allowance, when ``resume``)."""
         trade_id = self.trade_of(name, index, (MARGIN_CALL,))
@@ -563,6 +621,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.do(self.w.engine(name).functions.cure(trade_id), debtor, lambda m, now: m.cure(name, trade_id, now))
 
     @rule(name=market_name, index=pick, wait=st.booleans())
+    @counted
     def declare_default(self, name: str, index: int, wait: bool) -> None:
         trade_id = self.trade_of(name, index, (MARGIN_CALL,))
         if trade_id is None:
@@ -577,6 +636,7 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     @rule()
+    @counted
     def two_defaults_in_one_block(self) -> None:
         """Two margin calls (any markets) past their cure periods, declared in one block."""
         calls = [
@@ -606,12 +666,40 @@ class MarketMachine(RuleBasedStateMachine):
         for receipt in receipts:
             self.after(receipt)
 
+    @rule(name=market_name, index=pick, wrong=st.booleans())
+    @counted
+    def mature(self, name: str, index: int, wrong: bool) -> None:
+        """The outsider matures an open trade at its maturity round (waiting for the maturity and
+        posting a round when there is none yet), or (``wrong``) at a round that is not it."""
+        trade_id = self.trade_of(name, index, (LIVE, MARGIN_CALL))
+        if trade_id is None:
+            return
+        t = self.m.engines[name].trades[trade_id]
+        round_id = self.m.maturity_round(name, trade_id)
+        if round_id is None and not wrong:
+            self.jump(max(t.maturity - self.w.latest_time(), 1))
+            self.oracle_round(name, 0, 0, [0, 1, 2, 3, 4])
+            round_id = self.m.maturity_round(name, trade_id)
+        rounds = self.m.engines[name].oracle.rounds
+        if wrong:  # the latest round before the maturity, or the one after the maturity round
+            round_id = max(rounds) if round_id is None else round_id + 1 if round_id + 1 in rounds else round_id - 1
+        if round_id is None:
+            return  # the oracle did not finalise a round (a reporter's report was refused)
+        self.do(
+            self.w.engine(name).functions.mature(trade_id, round_id),
+            OUTSIDER,
+            lambda m, now: m.mature(name, trade_id, round_id, now),
+        )
+
     # ------------------------------------------------------------------ the default fund
 
     @rule(who=party, amount=st.integers(1, 20_000))
+    @counted
     def contribute(self, who: LocalAccount, amount: int) -> None:
+        self.contribute_units(who, amount * USD)
+
+    def contribute_units(self, who: LocalAccount, units: int) -> None:
         fund = self.w.market.fund.contract
-        units = amount * USD
         self.do(
             self.w.cash.functions.approve(fund.address, units),
             who,
@@ -620,6 +708,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.do(fund.functions.contribute(units), who, lambda m, now: m.fund_contribute(who.address, units))
 
     @rule(who=party, wait=st.booleans())
+    @counted
     def flag_missed_replenishment(self, who: LocalAccount, wait: bool) -> None:
         """Anyone flags a member short of its requirement once the window after a draw closed
         (``wait``: let the window close first)."""
@@ -633,12 +722,60 @@ class MarketMachine(RuleBasedStateMachine):
             fund.functions.flagMissedReplenishment(who.address), OUTSIDER, lambda m, now: m.fund_flag(who.address, now)
         )
 
+    @rule(replenish=st.lists(st.booleans(), min_size=5, max_size=5), defaulter=party, survivor=party)
+    @counted
+    def replenishment_window(self, replenish: list[bool], defaulter: LocalAccount, survivor: LocalAccount) -> None:
+        """After a draw on the fund, while its replenishment window runs: the members short of
+        their requirement chosen by ``replenish`` top up to it (flagging them then fails), the
+        window passes, and the outsider flags every member (the others short are flagged).
+        Without a window running, a draw first: ``defaulter`` buys 100 ounces of gold from
+        ``survivor`` without IM, stops paying, the price falls 15% and it defaults (a loss of
+        about 30,000 dollars, beyond its 10,000 in the fund)."""
+        if not self.window_open():
+            self.draw_on_fund(defaulter, survivor)
+        if not self.window_open():
+            return
+        OUTCOMES["replenishment window open"] += 1
+        f = self.m.fund
+        fund = self.w.market.fund.contract
+        for member, tops_up in zip(PARTIES, replenish, strict=True):
+            balance, requirement = f.balance_of(member.address), f.requirement_of(member.address)
+            if tops_up and balance < requirement:
+                # One unit over: a contribution's shares round down.
+                self.contribute_units(member, requirement - balance + 1)
+                f = self.m.fund
+        self.jump(max(f.last_draw_at + f.window - self.now() + 2, 1))
+        for member in PARTIES:
+            self.do(
+                fund.functions.flagMissedReplenishment(member.address),
+                OUTSIDER,
+                lambda m, now, a=member.address: m.fund_flag(a, now),
+            )
+
+    def window_open(self) -> bool:
+        """Whether a draw's replenishment window runs (for a minute more at least)."""
+        f = self.m.fund
+        return f.last_draw_at != 0 and self.now() <= f.last_draw_at + f.window - 60
+
+    def draw_on_fund(self, defaulter: LocalAccount, survivor: LocalAccount) -> None:
+        trade_id = len(self.m.engines["XAU"].trades) + 1
+        self.open_trade("XAU", defaulter, survivor, 100, (0, 0), False, 0, 30 * 86_400)
+        trade = self.m.engines["XAU"].trades.get(trade_id)
+        if trade is None or trade.state != LIVE:
+            return
+        live = [i for i, t in self.m.engines["XAU"].trades.items() if t.state in (LIVE, MARGIN_CALL)]
+        self.member_misses_payment("XAU", live.index(trade_id), 1_500, False)
+        calls = [i for i, t in self.m.engines["XAU"].trades.items() if t.state == MARGIN_CALL]
+        if trade_id in calls:
+            self.declare_default("XAU", calls.index(trade_id), True)
+
     @rule(
         signers=st.lists(party, min_size=1, max_size=5, unique=True),
         withdraw=st.booleans(),
         amount=st.integers(1, 12_000),
         bps=st.integers(0, 4_000),
     )
+    @counted
     def governance(self, signers: list[LocalAccount], withdraw: bool, amount: int, bps: int) -> None:
         """A withdrawal from the fund (by its member's approval among others) or new requirements."""
         fund = self.w.market.fund
@@ -664,20 +801,20 @@ class MarketMachine(RuleBasedStateMachine):
 
         self.do(call, OUTSIDER, change)
 
-    # ------------------------------------------------------------------ DvP
+    # ------------------------------------------------------------------ DvP and PvP
 
     def _instruction(
-        self, seller: LocalAccount, buyer: LocalAccount, bonds: int, price: int, ttl: int, *, pvp: bool = False
+        self, seller: LocalAccount, buyer: LocalAccount, token_a: Contract, amount_a: int, price: int, ttl: int
     ) -> tuple[Instruction, str]:
-        """A DvP of ``bonds`` for ``price`` (``pvp``: cash against the same cash, which the contract refuses)."""
+        """``amount_a`` of ``token_a`` (bonds: DvP; EUR: PvP) from ``seller`` against ``price`` cash."""
         pair = tuple(sorted((seller.address, buyer.address)))
         nonce = self.nonces.get(pair, 0)  # type: ignore[arg-type]
         self.nonces[pair] = nonce + 1  # type: ignore[index]
         settlement = self.w.market.settlement
         ins = Instruction(
             seller.address,
-            self.w.cash.address if pvp else self.w.bond.address,
-            bonds,
+            token_a.address,
+            amount_a,
             buyer.address,
             self.w.cash.address,
             price,
@@ -695,11 +832,37 @@ class MarketMachine(RuleBasedStateMachine):
         price=cash_amount,
         how=st.sampled_from(("signed", "signed", "affirmed", "expired", "cancelled", "unsigned", "same_token")),
     )
+    @counted
     def dvp(self, seller: LocalAccount, buyer: LocalAccount, bonds: int, price: int, how: str) -> None:
+        """Bonds against cash (``same_token``: cash against the same cash, which the contract refuses)."""
+        token = self.w.cash if how == "same_token" else self.w.bond
+        built = self._instruction(seller, buyer, token, bonds, price, 1 if how == "expired" else 3_600)
+        self._settle_instruction(*built, seller, buyer, how)
+        self.count_settled("DvP", built[0], how)
+
+    @rule(
+        seller=party,
+        buyer=party,
+        euros=cash_amount,
+        dollars=cash_amount,
+        how=st.sampled_from(("signed", "signed", "affirmed", "expired", "cancelled", "unsigned")),
+    )
+    @counted
+    def pvp(self, seller: LocalAccount, buyer: LocalAccount, euros: int, dollars: int, how: str) -> None:
+        """EUR against dollars, signed, affirmed, expired, cancelled or half signed (replayed by
+        :meth:`replay_instruction`)."""
+        built = self._instruction(seller, buyer, self.w.eur, euros, dollars, 1 if how == "expired" else 3_600)
+        self._settle_instruction(*built, seller, buyer, how)
+        self.count_settled("PvP", built[0], how)
+
+    def count_settled(self, kind: str, ins: Instruction, how: str) -> None:
+        if self.m.instruction_mark(ins) == 1:
+            OUTCOMES[f"{kind} settled ({how})"] += 1
+
+    def _settle_instruction(
+        self, ins: Instruction, iid: str, seller: LocalAccount, buyer: LocalAccount, how: str
+    ) -> None:
         settlement = self.w.market.settlement
-        ins, iid = self._instruction(
-            seller, buyer, bonds, price, 1 if how == "expired" else 3_600, pvp=how == "same_token"
-        )
         functions = settlement.contract.functions
         if how == "affirmed":
             self.do(
@@ -728,6 +891,7 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     @rule(index=pick)
+    @counted
     def replay_instruction(self, index: int) -> None:
         """Any instruction built before, sent again with both signatures (settled ones must not move)."""
         if not self.instructions:
@@ -745,11 +909,28 @@ class MarketMachine(RuleBasedStateMachine):
     @rule(
         payments=st.lists(st.tuples(party, party, st.integers(1, 30_000)), min_size=2, max_size=5),
         short=st.booleans(),
+        prefund=st.integers(0, 2),
+        left=st.sampled_from((None, None, None, COLLECTING, VERIFIED)),
+        bonds=st.sampled_from((0, 0, 5, 200)),
     )
-    def netting_round(self, payments: list[tuple[LocalAccount, LocalAccount, int]], short: bool) -> None:
-        """A round of ``payments``: registered by the outsider, closed, verified; every member who
-        owes approves its debit, except (``short``) the first debtor, who is then excluded after
-        the deadline and the round settles without it."""
+    @counted
+    def netting_round(
+        self,
+        payments: list[tuple[LocalAccount, LocalAccount, int]],
+        short: bool,
+        prefund: int,
+        left: int | None,
+        bonds: int,
+    ) -> None:
+        """A round of ``payments``: registered by the outsider, closed, verified; the first debtor
+        pre-funds ``prefund`` halves of its debit into the round's escrow; every member who owes
+        approves its debit, except (``short``) the first debtor, who is then excluded after the
+        deadline (unless its escrow covers it) and the round settles without it. ``left``: the
+        round is left collecting (after its obligations, its first debtor's funding) or verified
+        (after the funding), to expire or be settled later. ``bonds`` (in a round settled in
+        full): the first payment is instead the cash leg of a DvP of that many bonds, entered
+        with both parties' signatures, delivered when the round settles (a round whose delivery
+        cannot move is left to expire, its instruction locked)."""
         payments = [(p, q, a * USD) for p, q, a in payments if p != q]
         if not payments:
             return
@@ -766,6 +947,18 @@ class MarketMachine(RuleBasedStateMachine):
         )
         if round_id not in self.m.rounds:
             return
+        netted = bool(bonds) and not short and left is None
+        if netted:
+            (payer, payee, amount), payments = payments[0], payments[1:]
+            ins, iid = self._instruction(payee, payer, self.w.bond, bonds, amount, deadline + 600 - self.now())
+            self.refs += 1
+            ref, settlement = self.refs, self.w.market.settlement
+            signatures = settlement.sign(payee, ins), settlement.sign(payer, ins)
+            self.do(
+                functions.enterInstruction(round_id, ins.as_tuple(), *signatures),
+                OUTSIDER,
+                lambda m, now: m.enter_instruction(round_id, ins, iid, ref, now),
+            )
         for payer, payee, amount in payments:
             self.refs += 1
             ob = SignedObligationTerms(round_id, payer.address, payee.address, amount, self.refs)
@@ -777,17 +970,34 @@ class MarketMachine(RuleBasedStateMachine):
                 OUTSIDER,
                 lambda m, now, o=model_ob, i=oid: m.register_obligation(round_id, o, i, now),
             )
+        nets = self.m.rounds[round_id].nets()
+        debtors = [a for a in self.m.rounds[round_id].members if nets[a] < 0]
+        if prefund and debtors:
+            debit = -nets[debtors[0]] * prefund // 2 // USD
+            self.fund_netting(self.account_of(debtors[0]), round_id - 1, debit, new_round=False)
+        if left == COLLECTING:
+            return
         self.do(functions.close(round_id), opener, lambda m, now: m.close_round(round_id, opener.address, now))
         r = self.m.rounds[round_id]
         if not r.members:
             return
         self._submit_nets(round_id)
-        nets = r.nets()
-        debtors = [a for a in r.members if nets[a] < 0]
+        if left == VERIFIED:
+            return
         skipped = debtors[0] if short and debtors else None
         self._approve_debits(round_id, skip=skipped)
         if skipped is None:
-            self.do(functions.settle(round_id, []), OUTSIDER, lambda m, now: m.settle_round(round_id, now))
+            entered = [o.delivery[0] for o in r.obligations if o.delivery is not None]
+            if self.m.deliveries_fail(round_id, self.now()):
+                OUTCOMES["netted DvP left to expire (its delivery cannot move)"] += 1
+                return
+            self.do(
+                functions.settle(round_id, [i.as_tuple() for i in entered]),
+                OUTSIDER,
+                lambda m, now: m.settle_round(round_id, now),
+            )
+            if entered and self.m.rounds[round_id].stage == SETTLED:
+                OUTCOMES["netted DvP settled"] += 1
             return
         # Nobody settles while a member is short; it cannot be excluded before the deadline,
         # nor can a member who is not short, nor the short one leaving an obligation behind.
@@ -834,12 +1044,64 @@ class MarketMachine(RuleBasedStateMachine):
                 lambda m, now, a=member, x=amount: m.approve(m.cash, a, netting, x),
             )
 
+    @rule(who=party, index=pick, amount=st.integers(0, 30_000), new_round=st.booleans())
+    @counted
+    def fund_netting(self, who: LocalAccount, index: int, amount: int, new_round: bool) -> None:
+        """``who`` pre-funds ``amount`` dollars (after approving them) into a netting round: one
+        it opens (``new_round``, or there is none yet), or any other, of any state (a settled or
+        expired one refuses; one in seven times the round after the last, unknown)."""
+        netting = self.w.market.netting.contract
+        if new_round or not self.m.rounds:
+            cutoff, deadline, new_id = self.now() + 600, self.now() + 1_200, len(self.m.rounds) + 1
+            self.do(
+                netting.functions.openRound(cutoff, deadline),
+                who,
+                lambda m, now: m.open_netting_round(new_id, who.address, cutoff, deadline, now),
+            )
+        round_id = index % len(self.m.rounds) + 1 if self.m.rounds and index % 7 else len(self.m.rounds) + 1
+        units = amount * USD
+        if round_id in self.m.rounds:
+            self.do(
+                self.w.cash.functions.approve(netting.address, units),
+                who,
+                lambda m, now: m.approve(m.cash, who.address, netting.address, units),
+            )
+        self.do(
+            netting.functions.fund(round_id, units),
+            who,
+            lambda m, now: m.fund_netting(round_id, who.address, units, now),
+        )
+
+    @rule(index=pick, share=st.integers(1, 5), expire=st.booleans())
+    @counted
+    def withdraw_netting_funding(self, index: int, share: int, expire: bool) -> None:
+        """A member takes back ``share`` quarters of what it may (5: one unit more than it may)
+        of its funding of a round; ``expire``: after waiting for an unsettled round to expire."""
+        held = [(i, a) for i, r in self.m.rounds.items() for a, x in r.funded.items() if x]
+        if not held:
+            return
+        round_id, member = held[index % len(held)]
+        r = self.m.rounds[round_id]
+        if expire and r.state(self.now()) not in (SETTLED, EXPIRED):
+            self.jump(max(r.deadline + NETTING_EXPIRY - self.w.latest_time() + 2, 1))
+        free = self.m.free_funding(round_id, member, self.now())
+        amount = free + 1 if share == 5 else free * share // 4
+        state = ("collecting", "closed", "verified", "settled", "expired")[r.state(self.now()) - 1]
+        before = self.m.rounds[round_id].funded[member]
+        self.do(
+            self.w.market.netting.contract.functions.withdrawFunding(round_id, amount),
+            self.account_of(member),
+            lambda m, now: m.withdraw_funding(round_id, member, amount, now),
+        )
+        if self.m.rounds[round_id].funded[member] < before:
+            OUTCOMES[f"escrow withdrawn (round {state})"] += 1
+
     # ------------------------------------------------------------------ invariants
 
     @invariant()
     def tokens_conserved_and_held_as_modelled(self) -> None:
         holders = self.w.holders
-        for token, t in ((self.w.cash, self.m.cash), (self.w.bond, self.m.bond)):
+        for token, t in ((self.w.cash, self.m.cash), (self.w.bond, self.m.bond), (self.w.eur, self.m.eur)):
             words = read_words(self.chain, [(token, "totalSupply", ()), *[(token, "balanceOf", (a,)) for a in holders]])
             supply, balances = words[0], dict(zip(holders, words[1:], strict=True))
             assert t.supply == t.created - t.destroyed, (
@@ -897,10 +1159,17 @@ class MarketMachine(RuleBasedStateMachine):
         assert f.assets - len(parties) < sum(balances) <= f.assets, (
             f"members' balances {sum(balances)} vs assets {f.assets}"
         )
-        # Settlement never holds anything; netting holds nothing outside a settlement (no escrow used).
-        for t in (m.cash, m.bond):
+        # Settlement never holds anything; netting holds only the escrow, as its books say.
+        for t in (m.cash, m.bond, m.eur):
             assert t.balance(m.settlement) == 0, f"the settlement contract holds {t.name}"
-            assert t.balance(m.netting) == 0, f"the netting contract holds {t.name} outside a settlement"
+            escrow = sum(r.escrowed for r in m.rounds.values()) if t is m.cash else 0
+            assert t.balance(m.netting) == escrow, f"the netting contract holds {t.name} beyond the escrow"
+        netting = self.w.market.netting.contract
+        funded = [(i, a) for i, r in m.rounds.items() for a in r.funded]
+        # positionOf returns (net, obligations, excluded, funded): funded is the last word.
+        words = read_words(self.chain, [(netting, "positionOf", (i, a)) for i, a in funded]) if funded else []
+        chain_funded = {key: word % 2**256 for key, word in zip(funded, words, strict=True)}
+        assert chain_funded == {(i, a): m.rounds[i].funded[a] for i, a in funded}, "netting escrow (chain, model)"
 
     @invariant()
     def oracles_as_modelled(self) -> None:
