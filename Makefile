@@ -68,11 +68,11 @@ browser:
 	    "apt-get install chromium chromium-driver (as root)" >&2; \
 	fi
 
-# --no-compile: Python compiles only the modules it imports, when it first imports them (compiling
-# every module of every package at install took about 16 s of a clean clone's set-up).
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	# --no-compile: Python compiles only the modules it imports, when it first imports them (installing
+	# compiled every module of every package: about 16 s of a clean clone's set-up).
 	$(BIN)/pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
 	grep -q SOLCX_BINARY_PATH $(BIN)/activate || printf '%s\n' \
 	  'export SOLCX_BINARY_PATH="$(SOLCX_BINARY_PATH)"' \
