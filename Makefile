@@ -71,9 +71,7 @@ browser:
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# --no-compile: Python compiles only the modules it imports, when it first imports them (installing
-	# compiled every module of every package: about 16 s of a clean clone's set-up).
-	$(BIN)/pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	grep -q SOLCX_BINARY_PATH $(BIN)/activate || printf '%s\n' \
 	  'export SOLCX_BINARY_PATH="$(SOLCX_BINARY_PATH)"' \
 	  'export PATH="$(CURDIR)/node_modules/.bin:$$PATH"' >> $(BIN)/activate
