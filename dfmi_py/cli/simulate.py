@@ -37,7 +37,6 @@ from dfmi_py.simulate.clock import ChainClock
 from dfmi_py.simulate.config import SimulationConfig, load_simulation_config, overrides_from_flags
 from dfmi_py.simulate.raw import SerialProvider
 from dfmi_py.simulate.record import RECORD_FILE
-from dfmi_py.simulate.report import write_report
 from dfmi_py.simulate.run import run_simulation
 from dfmi_py.simulate.summary import describe, summarize
 
@@ -168,6 +167,9 @@ def simulate(
         written, report_seconds = None, 0.0
         if report:
             started = time.monotonic()
+            # imported here: the report's charts load matplotlib (0.4 s), which no other command needs
+            from dfmi_py.simulate.report import write_report
+
             written = write_report(result, folder, block_seconds=block_seconds)
             report_seconds = time.monotonic() - started
     click.echo("")
