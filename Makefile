@@ -20,10 +20,12 @@ run: setup
 # Test workers (pytest-xdist): one per CPU by default; `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= auto
 
-# Lint, Slither and the tests run side by side: lint and Slither are one process each and finish
-# early, the tests keep both cores busy; each target's output is shown whole when it ends, and the
-# command fails if any of the three does.
-test: setup
+# The set-up's installs run side by side (the virtualenv, Slither's, the npm packages), then lint,
+# Slither and the tests: lint and Slither are one process each and finish early, the tests keep
+# both cores busy; each target's output is shown whole when it ends, and the command fails if any
+# of them does.
+test:
+	$(MAKE) --no-print-directory -j4 --output-sync=target setup $(SLITHER_VENV)/.installed
 	$(MAKE) --no-print-directory -j3 --output-sync=target lint slither pytest
 
 pytest: setup
