@@ -61,27 +61,13 @@ def pytest_xdist_setupnodes(config: pytest.Config, specs: Any) -> None:
         compile_contracts()
 
 
-#: Modules with the longest tests (real processes, real waits, a whole compile): under xdist they
-#: start first, so that no worker is still running one of them after the other has finished.
-LONG_MODULES = (
-    "test_faults.py",
-    "test_ape.py",
-    "test_notebooks.py",
-    "test_readme_walkthrough.py",
-    "test_keeper_service.py",
-    "test_hardhat.py",
-)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist: keep the ape tests on one worker (``--dist loadgroup``: they share ape's build
-    folders), and hand out the :data:`LONG_MODULES` first."""
-    if not config.pluginmanager.hasplugin("xdist") or not config.getoption("numprocesses", None):
+    """Keep the ape tests on one xdist worker (``--dist loadgroup``): they share ape's build folders."""
+    if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
         if item.path.name == "test_ape.py":
             item.add_marker(pytest.mark.xdist_group("ape"))
-    items.sort(key=lambda item: item.path.name not in LONG_MODULES)  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")
