@@ -51,15 +51,14 @@ def test_ape_run_deploy_deploys_the_suite_through_ape(tmp_path):
     """With a configuration, into a manifest named by chain id and genesis hash, as `dfmi deploy`."""
     env = dict(_ape_env(), DFMI_DEPLOYMENTS_DIR=str(tmp_path))
     config = PROJECT_ROOT / "examples" / "three-markets.toml"
-    out = subprocess.run(
-        [APE, "run", "deploy", "--network", "ethereum:local:foundry", "--config", str(config)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr
+    command = [APE, "run", "deploy", "--network", "ethereum:local:foundry", "--config", str(config)]
+    out = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0 and "RPCTimeoutError" in out.stdout + out.stderr:
+        # ape-foundry waits a fixed 20 s for the Anvil it starts to answer (ape's start(timeout=20),
+        # not configurable), and does not retry that: on a loaded machine running the whole suite
+        # it once did not answer in time. Start it again, once; anything else fails at once.
+        out = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
     (path,) = tmp_path.glob("31337-*.json")
     manifest = Manifest.load(path)
     assert path.name == f"31337-{manifest.genesis_hash[2:12]}.json"
