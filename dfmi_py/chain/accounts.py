@@ -10,6 +10,7 @@ import os
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_keys.constants import SECPK1_N
 
 from dfmi_py.errors import ConfigError
 from dfmi_py.node.anvil import DEV_MNEMONIC
@@ -46,10 +47,6 @@ def load_account(env_var: str) -> LocalAccount:
     return account
 
 
-#: The order of secp256k1's group: a private key is a number from 1 to this less one.
-SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-
-
 def key_problem(key: str) -> str | None:
     """What is wrong with ``key`` as a hex private key (``None``: nothing), in words a person acts on.
 
@@ -64,6 +61,6 @@ def key_problem(key: str) -> str | None:
     value = int(digits, 16)
     if value == 0:
         return "it is all zeros, which no account has: set the account's real key"
-    if value >= SECP256K1_ORDER:
+    if value >= SECPK1_N:  # the order of secp256k1's group: keys lie in 1..n-1
         return "it is not below the secp256k1 curve order, so no account has it"
     return None

@@ -155,6 +155,15 @@ token_name = st.sampled_from(("cash", "bond", "eur"))
 trade_life = st.sampled_from((3_600, 86_400, 3 * 86_400, 30 * 86_400))
 
 
+def _nonce_and_deadline(nonce: int, flaw: str, now: int) -> dict[str, int]:
+    """A 2-of-2 message's nonce and deadline: the trade's next ones, or the flaw's (a used nonce, a
+    deadline already passed)."""
+    return {
+        "nonce": nonce - 1 if flaw == "replayed" and nonce > 0 else nonce,
+        "deadline": now - 1 if flaw == "expired" else now + 600,
+    }
+
+
 class MarketMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -433,8 +442,7 @@ class MarketMachine(RuleBasedStateMachine):
             "buyerIm": ims[0] * USD,
             "sellerIm": ims[1] * USD,
             "payment": payment * USD,
-            "nonce": t.nonce - 1 if flaw == "replayed" and t.nonce > 0 else t.nonce,
-            "deadline": now - 1 if flaw == "expired" else now + 600,
+            **_nonce_and_deadline(t.nonce, flaw, now),
         }
         sig_b, sig_s = self._signed(name, trade_id, message, "amend")
         call = self.w.engine(name).functions.amend(tuple(message.values()), sig_b, sig_s)
@@ -470,8 +478,7 @@ class MarketMachine(RuleBasedStateMachine):
         message = {
             "tradeId": trade_id,
             "payment": payment * USD,
-            "nonce": t.nonce - 1 if flaw == "replayed" and t.nonce > 0 else t.nonce,
-            "deadline": now - 1 if flaw == "expired" else now + 600,
+            **_nonce_and_deadline(t.nonce, flaw, now),
         }
         sig_b, sig_s = self._signed(name, trade_id, message, "terminate")
         call = self.w.engine(name).functions.terminate(tuple(message.values()), sig_b, sig_s)
